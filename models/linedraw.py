@@ -1,0 +1,233 @@
+"""A weight-free visual encoder for binary patent line drawings (the fallback when CLIP weights are absent).
+
+Pipeline: grayscale → binarise → drop the page's header/footer text strips ("Sheet 1 of 5", "EP 1 577 413
+A1", "2/13") → crop to the ink bounding box → resize keeping the aspect ratio → descriptor → L2 norm.
+
+Descriptors:
+- ``hog``: a HOG pyramid — unsigned gradient orientations of the ink map, pooled over 1×1, 2×2, 4×4
+  and 8×8 grids laid over the ink box, square-rooted (Hellinger) per level.
+- ``ahdh``: the adaptive hierarchical density histogram of Sidiropoulos et al. (2011): the ink is split
+  recursively at its centroid into quadrants; the first levels give the share of ink in each quadrant
+  and the centroid's relative position, the deeper levels a histogram of 4-bit "denser than the
+  parent" codes.
+- ``hog+ahdh``: both, concatenated with equal weight.
+A ``-r4`` suffix sums the descriptor over the four 90° rotations, which makes it rotation invariant
+(landscape sheets are printed rotated on the page) at some cost in precision.
+
+Measured with ``python -m bench.visual_descriptor`` (DeepPatent re-identification on the sample set;
+figures in that module's docstring); the best by mAP is ``DEFAULT_DESCRIPTOR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from models.base import ModelUnavailable
+
+DEFAULT_DESCRIPTOR = "hog"
+WORK_MAX_SIDE = 1024  # images are first reduced to this longest side
+INK_THRESHOLD = 200  # gray < this is ink (after reduction thin lines are gray, not black)
+STRIP_ZONE = 0.14  # header/footer text lines are looked for in this top/bottom fraction of a page
+STRIP_MAX_HEIGHT = 0.03  # ...are at most this high
+STRIP_GAP = 0.005  # ...and are separated from the drawing by a blank band at least this high
+
+HOG_SIDE = 160
+HOG_BINS = 12
+HOG_GRIDS = (1, 2, 4, 8)
+AHDH_LEVELS = 8
+AHDH_DENSITY_LEVELS = 3
+
+
+def _gray(image: Image.Image) -> np.ndarray:
+    """The image as uint8 grayscale, transparent areas white, reduced to WORK_MAX_SIDE."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    gray = image.convert("L")
+    longest = max(gray.size)
+    if longest > WORK_MAX_SIDE:
+        scale = WORK_MAX_SIDE / longest
+        size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
+        gray = gray.resize(size, Image.Resampling.BOX)
+    return np.asarray(gray)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where ``flags`` is true."""
+    padded = np.concatenate(([False], flags, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _drop_page_strips(ink: np.ndarray) -> np.ndarray:
+    """Blank the short text lines in the top and bottom margins of a page-shaped image.
+
+    Those are the header ("U.S. Patent ... Sheet 1 of 5", "EP 1 577 413 A1"), the sheet number ("3/12")
+    and the footer ("SUBSTITUTE SHEET (RULE 26)"): the same on every sheet, so they only add noise.
+    """
+    h, w = ink.shape
+    if not 1.2 <= h / max(w, 1) <= 1.6:
+        return ink  # not a page: a crop or a sketch keeps everything
+    runs = _runs(ink.sum(axis=1) >= 2)
+    zone, gap, tall = STRIP_ZONE * h, max(2.0, STRIP_GAP * h), STRIP_MAX_HEIGHT * h
+    ink = ink.copy()
+    while len(runs) >= 2 and runs[0][1] <= zone and runs[0][1] - runs[0][0] <= tall \
+            and runs[1][0] - runs[0][1] >= gap:
+        ink[runs[0][0] : runs[0][1]] = False
+        runs.pop(0)
+    while len(runs) >= 2 and runs[-1][0] >= h - zone and runs[-1][1] - runs[-1][0] <= tall \
+            and runs[-1][0] - runs[-2][1] >= gap:
+        ink[runs[-1][0] : runs[-1][1]] = False
+        runs.pop()
+    return ink
+
+
+def ink_box(image: Image.Image) -> np.ndarray:
+    """Boolean ink mask of ``image``, page strips removed, cropped to the ink bounding box.
+
+    An image without ink gives a 1×1 empty mask.
+    """
+    gray = _gray(image)
+    ink = gray < INK_THRESHOLD
+    if ink.mean() > 0.5:  # white lines on dark ground
+        ink = ~ink
+    ink = _drop_page_strips(ink)
+    rows = np.flatnonzero(ink.sum(axis=1) >= 2)
+    cols = np.flatnonzero(ink.sum(axis=0) >= 2)
+    if rows.size == 0 or cols.size == 0:
+        return np.zeros((1, 1), dtype=bool)
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _resize(mask: np.ndarray, side: int) -> np.ndarray:
+    """Ink density in [0, 1] with the longest side ``side``, aspect kept (box filter)."""
+    h, w = mask.shape
+    scale = side / max(h, w)
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    im = Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def _hog(mask: np.ndarray) -> np.ndarray:
+    """HOG pyramid of an ink mask: HOG_BINS unsigned orientations × grids in HOG_GRIDS."""
+    d = _resize(mask, HOG_SIDE)
+    gy, gx = np.gradient(d)
+    mag = np.hypot(gx, gy).ravel()
+    ang = (np.arctan2(gy, gx).ravel() % np.pi) * (HOG_BINS / np.pi)
+    lo = np.floor(ang).astype(np.int64) % HOG_BINS
+    hi = (lo + 1) % HOG_BINS
+    w_hi = (ang - np.floor(ang)) * mag
+    w_lo = mag - w_hi
+    h, w = d.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    parts = []
+    for g in HOG_GRIDS:
+        cell = (yy * g // h * g + xx * g // w).ravel()
+        n = g * g * HOG_BINS
+        hist = np.bincount(cell * HOG_BINS + lo, w_lo, n) + np.bincount(cell * HOG_BINS + hi, w_hi, n)
+        hist = np.sqrt(hist / max(hist.sum(), 1e-9))
+        parts.append(hist / np.sqrt(g))  # finer grids weigh less, as in a spatial pyramid
+    return np.concatenate(parts)
+
+
+def _ahdh(mask: np.ndarray) -> np.ndarray:
+    """Adaptive hierarchical density histogram of an ink mask (Sidiropoulos et al., 2011)."""
+    b = mask.astype(np.float64)
+    h, w = b.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+
+    def integral(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((h + 1, w + 1))
+        out[1:, 1:] = a.cumsum(0).cumsum(1)
+        return out
+
+    s_n, s_x, s_y = integral(b), integral(b * xs), integral(b * ys)
+
+    def box(s: np.ndarray, x0, x1, y0, y1) -> np.ndarray:
+        return s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
+
+    x0, x1 = np.array([0]), np.array([w])
+    y0, y1 = np.array([0]), np.array([h])
+    feats: list[np.ndarray] = []
+    for level in range(1, AHDH_LEVELS + 1):
+        n = box(s_n, x0, x1, y0, y1)
+        safe = np.maximum(n, 1e-9)
+        cx = np.where(n > 0, box(s_x, x0, x1, y0, y1) / safe + 0.5, (x0 + x1) / 2)
+        cy = np.where(n > 0, box(s_y, x0, x1, y0, y1) / safe + 0.5, (y0 + y1) / 2)
+        cx = np.clip(np.rint(cx).astype(np.int64), x0, x1)
+        cy = np.clip(np.rint(cy).astype(np.int64), y0, y1)
+        # children in order: top-left, top-right, bottom-left, bottom-right
+        kx0 = np.stack([x0, cx, x0, cx], 1).ravel()
+        kx1 = np.stack([cx, x1, cx, x1], 1).ravel()
+        ky0 = np.stack([y0, y0, cy, cy], 1).ravel()
+        ky1 = np.stack([cy, cy, y1, y1], 1).ravel()
+        kn = box(s_n, kx0, kx1, ky0, ky1).reshape(-1, 4)
+        if level <= AHDH_DENSITY_LEVELS:
+            share = np.where(n[:, None] > 0, kn / safe[:, None], 0.25) - 0.25
+            rel_x = (cx - x0) / np.maximum(x1 - x0, 1) - 0.5
+            rel_y = (cy - y0) / np.maximum(y1 - y0, 1) - 0.5
+            feats.append(np.concatenate([share.ravel(), rel_x, rel_y]) / 2 ** (level - 1))
+        else:
+            area = np.maximum((kx1 - kx0) * (ky1 - ky0), 1).reshape(-1, 4)
+            parent = n / np.maximum((x1 - x0) * (y1 - y0), 1)
+            denser = (kn / area) > parent[:, None]
+            code = denser @ np.array([1, 2, 4, 8])
+            hist = np.bincount(code[n > 0], minlength=16).astype(np.float64)
+            feats.append(np.sqrt(hist / max(hist.sum(), 1.0)) - 0.25)
+        x0, x1, y0, y1 = kx0, kx1, ky0, ky1
+    return np.concatenate(feats)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+def _both(mask: np.ndarray) -> np.ndarray:
+    return np.concatenate([_unit(_hog(mask)), _unit(_ahdh(mask))]) / np.sqrt(2)
+
+
+BASE_DESCRIPTORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "hog": _hog,
+    "ahdh": _ahdh,
+    "hog+ahdh": _both,
+}
+
+
+def descriptor_fn(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The function mask → unit vector for a descriptor name such as ``hog`` or ``ahdh-r4``."""
+    base, _, suffix = name.partition("-")
+    if base not in BASE_DESCRIPTORS or suffix not in ("", "r4"):
+        allowed = sorted(BASE_DESCRIPTORS) + [f"{b}-r4" for b in sorted(BASE_DESCRIPTORS)]
+        raise ValueError(f"unknown line-drawing descriptor {name!r}; use one of {allowed}")
+    fn = BASE_DESCRIPTORS[base]
+    if suffix == "r4":
+        return lambda m: _unit(sum(_unit(fn(np.rot90(m, k))) for k in range(4)))
+    return lambda m: _unit(fn(m))
+
+
+class LineDrawEncoder:
+    """Weight-free descriptor of binary line drawings; image→image only (no text→image)."""
+
+    cross_modal = False
+
+    def __init__(self, descriptor: str = DEFAULT_DESCRIPTOR):
+        self._fn = descriptor_fn(descriptor)
+        self.descriptor = descriptor
+        self.name = f"linedraw:{descriptor}-v1"
+        self.dim = int(self._fn(np.ones((8, 8), dtype=bool)).size)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> list[list[float]]:
+        """One L2-normalised vector per image (a blank image gives a zero vector)."""
+        return [self._fn(ink_box(im)).astype(np.float32).tolist() for im in images]
+
+    def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
+        """Refused: a line-drawing descriptor has no text side."""
+        raise ModelUnavailable(
+            "text->image needs CLIP weights: set PATFIG_CLIP__CHECKPOINT=/path/to/open_clip.pt "
+            "(the line-drawing fallback only compares images; text queries go through linked text)"
+        )

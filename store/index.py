@@ -1,0 +1,511 @@
+"""The index: ChromaDB collections for vectors and facets, SQLite (FTS5) for documents and lexical search.
+
+This is the only module that imports chromadb or opens the SQLite database.
+
+Layout of an index folder::
+
+    chroma/          Chroma persistent store: sheets_visual, sheets_text, passages
+    patfig.sqlite    patents, sheets, sources, meta and the FTS5 table
+    sheets/          the stored drawing sheets as PNG
+
+Consistency: a patent is first recorded as ``pending``, then its vectors go to Chroma, then one SQLite
+transaction writes its sheets and lexical rows and marks it ``complete``. A run that dies in between
+leaves a pending patent, which `recover()` removes from every collection before the next run; queries
+only ever return complete patents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.facets import Filters, cpc_prefixes, sheet_metadata
+from core.types import Patent, Sheet
+
+log = logging.getLogger(__name__)
+
+VISUAL, TEXT, PASSAGES = "sheets_visual", "sheets_text", "passages"
+LEXICAL_FIELDS = ("title", "abstract", "claims", "description", "figures")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS patents(
+    patent_id TEXT PRIMARY KEY, status TEXT NOT NULL, source TEXT, source_sig TEXT,
+    doc TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sheets(
+    figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, sheet_no INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sheets_patent ON sheets(patent_id);
+CREATE TABLE IF NOT EXISTS sources(
+    source TEXT PRIMARY KEY, sig TEXT NOT NULL, patent_id TEXT, status TEXT NOT NULL, error TEXT,
+    updated REAL NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(
+    patent_id UNINDEXED, title, abstract, claims, description, figures, tokenize='porter unicode61');
+"""
+
+
+class StoreError(RuntimeError):
+    """The index cannot do what was asked; the message says why."""
+
+
+class IndexMismatch(StoreError):
+    """The index was built with other encoders than the ones in use."""
+
+
+@dataclass(frozen=True)
+class EncoderId:
+    """The identity of an encoder as recorded in the index."""
+
+    name: str
+    dim: int
+
+
+@dataclass
+class Passage:
+    """A chunk of a patent's text, embedded for semantic text search."""
+
+    field: str  # "abstract", "claims", "description"
+    text: str
+    pid: str = ""
+
+
+@dataclass
+class VectorHit:
+    """A raw nearest-neighbour result: the id, cosine similarity and stored metadata."""
+
+    id: str
+    similarity: float
+    meta: dict
+    document: str | None = None
+
+
+class FigureStore:
+    """Vectors, facets and documents of indexed patents."""
+
+    def __init__(self, root: Path, client: object, db: sqlite3.Connection) -> None:
+        self.root = root
+        self._client = client
+        self.db = db
+        self._cols: dict[str, object] = {}
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        root: Path,
+        *,
+        create: bool = False,
+        chroma_host: str | None = None,
+        chroma_port: int = 8000,
+    ) -> FigureStore:
+        """Open the index at `root`. With `create`, make it if missing; otherwise a missing index is an error."""
+        root = Path(root)
+        dbfile = root / "patfig.sqlite"
+        if not dbfile.exists() and not create:
+            raise StoreError(f"no index at {root}: run `patfig ingest PATH --index {root}` first")
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "sheets").mkdir(exist_ok=True)
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+        except ImportError as e:  # pragma: no cover - a declared dependency
+            raise StoreError("the index needs chromadb: pip install 'chromadb==1.5.9'") from e
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if chroma_host:
+            client = chromadb.HttpClient(host=chroma_host, port=chroma_port, settings=chroma_settings)
+        else:
+            client = chromadb.PersistentClient(path=str(root / "chroma"), settings=chroma_settings)
+        db = sqlite3.connect(dbfile, timeout=30, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        return cls(root, client, db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ encoders
+
+    def encoders(self) -> dict[str, EncoderId]:
+        """The encoders recorded for this index ("visual", "text"), if any."""
+        out = {}
+        for key in ("visual", "text"):
+            row = self.db.execute("SELECT value FROM meta WHERE key=?", (f"encoder_{key}",)).fetchone()
+            if row:
+                d = json.loads(row[0])
+                out[key] = EncoderId(d["name"], int(d["dim"]))
+        return out
+
+    def bind_encoders(self, visual: EncoderId, text: EncoderId) -> None:
+        """Record the encoders on a new index, or check they match the recorded ones."""
+        recorded = self.encoders()
+        for key, enc in (("visual", visual), ("text", text)):
+            have = recorded.get(key)
+            if have is None:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES(?, ?)",
+                    (f"encoder_{key}", json.dumps({"name": enc.name, "dim": enc.dim})),
+                )
+            elif have != enc:
+                raise IndexMismatch(
+                    f"this index's {key} vectors were built with {have.name} (dim {have.dim}), but the "
+                    f"{key} encoder in use is {enc.name} (dim {enc.dim}). Use the same encoder settings, "
+                    f"or build a new index with --index NEW_DIR."
+                )
+        self.db.commit()
+
+    def check_encoder(self, key: str, enc: EncoderId) -> None:
+        """Refuse to query `key` vectors with an encoder other than the one that built them."""
+        have = self.encoders().get(key)
+        if have is None:
+            raise StoreError("the index is empty: ingest some patents first")
+        if have != enc:
+            raise IndexMismatch(
+                f"this index's {key} vectors were built with {have.name}; querying them with {enc.name} "
+                f"would give meaningless scores. Configure {have.name} or re-index."
+            )
+
+    def _col(self, name: str):
+        if name not in self._cols:
+            key = "visual" if name == VISUAL else "text"
+            enc = self.encoders().get(key)
+            meta = {"hnsw:space": "cosine"}
+            if enc:
+                meta |= {"embedder": enc.name, "dim": enc.dim}
+            col = self._client.get_or_create_collection(name, metadata=meta, embedding_function=None)
+            recorded = (col.metadata or {}).get("embedder")
+            if enc and recorded and recorded != enc.name:
+                raise IndexMismatch(f"collection {name} was built with {recorded}, the index says {enc.name}")
+            self._cols[name] = col
+        return self._cols[name]
+
+    # ------------------------------------------------------------------ writing
+
+    def source_done(self, source: str, sig: str) -> str | None:
+        """The patent id if this exact source file was already indexed completely."""
+        row = self.db.execute(
+            "SELECT s.patent_id FROM sources s JOIN patents p ON p.patent_id = s.patent_id "
+            "WHERE s.source=? AND s.sig=? AND s.status='complete' AND p.status='complete'",
+            (source, sig),
+        ).fetchone()
+        return row[0] if row else None
+
+    def patent_status(self, patent_id: str) -> str | None:
+        row = self.db.execute("SELECT status FROM patents WHERE patent_id=?", (patent_id,)).fetchone()
+        return row[0] if row else None
+
+    def record_source(self, source: str, sig: str, patent_id: str | None, status: str, error: str = "") -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sources VALUES(?, ?, ?, ?, ?, ?)",
+            (source, sig, patent_id, status, error, time.time()),
+        )
+        self.db.commit()
+
+    def recover(self) -> list[str]:
+        """Remove every half-indexed (pending) patent. Returns their ids."""
+        ids = [r[0] for r in self.db.execute("SELECT patent_id FROM patents WHERE status='pending'")]
+        for pid in ids:
+            self.delete_patent(pid)
+        return ids
+
+    def delete_patent(self, patent_id: str) -> None:
+        """Remove a patent from every collection and table."""
+        for name in (VISUAL, TEXT, PASSAGES):
+            self._col(name).delete(where={"patent_id": patent_id})
+        with self.db:
+            self.db.execute("DELETE FROM sheets WHERE patent_id=?", (patent_id,))
+            self.db.execute("DELETE FROM lexical WHERE patent_id=?", (patent_id,))
+            self.db.execute("DELETE FROM patents WHERE patent_id=?", (patent_id,))
+
+    def add_patent(
+        self,
+        patent: Patent,
+        sheets: Sequence[Sheet],
+        visual_vectors: Sequence[Sequence[float]],
+        text_vectors: Sequence[Sequence[float]],
+        passages: Sequence[Passage],
+        passage_vectors: Sequence[Sequence[float]],
+        *,
+        source_sig: str = "",
+    ) -> None:
+        """Index one patent completely, replacing any earlier version of it."""
+        if len(sheets) != len(visual_vectors) or len(sheets) != len(text_vectors):
+            raise StoreError("one visual and one text vector per sheet are needed")
+        if len(passages) != len(passage_vectors):
+            raise StoreError("one vector per passage is needed")
+        pid = patent.patent_id
+        if self.patent_status(pid) is not None:
+            self.delete_patent(pid)
+        with self.db:
+            self.db.execute(
+                "INSERT INTO patents VALUES(?, 'pending', ?, ?, ?, ?)",
+                (pid, patent.source, source_sig, patent.model_dump_json(), time.time()),
+            )
+        metas = [sheet_metadata(patent, s) for s in sheets]
+        ids = [s.figure_id for s in sheets]
+        if sheets:
+            self._col(VISUAL).upsert(ids=ids, embeddings=[list(v) for v in visual_vectors], metadatas=metas)
+            self._col(TEXT).upsert(
+                ids=ids,
+                embeddings=[list(v) for v in text_vectors],
+                metadatas=metas,
+                documents=[s.linked_text() for s in sheets],
+            )
+        if passages:
+            pmeta = {
+                "patent_id": pid,
+                "office": patent.office,
+                "kind_code": patent.kind or "",
+                "pub_date": patent.pub_date or 0,
+            }
+            pmeta |= {f"cpc_{c}": True for c in cpc_prefixes(patent.cpc)}
+            self._col(PASSAGES).upsert(
+                ids=[f"{pid}:{i}" for i in range(len(passages))],
+                embeddings=[list(v) for v in passage_vectors],
+                metadatas=[pmeta | {"field": p.field, "pid": p.pid} for p in passages],
+                documents=[p.text for p in passages],
+            )
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO sheets VALUES(?, ?, ?, ?)",
+                [(s.figure_id, pid, s.sheet_no, s.model_dump_json()) for s in sheets],
+            )
+            self.db.execute(
+                "INSERT INTO lexical VALUES(?, ?, ?, ?, ?, ?)",
+                (
+                    pid,
+                    patent.title,
+                    patent.abstract,
+                    "\n".join(patent.claims),
+                    "\n".join(p.text for p in patent.description),
+                    "\n".join(s.linked_text() for s in sheets)
+                    + "\n"
+                    + "\n".join(f.text for f in patent.figures),
+                ),
+            )
+            self.db.execute("UPDATE patents SET status='complete', updated=? WHERE patent_id=?", (time.time(), pid))
+
+    # ------------------------------------------------------------------ reading documents
+
+    def complete_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT patent_id FROM patents WHERE status='complete'")}
+
+    def patent(self, patent_id: str) -> Patent | None:
+        row = self.db.execute(
+            "SELECT doc FROM patents WHERE patent_id=? AND status='complete'", (patent_id.upper(),)
+        ).fetchone()
+        return Patent.model_validate_json(row[0]) if row else None
+
+    def patents(self) -> Iterable[Patent]:
+        for (doc,) in self.db.execute("SELECT doc FROM patents WHERE status='complete' ORDER BY patent_id"):
+            yield Patent.model_validate_json(doc)
+
+    def sheet(self, figure_id: str) -> Sheet | None:
+        row = self.db.execute(
+            "SELECT s.doc FROM sheets s JOIN patents p ON p.patent_id=s.patent_id "
+            "WHERE s.figure_id=? AND p.status='complete'",
+            (figure_id,),
+        ).fetchone()
+        return Sheet.model_validate_json(row[0]) if row else None
+
+    def sheets(self, patent_id: str | None = None) -> list[Sheet]:
+        sql = (
+            "SELECT s.doc FROM sheets s JOIN patents p ON p.patent_id=s.patent_id WHERE p.status='complete'"
+        )
+        args: tuple = ()
+        if patent_id:
+            sql += " AND s.patent_id=?"
+            args = (patent_id.upper(),)
+        sql += " ORDER BY s.patent_id, s.sheet_no"
+        return [Sheet.model_validate_json(r[0]) for r in self.db.execute(sql, args)]
+
+    def image_path(self, sheet: Sheet) -> Path:
+        return self.root / sheet.image_path
+
+    # ------------------------------------------------------------------ vector search
+
+    @staticmethod
+    def where(filters: Filters | None) -> dict | None:
+        """A Chroma `where` clause for the filters (None when there is nothing to filter)."""
+        if filters is None:
+            return None
+        clauses: list[dict] = []
+        if filters.kinds:
+            clauses.append({"kind": {"$in": filters.kinds}})
+        if filters.views:
+            clauses.append({"view": {"$in": filters.views}})
+        if filters.cpc:
+            ors = [{f"cpc_{p}": True} for p in filters.cpc]
+            clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
+        if filters.offices:
+            clauses.append({"office": {"$in": filters.offices}})
+        if filters.kind_codes:
+            clauses.append({"kind_code": {"$in": filters.kind_codes}})
+        if filters.date_from:
+            clauses.append({"pub_date": {"$gte": filters.date_from}})
+        if filters.date_to:
+            clauses.append({"pub_date": {"$lte": filters.date_to}})
+        if filters.include_ids:
+            clauses.append({"patent_id": {"$in": filters.include_ids}})
+        if filters.exclude_ids:
+            clauses.append({"patent_id": {"$nin": filters.exclude_ids}})
+        if filters.has_components is not None:
+            clauses.append({"has_components": filters.has_components})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def _query(
+        self,
+        name: str,
+        vector: Sequence[float],
+        k: int,
+        filters: Filters | None,
+        ids: Sequence[str] | None = None,
+        with_documents: bool = False,
+    ) -> list[VectorHit]:
+        col = self._col(name)
+        count = col.count()
+        if count == 0:
+            return []
+        include = ["distances", "metadatas"] + (["documents"] if with_documents else [])
+        kwargs: dict = {"query_embeddings": [list(vector)], "n_results": min(k, count), "include": include}
+        where = self.where(filters)
+        if where:
+            kwargs["where"] = where
+        if ids is not None:
+            if not ids:
+                return []
+            kwargs["ids"] = list(ids)
+            kwargs["n_results"] = min(kwargs["n_results"], len(ids))
+        res = col.query(**kwargs)
+        complete = self.complete_ids()
+        out = []
+        docs = (res.get("documents") or [[None] * len(res["ids"][0])])[0]
+        for i, d, m, doc in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], docs, strict=False):
+            if m.get("patent_id") in complete:
+                out.append(VectorHit(i, 1.0 - float(d), dict(m), doc))
+        return out
+
+    def query_visual(self, vector, k: int, filters: Filters | None = None, ids=None) -> list[VectorHit]:
+        """Nearest sheets by visual vector."""
+        return self._query(VISUAL, vector, k, filters, ids)
+
+    def query_text(self, vector, k: int, filters: Filters | None = None, ids=None) -> list[VectorHit]:
+        """Nearest sheets by their linked-text vector."""
+        return self._query(TEXT, vector, k, filters, ids, with_documents=True)
+
+    def query_passages(self, vector, k: int, filters: Filters | None = None) -> list[VectorHit]:
+        """Nearest passages of patent text (filters on patent-level facets only)."""
+        if filters is not None:
+            filters = filters.model_copy(update={"kinds": [], "views": [], "has_components": None})
+        return self._query(PASSAGES, vector, k, filters, with_documents=True)
+
+    def vectors(self, kind: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors by figure id; kind is "visual" or "text"."""
+        if not ids:
+            return {}
+        col = self._col(VISUAL if kind == "visual" else TEXT)
+        res = col.get(ids=list(ids), include=["embeddings"])
+        return {i: [float(x) for x in e] for i, e in zip(res["ids"], res["embeddings"], strict=False)}
+
+    def metadata(self, ids: Sequence[str]) -> dict[str, dict]:
+        """Stored facet metadata by figure id."""
+        if not ids:
+            return {}
+        res = self._col(VISUAL).get(ids=list(ids), include=["metadatas"])
+        return {i: dict(m) for i, m in zip(res["ids"], res["metadatas"], strict=False)}
+
+    def all_metadata(self) -> dict[str, dict]:
+        res = self._col(VISUAL).get(include=["metadatas"])
+        complete = self.complete_ids()
+        return {i: dict(m) for i, m in zip(res["ids"], res["metadatas"], strict=False)
+                if m.get("patent_id") in complete}
+
+    # ------------------------------------------------------------------ lexical search
+
+    def lexical(self, fts_query: str, k: int = 50) -> list[tuple[str, float, dict[str, str]]]:
+        """Run an FTS5 query. Returns (patent_id, bm25 score (higher is better), snippets per field).
+
+        Raises StoreError with SQLite's message for a malformed query.
+        """
+        cols = ", ".join(
+            f"snippet(lexical, {i + 1}, '[', ']', ' … ', 12)" for i in range(len(LEXICAL_FIELDS))
+        )
+        sql = (
+            f"SELECT l.patent_id, -bm25(lexical), {cols} FROM lexical l "
+            "JOIN patents p ON p.patent_id = l.patent_id "
+            "WHERE lexical MATCH ? AND p.status='complete' ORDER BY bm25(lexical) LIMIT ?"
+        )
+        try:
+            rows = self.db.execute(sql, (fts_query, k)).fetchall()
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"malformed query {fts_query!r}: {e}") from e
+        out = []
+        for row in rows:
+            snippets = {f: s for f, s in zip(LEXICAL_FIELDS, row[2:], strict=True) if s and "[" in s}
+            out.append((row[0], float(row[1]), snippets))
+        return out
+
+    # ------------------------------------------------------------------ facets and stats
+
+    def facets(self) -> dict[str, list]:
+        """The filter values that occur in the index."""
+        metas = self.all_metadata().values()
+        cpc: dict[str, int] = {}
+        for m in metas:
+            for key in m:
+                if key.startswith("cpc_"):
+                    cpc[key[4:]] = cpc.get(key[4:], 0) + 1
+        dates = sorted(int(m["pub_date"]) for m in metas if m.get("pub_date"))
+
+        def values(key: str) -> list:
+            return sorted({m.get(key) for m in metas if m.get(key) not in (None, "")})
+
+        return {
+            "kinds": values("kind"),
+            "views": values("view"),
+            "offices": values("office"),
+            "kind_codes": values("kind_code"),
+            "cpc": sorted(cpc),
+            "cpc_counts": cpc,
+            "date_range": [dates[0], dates[-1]] if dates else [],
+            "patent_ids": sorted({m["patent_id"] for m in metas}),
+        }
+
+    def stats(self) -> dict:
+        """Counts of what the index holds, and the encoders that built it."""
+        sheets = self.sheets()
+        patents = list(self.patents())
+        linked = sum(len(c.boxes) for s in sheets for c in s.components)
+        return {
+            "index": str(self.root),
+            "patents": len(patents),
+            "pending_patents": self.db.execute(
+                "SELECT count(*) FROM patents WHERE status='pending'"
+            ).fetchone()[0],
+            "sheets": len(sheets),
+            "sheets_with_components": sum(1 for s in sheets if s.components),
+            "reference_signs": sum(len(p.refsigns) for p in patents),
+            "linked_numerals": linked,
+            "distinct_linked_signs": sum(len({c.numeral for c in s.components}) for s in sheets),
+            "passages": self._col(PASSAGES).count(),
+            "by_office": _count(p.office for p in patents),
+            "by_kind": _count(s.kind for s in sheets),
+            "encoders": {k: {"name": v.name, "dim": v.dim} for k, v in self.encoders().items()},
+            "failed_sources": [
+                {"source": r[0], "error": r[1]}
+                for r in self.db.execute("SELECT source, error FROM sources WHERE status='failed'")
+            ],
+        }
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+

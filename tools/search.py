@@ -1,0 +1,342 @@
+"""Figure search: by image (or a crop of one), by words, by both, and "more like this figure".
+
+Every function returns ranked `Hit`s whose `breakdown` holds the raw and normalised score and rank of
+each modality, the fused score, the method and weights, the matched terms and components, and the
+filters. Modalities:
+
+- ``visual``: the visual encoder's similarity between the query image and the sheet;
+- ``text``: sentence-transformer similarity between the query words and the sheet's linked text
+  (its FIG descriptions, OCR-linked components and the sentences that mention them);
+- ``clip_text``: CLIP text→image similarity, only when the visual encoder is CLIP.
+
+Every candidate from any modality is scored in every modality (Chroma queried with ``ids=``), so the
+breakdown is complete and normalisation runs over one common candidate pool.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from core.facets import Filters
+from core.services import Services
+from core.types import Breakdown, Component, Hit, Patent
+from tools.errors import ToolError
+from tools.fusion import METHODS, Fused, fuse
+
+MAX_K = 100
+POOL = 100  # candidates per modality before fusion
+MAX_QUERY_PIXELS = 60_000_000
+STOPWORDS = frozenset(
+    "a an the of and or in on with without for to from by at as is are be this that these those its it "
+    "show shows showing me find like figure figures fig drawing drawings view image images some any all "
+    "which what where has have having into onto about".split()
+)
+CropBox = tuple[float, float, float, float]
+
+
+# ---------------------------------------------------------------- validation
+
+
+def check_k(k: int) -> int:
+    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ToolError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+    return k
+
+
+def check_text(text: str | None) -> str:
+    t = (text or "").strip()
+    if not t:
+        raise ToolError("the query is empty: say what the drawing shows, e.g. 'gripping unit on a hoist'")
+    if len(t) > 2000:
+        raise ToolError(f"the query is {len(t)} characters long; keep it under 2000")
+    return t
+
+
+def load_image(image: Image.Image | str | Path, crop: CropBox | None = None) -> Image.Image:
+    """Open a query image (path or PIL image) and apply a crop box given in its pixel coordinates."""
+    if isinstance(image, Image.Image):
+        img = image
+    else:
+        path = Path(image)
+        if not path.is_file():
+            raise ToolError(f"no image file at {str(path)!r}")
+        try:
+            with Image.open(path) as probe:
+                w, h = probe.size
+            if w * h > MAX_QUERY_PIXELS:
+                raise ToolError(f"the image is {w}x{h} pixels; the limit is {MAX_QUERY_PIXELS:,} pixels")
+            img = Image.open(path)
+            img.load()
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+            raise ToolError(f"{path.name} is not a readable image ({type(e).__name__})") from None
+    if img.width * img.height > MAX_QUERY_PIXELS:
+        raise ToolError(f"the image is {img.width}x{img.height} pixels; the limit is {MAX_QUERY_PIXELS:,} pixels")
+    if crop is not None:
+        x0, y0, x1, y1 = (float(c) for c in crop)
+        if x0 > x1:
+            x0, x1 = x1, x0
+        if y0 > y1:
+            y0, y1 = y1, y0
+        if x0 < 0 or y0 < 0 or x1 > img.width or y1 > img.height:
+            raise ToolError(
+                f"crop box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}) lies outside the image "
+                f"(0, 0, {img.width}, {img.height})"
+            )
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            raise ToolError("the crop box is too small (under 8 pixels wide or high): select a larger region")
+        img = img.crop((int(x0), int(y0), int(round(x1)), int(round(y1))))
+    return img.convert("RGB")
+
+
+def query_terms(text: str) -> list[str]:
+    """The content words of a query, lower-case, in order, without duplicates."""
+    seen: list[str] = []
+    for w in re.findall(r"[a-zA-Z][a-zA-Z\-]+|\d+[a-z]?", text.lower()):
+        if w not in STOPWORDS and w not in seen and len(w) > 1:
+            seen.append(w)
+    return seen
+
+
+def _stem(w: str) -> str:
+    for suf in ("ies", "es", "s", "ing", "ed"):
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            return w[: -len(suf)]
+    return w
+
+
+def matched_terms(terms: Sequence[str], text: str) -> list[str]:
+    """Query terms that occur (up to a simple plural/verb stem) in the text."""
+    words = {_stem(w) for w in re.findall(r"[a-z][a-z\-]+|\d+[a-z]?", text.lower())}
+    return [t for t in terms if _stem(t) in words]
+
+
+def matched_components(terms: Sequence[str], components: Sequence[Component]) -> list[Component]:
+    stems = {_stem(t) for t in terms}
+    out = []
+    for c in components:
+        label_words = {_stem(w) for w in re.findall(r"[a-z][a-z\-]+", c.label.lower())}
+        if c.numeral in terms or stems & label_words:
+            out.append(c)
+    return out
+
+
+# ---------------------------------------------------------------- hits
+
+
+def patent_of(services: Services, patent_id: str) -> Patent | None:
+    """A patent by id, cached for the life of the services."""
+    cache: dict[str, Patent | None] = services.extras.setdefault("patent_cache", {})
+    if patent_id not in cache:
+        cache[patent_id] = services.store.patent(patent_id)
+    return cache[patent_id]
+
+
+def make_hit(services: Services, figure_id: str, rank: int, score: float, breakdown: Breakdown) -> Hit | None:
+    """A full hit for a figure id, or None if the figure is not (completely) indexed."""
+    sheet = services.store.sheet(figure_id)
+    if sheet is None:
+        return None
+    patent = patent_of(services, sheet.patent_id)
+    if patent is None:
+        return None
+    return Hit(
+        rank=rank,
+        figure_id=figure_id,
+        patent_id=sheet.patent_id,
+        sheet_no=sheet.sheet_no,
+        figs=sheet.figs,
+        kind=sheet.kind,
+        view=sheet.view,
+        office=patent.office,
+        pub_date=patent.pub_date,
+        cpc=patent.cpc[:8],
+        title=patent.title,
+        description=sheet.description,
+        image_path=str(services.store.image_path(sheet)),
+        score=score,
+        breakdown=breakdown,
+    )
+
+
+def _hits(
+    services: Services,
+    fused: list[Fused],
+    k: int,
+    *,
+    method: str,
+    weights: dict[str, float],
+    filters: Filters | None,
+    query: dict[str, object],
+    terms: Sequence[str] = (),
+) -> list[Hit]:
+    out: list[Hit] = []
+    for f in fused:
+        bd = Breakdown(
+            modalities=f.modalities,
+            fused=f.score,
+            method=method if len(f.modalities) > 1 or method == "rrf" else "single",
+            weights={m: round(w, 4) for m, w in weights.items() if w > 0},
+            filters=filters.describe() if filters else {},
+            query=query,
+        )
+        hit = make_hit(services, f.id, len(out) + 1, f.score, bd)
+        if hit is None:
+            continue
+        if terms:
+            sheet = services.store.sheet(f.id)
+            if sheet is not None:
+                hit.breakdown.matched_terms = matched_terms(terms, sheet.linked_text())
+                hit.breakdown.matched_components = matched_components(terms, sheet.components)
+        out.append(hit)
+        if len(out) >= k:
+            break
+    return out
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _score_all(services: Services, vectors: dict[str, list[float]], filters: Filters | None,
+               exclude: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """Per modality {figure_id: similarity}: the top POOL of each, then every candidate in every modality."""
+    store = services.store
+    query_fn = {"visual": store.query_visual, "clip_text": store.query_visual, "text": store.query_text}
+    lists = {m: {h.id: h.similarity for h in query_fn[m](v, POOL, filters)} for m, v in vectors.items()}
+    pool = sorted({i for scores in lists.values() for i in scores} - set(exclude))
+    if len(vectors) > 1 and pool:
+        lists = {m: {h.id: h.similarity for h in query_fn[m](v, len(pool), None, ids=pool)}
+                 for m, v in vectors.items()}
+    return {m: {i: s for i, s in scores.items() if i not in exclude} for m, scores in lists.items()}
+
+
+def _check_encoders(services: Services, *, visual: bool, text: bool) -> None:
+    from store.index import EncoderId
+
+    if visual:
+        services.store.check_encoder("visual", EncoderId(services.visual.name, services.visual.dim))
+    if text:
+        services.store.check_encoder("text", EncoderId(services.text.name, services.text.dim))
+
+
+def _text_vectors(services: Services, text: str, weight: float) -> tuple[dict, dict[str, float], dict[str, str]]:
+    """Query vectors and weights for the text side: linked text always, CLIP text→image when available."""
+    vectors = {"text": services.text.embed_texts([text])[0]}
+    paths = {"text": "linked_text"}
+    if getattr(services.visual, "cross_modal", False):
+        vectors["clip_text"] = services.visual.embed_texts([text])[0]
+        paths["clip_text"] = "clip_text_to_image"
+        return vectors, {"text": weight / 2, "clip_text": weight / 2}, paths
+    return vectors, {"text": weight}, paths
+
+
+# ---------------------------------------------------------------- public tools
+
+
+def search_text(
+    services: Services, text: str, *, k: int = 20, filters: Filters | None = None, method: str = "avg"
+) -> list[Hit]:
+    """Figures matching words: through their linked text, and through CLIP text→image when CLIP is in use."""
+    text = check_text(text)
+    check_k(k)
+    _check_method(method)
+    _check_encoders(services, visual=getattr(services.visual, "cross_modal", False), text=True)
+    vectors, weights, paths = _text_vectors(services, text, 1.0)
+    lists = _score_all(services, vectors, filters)
+    fused = fuse(lists, weights, method, paths)
+    query = {"mode": "text", "text": text, "clip": "clip_text" in vectors}
+    return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
+                 terms=query_terms(text))
+
+
+def search_image(
+    services: Services,
+    image: Image.Image | str | Path,
+    *,
+    crop: CropBox | None = None,
+    text: str | None = None,
+    text_weight: float = 0.0,
+    k: int = 20,
+    filters: Filters | None = None,
+    method: str = "avg",
+    exclude: Sequence[str] = (),
+) -> list[Hit]:
+    """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`."""
+    check_k(k)
+    _check_method(method)
+    if not 0.0 <= text_weight <= 1.0:
+        raise ToolError(f"text_weight must lie between 0 and 1, not {text_weight}")
+    img = load_image(image, crop)
+    has_text = bool(text and text.strip())
+    if has_text:
+        text = check_text(text)
+    _check_encoders(services, visual=True, text=has_text)
+    vectors = {"visual": services.visual.embed_images([img])[0]}
+    weights = {"visual": 1.0 - text_weight if has_text else 1.0}
+    paths = {"visual": "visual"}
+    if has_text and text_weight > 0:
+        tv, tw, tp = _text_vectors(services, text or "", text_weight)
+        vectors |= tv
+        weights |= tw
+        paths |= tp
+    lists = _score_all(services, vectors, filters, exclude)
+    fused = fuse(lists, weights, method, paths)
+    name = image if isinstance(image, str | Path) else "uploaded image"
+    query = {"mode": "image+text" if has_text else "image", "image": str(name), "crop": list(crop) if crop else None,
+             "text": text or "", "text_weight": text_weight}
+    return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
+                 terms=query_terms(text or ""))
+
+
+def search_fused(
+    services: Services,
+    *,
+    text: str | None = None,
+    image: Image.Image | str | Path | None = None,
+    crop: CropBox | None = None,
+    text_weight: float = 0.5,
+    k: int = 20,
+    filters: Filters | None = None,
+    method: str = "avg",
+) -> list[Hit]:
+    """Multimodal search: visual and linked-text similarity, normalised and fused (avg, max or rrf)."""
+    if image is None:
+        return search_text(services, text or "", k=k, filters=filters, method=method)
+    return search_image(services, image, crop=crop, text=text, text_weight=text_weight if text else 0.0, k=k,
+                        filters=filters, method=method)
+
+
+def more_like(
+    services: Services,
+    figure_id: str,
+    *,
+    k: int = 20,
+    text_weight: float = 0.3,
+    filters: Filters | None = None,
+    method: str = "avg",
+) -> list[Hit]:
+    """Figures like an indexed figure, by its stored visual vector fused with its linked-text vector."""
+    check_k(k)
+    _check_method(method)
+    sheet = services.store.sheet(figure_id)
+    if sheet is None:
+        raise ToolError(f"no figure {figure_id!r} in the index; figure ids look like 'US12448135-S1'")
+    vis = services.store.vectors("visual", [figure_id]).get(figure_id)
+    txt = services.store.vectors("text", [figure_id]).get(figure_id)
+    vectors = {"visual": vis}
+    weights = {"visual": 1.0 - text_weight}
+    if txt is not None and text_weight > 0:
+        vectors["text"] = txt
+        weights["text"] = text_weight
+    lists = _score_all(services, vectors, filters, exclude=[figure_id])
+    fused = fuse(lists, weights, method, {"visual": "visual", "text": "linked_text"})
+    query = {"mode": "more_like", "figure_id": figure_id, "text_weight": text_weight}
+    return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query)
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ToolError(f"unknown fusion method {method!r}; use one of {', '.join(METHODS)}")

@@ -1,0 +1,201 @@
+"""`patfig search ...`, `patfig facets` and `patfig eval`: every search tool from the terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from core.types import Hit
+from ui.cli import IndexOpt, JsonOpt, fail, open_services, out
+
+search_app = typer.Typer(
+    help="Search the index once, without the chat. Each subcommand prints a ranked table, or JSON with --json "
+    "(every hit with its score breakdown).",
+    no_args_is_help=True,
+)
+
+KOpt = typer.Option(10, "--k", "-k", help="How many hits (1-100).")
+MethodOpt = typer.Option("avg", "--method", help="Fusion of modalities: avg, max or rrf.")
+KindOpt = typer.Option(None, "--kind", help="Only figure kinds, comma-separated (see `patfig facets`).")
+ViewOpt = typer.Option(None, "--view", help="Only views, comma-separated (perspective, sectional, ...).")
+CpcOpt = typer.Option(None, "--cpc", help="Only CPC prefixes, comma-separated: B, B66, B66C.")
+OfficeOpt = typer.Option(None, "--office", help="Only offices, comma-separated: US, EP, WO.")
+AfterOpt = typer.Option(None, "--after", help="Published on or after (2018 or 2018-05-01).")
+BeforeOpt = typer.Option(None, "--before", help="Published on or before.")
+ExcludeOpt = typer.Option(None, "--exclude", help="Drop these patent ids, comma-separated.")
+
+
+def _filters(services, kind, view, cpc, office, after, before, exclude):
+    from tools.filtering import make_filters
+
+    return make_filters(services, kinds=kind, views=view, cpc=cpc, offices=office, date_from=after,
+                        date_to=before, exclude_ids=exclude)
+
+
+def print_hits(hits: list[Hit], as_json: bool, title: str) -> None:
+    if as_json:
+        out.print_json(json.dumps([h.model_dump(mode="json") for h in hits]))
+        return
+    if not hits:
+        out.print(f"{title}: no hits")
+        return
+    t = Table(title=title)
+    for col in ("#", "patent", "sheet", "FIG", "kind", "view", "score", "by modality", "matched"):
+        t.add_column(col)
+    for h in hits:
+        mods = " ".join(f"{m}={s.norm:.2f}(#{s.rank})" for m, s in h.breakdown.modalities.items())
+        matched = ", ".join(h.breakdown.matched_terms[:4] + [f"{c.numeral} {c.label}" for c in
+                                                             h.breakdown.matched_components[:3]])
+        t.add_row(str(h.rank), h.patent_id, str(h.sheet_no), ",".join(h.figs) or "?", h.kind, h.view,
+                  f"{h.score:.3f}", mods, matched)
+    out.print(t)
+    for h in hits:
+        for p in h.passages[:2]:
+            out.print(f"  #{h.rank} {h.patent_id}: {p[:200]}")
+
+
+def _run(fn, *args, **kwargs):
+    from store.index import StoreError
+    from tools.errors import ToolError
+
+    try:
+        return fn(*args, **kwargs)
+    except (ToolError, StoreError) as e:
+        fail(str(e))
+
+
+@search_app.command("text")
+def text_cmd(query: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
+             kind: str | None = KindOpt, view: str | None = ViewOpt, cpc: str | None = CpcOpt,
+             office: str | None = OfficeOpt, after: str | None = AfterOpt, before: str | None = BeforeOpt,
+             exclude: str | None = ExcludeOpt, as_json: bool = JsonOpt) -> None:
+    """Figures matching words (linked text; plus CLIP text→image when CLIP weights are configured)."""
+    from tools.search import search_text
+
+    s = open_services(index)
+    f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
+    print_hits(_run(search_text, s, query, k=k, filters=f, method=method), as_json, f"text: {query}")
+
+
+@search_app.command("image")
+def image_cmd(
+    image: Path,
+    crop: str | None = typer.Option(None, "--crop", help="Region x0,y0,x1,y1 in the image's pixels."),
+    text: str | None = typer.Option(None, "--text", help="Words that condition the image query."),
+    text_weight: float = typer.Option(0.3, "--text-weight", help="Weight of the words, 0-1 (with --text)."),
+    index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt, kind: str | None = KindOpt,
+    view: str | None = ViewOpt, cpc: str | None = CpcOpt, office: str | None = OfficeOpt,
+    after: str | None = AfterOpt, before: str | None = BeforeOpt, exclude: str | None = ExcludeOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Figures like an image (a sketch, a figure, or a crop of one), optionally conditioned on words."""
+    from tools.search import search_image
+
+    box = None
+    if crop:
+        try:
+            box = tuple(float(x) for x in crop.split(","))
+        except ValueError:
+            fail(f"--crop must be four numbers x0,y0,x1,y1, not {crop!r}")
+        if len(box) != 4:
+            fail(f"--crop must be four numbers x0,y0,x1,y1, not {crop!r}")
+    s = open_services(index)
+    f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
+    hits = _run(search_image, s, str(image), crop=box, text=text, text_weight=text_weight if text else 0.0, k=k,
+                filters=f, method=method)
+    print_hits(hits, as_json, f"image: {image.name}" + (f" + '{text}'" if text else ""))
+
+
+@search_app.command("like")
+def like_cmd(figure_id: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
+             text_weight: float = typer.Option(0.3, "--text-weight", help="Weight of linked text, 0-1."),
+             as_json: bool = JsonOpt) -> None:
+    """Figures like an indexed figure (id like US12448135-S1)."""
+    from tools.search import more_like
+
+    s = open_services(index)
+    print_hits(_run(more_like, s, figure_id, k=k, text_weight=text_weight, method=method), as_json,
+               f"more like {figure_id}")
+
+
+@search_app.command("lexical")
+def lexical_cmd(query: str, index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
+    """Boolean search: 'windmill AND turbine', 'description:nacelle NOT claims:blade', 'title:"wind turbine"'."""
+    from tools.lexical import search_lexical
+
+    s = open_services(index)
+    print_hits(_run(search_lexical, s, query, k=k), as_json, f"lexical: {query}")
+
+
+@search_app.command("passages")
+def passages_cmd(query: str, index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
+    """Semantic search over the patents' text: patents and the passages that matched."""
+    from tools.lexical import search_passages
+
+    s = open_services(index)
+    print_hits(_run(search_passages, s, query, k=k), as_json, f"passages: {query}")
+
+
+@search_app.command("sign")
+def sign_cmd(patent_id: str, sign: str, index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """A reference sign in a patent (numeral '104' or a name) → its sheets, boxes and sentences."""
+    from tools.refsigns import lookup_refsign
+
+    s = open_services(index)
+    r = _run(lookup_refsign, s, patent_id, sign)
+    if as_json:
+        out.print_json(r.model_dump_json())
+        return
+    out.print(r.summary())
+    for sent in r.sentences[:5]:
+        out.print(f"  - {sent}")
+
+
+@search_app.command("component")
+def component_cmd(name: str, index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
+    """Figures across the corpus whose OCR-linked components match a name ('nacelle', 'gripping unit')."""
+    from tools.refsigns import find_component
+
+    s = open_services(index)
+    print_hits(_run(find_component, s, name, k=k), as_json, f"component: {name}")
+
+
+def facets(index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """The filter values the index holds: figure kinds, views, offices, kind codes, CPC prefixes, dates."""
+    from tools.filtering import facet_values
+
+    s = open_services(index)
+    fv = facet_values(s)
+    if as_json:
+        out.print_json(json.dumps(fv))
+        return
+    t = Table(title="facets", show_header=False)
+    for key in ("kinds", "views", "offices", "kind_codes"):
+        t.add_row(key, ", ".join(map(str, fv[key])))
+    t.add_row("cpc", ", ".join(f"{c} ({fv['cpc_counts'][c]})" for c in fv["cpc"]))
+    t.add_row("dates", " – ".join(map(str, fv["date_range"])))
+    out.print(t)
+
+
+def evaluate_cmd(index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """Retrieval quality on the index: re-identification (DeepPatent), patent families, components → figures.
+
+    Reports mAP@50, P@1, R@10 and MRR@10 per mode: visual, linked text, fused avg/max/RRF.
+    """
+    from tools.evaluate import evaluate, format_table
+
+    s = open_services(index)
+    report = _run(evaluate, s)
+    if as_json:
+        out.print_json(report.model_dump_json())
+    else:
+        out.print(format_table(report))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(search_app, name="search")
+    app.command("facets")(facets)
+    app.command("eval")(evaluate_cmd)
