@@ -1,0 +1,45 @@
+"""Deterministic fake encoders for store-level tests (habit 12: fake models, real vector store)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from core.types import Box, Component, FigureDesc, Patent, RefSign, Sheet, SheetSource
+
+
+class HashEncoder:
+    """Unit vectors from a hash of the input: equal inputs give equal vectors, nothing more."""
+
+    def __init__(self, name: str = "fake:sha16", dim: int = 16) -> None:
+        self.name, self.dim, self.cross_modal = name, dim, False
+
+    def _vec(self, data: bytes) -> list[float]:
+        raw = hashlib.sha256(data).digest()[: self.dim]
+        v = [b / 255 - 0.5 for b in raw]
+        n = sum(x * x for x in v) ** 0.5
+        return [x / n for x in v]
+
+    def embed_texts(self, texts):
+        return [self._vec(t.encode()) for t in texts]
+
+    def embed_images(self, images):
+        return [self._vec(i.tobytes()) for i in images]
+
+
+def make_patent(pid: str, office: str = "US", date: int = 20200101, cpc=("B66C1/42",), kind: str = "fig") -> Patent:
+    return Patent(
+        patent_id=pid, office=office, number=pid[2:], kind="A1", pub_date=date, title=f"Title of {pid}",
+        abstract="A gripping unit for an overhead hoist.", claims=["1. A hoist with a gripping unit."],
+        cpc=list(cpc), figures=[FigureDesc(fig="1", text="FIG. 1 is a perspective view.", view="perspective",
+                                           kind="drawing")],
+        refsigns={"10": RefSign(numeral="10", labels=["gripping unit"], sentences=["The gripping unit 10 holds."])},
+        sheets=[SheetSource(sheet_no=1, member="D00001.TIF")],
+    )
+
+
+def make_sheet(pid: str, n: int = 1, kind: str = "drawing", view: str = "perspective") -> Sheet:
+    return Sheet(
+        figure_id=f"{pid}-S{n}", patent_id=pid, sheet_no=n, image_path=f"sheets/{pid}-S{n}.png", figs=[str(n)],
+        view=view, kind=kind, description="FIG. 1 is a perspective view of the gripping unit.",
+        components=[Component(numeral="10", label="gripping unit", boxes=[Box(x0=1, y0=2, x1=30, y1=20)])],
+    )
