@@ -3,8 +3,9 @@
 Every drawing sheet of the sample set queries all the others; the relevant items are the other sheets of
 the same patent. Reported per descriptor: mAP (over the full ranking), P@1, MRR@10, and ms per sheet.
 Crop test: a seeded random region of 40% of a sheet's drawing area queries the whole collection; the hit
-is its source sheet (P@1, MRR@10). The rotated variants rotate that crop by 90°, as when a landscape
-sheet (printed rotated on the page) is queried with an upright figure.
+is its source sheet (P@1, MRR@10). "rot-crop" turns that crop by 90°, as when a landscape sheet (printed
+rotated on the page) is queried with an upright figure; "half-crop" halves its resolution, as a
+screenshot would.
 
 Run:  python -m bench.visual_descriptor [--data /work/shared/data/patents] [--descriptors hog ahdh ...]
 
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.linedraw import descriptor_fn, ink_box
+from models.linedraw import descriptor_fn, ink_bounds, ink_box
 
 DEFAULT_DATA = Path("/work/shared/data/patents")
 SHEET_OF = re.compile(r"Sheet\s+\d+\s+of\s+\d+")
@@ -64,8 +65,8 @@ def is_drawing_page(office: str, page_no: int, text: str) -> bool:
     """Heuristic from the text layer: US pages say "Sheet n of m"; EP/WO drawing pages carry almost no text."""
     if page_no == 0:
         return False
-    if office == "US":
-        return bool(SHEET_OF.search(text)) or len(text.strip()) < 200
+    if office == "US":  # a few drawing pages lack the header text; short claim pages are not drawings
+        return bool(SHEET_OF.search(text)) or (len(text.strip()) < 200 and "claim" not in text.lower())
     compact = " ".join(text.split())
     if len(compact) >= 200 or "Form PCT" in compact or EP_LINE_NUMBERS.search(compact):
         return False
@@ -91,13 +92,29 @@ def _pdf_sheets(path: Path, dpi: int) -> list[SampleSheet]:
     return out
 
 
-def load_sample_sheets(root: Path = DEFAULT_DATA, pdf_dpi: int = 100) -> list[SampleSheet]:
+def load_sample_sheets(root: Path = DEFAULT_DATA, pdf_dpi: int = 200) -> list[SampleSheet]:
     """All drawing sheets of the sample set, USPTO ZIPs first, then PDFs, in file order."""
     sheets: list[SampleSheet] = []
     for path in sorted((root / "uspto").glob("*.ZIP")):
         sheets += _zip_sheets(path)
     for path in sorted((root / "pdf").glob("*.pdf")):
         sheets += _pdf_sheets(path, pdf_dpi)
+    return sheets
+
+
+def load_with_ingest(root: Path = DEFAULT_DATA) -> list[SampleSheet]:
+    """The same sample set read by patfig's own readers (ingest.base.read_document; PDFs at 200 dpi)."""
+    from ingest.base import read_document
+
+    sheets: list[SampleSheet] = []
+    paths = sorted((root / "uspto").glob("*.ZIP")) + sorted((root / "pdf").glob("*.pdf"))
+    for path in paths:
+        with read_document(path) as doc:
+            pid = doc.patent.patent_id
+            for src in doc.patent.sheets:
+                label = src.member if src.member.startswith("page:") else src.member.rsplit("-", 1)[-1][:6]
+                if (pid, label) not in SEARCH_REPORT_PAGES:
+                    sheets.append(SampleSheet(pid, label, doc.sheet_image(src, 120_000_000)))
     return sheets
 
 
@@ -122,24 +139,24 @@ def reid_metrics(vectors: np.ndarray, groups: list[str]) -> dict[str, float]:
             "queries": len(aps)}
 
 
-def random_crop(mask: np.ndarray, rng: random.Random, area: float = 0.4) -> np.ndarray:
-    """A random axis-aligned region covering ``area`` of the mask, aspect between 1:2 and 2:1."""
-    h, w = mask.shape
-    aspect = rng.uniform(0.5, 2.0)
-    cw = min(w, max(1, round(np.sqrt(area * w * h * aspect))))
+def random_crop(image: Image.Image, rng: random.Random, area: float = 0.4) -> Image.Image:
+    """A random region covering ``area`` of the drawing's ink box, aspect between 1:2 and 2:1.
+
+    """
+    x0, y0, x1, y1 = ink_bounds(image) or (0, 0, image.width, image.height)
+    w, h = x1 - x0, y1 - y0
+    cw = min(w, max(1, round(np.sqrt(area * w * h * rng.uniform(0.5, 2.0)))))
     ch = min(h, max(1, round(area * w * h / cw)))
-    x = rng.randint(0, w - cw)
-    y = rng.randint(0, h - ch)
-    return mask[y : y + ch, x : x + cw]
+    x = x0 + rng.randint(0, w - cw)
+    y = y0 + rng.randint(0, h - ch)
+    return image.crop((x, y, x + cw, y + ch))
 
 
-def crop_metrics(fn, masks: list[np.ndarray], db: np.ndarray, seed: int, rotate: int = 0) -> dict[str, float]:
-    """P@1 and MRR@10 of finding a crop's source sheet; ``rotate`` turns the crop by k×90°."""
-    rng = random.Random(seed)
+def crop_metrics(fn, crop_masks: list[np.ndarray], db: np.ndarray) -> dict[str, float]:
+    """P@1 and MRR@10 of finding each crop's source sheet (crop i comes from sheet i)."""
     p1, mrr = [], []
-    for i, mask in enumerate(masks):
-        crop = np.rot90(random_crop(mask, rng), rotate)
-        sims = db @ fn(crop)
+    for i, mask in enumerate(crop_masks):
+        sims = db @ fn(mask)
         rank = int((sims > sims[i]).sum()) + 1
         p1.append(float(rank == 1))
         mrr.append(1.0 / rank if rank <= 10 else 0.0)
@@ -151,6 +168,12 @@ def run(sheets: list[SampleSheet], descriptors: list[str], seed: int = 7) -> lis
     t0 = time.perf_counter()
     masks = [ink_box(s.image) for s in sheets]
     prep_ms = 1000 * (time.perf_counter() - t0) / len(sheets)
+    rng = random.Random(seed)
+    crops = [random_crop(s.image, rng) for s in sheets]
+    crop_masks = [ink_box(c) for c in crops]
+    turned = [np.rot90(m) for m in crop_masks]  # the same as preprocessing the crop turned by 90°
+    halved = [ink_box(c.resize((max(1, c.width // 2), max(1, c.height // 2)), Image.Resampling.BOX))
+              for c in crops]  # a screenshot at half the resolution
     groups = [s.patent_id for s in sheets]
     rows = []
     for name in descriptors:
@@ -160,10 +183,10 @@ def run(sheets: list[SampleSheet], descriptors: list[str], seed: int = 7) -> lis
         desc_ms = 1000 * (time.perf_counter() - t0) / len(sheets)
         row: dict[str, object] = {"descriptor": name, "dim": db.shape[1]}
         row.update(reid_metrics(db, groups))
-        crop = crop_metrics(fn, masks, db, seed)
-        crop_rot = crop_metrics(fn, masks, db, seed, rotate=1)
+        crop = crop_metrics(fn, crop_masks, db)
         row.update({"crop P@1": crop["P@1"], "crop MRR@10": crop["MRR@10"],
-                    "rot-crop P@1": crop_rot["P@1"], "ms/sheet": prep_ms + desc_ms})
+                    "rot-crop P@1": crop_metrics(fn, turned, db)["P@1"],
+                    "half-crop P@1": crop_metrics(fn, halved, db)["P@1"], "ms/sheet": prep_ms + desc_ms})
         rows.append(row)
     return rows
 
@@ -179,13 +202,18 @@ def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--pdf-dpi", type=int, default=100)
+    ap.add_argument("--pdf-dpi", type=int, default=200)  # as ingest renders them
+    ap.add_argument("--reader", choices=["bench", "ingest"], default="bench",
+                    help="bench: this module's own page selection; ingest: patfig's readers")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--descriptors", nargs="+",
-                    default=["hog", "ahdh", "hog+ahdh", "hog-r4", "ahdh-r4", "hog+ahdh-r4"])
+                    default=["lbp", "hog", "ahdh", "hog+ahdh", "lbp+hog", "hog-r4", "ahdh-r4"])
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    sheets = load_sample_sheets(args.data, args.pdf_dpi)
+    if args.reader == "ingest":
+        sheets = load_with_ingest(args.data)
+    else:
+        sheets = load_sample_sheets(args.data, args.pdf_dpi)
     n_pat = len({s.patent_id for s in sheets})
     print(f"{len(sheets)} sheets of {n_pat} patents loaded in {time.perf_counter() - t0:.1f} s")
     _print(run(sheets, args.descriptors, args.seed))

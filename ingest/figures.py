@@ -16,12 +16,19 @@ from core.types import KINDS, VIEWS, FigureDesc
 
 # "FIG." / "FIGS." / "Figure" / "Fig" and the Russian "Фиг." (WO publications in Russian)
 _FIG_WORD = r"(?:FIGURES?|Figures?|FIGS?|Figs?|ФИГ|Фиг)(?:\s*[.,])?"
-_NUM = r"\d{1,3}(?:[A-Za-z](?![A-Za-z]))?"  # "1", "12", "1A", "3b" (a letter only when no word follows)
+# "1", "12", "1A", "3b" (a letter only when no word follows), "4(a)" (JP-style sub-figures)
+_NUM = r"\d{1,3}(?:\s?\([a-zA-Z]\)|[A-Za-z](?![A-Za-z]))?"
 _SEP = r"\s*(?:,\s*(?:and|or)?|and|or|to|through|-|–|—|&|и)\s*"
-_FIG_LIST = rf"{_FIG_WORD}\s*(?P<nums>{_NUM}(?:{_SEP}(?:{_FIG_WORD}\s*)?{_NUM})*)"
+_FIG_LIST = rf"{_FIG_WORD}\s*(?P<nums>{_NUM}(?:{_SEP}(?:{_FIG_WORD}\s*)?{_NUM}|\s*[-–—]\s*[A-Za-z](?![A-Za-z]))*)"
 # a FIG list that starts a sentence: paragraph start, after ". " / "; " / ": ", or after a "[0012]" marker
-_START = re.compile(rf"(?:^|(?<=[.;:]\s)|(?<=[.;:]))\s*(?:\[\s*\d+\s*\]\s*)?(?P<figs>{_FIG_LIST})(?!\s*[)\]])")
-_RANGE = re.compile(rf"(?P<a>{_NUM})\s*(?:-|–|—|to|through)\s*(?:{_FIG_WORD}\s*)?(?P<b>{_NUM})")
+_START = re.compile(
+    rf"(?:^|(?<=[.;:\]]\s)|(?<=[.;:])|(?<=,\s)(?=and\s))\s*(?:and\s+)?(?:\[\s*\d+\s*\]\s*)?(?P<figs>{_FIG_LIST})"
+    r"(?!\s*[)\]])"
+)
+_FIG_TAG = re.compile(r"\[\s*(?:FIG|Fig|Figure|FIGURE)[^\]]{0,12}\]\s*")  # EP: "[Fig. 1] Fig. 1 is a view ..."
+_RANGE = re.compile(
+    rf"(?P<a>{_NUM})\s*(?:-|–|—|to|through)\s*(?:{_FIG_WORD}\s*)?(?P<b>{_NUM}|[A-Za-z](?![A-Za-z]))"
+)
 _ONE = re.compile(_NUM)
 _SINGLE_FIGURE = re.compile(r"\b(?:FIGURE|[Tt]he (?:accompanying |attached |sole |single )?(?:drawing|figure))\b")
 
@@ -39,7 +46,7 @@ def _expand(nums: str) -> list[str]:
             continue
         m = _ONE.match(nums, pos) if nums[pos].isdigit() else None
         if m:
-            out.append(m.group(0).upper())
+            out.append(_fig_id(m.group(0)))
             pos = m.end()
         else:
             pos += 1
@@ -47,8 +54,15 @@ def _expand(nums: str) -> list[str]:
     return [f for f in out if not (f in seen or seen.add(f))]
 
 
+def _fig_id(raw: str) -> str:
+    """'3b' -> '3B', '4 (a)' -> '4A'."""
+    return re.sub(r"[\s()]", "", raw).upper()
+
+
 def _range(a: str, b: str) -> list[str]:
-    a, b = a.upper(), b.upper()
+    a, b = _fig_id(a), _fig_id(b)
+    if b.isalpha():  # "3A-J": the number is the start's
+        b = re.match(r"\d+", a).group(0) + b  # type: ignore[union-attr]
     na, la = re.match(r"(\d+)([A-Z]?)", a).groups()  # type: ignore[union-attr]
     nb, lb = re.match(r"(\d+)([A-Z]?)", b).groups()  # type: ignore[union-attr]
     if na == nb and la and lb and la <= lb:  # 1A-1C
@@ -67,7 +81,7 @@ def parse_figure_descriptions(paragraphs: Iterable[str], *, single_figure: bool 
     """
     descs: list[FigureDesc] = []
     seen: set[str] = set()
-    texts = [re.sub(r"\s+", " ", p).strip() for p in paragraphs]
+    texts = [_FIG_TAG.sub("", re.sub(r"\s+", " ", p)).strip() for p in paragraphs]
     for text in texts:
         starts = list(_START.finditer(text))
         for i, m in enumerate(starts):
@@ -110,12 +124,21 @@ _VIEW_RULES: list[tuple[str, str]] = [
         r"\btop(?: plan)? view\b|\bplan view\b|\bplanar view\b|\bview from (?:the )?(?:top|above)\b|\bfrom above\b"
         r"|\boverhead view\b|\bbird'?s[- ]eye\b|\btop view\b|\bвид сверху\b|\bв плане\b",
     ),
-    ("bottom", r"\bbottom(?: plan)? view\b|\bview from (?:the )?(?:bottom|below)\b|\bfrom below\b|\bunderside view\b"
-     r"|\bвид снизу\b"),
-    ("front", r"\bfront(?:al)?(?: elevation(?:al)?)? view\b|\bfront elevation\b|\bview from (?:the )?front\b"
-     r"|\bвид спереди\b"),
-    ("rear", r"\b(?:rear|back)(?: elevation(?:al)?)? view\b|\brear elevation\b|\bview from (?:the )?(?:rear|back)\b"
-     r"|\bвид сзади\b"),
+    (
+        "bottom",
+        r"\bbottom(?: plan)? view\b|\bview from (?:the )?(?:bottom|below)\b|\bfrom below\b|\bunderside view\b"
+        r"|\bвид снизу\b",
+    ),
+    (
+        "front",
+        r"\bfront(?:al)?(?: elevation(?:al)?)? view\b|\bfront elevation\b|\bview from (?:the )?front\b"
+        r"|\bвид спереди\b",
+    ),
+    (
+        "rear",
+        r"\b(?:rear|back)(?: elevation(?:al)?)? view\b|\brear elevation\b|\bview from (?:the )?(?:rear|back)\b"
+        r"|\bвид сзади\b",
+    ),
     (
         "side",
         r"\bside(?: elevation(?:al)?)? view\b|\bside elevation\b|\belevation(?:al)? view\b|\bin elevation\b"
@@ -151,8 +174,11 @@ _BLOCK = re.compile(
     r"|\bfunctional block|\bblock schematic|\bstructural diagram",
     re.I,
 )
-_CIRCUIT = re.compile(r"circuit (?:diagram|schematic)|\bwiring diagram|\bequivalent circuit|\bschematic of (?:a|an|the)"
-                      r" (?:\w+ )?circuit", re.I)
+_CIRCUIT = re.compile(
+    r"circuit (?:diagram|schematic)|\bwiring diagram|\bequivalent circuit|\bschematic of (?:a|an|the)"
+    r" (?:\w+ )?circuit",
+    re.I,
+)
 _CIRCUIT_WEAK = re.compile(r"\bcircuit(?:ry)?\b(?!\s*boards?)", re.I)
 _GRAPH = re.compile(
     r"\bgraphs?\b|\bgraphical(?:ly)? (?:representation|illustration)|\b(?:bar |pie )?charts?\b|\bplots?\b|\bplotted\b"
@@ -175,7 +201,7 @@ _TABLE = re.compile(
     r"|\btables? (?:showing|listing|of (?:data|results|values|parameters))|\btabular\b|\bтаблиц",
     re.I,
 )
-_DESCRIBES = re.compile(r"\w{3,}\W+\w{2,}\W+\w{2,}")  # at least a few words of description
+_FIG_REF = re.compile(rf"{_FIG_WORD}\s*{_NUM}")
 
 
 def classify_kind(text: str) -> str:
@@ -199,7 +225,8 @@ def classify_kind(text: str) -> str:
             return "circuit"
         if _GRAPH_WEAK.search(text):
             return "graph"
-    if physical or view != "unknown" or _DESCRIBES.search(text):
+    words = re.findall(r"[^\W\d_]{2,}", _FIG_REF.sub(" ", text))
+    if physical or view != "unknown" or len(words) >= 2:  # some words of description: a drawing of something
         return "drawing"
     return "unknown"
 

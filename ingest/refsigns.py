@@ -51,8 +51,21 @@ _NOT_SIGN_WORDS = set(
     content contents amount amounts value values mass weight width length height depth diameter size
     range ranges total average mean maximum minimum max min sheet sheets rule article art section
     pct wo ep us jp de kr cn prior publication patent application applications provisional serial
+    ptl npl document documents literature reference references inventive comparative conventional
+    publication publications kokai tokkai laid-open hei sho heisei showa
     """.split()
 )
+# Words that cannot be the head noun of a sign's label: "the best 12 features", "approximately negative 25"
+_NOT_HEAD = set(
+    """
+    best first second third fourth fifth last next negative positive common determined estimated measured
+    calculated additional different same other new old more less least most many several various such only
+    also further respective corresponding given certain particular specific general whole entire full high
+    low higher lower large small larger smaller byte bytes bit bits index indices iteration row rows
+    """.split()
+)
+_LY_NOUNS = {"assembly", "supply", "family", "anomaly", "reply", "poly", "belly", "jelly", "rally", "ally", "fly"}
+
 _UNIT = re.compile(
     r"\s?(?:%|‰|°|º|℃|mm\b|cm\b|m\b|µm|μm|um\b|nm\b|km\b|kg\b|mg\b|g\b|t\b|mol|mmol|ml\b|mL\b|l\b|L\b|µl|µL|μl"
     r"|hz|khz|mhz|ghz|Hz|kHz|MHz|GHz|v\b|V\b|kV\b|mV\b|A\b|mA\b|W\b|kW\b|MW\b|Wh|kWh|mAh|Ah|J\b|kJ\b|N\b|kN\b"
@@ -70,6 +83,7 @@ class _Acc:
 
     labels: Counter = field(default_factory=Counter)  # label -> count
     clear: int = 0  # occurrences in an unambiguous "a/the noun 104" pattern
+    borrowed: Counter = field(default_factory=Counter)  # labels of list neighbours: "tanks 107, 108"
     sentences: list[str] = field(default_factory=list)
     paragraphs: list[str] = field(default_factory=list)
     hits: int = 0
@@ -88,7 +102,7 @@ class _Acc:
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[^\W\d_][\w\-/'’]*|\d+[\w\-]*", text)
+    return re.findall(r"[^\W\d_][\w\-/'’—–]*|\d+[\w\-]*", text)
 
 
 def label_before(text: str) -> str:
@@ -102,7 +116,7 @@ def label_before(text: str) -> str:
     out: list[str] = []
     for w in reversed(words):
         lw = w.lower().strip("'’")
-        if lw in _STOP or w[0].isdigit():
+        if lw in _STOP or w[0].isdigit() or (lw.endswith("ly") and lw not in _LY_NOUNS):
             break
         out.append(w)
     out.reverse()
@@ -132,8 +146,14 @@ def merge_labels(counts: Counter) -> list[str]:
     groups: dict[str, Counter] = defaultdict(Counter)
     for label, n in counts.items():
         groups[_norm_key(label)][label] += n
-    ranked = sorted(groups.values(), key=lambda c: (-sum(c.values()), -len(max(c, key=c.get))))
-    return [c.most_common(1)[0][0] for c in ranked]
+    totals = {k: sum(c.values()) for k, c in groups.items()}
+    # a multi-word label also counts the longer labels that end with it: "motors" <- "front ... motors"
+    score = {
+        k: n + (sum(v for k2, v in totals.items() if k2.endswith(" " + k)) if " " in k else 0)
+        for k, n in totals.items()
+    }
+    ranked = sorted(groups, key=lambda k: (-score[k], -totals[k], len(k)))
+    return [groups[k].most_common(1)[0][0] for k in ranked]
 
 
 def _finish(accs: dict[str, _Acc], keep: Iterable[str]) -> dict[str, RefSign]:
@@ -141,7 +161,10 @@ def _finish(accs: dict[str, _Acc], keep: Iterable[str]) -> dict[str, RefSign]:
     for num in keep:
         a = accs[num]
         out[num] = RefSign(
-            numeral=num, labels=merge_labels(a.labels), sentences=a.sentences, paragraphs=a.paragraphs
+            numeral=num,
+            labels=merge_labels(a.labels or a.borrowed),
+            sentences=a.sentences,
+            paragraphs=a.paragraphs,
         )
     return dict(sorted(out.items(), key=lambda kv: _numeral_order(kv[0])))
 
@@ -213,7 +236,9 @@ def tagged_text(elem: Element) -> tuple[str, list[tuple[str, int]]]:
         if tag == "b" and not in_figref and not len(e):
             content = (e.text or "").strip()
             if NUMERAL.match(content):
-                signs.append((content.replace("′", "'").replace("’", "'"), length))
+                prime = re.match(r"['′’]+", e.tail or "")  # "<b>2</b>′" is sign 2'
+                numeral = content + (prime.group(0) if prime else "")
+                signs.append((numeral.replace("′", "'").replace("’", "'"), length))
         emit(e.text)
         for child in e:
             walk(child, in_figref or tag == "figref")
@@ -256,16 +281,27 @@ def from_tagged_xml(paragraphs: Sequence[tuple[str, Element]]) -> dict[str, RefS
         if not signs:
             continue
         spans = split_sentences(text)
-        prev_end = 0
+        prev_end, prev_label = -1, ""
         for num, pos in signs:
-            before = text[prev_end:pos] if pos >= prev_end else ""
+            before = text[prev_end:pos] if 0 <= prev_end <= pos else None
             prev_end = pos + len(num)
-            # "tanks 107, 108": a sign right after another sign and a separator borrows no label
-            label = "" if re.fullmatch(r"\s*(?:,|and|or|/|-|–|&)?\s*(?:and|or)?\s*", before) else label_before(
-                text[max(0, pos - 200) : pos]
-            )
-            accs[num].add(label, _sentence_at(text, spans, pos), pid)
-    return _finish(accs, accs.keys())
+            acc = accs[num]
+            if before is not None and re.fullmatch(r"[′'’]*\s*(?:,|/|-|–|&)?\s*(?:and|or)?\s*", before):
+                # "tanks 107, 108": a list neighbour lends its label, used only if 108 has none of its own
+                if prev_label:
+                    acc.borrowed[prev_label] += 1
+                acc.add("", _sentence_at(text, spans, pos), pid)
+                continue
+            label = label_before(text[max(0, pos - 200) : pos])
+            if re.search(
+                r"(?:^|\s)(?:claims?|fig|figs|figures?|examples?|tables?|formula|paragraphs?|equation)$",
+                text[max(0, pos - 12) : pos].rstrip(". "),
+                re.I,
+            ):
+                continue  # "claim <b>1</b>" is a reference, not a sign
+            prev_label = label
+            acc.add(label, _sentence_at(text, spans, pos), pid)
+    return _finish(accs, [n for n, a in accs.items() if a.hits])
 
 
 # ------------------------------------------------------------------ plain text (PDF)
@@ -300,10 +336,10 @@ def _plausible(text: str, m: re.Match[str]) -> bool:
     digits = re.match(r"\d+", num).group(0)  # type: ignore[union-attr]
     if _YEAR.match(digits) and not m.group("open"):
         return False
-    if digits.startswith("0") and len(digits) > 1:
+    if digits.startswith("0"):
         return False
     after = text[m.end() : m.end() + 12]
-    if _UNIT.match(after) or re.match(r"\s*(?:[-–~]|to|and|or|through)\s*\d", after) and not m.group("close"):
+    if _UNIT.match(after) or re.match(r"\)?\s*(?:[-–~]|to|and|or|through)\s*\(?\d", after):
         return False
     if re.match(r"[.,]\d", text[end : end + 2]):  # decimals, "1,000"
         return False
@@ -312,9 +348,21 @@ def _plausible(text: str, m: re.Match[str]) -> bool:
         return False
     words = _words(m.group("pre"))
     last = words[-1].lower().strip(".'’") if words else ""
-    if last in _NOT_SIGN_WORDS or last in _STOP or not re.search(r"[a-z]", last):
+    if last in _NOT_SIGN_WORDS or last in _STOP or last in _NOT_HEAD or not re.search(r"[a-z]", last):
         return False
     return not (len(last) <= 2 and not last.isupper())
+
+
+def _drop_truncated(keep: list[str], accs: dict[str, _Acc]) -> list[str]:
+    """OCR drops leading digits ('network 18' for 'network 118'): drop a numeral that is the tail of another
+    kept numeral with the same label."""
+    heads = {n: _norm_key(merge_labels(accs[n].labels)[0]) for n in keep if accs[n].labels}
+    out = []
+    for n in keep:
+        if any(m != n and m.endswith(n) and heads.get(m) == heads.get(n) for m in keep):
+            continue
+        out.append(n)
+    return out
 
 
 def sign_list(paragraphs: Sequence[Paragraph | str | tuple[str, str]]) -> dict[str, str]:
@@ -377,8 +425,17 @@ def from_plain_text(paragraphs: Sequence[Paragraph | str | tuple[str, str]]) -> 
             groups[_norm_key(label).split()[-1]] += n  # head noun
         head, top = groups.most_common(1)[0]
         share = top / sum(groups.values())
-        if (top >= 2 or acc.clear >= 1) and share >= 0.5:
-            keep.append(num)
+        # a sign is introduced at least once as "a/the noun 104" and mostly called by one head noun
+        if acc.clear < 1 or share < 0.5 or head in _NOT_HEAD:
+            continue
+        value = int(re.match(r"\d+", num).group(0))  # type: ignore[union-attr]
+        label = merge_labels(acc.labels)[0]
+        if value % 5 == 0 and value <= 65 and top < 2:
+            continue  # scanned US grants print line numbers 5..65 into the text: need two sightings
+        if value < 10 and " " not in label and label[:1].isupper() and not label.isupper():
+            continue  # "Hardware 2", "Model 3": names, not signs
+        keep.append(num)
+    keep = _drop_truncated(keep, accs)
     for num, label in listed.items():
         if num not in accs:
             accs[num].labels[label] += 1

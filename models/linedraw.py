@@ -27,9 +27,13 @@ from PIL import Image
 
 from models.base import ModelUnavailable
 
-DEFAULT_DESCRIPTOR = "hog"
-WORK_MAX_SIDE = 1024  # images are first reduced to this longest side
+DEFAULT_DESCRIPTOR = "lbp"
+STROKE_PX = 2.0  # images are scaled so that their mean stroke width becomes this many pixels
+MAX_UPSCALE = 2.0
+MAX_SIDE = 2200  # ...and never larger than this
 INK_THRESHOLD = 200  # gray < this is ink (after reduction thin lines are gray, not black)
+PAGE_ASPECT = (1.2, 1.6)  # height / width of a page-shaped image...
+PAGE_MIN_PX = 700  # ...whose height (at work scale) is at least this
 STRIP_ZONE = 0.14  # header/footer text lines are looked for in this top/bottom fraction of a page
 STRIP_MAX_HEIGHT = 0.03  # ...are at most this high
 STRIP_GAP = 0.005  # ...and are separated from the drawing by a blank band at least this high
@@ -37,22 +41,55 @@ STRIP_GAP = 0.005  # ...and are separated from the drawing by a blank band at le
 HOG_SIDE = 160
 HOG_BINS = 12
 HOG_GRIDS = (1, 2, 4, 8)
+LBP_POWER = 0.3
 AHDH_LEVELS = 8
 AHDH_DENSITY_LEVELS = 3
 
 
+def _is_page(width: int, height: int) -> bool:
+    """A whole portrait page (header, margins), as opposed to a crop or a sketch."""
+    return height >= PAGE_MIN_PX and PAGE_ASPECT[0] <= height / max(width, 1) <= PAGE_ASPECT[1]
+
+
+def stroke_width(gray: np.ndarray) -> float:
+    """Mean width in pixels of the ink strokes: mean length of the ink runs across rows and columns.
+
+    Runs longer than three times the median (solid areas, lines crossed lengthwise) are left out.
+    """
+    ink = gray < 160
+    lengths = []
+    for a in (ink[::4], ink[:, ::4].T):  # every 4th row and column is plenty
+        edges = np.diff(np.pad(a, ((0, 0), (1, 1))).astype(np.int8), axis=1).ravel()
+        lengths.append(np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1))
+    runs = np.concatenate(lengths)
+    if runs.size == 0:
+        return STROKE_PX
+    runs = runs[runs <= 3 * np.median(runs)]
+    return float(runs.mean())
+
+
+def work_scale(gray: Image.Image) -> float:
+    """The factor that brings the strokes of ``gray`` to STROKE_PX pixels.
+
+    Scaling by stroke width rather than by dpi makes a crop or a screenshot of a sheet land at the same
+    scale as the sheet itself, whatever resolution either was made at; the dpi tag is not needed.
+    """
+    scale = STROKE_PX / max(stroke_width(np.asarray(gray)), 0.5)
+    return min(scale, MAX_UPSCALE, MAX_SIDE / max(gray.size))
+
+
 def _gray(image: Image.Image) -> np.ndarray:
-    """The image as uint8 grayscale, transparent areas white, reduced to WORK_MAX_SIDE."""
+    """The image as uint8 grayscale at work scale (see :func:`work_scale`), transparent areas white."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     gray = image.convert("L")
-    longest = max(gray.size)
-    if longest > WORK_MAX_SIDE:
-        scale = WORK_MAX_SIDE / longest
+    scale = work_scale(gray)
+    if abs(scale - 1.0) > 0.02:
         size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
-        gray = gray.resize(size, Image.Resampling.BOX)
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+        gray = gray.resize(size, resample)
     return np.asarray(gray)
 
 
@@ -70,7 +107,7 @@ def _drop_page_strips(ink: np.ndarray) -> np.ndarray:
     and the footer ("SUBSTITUTE SHEET (RULE 26)"): the same on every sheet, so they only add noise.
     """
     h, w = ink.shape
-    if not 1.2 <= h / max(w, 1) <= 1.6:
+    if not _is_page(w, h):
         return ink  # not a page: a crop or a sketch keeps everything
     runs = _runs(ink.sum(axis=1) >= 2)
     zone, gap, tall = STRIP_ZONE * h, max(2.0, STRIP_GAP * h), STRIP_MAX_HEIGHT * h
@@ -86,12 +123,10 @@ def _drop_page_strips(ink: np.ndarray) -> np.ndarray:
     return ink
 
 
-def ink_box(image: Image.Image) -> np.ndarray:
-    """Boolean ink mask of ``image``, page strips removed, cropped to the ink bounding box.
-
-    An image without ink gives a 1×1 empty mask.
-    """
+def _ink(image: Image.Image) -> tuple[np.ndarray, tuple[int, int, int, int] | None, float]:
+    """Ink mask at work scale with page strips blanked, its ink box (x0, y0, x1, y1) and the scale."""
     gray = _gray(image)
+    scale = gray.shape[1] / max(image.width, 1)
     ink = gray < INK_THRESHOLD
     if ink.mean() > 0.5:  # white lines on dark ground
         ink = ~ink
@@ -99,8 +134,29 @@ def ink_box(image: Image.Image) -> np.ndarray:
     rows = np.flatnonzero(ink.sum(axis=1) >= 2)
     cols = np.flatnonzero(ink.sum(axis=0) >= 2)
     if rows.size == 0 or cols.size == 0:
+        return ink, None, scale
+    return ink, (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1), scale
+
+
+def ink_box(image: Image.Image) -> np.ndarray:
+    """Boolean ink mask of ``image`` at work scale, page strips removed, cropped to the ink.
+
+    An image without ink gives a 1×1 empty mask.
+    """
+    ink, box, _ = _ink(image)
+    if box is None:
         return np.zeros((1, 1), dtype=bool)
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    x0, y0, x1, y1 = box
+    return ink[y0:y1, x0:x1]
+
+
+def ink_bounds(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """The drawing's box (x0, y0, x1, y1) in ``image`` pixels, without page header/footer; None if blank."""
+    _, box, scale = _ink(image)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = (v / scale for v in box)
+    return (max(0, int(x0)), max(0, int(y0)), min(image.width, round(x1)), min(image.height, round(y1)))
 
 
 def _resize(mask: np.ndarray, side: int) -> np.ndarray:
@@ -182,32 +238,78 @@ def _ahdh(mask: np.ndarray) -> np.ndarray:
     return np.concatenate(feats)
 
 
+def _rotation_classes() -> np.ndarray:
+    """For each 3×3 pattern code, the smallest code among its four 90° rotations."""
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]  # bit k ↔ offsets[k]
+
+    def rot90(code: int) -> int:
+        out = 0
+        for k, (dy, dx) in enumerate(offsets):
+            if code >> k & 1:
+                out |= 1 << offsets.index((-dx, dy))
+        return out
+
+    table = np.zeros(512, dtype=np.int64)
+    for code in range(512):
+        turns = [code]
+        for _ in range(3):
+            turns.append(rot90(turns[-1]))
+        table[code] = min(turns)
+    return table
+
+
+_LBP_CLASS = _rotation_classes()
+_LBP_BINS = np.unique(_LBP_CLASS)[1:]  # 139 rotation classes; the empty pattern (0) is left out
+
+
+def _lbp(mask: np.ndarray) -> np.ndarray:
+    """Histogram of the 3×3 binary ink patterns (local binary patterns), 90°-rotation invariant."""
+    padded = np.pad(mask.astype(np.uint16), 1)
+    h, w = mask.shape
+    code = np.zeros((h, w), dtype=np.uint16)
+    for k, (dy, dx) in enumerate((dy, dx) for dy in (0, 1, 2) for dx in (0, 1, 2)):
+        code |= padded[dy : dy + h, dx : dx + w] << k
+    counts = np.bincount(code.ravel(), minlength=512)
+    hist = np.bincount(_LBP_CLASS, weights=counts, minlength=512)[_LBP_BINS]
+    return (hist / max(hist.sum(), 1.0)) ** LBP_POWER
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(v))
     return v / norm if norm > 0 else v
 
 
-def _both(mask: np.ndarray) -> np.ndarray:
-    return np.concatenate([_unit(_hog(mask)), _unit(_ahdh(mask))]) / np.sqrt(2)
-
-
 BASE_DESCRIPTORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hog": _hog,
     "ahdh": _ahdh,
-    "hog+ahdh": _both,
+    "lbp": _lbp,
 }
 
 
 def descriptor_fn(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The function mask → unit vector for a descriptor name such as ``hog`` or ``ahdh-r4``."""
+    """The function ink mask → unit vector for a name like ``hog``, ``ahdh-r4`` or ``lbp+hog``.
+
+    ``a+b`` concatenates the unit vectors of ``a`` and ``b`` with equal weight; ``-r4`` sums a
+    descriptor over the four 90° rotations of the mask (``lbp`` is rotation invariant already).
+    """
     base, _, suffix = name.partition("-")
-    if base not in BASE_DESCRIPTORS or suffix not in ("", "r4"):
-        allowed = sorted(BASE_DESCRIPTORS) + [f"{b}-r4" for b in sorted(BASE_DESCRIPTORS)]
-        raise ValueError(f"unknown line-drawing descriptor {name!r}; use one of {allowed}")
-    fn = BASE_DESCRIPTORS[base]
+    parts = base.split("+")
+    if suffix not in ("", "r4") or not all(p in BASE_DESCRIPTORS for p in parts) or len(set(parts)) < len(parts):
+        raise ValueError(
+            f"unknown line-drawing descriptor {name!r}; use one of {sorted(BASE_DESCRIPTORS)}, "
+            "joined with '+', optionally ending in '-r4'"
+        )
+    fns = [BASE_DESCRIPTORS[p] for p in parts]
+
+    def one(mask: np.ndarray) -> np.ndarray:
+        vec = _unit(np.concatenate([_unit(fn(mask)) for fn in fns]))
+        if not vec.any():  # no ink at all: the same neutral unit vector for every blank image
+            vec = np.full(vec.size, 1.0 / np.sqrt(vec.size))
+        return vec
+
     if suffix == "r4":
-        return lambda m: _unit(sum(_unit(fn(np.rot90(m, k))) for k in range(4)))
-    return lambda m: _unit(fn(m))
+        return lambda mask: _unit(sum(one(np.rot90(mask, k)) for k in range(4)))
+    return one
 
 
 class LineDrawEncoder:
@@ -222,7 +324,7 @@ class LineDrawEncoder:
         self.dim = int(self._fn(np.ones((8, 8), dtype=bool)).size)
 
     def embed_images(self, images: Sequence[Image.Image]) -> list[list[float]]:
-        """One L2-normalised vector per image (a blank image gives a zero vector)."""
+        """One L2-normalised vector per image (every blank image gives the same uniform vector)."""
         return [self._fn(ink_box(im)).astype(np.float32).tolist() for im in images]
 
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:

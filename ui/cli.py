@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 IndexOpt = typer.Option(None, "--index", "-i", help="Index folder (default: $PATFIG_INDEX_DIR or data/index).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")

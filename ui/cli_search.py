@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from core.types import Hit
@@ -50,11 +51,11 @@ def print_hits(hits: list[Hit], as_json: bool, title: str) -> None:
         matched = ", ".join(h.breakdown.matched_terms[:4] + [f"{c.numeral} {c.label}" for c in
                                                              h.breakdown.matched_components[:3]])
         t.add_row(str(h.rank), h.patent_id, str(h.sheet_no), ",".join(h.figs) or "?", h.kind, h.view,
-                  f"{h.score:.3f}", mods, matched)
+                  f"{h.score:.3f}", mods, escape(matched))
     out.print(t)
     for h in hits:
         for p in h.passages[:2]:
-            out.print(f"  #{h.rank} {h.patent_id}: {p[:200]}")
+            out.print(f"  #{h.rank} {h.patent_id}: {escape(p[:200])}")
 
 
 def _run(fn, *args, **kwargs):
@@ -149,9 +150,9 @@ def sign_cmd(patent_id: str, sign: str, index: Path | None = IndexOpt, as_json: 
     if as_json:
         out.print_json(r.model_dump_json())
         return
-    out.print(r.summary())
+    out.print(escape(r.summary()))
     for sent in r.sentences[:5]:
-        out.print(f"  - {sent}")
+        out.print(f"  - {escape(sent)}")
 
 
 @search_app.command("component")

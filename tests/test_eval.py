@@ -1,0 +1,129 @@
+"""The evaluation harness on real indexes (embedded Chroma + SQLite) whose vectors are chosen by hand, so
+every metric below can be worked out on paper (the comments do)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.services import build_services
+from core.settings import Settings
+from core.types import Patent, Sheet
+from store.index import EncoderId
+from tests.test_cluster import build_corpus
+from tools.errors import ToolError
+from tools.evaluate import (
+    average_precision,
+    component_queries,
+    evaluate,
+    families,
+    format_table,
+    mrr_at,
+    precision_at,
+    recall_at,
+)
+
+
+def n(*v):
+    s = math.sqrt(sum(x * x for x in v))
+    return [x / s for x in v]
+
+
+# figure_id → (visual vector, linked-text vector). US1 and EP2 are one family (same priority, spelt differently).
+VECTORS = {
+    "US1-S1": (n(1, 0, 0, 0), n(1, 0, 0, 0)),
+    "US1-S2": (n(1, 0.1, 0, 0), n(0.5, 1, 0, 0)),
+    "EP2-S1": (n(0.6, 0, 0.8, 0), n(1, 0.2, 0, 0)),
+    "US3-S1": (n(0, 0, 0, 1), n(0, 0, 1, 0)),
+    "US3-S2": (n(0, 0, 0.3, 1), n(0, 0, 1, 0.3)),
+}
+PRIORITY = {"US1": ["US 61/000,001"], "EP2": ["US61000001"], "US3": []}
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval") / "idx"
+    services = build_services(Settings(index_dir=root), create=True)
+    services.store.bind_encoders(EncoderId("fake:v4", 4), EncoderId("fake:t4", 4))
+    for pid, prio in PRIORITY.items():
+        ids = sorted(f for f in VECTORS if f.startswith(pid + "-"))
+        sheets = [Sheet(figure_id=f, patent_id=pid, sheet_no=i, image_path=f"sheets/{f}.png")
+                  for i, f in enumerate(ids, start=1)]
+        patent = Patent(patent_id=pid, office=pid[:2], number=pid[2:], priority_numbers=prio)
+        services.store.add_patent(patent, sheets, [VECTORS[f][0] for f in ids], [VECTORS[f][1] for f in ids],
+                                  [], [])
+    yield services
+    services.close()
+
+
+def test_metrics_by_hand():
+    ranking = ["a", "x", "b", "y"]
+    assert average_precision(ranking, {"a", "b"}) == pytest.approx((1 / 1 + 2 / 3) / 2)
+    assert average_precision(ranking, {"b", "z"}) == pytest.approx((1 / 3) / 2)  # z never found
+    assert precision_at(ranking, {"x"}, 1) == 0.0 and precision_at(ranking, {"a"}, 1) == 1.0
+    assert recall_at(ranking, {"b", "z"}, 10) == 0.5
+    assert mrr_at(ranking, {"b"}, 10) == pytest.approx(1 / 3) and mrr_at(ranking, {"q"}, 10) == 0.0
+
+
+def test_reid_and_family_on_handmade_vectors(handmade):
+    report = evaluate(handmade)
+    assert (report.patents, report.sheets) == (3, 5)
+    reid, family, components = report.protocols
+    # reid: the 4 sheets of US1 and US3 query. Visually each finds its sibling first.
+    assert reid.queries == 4 and reid.mean_relevant == 1 and reid.chance_p1 == 0.25
+    v = reid.results["visual"]
+    assert (v.map50, v.p1, v.r10, v.mrr10) == (1.0, 1.0, 1.0, 1.0)
+    # text: for both US1 sheets EP2-S1 is nearer than the sibling (rank 2: AP 0.5); US3 sheets find theirs.
+    t = reid.results["text"]
+    assert (t.map50, t.p1, t.r10, t.mrr10) == (0.75, 0.5, 1.0, 0.75)
+    # avg: US1-S1 query: US1-S2 = (1 + 0.456)/2 = 0.728 < EP2-S1 = (0.603 + 1)/2 = 0.801 → rank 2;
+    # US1-S2 query: US1-S1 = (1 + 0.728)/2 = 0.864 > EP2-S1 = (0.600 + 1)/2 = 0.800 → rank 1.
+    a = reid.results["fused_avg"]
+    assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
+    # max and rrf: sibling and EP2-S1 tie for both US1 queries (0.5 each; 0.5/61 + 0.5/62 each); ties go by id.
+    assert reid.results["fused_max"].p1 == 0.5 and reid.results["fused_rrf"].p1 == 0.5
+    # family: US1 + EP2 share a priority; own patent filtered out, so every mode finds the member first.
+    assert family.notes == ["families: EP2 + US1"]
+    assert family.queries == 3 and family.chance_p1 == pytest.approx((1 / 3 + 1 / 3 + 1 / 2) / 3, abs=1e-4)
+    assert all(m.map50 == 1.0 and m.p1 == 1.0 for m in family.results.values())
+    assert components.queries == 0 and components.notes == ["no sheet has 2 or more OCR-linked component labels"]
+    table = format_table(report)
+    assert "(1) reid: re-identification (DeepPatent)" in table
+    assert "    visual       1.000   1.000   1.000   1.000" in table
+    assert "    text         0.750   0.500   1.000   0.750" in table
+
+
+def test_families_are_grouped_transitively(handmade):
+    assert families(handmade) == [["EP2", "US1"]]
+
+
+def test_components_protocol_and_no_families(tmp_path):
+    services = build_corpus(tmp_path / "idx")
+    try:
+        queries = component_queries(services.store.sheets())
+        assert [(q[0].figure_id, q[1], sorted(q[2])) for q in queries] == [
+            ("US1-S1", "gripping unit, hoist", ["US1-S1", "US1-S3"]),  # S3's "gripping units" normalises
+            ("US1-S2", "gripping unit, rail", ["US1-S2"]),
+            ("US1-S3", "gripping unit, hoist", ["US1-S1", "US1-S3"]),
+            ("US2-S1", "electric motor, propeller", ["US2-S1"]),
+            ("US2-S2", "electric motor, housing", ["US2-S2"]),
+        ]
+        report = evaluate(services, protocols=("family", "components"))
+        family, comp = report.protocols
+        assert family.queries == 0 and family.notes == ["no families found (no two patents share a priority number)"]
+        assert comp.queries == 5
+        assert comp.results["text"].p1 == 1.0 and comp.results["text"].map50 == 1.0
+        assert set(comp.na) == {"visual", "fused_avg", "fused_max", "fused_rrf"}
+        assert comp.na["visual"] == "the visual encoder fake:fixed8 has no text side"
+        table = format_table(report)
+        assert "    visual         n/a  the visual encoder fake:fixed8 has no text side" in table
+    finally:
+        services.close()
+
+
+def test_bad_modes_and_protocols_are_refused(handmade):
+    with pytest.raises(ToolError, match="unknown mode 'clip'; modes: visual, text, fused_avg, fused_max, fused_rrf"):
+        evaluate(handmade, modes=("clip",))
+    with pytest.raises(ToolError, match="unknown protocol 'trec'; protocols: reid, family, components"):
+        evaluate(handmade, protocols=("trec",))

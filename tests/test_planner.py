@@ -1,0 +1,442 @@
+"""The offline planner: how requests are read (a pure table), and what they produce on the real sample index.
+
+Part 1 checks `plan()` on varied phrasings. Part 2 runs each request through the offline Agent over the
+sample index, after a base search, and checks the resulting set: after "only the flowcharts" every hit
+is a flowchart, after "drop US12448135" none is from it, after "undo" the set id goes back, and so on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from agent.domains import cpc_for_topic
+from agent.loop import Agent
+from agent.planner import HELP, parse_dates, patent_ids_in, plan, ranks_in
+from agent.session import Session
+
+# ---------------------------------------------------------------- part 1: reading requests
+
+PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
+    # new searches
+    ("show me drawings of a gripping unit on an overhead hoist", {},
+     [("search", {"query": "gripping unit on an overhead hoist"})]),
+    ("find turbine blades", {"has_results": True}, [("search", {"query": "turbine blades"})]),
+    ("Could you search for figures showing a wind turbine nacelle?", {},
+     [("search", {"query": "wind turbine nacelle"})]),
+    ("I'm looking for an elevator car with a counterweight", {},
+     [("search", {"query": "elevator car with a counterweight"})]),
+    ("hydrogen tank in an aircraft wing", {}, [("search", {"query": "hydrogen tank in an aircraft wing"})]),
+    ("flowcharts of a method for charging an electric vehicle", {},
+     [("search", {"query": "a method for charging an electric vehicle", "_filters": {"kinds": ["flowchart"]}})]),
+    ("windmill AND turbine", {}, [("keyword_search", {"query": "windmill AND turbine"})]),
+    ('title:"wind turbine" NOT claims:blade', {"has_results": True},
+     [("keyword_search", {"query": 'title:"wind turbine" NOT claims:blade'})]),
+    ("find figures with the component 'nacelle'", {}, [("find_part_figures", {"name": "nacelle"})]),
+    # images
+    ("", {"has_image": True}, [("search", {"query": "", "use_image": True})]),
+    ("find figures like this one", {"has_image": True}, [("search", {"query": "", "use_image": True})]),
+    ("like this but with a cooling channel", {"has_image": True, "has_results": True},
+     [("search", {"query": "cooling channel", "use_image": True})]),
+    ("similar to this sketch, with a propeller", {"has_image": True},
+     [("search", {"query": "propeller", "use_image": True})]),
+    # facet refinements
+    ("only the flowcharts", {"has_results": True}, [("filter", {"kinds": ["flowchart"]})]),
+    ("just flow diagrams please", {"has_results": True}, [("filter", {"kinds": ["flowchart"]})]),
+    ("keep only block diagrams", {"has_results": True}, [("filter", {"kinds": ["block diagram"]})]),
+    ("just perspective views", {"has_results": True}, [("filter", {"views": ["perspective"]})]),
+    ("show only cross-sections", {"has_results": True}, [("filter", {"views": ["sectional"]})]),
+    ("only top views", {"has_results": True}, [("filter", {"views": ["plan"]})]),
+    ("only EP documents after 2015", {"has_results": True},
+     [("filter", {"offices": ["EP"], "date_from": 20160101})]),
+    ("only US patents published before 2020", {"has_results": True},
+     [("filter", {"offices": ["US"], "date_to": 20191231})]),
+    ("restrict them to european ones since 2018", {"has_results": True},
+     [("filter", {"offices": ["EP"], "date_from": 20180101})]),
+    ("between 2010 and 2016", {"has_results": True}, [("filter", {"date_from": 20100101, "date_to": 20161231})]),
+    ("only granted patents", {"has_results": True}, [("filter", {"granted": True})]),
+    ("only US12448135", {"has_results": True}, [("filter", {"only_patents": ["US12448135"]})]),
+    ("only figures with components", {"has_results": True}, [("filter", {"has_components": True})]),
+    ("only sectional flowcharts from WO", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "views": ["sectional"], "offices": ["WO"]})]),
+    # domains
+    ("only autonomous-driving drawings", {"has_results": True}, [("narrow", {"topic": "autonomous driving"})]),
+    ("restrict to wind turbines", {"has_results": True}, [("narrow", {"topic": "wind turbines"})]),
+    ("just the ones about batteries", {"has_results": True}, [("narrow", {"topic": "batteries"})]),
+    ("only EP flowcharts about electric vehicle charging", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "offices": ["EP"]}), ("narrow", {"topic": "electric vehicle charging"})]),
+    # dropping
+    ("drop US12448135", {"has_results": True}, [("drop", {"patent_ids": ["US12448135"], "ranks": []})]),
+    ("remove US 12,448,135 B2 please", {"has_results": True},
+     [("drop", {"patent_ids": ["US12448135"], "ranks": []})]),
+    ("drop #2 and #4", {"has_results": True}, [("drop", {"patent_ids": [], "ranks": [2, 4]})]),
+    ("remove the flowcharts", {"has_results": True}, [("filter", {"_negate": {"kinds": ["flowchart"]}})]),
+    ("no graphs", {"has_results": True}, [("filter", {"_negate": {"kinds": ["graph"]}})]),
+    ("exclude WO documents", {"has_results": True}, [("filter", {"_negate": {"offices": ["WO"]}})]),
+    # more like, weights
+    ("more like #3", {"has_results": True}, [("more_like", {"rank": 3})]),
+    ("similar to the third one", {"has_results": True}, [("more_like", {"rank": 3})]),
+    ("show me more like US12448895-S1", {"has_results": True}, [("more_like", {"figure_id": "US12448895-S1"})]),
+    ("give text more weight", {"has_results": True}, [("reweight", {"more_text": True})]),
+    ("put more emphasis on the words", {"has_results": True}, [("reweight", {"more_text": True})]),
+    ("rely more on the image", {"has_results": True}, [("reweight", {"more_text": False})]),
+    ("set the text weight to 0.8", {"has_results": True}, [("reweight", {"text_weight": 0.8})]),
+    ("text weight 30%", {"has_results": True}, [("reweight", {"text_weight": 0.3})]),
+    # undo, sets
+    ("undo", {"has_results": True}, [("undo", {})]),
+    ("back to the previous results", {"has_results": True}, [("undo", {})]),
+    ("go back", {"has_results": True}, [("undo", {})]),
+    ("go back to set 2", {"has_results": True}, [("goto", {"set_id": 2})]),
+    ("show the results", {"has_results": True}, [("show", {})]),
+    # groups
+    ("cluster these into 4 groups", {"has_results": True}, [("cluster", {"k": 4})]),
+    ("group them into three clusters", {"has_results": True}, [("cluster", {"k": 3})]),
+    ("group them", {"has_results": True}, [("cluster", {"k": None})]),
+    ("what is in group 2", {"has_results": True}, [("group", {"group": 2, "keep": False})]),
+    ("keep group 1", {"has_results": True}, [("group", {"group": 1, "keep": True})]),
+    # understanding
+    ("why is #1 ranked first?", {"has_results": True}, [("explain", {"rank": 1})]),
+    ("why is the top result there?", {"has_results": True}, [("explain", {"rank": 1})]),
+    ("explain #3", {"has_results": True}, [("explain", {"rank": 3})]),
+    ("why is #2 above #5?", {"has_results": True},
+     [("explain", {"rank": 2, "other_rank": 5, "_other_patent": None})]),
+    ("#2 vs #7", {"has_results": True}, [("explain", {"rank": 2, "other_rank": 7})]),
+    ("what do these patents have in common and what differentiates them?", {"has_results": True},
+     [("compare", {})]),
+    ("how are they different?", {"has_results": True}, [("compare", {})]),
+    ("compare #1 and #4", {"has_results": True}, [("compare", {"ranks": [1, 4]})]),
+    ("compare US12448135 and EP3358703", {"has_results": True},
+     [("compare", {"patent_ids": ["US12448135", "EP3358703"]})]),
+    ("what is part 104 in this figure?", {"has_results": True}, [("part", {"sign": "104"})]),
+    ("what does 104 refer to in #2?", {"has_results": True}, [("part", {"sign": "104", "rank": 2})]),
+    ("what's 12a", {"has_results": True}, [("part", {"sign": "12a"})]),
+    ("what is reference sign 20 in US12448895?", {"has_results": True},
+     [("part", {"sign": "20", "patent_id": "US12448895"})]),
+    ("where is the nacelle in this figure?", {"has_results": True}, [("part", {"sign": "nacelle"})]),
+]
+
+
+@pytest.mark.parametrize(("text", "ctx", "expected"), PARSES, ids=[p[0] or "<image only>" for p in PARSES])
+def test_plan_reads_the_request(text, ctx, expected):
+    p = plan(text, **ctx)
+    assert [(s.action, s.args) for s in p.steps] == expected
+
+
+def test_parse_table_is_big_enough():
+    assert len(PARSES) >= 40
+    assert len({t for t, _, _ in PARSES}) == len(PARSES)
+
+
+def test_help_and_small_parsers():
+    assert plan("help").reply == "help" and plan("what can you do?").reply == "help"
+    assert plan("drop the lizards", has_results=True).reply.startswith("I can drop patents")
+    assert ranks_in("#2, number 4, the third one and the last result") == [2, 4, 3, -1]
+    assert patent_ids_in("US 12,448,135 B2 and EP1577413A1, WO 2013/173195") == \
+        ["US12448135", "EP1577413", "WO2013173195"]
+    assert parse_dates("published after 2015")[0] == {"date_from": 20160101}
+    assert parse_dates("before 2019-05-01")[0] == {"date_to": 20190430}
+    assert parse_dates("in 2019")[0] == {"date_from": 20190101, "date_to": 20191231}
+    assert parse_dates("2012-2014")[0] == {"date_from": 20120101, "date_to": 20141231}
+
+
+def test_domain_phrases_map_to_cpc_classes_present_in_the_index():
+    present = ["B60L", "B60W", "B64C", "B64D", "B64U", "C21D", "C22C", "F01D", "F03D", "G05D", "H01M", "H02J"]
+    assert cpc_for_topic("autonomous driving", present) == ["B60W", "G05D"]
+    assert cpc_for_topic("self-driving cars", present) == ["B60W", "G05D"]
+    assert cpc_for_topic("aircraft", present) == ["B64C", "B64D", "B64U"]
+    assert cpc_for_topic("wind turbines", present) == ["F03D"]
+    assert cpc_for_topic("electric vehicle charging", present) == ["B60L"]
+    assert cpc_for_topic("batteries", present) == ["B60L", "H01M", "H02J"]
+    assert cpc_for_topic("steel metallurgy", present) == ["C21D", "C22C"]
+    assert cpc_for_topic("autonomous driving", ["B64D", "H01M"]) == []  # only classes the index holds
+    assert cpc_for_topic("knitting patterns", present) == []
+
+
+# ---------------------------------------------------------------- part 2: results on the sample index
+
+BASE = "hydrogen energy system of an aircraft"
+K = 25
+
+
+@pytest.fixture(scope="module")
+def offline_services(sample_index):
+    from core.services import Services
+
+    return Services(settings=sample_index.settings.model_copy(update={"offline": True}), store=sample_index.store,
+                    _visual=sample_index._visual, _text=sample_index._text, _ocr=sample_index._ocr,
+                    extras=sample_index.extras)
+
+
+@pytest.fixture(scope="module")
+def agent(offline_services):
+    a = Agent(offline_services)
+    assert a.mode == "offline" and a.status()["backend"] == "offline"
+    return a
+
+
+@pytest.fixture(scope="module")
+def query_image(offline_services):
+    sheet = offline_services.store.sheet("US20250250937-S3")
+    return str(offline_services.store.image_path(sheet))
+
+
+@dataclass
+class Case:
+    say: str
+    check: Callable
+    pre: list[str] = field(default_factory=lambda: [BASE])
+    image: bool = False
+    pre_image: bool = False
+
+
+def meta(agent, hits):
+    return agent.services.store.metadata([h.figure_id for h in hits])
+
+
+def new_set(s, r, parent=1):
+    assert r.result_set is not None and r.result_set is s.current
+    assert s.current.set_id == len(s.sets) and s.current.parent == parent
+    assert s.current.hits and [h.rank for h in s.current.hits] == list(range(1, len(s.current.hits) + 1))
+    return s.current.hits
+
+
+def unchanged(s, r, set_id=1):
+    assert r.result_set is None and s.current.set_id == set_id and len(s.sets) == set_id
+
+
+def all_kind(kind):
+    def check(s, r, a):
+        assert all(h.kind == kind for h in new_set(s, r))
+    return check
+
+
+def all_view(view):
+    def check(s, r, a):
+        assert all(h.view == view for h in new_set(s, r))
+    return check
+
+
+def none_from(pid):
+    def check(s, r, a):
+        hits = new_set(s, r)
+        assert pid in {h.patent_id for h in s.sets[0].hits} and all(h.patent_id != pid for h in hits)
+        assert len(hits) == sum(h.patent_id != pid for h in s.sets[0].hits)
+    return check
+
+
+def topic_kept(topic, prefixes):
+    def check(s, r, a):
+        hits = new_set(s, r)
+        for h in hits:
+            why = h.breakdown.filters["topic"]
+            assert why.startswith(f"{topic} (")
+            if "CPC" in why:
+                assert any(c.startswith(tuple(prefixes)) for c in h.cpc)
+            else:
+                assert float(why.rsplit(" ", 1)[1].rstrip(")")) >= 0.45
+        assert r.reply.startswith(f"{len(hits)} of the {len(s.sets[0].hits)} figures of set 1 are about '{topic}'")
+    return check
+
+
+def explained(rank):
+    def check(s, r, a):
+        unchanged(s, r)
+        ex = next(e.payload for e in r.events if e.kind == "explanation")
+        hit = s.current.hits[rank - 1]
+        assert ex["kind"] == "hit" and ex["facts"]["figure_id"] == hit.figure_id
+        assert ex["facts"]["fused"] == hit.breakdown.fused
+        assert f"Score {hit.breakdown.fused:.3f}" in r.reply
+        assert s.focus == hit.figure_id
+    return check
+
+
+def pair(a_rank, b_rank):
+    def check(s, r, a):
+        unchanged(s, r)
+        facts = next(e.payload for e in r.events if e.kind == "explanation")["facts"]
+        hi, lo = sorted((a_rank, b_rank))
+        assert facts["higher"]["rank"] == hi and facts["lower"]["rank"] == lo
+        gap = s.current.hits[hi - 1].breakdown.fused - s.current.hits[lo - 1].breakdown.fused
+        assert f"Difference {gap:.3f}" in r.reply
+        if a_rank > b_rank:
+            assert f"#{a_rank} is not above #{b_rank}: #{b_rank} ranks higher." in r.reply
+    return check
+
+
+def weight(w):
+    def check(s, r, a):
+        hits = new_set(s, r, parent=len(s.sets) - 1)
+        assert s.recipe().text_weight == w and hits[0].breakdown.weights["visual"] == round(1 - w, 4)
+        assert hits[0].breakdown.weights["text"] == w
+    return check
+
+
+def check_base(s, r, a):
+    hits = new_set(s, r, parent=None)
+    assert len(hits) == K and s.current.origin == f"text search '{BASE}'"
+    assert hits[0].patent_id == "US12448135"
+    assert r.reply.startswith(f"Set 1: {K} figures (text search '{BASE}').\n#1 US12448135 sheet")
+
+
+def check_undo(s, r, a):
+    assert r.result_set is not None and r.result_set.set_id == 1 and s.current.set_id == 1
+    assert r.reply.startswith("Back to the previous results. Set 1:")
+
+
+def check_clusters(k):
+    def check(s, r, a):
+        unchanged(s, r)
+        res = next(e.payload for e in r.events if e.kind == "clusters")
+        assert (res.k == k) if k else 2 <= res.k <= 8
+        assert s.clusters is res and sum(len(c.hits) for c in res.clusters) == K
+        assert r.reply.startswith(f"Set 1 in {res.k} groups of similar drawings (")
+    return check
+
+
+def check_group(s, r, a):
+    unchanged(s, r)
+    g = s.clusters.clusters[1]
+    assert r.reply.startswith(f"Group 2 of set 1 has {len(g.hits)} figures")
+
+
+def check_compare_ranks(s, r, i, j):
+    unchanged(s, r)
+    a, b = s.current.hits[i - 1].patent_id, s.current.hits[j - 1].patent_id
+    if a == b:
+        return r.reply == (f"I could not do that: these results all come from {a}; compare needs figures of at "
+                           "least two different patents")
+    facts = next(e.payload for e in r.events if e.kind == "explanation")["facts"]
+    return r.reply.startswith(f"Comparison of #{i}, #{j} of set 1 ({a}, {b}):") and facts["patent_ids"] == [a, b]
+
+
+def check_part(s, r, a):
+    unchanged(s, r)
+    assert r.reply.startswith("Reference sign 104 of US12448135:")
+    assert "US12448135 reference sign 104: permanent magnet synchronous motors" in r.reply
+
+
+def check_more_like(rank):
+    def check(s, r, a):
+        src = s.sets[0].hits[rank - 1]
+        hits = new_set(s, r)
+        assert s.current.origin.startswith(f"more like #{rank} ({src.patent_id} FIG")
+        assert src.figure_id not in {h.figure_id for h in hits} and s.focus == src.figure_id
+        assert hits[0].breakdown.query["figure_id"] == src.figure_id
+    return check
+
+
+RUNS: list[Case] = [
+    Case(BASE, check_base, pre=[]),
+    Case("find figures of a turbine blade", lambda s, r, a: new_set(s, r, parent=None)
+         and s.current.origin == "text search 'turbine blade'" and len(s.current.hits) == K, pre=[]),
+    Case("search for charging stations for electric vehicles", lambda s, r, a: new_set(s, r, parent=None)[0]
+         .patent_id in ("EP3358703", "WO2013173195"), pre=[]),
+    Case("turbine AND blade", lambda s, r, a: "US12448895" in {h.patent_id for h in new_set(s, r, parent=None)}
+         and s.current.origin == "keyword search turbine AND blade", pre=[]),
+    Case("flowcharts of a method for charging an electric vehicle",
+         lambda s, r, a: all(h.kind == "flowchart" for h in new_set(s, r, parent=None)), pre=[]),
+    Case("only the flowcharts", all_kind("flowchart")),
+    Case("just flowcharts please", all_kind("flowchart")),
+    Case("show only flow diagrams", all_kind("flowchart")),
+    Case("only block diagrams", all_kind("block diagram")),
+    Case("keep only the graphs", all_kind("graph")),
+    Case("just perspective views", all_view("perspective")),
+    Case("only sectional views", all_view("sectional")),
+    Case("restrict to schematics", all_view("schematic")),
+    Case("only EP documents after 2015", lambda s, r, a: all(h.office == "EP" and h.pub_date >= 20160101
+                                                            for h in new_set(s, r))),
+    Case("only European patents", lambda s, r, a: all(h.office == "EP" for h in new_set(s, r))),
+    Case("only US patents published before 2020", lambda s, r, a: all(
+        h.office == "US" and h.pub_date <= 20191231 for h in new_set(s, r))),
+    Case("only WO", lambda s, r, a: all(h.office == "WO" for h in new_set(s, r))),
+    Case("between 2010 and 2016", lambda s, r, a: all(20100101 <= h.pub_date <= 20161231 for h in new_set(s, r))),
+    Case("only documents published in 2025", lambda s, r, a: all(h.pub_date // 10000 == 2025
+                                                                 for h in new_set(s, r))),
+    Case("only granted patents", lambda s, r, a: all(m["kind_code"].startswith("B")
+                                                     for m in meta(a, new_set(s, r)).values())),
+    Case("drop US12448135", none_from("US12448135")),
+    Case("remove US 12,448,135 B2", none_from("US12448135")),
+    Case("exclude WO documents", lambda s, r, a: all(h.office != "WO" for h in new_set(s, r))),
+    Case("drop #2", lambda s, r, a: s.sets[0].hits[1].figure_id not in {h.figure_id for h in new_set(s, r)}
+         and len(s.current.hits) == K - 1),
+    Case("drop #1 and #3", lambda s, r, a: len(new_set(s, r)) == K - 2
+         and s.current.hits[0].figure_id == s.sets[0].hits[1].figure_id),
+    Case("no flowcharts", lambda s, r, a: all(h.kind != "flowchart" for h in new_set(s, r))
+         and len(s.current.hits) == sum(h.kind != "flowchart" for h in s.sets[0].hits)),
+    Case("only US12448135", lambda s, r, a: {h.patent_id for h in new_set(s, r)} == {"US12448135"}),
+    Case("only the aircraft ones", topic_kept("aircraft", ["B64"])),
+    Case("just the ones about batteries", topic_kept("batteries", ["H01M", "H02J", "B60L"])),
+    Case("restrict to electric vehicle charging", topic_kept("electric vehicle charging", ["B60L"])),
+    Case("only autonomous-driving drawings", lambda s, r, a: unchanged(s, r) or r.reply.startswith(
+        "No figure of set 1 is about 'autonomous driving' by the rule: linked-text similarity")),
+    Case("more like #3", check_more_like(3)),
+    Case("similar to the second one", check_more_like(2)),
+    Case("find more like US12448895-S1", lambda s, r, a: "US12448895-S1" not in {
+        h.figure_id for h in new_set(s, r)} and s.current.origin.startswith("more like US12448895-S1")),
+    Case("like this but with a cooling channel", lambda s, r, a: new_set(s, r, parent=None)
+         and s.recipe().mode == "image+text" and s.recipe().text == "cooling channel"
+         and s.current.hits[0].breakdown.weights == {"visual": 0.5, "text": 0.5}, pre=[], image=True),
+    Case("find figures like this one", lambda s, r, a: new_set(s, r, parent=None)
+         and s.recipe().mode == "image" and s.current.hits[0].figure_id == "US20250250937-S3", pre=[], image=True),
+    Case("give text more weight", weight(0.7), pre=["like this but with a cooling channel"], pre_image=True),
+    Case("rely more on the image", weight(0.3), pre=["like this but with a cooling channel"], pre_image=True),
+    Case("set the text weight to 0.8", weight(0.8), pre=["like this but with a cooling channel"], pre_image=True),
+    Case("give text more weight", lambda s, r, a: unchanged(s, r) or r.reply.startswith(
+        "Set 1 was found from words only, so the text already has all the weight.")),
+    Case("undo", check_undo, pre=[BASE, "only the flowcharts"]),
+    Case("back to the previous results", check_undo, pre=[BASE, "no flowcharts"]),
+    Case("go back to set 1", lambda s, r, a: s.current.set_id == 1 and len(s.sets) == 3,
+         pre=[BASE, "only US patents", "only the flowcharts"]),
+    Case("undo", lambda s, r, a: unchanged(s, r) or r.reply == "There is nothing to undo: set 1 is the first set."),
+    Case("cluster these into 4 groups", check_clusters(4)),
+    Case("group them", check_clusters(None)),
+    Case("what is in group 2", check_group, pre=[BASE, "cluster these into 3 groups"]),
+    Case("keep group 1", lambda s, r, a: new_set(s, r) and [h.figure_id for h in s.current.hits] == [
+        h.figure_id for h in s.sets[0].hits if h.figure_id in {x.figure_id for x in s.current.hits}]
+        and r.reply.startswith(f"Kept group 1 ({len(s.current.hits)} figures)."),
+        pre=[BASE, "cluster these into 3 groups"]),
+    Case("why is #1 ranked first?", explained(1)),
+    Case("explain the third result", explained(3)),
+    Case("why is #2 above #5?", pair(2, 5)),
+    Case("why does #4 rank higher than #1", pair(4, 1)),
+    Case("what do these patents have in common and what differentiates them?", lambda s, r, a: unchanged(s, r)
+         or r.reply.startswith("Comparison of the first 5 patents of set 1 (US12448135, ")),
+    Case("compare #1 and #4", lambda s, r, a: check_compare_ranks(s, r, 1, 4)),
+    Case("what is part 104 in this figure?", check_part),
+    Case("what does 104 refer to in #1?", check_part),
+    Case("what is reference sign 999 in #1?", lambda s, r, a: unchanged(s, r) or
+         "Not found: US12448135 has no reference sign '999'; its signs include: " in r.reply),
+    Case("help", lambda s, r, a: unchanged(s, r) or r.reply == HELP),
+    Case("more like #99", lambda s, r, a: unchanged(s, r) or r.reply ==
+         f"I could not do that: there is no #99 in result set 1; it has #1 to #{K}"),
+]
+
+
+def test_run_table_is_big_enough():
+    assert len(RUNS) >= 40
+
+
+@pytest.mark.parametrize("case", RUNS, ids=[f"{i:02d} {c.say}" for i, c in enumerate(RUNS)])
+def test_offline_request_produces_its_result(agent, query_image, case):
+    session = Session()
+    for i, msg in enumerate(case.pre):
+        agent.run(session, msg, k=K, image=query_image if case.pre_image and i == 0 else None)
+    r = agent.run(session, case.say, k=K, image=query_image if case.image else None)
+    assert "Traceback" not in r.reply
+    if r.reply.startswith("Offline mode:"):  # the first reply of a session starts with the offline notice
+        r = dataclasses.replace(r, reply=r.reply.split("\n\n", 1)[1])
+    outcome = case.check(session, r, agent)
+    assert outcome is None or outcome is True
+
+
+def test_first_offline_reply_says_so_and_how_to_enable_chat(agent):
+    session = Session()
+    r = agent.run(session, BASE, k=K)
+    assert r.reply.startswith("Offline mode: no language model is answering (offline mode was asked for")
+    assert "run `ollama pull qwen2.5:7b`" in r.reply
+    assert [e.kind for e in r.events][:1] == ["notice"]
+    r2 = agent.run(session, "only the flowcharts")
+    assert not r2.reply.startswith("Offline mode") and r2.events[0].kind == "notice"

@@ -1,0 +1,274 @@
+"""LangChain tools: thin, typed wrappers over the session-aware actions of one turn.
+
+Each tool has an args_schema with few model-visible arguments and a docstring that is its spec. The
+session (current result set, clusters, the attached image) is injected through the `actions` object the
+agent builds for the turn, so the model never copies hits or ids around. Tools answer with
+``content_and_artifact``: a short text for the model (document text fenced as data), and the action's
+`Outcome` (full hits, clusters, explanations, events) as the artifact for the UI.
+
+Bad input comes back to the model as ``Error: ...`` text saying what is valid, so it can correct itself:
+`ToolError` (and index/model problems) become a `ToolException`; argument validation errors are
+formatted field by field. Nothing here imports the agent: `actions` is any object with the methods
+listed in `ActionsLike`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field, ValidationError
+
+from tools.errors import ToolError
+
+Kind = Literal["drawing", "flowchart", "block diagram", "graph", "circuit", "chemical structure", "table", "unknown"]
+View = Literal["perspective", "exploded", "sectional", "side", "plan", "front", "rear", "bottom", "detail",
+               "schematic", "unknown"]
+
+
+class ActionsLike(Protocol):
+    """What the tools need from the agent: one method per tool (see agent.actions.Actions)."""
+
+    def search(self, query: str = "", use_image: bool | None = None, text_weight: float | None = None) -> Any: ...
+    def keyword_search(self, query: str) -> Any: ...
+    def find_part_figures(self, name: str) -> Any: ...
+    def filter(self, **values: Any) -> Any: ...
+    def drop(self, patent_ids: list[str] = ..., ranks: list[int] = ...) -> Any: ...
+    def narrow(self, topic: str, cpc: list[str] | None = None) -> Any: ...
+    def more_like(self, rank: int | None = None, figure_id: str | None = None,
+                  text_weight: float | None = None) -> Any: ...
+    def reweight(self, text_weight: float | None = None, more_text: bool | None = None) -> Any: ...
+    def undo(self) -> Any: ...
+    def goto(self, set_id: int) -> Any: ...
+    def show(self, set_id: int | None = None) -> Any: ...
+    def cluster(self, k: int | None = None) -> Any: ...
+    def group(self, group: int, keep: bool = False) -> Any: ...
+    def explain(self, rank: int, other_rank: int | None = None) -> Any: ...
+    def compare(self, ranks: list[int] = ..., patent_ids: list[str] = ...) -> Any: ...
+    def part(self, sign: str, rank: int | None = None, patent_id: str | None = None) -> Any: ...
+
+
+# ---------------------------------------------------------------- argument schemas
+
+
+class SearchArgs(BaseModel):
+    query: str = Field("", description="What the drawing shows, in words, e.g. 'gripping unit on an overhead hoist'. "
+                                       "May be empty when searching by the attached image alone.")
+    use_image: bool | None = Field(None, description="Search with the user's image too. Default: yes if the user "
+                                                     "attached one in this message.")
+    text_weight: float | None = Field(None, ge=0.0, le=1.0, description="With an image and words: weight of the "
+                                                                        "words (0..1). Default 0.5.")
+
+
+class KeywordArgs(BaseModel):
+    query: str = Field(..., description='Boolean query: windmill AND turbine, title:"wind turbine", '
+                                        "description:nacelle NOT claims:blade, hoist*")
+
+
+class PartNameArgs(BaseModel):
+    name: str = Field(..., description="A component name, e.g. 'nacelle' or 'gripping unit'")
+
+
+class FilterArgs(BaseModel):
+    kinds: list[Kind] | None = Field(None, description="Keep only these figure kinds")
+    views: list[View] | None = Field(None, description="Keep only these views")
+    cpc: list[str] | None = Field(None, description="CPC prefixes present in the index, e.g. ['B64D'] or ['B64']")
+    offices: list[str] | None = Field(None, description="Patent offices: 'US', 'EP', 'WO'")
+    kind_codes: list[str] | None = Field(None, description="Kind codes, e.g. ['A1'] or ['B1', 'B2']")
+    date_from: str | int | None = Field(None, description="Earliest publication date: '2016', '2016-01-01'")
+    date_to: str | int | None = Field(None, description="Latest publication date: '2018-12-31'")
+    only_patents: list[str] | None = Field(None, description="Keep only these patent ids, e.g. ['US12448135']")
+    exclude_patents: list[str] | None = Field(None, description="Drop these patent ids")
+    has_components: bool | None = Field(None, description="True: only figures with OCR-read reference signs")
+
+
+class DropArgs(BaseModel):
+    patent_ids: list[str] = Field(default_factory=list, description="Patents to remove, e.g. ['US12448135']")
+    ranks: list[int] = Field(default_factory=list, description="Single results to remove, by rank, e.g. [3]")
+
+
+class TopicArgs(BaseModel):
+    topic: str = Field(..., description="The domain in the user's words, e.g. 'autonomous driving'")
+    cpc: list[str] | None = Field(None, description="Optional CPC prefixes from the index's list that cover the "
+                                                    "topic; leave empty to match the topic to CPC titles automatically")
+
+
+class RankArgs(BaseModel):
+    rank: int = Field(..., ge=1, description="Rank of a result in the current set: 3 for #3")
+
+
+class MoreLikeArgs(RankArgs):
+    text_weight: float | None = Field(None, ge=0.0, le=1.0, description="Weight of the figure's linked text "
+                                                                        "against its drawing. Default 0.3.")
+
+
+class WeightArgs(BaseModel):
+    text_weight: float = Field(..., ge=0.0, le=1.0, description="New weight of the words against the image (0..1); "
+                                                                "'more text weight' = current + 0.2")
+
+
+class SetArgs(BaseModel):
+    set_id: int | None = Field(None, ge=1, description="A result set number; empty = the previous set (undo)")
+
+
+class ShowArgs(BaseModel):
+    set_id: int | None = Field(None, ge=1, description="A result set number; empty = the current set")
+
+
+class ClusterArgs(BaseModel):
+    k: int | None = Field(None, ge=1, le=12, description="Number of groups; empty = chosen automatically")
+
+
+class GroupArgs(BaseModel):
+    group: int = Field(..., ge=1, description="Group number from the last clustering")
+    keep: bool = Field(False, description="True: make this group the new current result set")
+
+
+class ExplainArgs(BaseModel):
+    rank: int = Field(..., ge=1, description="Rank of the result to explain: 1 for #1")
+    other_rank: int | None = Field(None, ge=1, description="Second rank for 'why is #2 above #5' (here 5)")
+
+
+class CompareArgs(BaseModel):
+    ranks: list[int] = Field(default_factory=list, description="Results to compare, e.g. [1, 3]; empty = the "
+                                                               "first patents of the current set")
+    patent_ids: list[str] = Field(default_factory=list, description="Or patent ids to compare")
+
+
+class PartArgs(BaseModel):
+    part: str = Field(..., description="A reference numeral like '104' or a part name like 'motor'")
+    rank: int | None = Field(None, ge=1, description="The result whose figure is meant; empty = the figure "
+                                                     "being discussed, else #1")
+    patent_id: str | None = Field(None, description="Or a patent id")
+
+
+# ---------------------------------------------------------------- error texts
+
+
+def tool_error_text(error: BaseException) -> str:
+    """The content the model gets for a failed call: what was wrong and that it may try again."""
+    return f"Error: {error}. Correct the arguments and call the tool again, or ask the user."
+
+
+def validation_error_text(error: BaseException) -> str:
+    """Argument validation errors, one per field, with the value given."""
+    if isinstance(error, ValidationError):
+        parts = []
+        for err in error.errors():
+            loc = ".".join(str(x) for x in err.get("loc", ())) or "arguments"
+            given = err.get("input")
+            got = "" if isinstance(given, dict) else f" (got {given!r})"
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}{got}")
+        detail = "; ".join(parts)
+    else:
+        detail = str(error)
+    return f"Error: invalid arguments: {detail}. Correct them and call the tool again."
+
+
+def _wrap(call: Callable[..., Any]) -> Callable[..., tuple[str, Any]]:
+    """Run an action; ToolError and index/model failures become a ToolException the model reads."""
+    from models.base import ModelUnavailable
+    from store.index import StoreError
+
+    def run(**kwargs: Any) -> tuple[str, Any]:
+        try:
+            outcome = call(**kwargs)
+        except ToolError as e:
+            raise ToolException(str(e)) from None
+        except (StoreError, ModelUnavailable) as e:
+            raise ToolException(f"the index or a model is not usable here: {e}") from None
+        return outcome.for_model(), outcome
+
+    return run
+
+
+def _tool(name: str, schema: type[BaseModel], doc: str, call: Callable[..., Any]) -> BaseTool:
+    return StructuredTool.from_function(
+        func=_wrap(call),
+        name=name,
+        description=doc,
+        args_schema=schema,
+        response_format="content_and_artifact",
+        handle_tool_error=tool_error_text,
+        handle_validation_error=validation_error_text,
+    )
+
+
+def make_tools(actions: ActionsLike) -> list[BaseTool]:
+    """The chat tools bound to one turn's actions (session state injected through `actions`)."""
+    a = actions
+
+    def search(query: str = "", use_image: bool | None = None, text_weight: float | None = None) -> Any:
+        return a.search(query=query, use_image=use_image, text_weight=text_weight)
+
+    def filter_results(**values: Any) -> Any:
+        return a.filter(**{k: v for k, v in values.items() if v is not None})
+
+    def go_back(set_id: int | None = None) -> Any:
+        return a.undo() if set_id is None else a.goto(set_id)
+
+    def compare(ranks: list[int] | None = None, patent_ids: list[str] | None = None) -> Any:
+        return a.compare(ranks=ranks or [], patent_ids=patent_ids or [])
+
+    return [
+        _tool("search_figures", SearchArgs,
+              "Start a NEW search for patent figures from words, the user's attached image (or its crop), or "
+              "both. Makes a new numbered result set. Use for a new topic, not to refine the current results.",
+              search),
+        _tool("keyword_search", KeywordArgs,
+              "Boolean keyword search over patent texts (title, abstract, claims, description, figure text), "
+              "VisPat style. Returns the figures of the matching patents as a new result set.",
+              lambda query: a.keyword_search(query)),
+        _tool("find_part_figures", PartNameArgs,
+              "Find figures across the index whose OCR-read reference signs name a component, e.g. 'nacelle'. "
+              "New result set.",
+              lambda name: a.find_part_figures(name)),
+        _tool("filter_results", FilterArgs,
+              "Refine the CURRENT result set by facets: figure kinds, views, CPC prefixes, offices, kind codes, "
+              "publication dates, patents to keep or drop, figures with reference signs. Makes a new set.",
+              filter_results),
+        _tool("drop_results", DropArgs,
+              "Remove patents (by id) or single results (by rank) from the current set. Makes a new set.",
+              lambda patent_ids=(), ranks=(): a.drop(patent_ids=list(patent_ids), ranks=list(ranks))),
+        _tool("narrow_to_topic", TopicArgs,
+              "Keep the current results about a domain ('autonomous driving', 'battery charging'): those in "
+              "matching CPC classes of the index, or whose linked text is close to the topic. Makes a new set.",
+              lambda topic, cpc=None: a.narrow(topic=topic, cpc=cpc)),
+        _tool("more_like", MoreLikeArgs,
+              "New search for figures like one result of the current set ('more like #3').",
+              lambda rank, text_weight=None: a.more_like(rank=rank, text_weight=text_weight)),
+        _tool("set_text_weight", WeightArgs,
+              "Re-run the current set's image+text (or more-like) search with another weight on the words "
+              "('give text more weight'). Makes a new set.",
+              lambda text_weight: a.reweight(text_weight=text_weight)),
+        _tool("go_back", SetArgs,
+              "Undo: make the previous result set current again, or a given earlier set ('back to set 2').",
+              go_back),
+        _tool("show_results", ShowArgs,
+              "List a result set (default: the current one) with ranks, patents, FIG numbers and scores.",
+              lambda set_id=None: a.show(set_id=set_id)),
+        _tool("cluster_results", ClusterArgs,
+              "Group the current results into k clusters of similar drawings, each with a title and keywords.",
+              lambda k=None: a.cluster(k=k)),
+        _tool("show_group", GroupArgs,
+              "What is in one group of the last clustering; with keep=true, make it the current set.",
+              lambda group, keep=False: a.group(group=group, keep=keep)),
+        _tool("explain_ranking", ExplainArgs,
+              "Why a result has its score and rank ('why is #1 first?'), or why one result ranks above another "
+              "('why is #2 above #5?'): per-modality scores, weights, matched words and components.",
+              lambda rank, other_rank=None: a.explain(rank=rank, other_rank=other_rank)),
+        _tool("compare_results", CompareArgs,
+              "What the patents of some results have in common and what differentiates them: components, CPC "
+              "classes, figure kinds, key terms.",
+              compare),
+        _tool("lookup_part", PartArgs,
+              "What a reference sign is ('what is part 104 in this figure?'): its name, the sentences that "
+              "mention it, the sheets where OCR read it, and an overlay image with it boxed.",
+              lambda part, rank=None, patent_id=None: a.part(sign=part, rank=rank, patent_id=patent_id)),
+    ]
+
+
+TOOL_NAMES = ("search_figures", "keyword_search", "find_part_figures", "filter_results", "drop_results",
+              "narrow_to_topic", "more_like", "set_text_weight", "go_back", "show_results", "cluster_results",
+              "show_group", "explain_ranking", "compare_results", "lookup_part")
