@@ -63,6 +63,7 @@ def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             # Our own limit below is the authority; PIL's global limit only raises past 2x its default.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # PIL's notes on broken files: the error says enough
             img = Image.open(io.BytesIO(data))  # reads the header only
             width, height = img.size
             if width * height > max_pixels:

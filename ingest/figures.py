@@ -26,9 +26,7 @@ _START = re.compile(
     r"(?!\s*[)\]])"
 )
 _FIG_TAG = re.compile(r"\[\s*(?:FIG|Fig|Figure|FIGURE)[^\]]{0,12}\]\s*")  # EP: "[Fig. 1] Fig. 1 is a view ..."
-_RANGE = re.compile(
-    rf"(?P<a>{_NUM})\s*(?:-|–|—|to|through)\s*(?:{_FIG_WORD}\s*)?(?P<b>{_NUM}|[A-Za-z](?![A-Za-z]))"
-)
+_RANGE = re.compile(rf"(?P<a>{_NUM})\s*(?:-|–|—|to|through)\s*(?:{_FIG_WORD}\s*)?(?P<b>{_NUM}|[A-Za-z](?![A-Za-z]))")
 _ONE = re.compile(_NUM)
 _SINGLE_FIGURE = re.compile(r"\b(?:FIGURE|[Tt]he (?:accompanying |attached |sole |single )?(?:drawing|figure))\b")
 

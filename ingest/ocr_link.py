@@ -14,8 +14,21 @@ MAX_SENTENCES = 40  # linked sentences kept per sheet
 
 _NUMERAL = re.compile(r"(\d+)([a-zA-Z]?)('*)")
 # Characters OCR confuses in the last place of a FIG label ("1B" read as "18", "2O" for "20")
-_FIG_CONFUSIONS = {"8": "B", "B": "8", "0": "O", "O": "0", "D": "0", "5": "S", "S": "5", "2": "Z", "Z": "2",
-                   "6": "G", "G": "6", "1": "I", "I": "1"}
+_FIG_CONFUSIONS = {
+    "8": "B",
+    "B": "8",
+    "0": "O",
+    "O": "0",
+    "D": "0",
+    "5": "S",
+    "S": "5",
+    "2": "Z",
+    "Z": "2",
+    "6": "G",
+    "G": "6",
+    "1": "I",
+    "I": "1",
+}
 
 
 def _base(numeral: str) -> str:

@@ -80,9 +80,16 @@ class _Seg:
             return
         left, right, bottom, top = box
         self.xs.append((left, right))
-        self.x0, self.x1 = min(self.x0, left), max(self.x1, right)
-        self.top, self.bottom = max(self.top, top), min(self.bottom, bottom)
-        self.h = max(self.h, top - bottom)
+        if left < self.x0:
+            self.x0 = left
+        if right > self.x1:
+            self.x1 = right
+        if top > self.top:
+            self.top = top
+        if bottom < self.bottom:
+            self.bottom = bottom
+        if top - bottom > self.h:
+            self.h = top - bottom
 
     def part(self, lo: int, hi: int) -> _Seg:
         """The characters lo..hi-1 as a segment of their own."""
@@ -101,28 +108,30 @@ class _Seg:
 
 def _char_segments(textpage, raw) -> list[_Seg]:  # noqa: ANN001
     """Split the page's characters into same-line runs without large gaps."""
-    n = raw.FPDFText_CountChars(textpage)
+    tp = textpage.raw
+    n = raw.FPDFText_CountChars(tp)
+    text = textpage.get_text_range()
+    if len(text) != n:  # surrogate pairs: fall back to one call per character
+        text = "".join(chr(c) if 0 < (c := raw.FPDFText_GetUnicode(tp, k)) < 0x110000 else "\n" for k in range(n))
     segs: list[_Seg] = []
     cur: _Seg | None = None
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
-    for k in range(n):
-        code = raw.FPDFText_GetUnicode(textpage, k)
-        ch = chr(code) if 0 < code < 0x110000 else ""
-        if ch in ("\r", "\n", ""):
+    refs = (ctypes.byref(left), ctypes.byref(right), ctypes.byref(bottom), ctypes.byref(top))
+    get_box = raw.FPDFText_GetCharBox
+    for k, ch in enumerate(text):
+        if ch in "\r\n":
             cur = None
             continue
         if ch.isspace():
             if cur is not None:
                 cur.add(" ", None)
             continue
-        raw.FPDFText_GetCharBox(textpage, k, left, right, bottom, top)
+        get_box(tp, k, *refs)
         box = (left.value, right.value, bottom.value, top.value)
-        h = max(box[3] - box[2], 1.0)
-        yc = (box[2] + box[3]) / 2
         if cur is not None and cur.x1 > -math.inf:
-            ref_h = max(h, cur.h, 1.0)
+            ref_h = max(box[3] - box[2], cur.h, 1.0)
             if (
-                abs(yc - cur.yc) > 0.6 * ref_h
+                abs((box[2] + box[3]) / 2 - cur.yc) > 0.6 * ref_h
                 or box[0] < cur.x1 - max(ref_h, 3.0)
                 or box[0] - cur.x1 > max(1.5 * ref_h, 10.0)
             ):
@@ -402,6 +411,27 @@ def _clean_ocr(text: str) -> str:
     return text
 
 
+def _page_objects(page, raw, width: float, height: float) -> tuple[float, int, int]:  # noqa: ANN001
+    """(share of the page covered by images, number of vector paths, number of whole-sheet scans)."""
+    cover, paths, full_scans = 0.0, 0, 0
+    x0, y0, x1, y1 = (ctypes.c_float() for _ in range(4))
+    px_w, px_h = ctypes.c_uint(), ctypes.c_uint()
+    for k in range(raw.FPDFPage_CountObjects(page)):  # top-level objects, read through the raw API: fast
+        obj = raw.FPDFPage_GetObject(page, k)
+        kind = raw.FPDFPageObj_GetType(obj)
+        if kind == raw.FPDF_PAGEOBJ_PATH:
+            paths += 1
+        elif kind == raw.FPDF_PAGEOBJ_IMAGE and raw.FPDFPageObj_GetBounds(
+            obj, ctypes.byref(x0), ctypes.byref(y0), ctypes.byref(x1), ctypes.byref(y1)
+        ):
+            w = max(0.0, min(x1.value, width) - max(x0.value, 0.0))
+            h = max(0.0, min(y1.value, height) - max(y0.value, 0.0))
+            cover += w * h / (width * height)
+            if raw.FPDFImageObj_GetImagePixelSize(obj, ctypes.byref(px_w), ctypes.byref(px_h)):
+                full_scans += _is_full_page_scan(px_w.value, px_h.value, w)
+    return min(cover, 1.0), paths, full_scans
+
+
 def _analyse_page(doc, raw, i: int) -> PageInfo:  # noqa: ANN001
     page = doc[i]
     try:
@@ -411,24 +441,7 @@ def _analyse_page(doc, raw, i: int) -> PageInfo:  # noqa: ANN001
             lines, line_numbers = page_lines(tp, raw, width, height, strict=i >= 3)
         finally:
             tp.close()
-        cover = 0.0
-        paths = 0
-        full_scans = 0
-        for obj in page.get_objects(max_depth=2):
-            if obj.type == raw.FPDF_PAGEOBJ_IMAGE:
-                x0, y0, x1, y1 = obj.get_bounds()
-                w = max(0.0, min(x1, width) - max(x0, 0.0))
-                h = max(0.0, min(y1, height) - max(y0, 0.0))
-                cover += w * h / (width * height)
-                try:
-                    meta = obj.get_metadata()
-                    px_w, px_h = meta.width, meta.height
-                except Exception:  # noqa: BLE001 - metadata is a hint only
-                    px_w = px_h = 0
-                if _is_full_page_scan(px_w, px_h, w):
-                    full_scans += 1
-            elif obj.type == raw.FPDF_PAGEOBJ_PATH:
-                paths += 1
+        cover, paths, full_scans = _page_objects(page.raw, raw, width, height)
     finally:
         page.close()
     for ln in lines:
@@ -445,7 +458,7 @@ def _analyse_page(doc, raw, i: int) -> PageInfo:  # noqa: ANN001
         and not re.fullmatch(r"[\d\s\-–]{1,8}", ln.text)
     ]
     letters = sum(ch.isalpha() for ln in body for ch in ln.text)
-    return PageInfo(i, width, height, body, text, letters, min(cover, 1.0), paths, line_numbers, full_scans)
+    return PageInfo(i, width, height, body, text, letters, cover, paths, line_numbers, full_scans)
 
 
 def classify_pages(pages: list[PageInfo], office: str) -> None:
@@ -936,13 +949,10 @@ def paragraphs_from_lines(lines: list[Line]) -> list[Paragraph]:
             short = prev.x1 < prev.col_x1 - 0.12 * col_w and prev.text.rstrip().endswith((".", ":", ";"))
             indent = ln.x0 > ln.col_x0 + 0.03 * col_w and ln.x0 - prev.x0 > 0.02 * col_w
             start = short or indent
-        if start or not blocks or (blocks[-1].lines == [] and blocks[-1].pid == "" and not blocks[-1].heading):
+        if start or not blocks:
             blocks.append(_Block(heading, pid, [t]))
         else:
-            if not blocks[-1].lines and blocks[-1].heading == heading and not start and blocks[-1].pid == "":
-                blocks[-1].lines.append(t)
-            else:
-                blocks[-1].lines.append(t)
+            blocks[-1].lines.append(t)
         prev = ln
     out: list[Paragraph] = []
     for i, b in enumerate(blocks):
@@ -1084,10 +1094,14 @@ def read_pdf(path: Path) -> Document:
 
 
 def _parse(pdf, raw, path: Path) -> Patent:  # noqa: ANN001
+    pdfium, _ = _pdfium()
     n = len(pdf)
     if n == 0:
         raise ReadError(f"not a patent document: {path.name} has no pages")
-    pages = [_analyse_page(pdf, raw, i) for i in range(n)]
+    try:
+        pages = [_analyse_page(pdf, raw, i) for i in range(n)]
+    except pdfium.PdfiumError as e:
+        raise ReadError(f"corrupt PDF {path.name}: {e}") from e
     front = pages[0]
     sections = inid_sections(front.lines)
     office, number, kind = _publication(front.text, sections, path.stem)
@@ -1164,7 +1178,8 @@ def _parse(pdf, raw, path: Path) -> Patent:  # noqa: ANN001
         ipc=ipc,
         applicants=list(dict.fromkeys(a for a in applicants if a)),
         figures=figures,
-        refsigns=refsigns.from_plain_text(description),
+        # scanned US grants print line numbers between the columns, and OCR mixes some into the text
+        refsigns=refsigns.from_plain_text(description, line_numbers=office == "US" and kind.startswith("B")),
         sheets=[SheetSource(sheet_no=k + 1, member=f"page:{p.index}") for k, p in enumerate(drawings)],
         source=str(path),
         lang=_lang(" ".join(p.text for p in description[:40])),

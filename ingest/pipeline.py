@@ -175,9 +175,7 @@ def ingest_document(services: Services, path: Path, *, use_ocr: bool = True, for
         doc = read_document(path)
         patent = doc.patent
         if not force and store.patent_status(patent.patent_id) == "complete":
-            other = store.db.execute(
-                "SELECT source FROM patents WHERE patent_id=?", (patent.patent_id,)
-            ).fetchone()[0]
+            other = store.db.execute("SELECT source FROM patents WHERE patent_id=?", (patent.patent_id,)).fetchone()[0]
             if other != source:
                 store.record_source(source, sig, patent.patent_id, "complete")
                 return DocResult(source, "skipped", patent.patent_id, message=f"already indexed from {other}")
@@ -227,8 +225,11 @@ def ingest_paths(
     store = services.store
     report.recovered = store.recover()
     if report.recovered:
-        log.warning("removed %d half-indexed patent(s) from an interrupted run: %s",
-                    len(report.recovered), ", ".join(report.recovered))
+        log.warning(
+            "removed %d half-indexed patent(s) from an interrupted run: %s",
+            len(report.recovered),
+            ", ".join(report.recovered),
+        )
     store.bind_encoders(
         EncoderId(services.visual.name, services.visual.dim), EncoderId(services.text.name, services.text.dim)
     )

@@ -306,12 +306,10 @@ def from_tagged_xml(paragraphs: Sequence[tuple[str, Element]]) -> dict[str, RefS
 
 # ------------------------------------------------------------------ plain text (PDF)
 
-_PLAIN = re.compile(
-    r"(?P<pre>[^\W\d_][\w\-'’]*(?:[ \t]+[^\W\d_][\w\-'’]*){0,6})[ \t]+(?P<open>\(?)"
-    r"(?P<num>\d{1,4}[a-z]?['′’]*)(?P<close>\)?)(?=[\s,.;:)]|$)"
-)
+# a numeral after a space: "tower 104", "blades (22)"; the words before it are read separately
+_NUMERAL_TOKEN = re.compile(r"(?<=[ \t])(?P<open>\(?)(?P<num>\d{1,4}[a-z]?['′’]*)(?P<close>\)?)(?=[\s,.;:)]|$)")
+_PRE_WORDS = re.compile(r"(?:[^\W\d_][\w\-'’]*[ \t]+){1,7}$")
 _ARTICLE = re.compile(r"\b(?:a|an|the|said|each|this|its|their)\s+$", re.I)
-_LIST_PATTERN = re.compile(r"^\s*(\d{1,4}[a-z]?['′’]*)\s*[-–:=]?\s+([^\W\d_][^\d;]{2,60}?)\s*[;,.]?\s*$")
 _SIGN_LIST_HEADING = re.compile(
     r"reference (?:signs?|numerals?|numbers?|characters?)(?: list)?|list of reference|"
     r"(?:description|explanation) of (?:the )?(?:reference|symbols|signs|numerals)|перечень (?:позиций|обозначений)",
@@ -327,7 +325,7 @@ def _text_of(p: Paragraph | str | tuple[str, str]) -> tuple[str, str]:
     return "", p
 
 
-def _plausible(text: str, m: re.Match[str]) -> bool:
+def _plausible(text: str, m: re.Match[str], pre: str) -> bool:
     """Reject numbers that are years, quantities, ranges, decimals, or claim/FIG/paragraph numbers."""
     num = m.group("num")
     start, end = m.start("num"), m.end("num")
@@ -346,7 +344,7 @@ def _plausible(text: str, m: re.Match[str]) -> bool:
     before = text[max(0, start - 3) : start]
     if re.search(r"[\d.,/\-–+±=<>≤≥~×x*^]\s?$", before) and not m.group("open"):
         return False
-    words = _words(m.group("pre"))
+    words = _words(pre)
     last = words[-1].lower().strip(".'’") if words else ""
     if last in _NOT_SIGN_WORDS or last in _STOP or last in _NOT_HEAD or not re.search(r"[a-z]", last):
         return False
@@ -386,22 +384,27 @@ def sign_list(paragraphs: Sequence[Paragraph | str | tuple[str, str]]) -> dict[s
     return found
 
 
-def from_plain_text(paragraphs: Sequence[Paragraph | str | tuple[str, str]]) -> dict[str, RefSign]:
+def from_plain_text(
+    paragraphs: Sequence[Paragraph | str | tuple[str, str]], *, line_numbers: bool = False
+) -> dict[str, RefSign]:
     """Reference signs from untagged description text (PDFs): "a tower 104", "the rotor blades (22)".
 
-    A numeral is kept when its commonest label is seen at least twice, or once in a clear
-    "a/the noun 104" pattern, and that label dominates what the text calls the numeral; a
-    "Reference signs list" section, when present, is trusted as is.
+    A numeral is kept when the text introduces it at least once in a clear "a/the noun 104" pattern and
+    one head noun dominates what the text calls it; a "Reference signs list" section, when present, is
+    trusted as is. ``line_numbers``: the text comes from pages with printed line numbers (5, 10 ... 65) that
+    OCR may have mixed into the text, so those values need two sightings.
     """
     accs: dict[str, _Acc] = defaultdict(_Acc)
     listed = sign_list(paragraphs)
     for p in paragraphs:
         pid, text = _text_of(p)
-        if not text or _SIGN_LIST_HEADING.match(text.strip()):
-            continue
+        heading = p.heading if isinstance(p, Paragraph) else ""
+        if not text or _SIGN_LIST_HEADING.match(text.strip()) or _SIGN_LIST_HEADING.search(heading):
+            continue  # the list itself was read by sign_list
         spans = split_sentences(text)
-        for m in _PLAIN.finditer(text):
-            if not _plausible(text, m):
+        for m in _NUMERAL_TOKEN.finditer(text):
+            words_before = _PRE_WORDS.search(text, max(0, m.start() - 120), m.start())
+            if not words_before or not _plausible(text, m, words_before.group(0)):
                 continue
             num = m.group("num").replace("′", "'").replace("’", "'")
             label = label_before(text[max(0, m.start("num") - 200) : m.start("open") or m.start("num")])
@@ -430,7 +433,7 @@ def from_plain_text(paragraphs: Sequence[Paragraph | str | tuple[str, str]]) -> 
             continue
         value = int(re.match(r"\d+", num).group(0))  # type: ignore[union-attr]
         label = merge_labels(acc.labels)[0]
-        if value % 5 == 0 and value <= 65 and top < 2:
+        if line_numbers and value % 5 == 0 and value <= 65 and top < 2:
             continue  # scanned US grants print line numbers 5..65 into the text: need two sightings
         if value < 10 and " " not in label and label[:1].isupper() and not label.isupper():
             continue  # "Hardware 2", "Model 3": names, not signs

@@ -7,8 +7,10 @@ tables, custom characters) are not sheets.
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -18,6 +20,8 @@ from core.types import Paragraph, Patent, SheetSource
 from ingest import refsigns
 from ingest.base import Document, ReadError, decode_image
 from ingest.figures import parse_figure_descriptions
+
+log = logging.getLogger(__name__)
 
 ROOTS = ("us-patent-grant", "us-patent-application")
 _ROOT_SNIFF = re.compile(rb"<(us-patent-grant|us-patent-application)[\s>]")
@@ -246,7 +250,7 @@ def _name(book: ET.Element | None) -> str:
 # ------------------------------------------------------------------ the patent
 
 
-def patent_from_xml(root: ET.Element, source: str, has_file=lambda name: True) -> Patent:  # noqa: ANN001
+def patent_from_xml(root: ET.Element, source: str, has_file: Callable[[str], bool] = lambda name: True) -> Patent:
     """Build a Patent from a parsed ICE XML root. ``has_file`` tells which sheet images exist."""
     bib = root.find("us-bibliographic-data-grant")
     if bib is None:
@@ -373,7 +377,7 @@ def _description(
 _SHEET_FILE = re.compile(r"-D(\d{5})\.\w+$", re.I)
 
 
-def _sheets(drawings: ET.Element | None, has_file) -> list[SheetSource]:  # noqa: ANN001
+def _sheets(drawings: ET.Element | None, has_file: Callable[[str], bool]) -> list[SheetSource]:
     """Drawing sheets D00001.. in order; D00000 and non-drawing images are skipped."""
     if drawings is None:
         return []
@@ -385,6 +389,7 @@ def _sheets(drawings: ET.Element | None, has_file) -> list[SheetSource]:  # noqa
         if content != "drawing" or not m or int(m.group(1)) == 0:
             continue
         if not has_file(name):
+            log.warning("sheet image %s is named in the XML but missing; skipped", name)
             continue
         found.append((int(m.group(1)), name, (img.get("orientation") or "").lower() == "landscape"))
     found.sort()
