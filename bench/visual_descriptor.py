@@ -9,8 +9,10 @@ screenshot would.
 
 Run:  python -m bench.visual_descriptor [--data /work/shared/data/patents] [--descriptors hog ahdh ...]
 
-Sample set: 9 USPTO ZIPs (TIFF sheets D00001..) and 33 US/EP/WO PDFs (drawing pages rendered at 100 dpi).
-Results of <RESULTS> are recorded in models/linedraw.py.
+Sample set: 9 USPTO ZIPs (TIFF sheets D00001.., 300 dpi) and 33 US/EP/WO PDFs whose drawing pages are
+picked from the text layer and rendered at 200 dpi, as ingest renders them (``--reader ingest`` uses
+patfig's own readers instead). The results table is kept in the docstring of models/linedraw.py; the
+best by mAP is the default descriptor there.
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ def resolve_text_model(model: str) -> tuple[str, Path]:
         except Exception as e:  # LocalEntryNotFoundError and friends: not cached
             raise ModelUnavailable(
                 f"text model {model!r} is not available offline: download it once on a machine with internet "
-                f"(python -c \"from sentence_transformers import SentenceTransformer; SentenceTransformer('{model}')\") "
+                "(python -c \"from sentence_transformers import SentenceTransformer; "
+                f"SentenceTransformer('{model}')\") "
                 "and copy the Hugging Face cache here, or set PATFIG_TEXT__MODEL to a local model folder "
                 f"(unset it for the packaged {DEFAULT_MODEL})"
             ) from e
