@@ -151,9 +151,9 @@ class Agent:
                                                   ok=st.error is None, error=st.error))
             if st.outcome is not None:
                 yield from st.outcome.events
-        if first_notice and not getattr(session, "_offline_noticed", False):
+        if first_notice and not session.offline_noticed:
             reply = notice + "\n\n" + reply
-            session._offline_noticed = True  # type: ignore[attr-defined]
+            session.offline_noticed = True
         session.messages += [HumanMessage(message), AIMessage(reply)]
         yield TurnEvent("reply_delta", reply)
         yield TurnEvent("reply", reply)

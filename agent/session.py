@@ -60,6 +60,7 @@ class Session:
         self.crop: tuple[float, float, float, float] | None = None
         self.focus: str | None = None  # figure id the conversation last talked about ("this figure")
         self._trail: list[int] = []  # set ids that were current, oldest first (for undo)
+        self.offline_noticed = False  # the full offline-mode notice was given in this conversation
 
     # ------------------------------------------------------------------ result sets
 

@@ -351,7 +351,7 @@ def format_report(r: dict) -> str:
                      f"{lv['complete_ids']['p50_ms']:>10.1f} ms {lv['rss_mb']:>8.0f} {lv.get('insert_per_s', ''):>9}")
     scans = [lv for lv in r["levels"] if "exact_scan" in lv]
     if scans:
-        lines.append("reference, exact numpy scan with facet masks (not the store):")
+        lines.append("reference, exact numpy scan with facet masks (vector math only, not the store):")
         for lv in scans:
             q = lv["exact_scan"]
             lines.append(f"{lv['figures']:>10,} " + " ".join(
@@ -373,8 +373,9 @@ def format_report(r: dict) -> str:
         if "error" in e:
             lines.append(f"encode {name}: unavailable ({e['error']})")
         elif e:
-            lines.append(f"encode {name} ({e['encoder']}): load {e['load_s']} s, first {e['first_call_ms']} ms, "
-                         f"p50 {e['p50_ms']} ms, +{e['rss_added_mb']} MB RSS")
+            lines.append(f"encode {name} ({e['encoder']}): build {e['load_s']} s, first call {e['first_call_ms']} ms "
+                         f"(includes loading weights when the encoder loads lazily), then p50 {e['p50_ms']} ms; "
+                         f"RSS {e['rss_added_mb']:+.0f} MB")
     if "goal" in r:
         g = r["goal"]
         lines.append(f"goal: filtered p95 at {g['figures']:,} figures = {g['filtered_p95_ms']} ms "

@@ -122,7 +122,7 @@ def build_sheets(
     for src, img in zip(patent.sheets, images, strict=True):
         if use_ocr:
             t0 = time.perf_counter()
-            results.append(services.ocr.read(img, landscape=src.landscape))
+            results.append(services.ocr.read(img, landscape=src.landscape, known=set(patent.refsigns)))
             ocr_seconds += time.perf_counter() - t0
         else:
             results.append(None)

@@ -105,7 +105,7 @@ def run_flow(services, tmp_path: Path) -> None:
         page.press("#chat-input textarea", "Enter")
         expect(page.locator("#set-info")).to_contain_text("Result set #3", timeout=LONG)
         expect(page.locator("#set-info")).to_contain_text("refined from #2")
-        n_refined = int(re.search(r"(\d+) figures", page.locator("#set-info").inner_text()).group(1))
+        n_refined = int(re.search(r"(\d+) figures?", page.locator("#set-info").inner_text()).group(1))
         assert 0 < n_refined < min(20, n_sheets)
         expect(page.locator("#gallery .caption-label")).to_have_count(n_refined)
         expect(page.locator("#chat")).to_contain_text("filter")

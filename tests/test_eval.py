@@ -127,3 +127,17 @@ def test_bad_modes_and_protocols_are_refused(handmade):
         evaluate(handmade, modes=("clip",))
     with pytest.raises(ToolError, match="unknown protocol 'trec'; protocols: reid, family, components"):
         evaluate(handmade, protocols=("trec",))
+
+
+@pytest.mark.slow
+def test_real_sample_index(sample_index):
+    report = evaluate(sample_index, protocols=("reid", "family"))
+    reid, family = report.protocols
+    multi = {pid for pid in {s.patent_id for s in sample_index.store.sheets()}
+             if len(sample_index.store.sheets(pid)) > 1}
+    assert reid.queries == sum(len(sample_index.store.sheets(pid)) for pid in multi)
+    assert family.notes == ["families: EP3358703 + WO2013173195"]
+    for res in (reid, family):
+        assert set(res.results) == {"visual", "text", "fused_avg", "fused_max", "fused_rrf"}
+    # every mode beats a random ranking on re-identification
+    assert all(m.p1 > reid.chance_p1 for m in reid.results.values())

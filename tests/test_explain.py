@@ -177,3 +177,39 @@ def test_csv_guards_against_spreadsheet_formulas(corpus, similar):
     evil = similar[0].model_copy(update={"title": "=HYPERLINK(\"http://x\")"})
     row = next(csv.DictReader(io.StringIO(hits_to_csv([evil]))))
     assert row["title"] == "'=HYPERLINK(\"http://x\")"
+
+
+# ---------------------------------------------------------------- on the real sample index (OCR on)
+
+
+@pytest.mark.slow
+def test_real_explanation_quotes_the_real_breakdown(sample_index):
+    sheet = max(sample_index.store.sheets(), key=lambda s: len(s.components))
+    hits = more_like(sample_index, sheet.figure_id, k=10, text_weight=0.3)
+    ex = explain_hit(sample_index, hits, 1)
+    bd = hits[0].breakdown
+    for m, ms in bd.modalities.items():
+        fact = ex.facts["modalities"][m]
+        assert (fact["raw"], fact["norm"], fact["rank"]) == (ms.raw, ms.norm, ms.rank)
+        assert f"similarity {ms.raw:.3f} → normalised {ms.norm:.3f} (rank {ms.rank} in the {m} list)" in ex.text
+    assert ex.facts["recomputed"] == pytest.approx(bd.fused, abs=1e-5)
+    assert f"Score {bd.fused:.3f}" in ex.text and hits[0].patent_id in ex.text
+    pair = explain_pair(sample_index, hits, 1, 10)
+    diffs = pair.facts["modality_differences"]
+    assert sum(diffs.values()) == pytest.approx(hits[0].breakdown.fused - hits[9].breakdown.fused, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_real_overlay_and_family_comparison(sample_index):
+    sheet = max(sample_index.store.sheets(), key=lambda s: len(s.components))
+    assert sheet.components, "OCR linked no component on any sample sheet"
+    path = render_overlay(sample_index, sheet.figure_id)
+    plain = Image.open(sample_index.store.image_path(sheet)).convert("RGB")
+    drawn = Image.open(path).convert("RGB")
+    assert drawn.size == plain.size and ImageChops.difference(plain, drawn).getbbox() is not None
+    # EP3358703 and WO2013173195 publish the same invention ("CHARGE RATE OPTIMIZATION")
+    c = compare(sample_index, patent_ids=["EP3358703", "WO2013173195"])
+    assert c.titles == {"EP3358703": "CHARGE RATE OPTIMIZATION", "WO2013173195": "CHARGE RATE OPTIMIZATION"}
+    assert c.cpc_shared == ["H02J"] and c.cpc_distinct["EP3358703"] == ["B60L"]
+    assert {"charging", "charge", "station"} <= set(c.key_terms_shared)
+    assert "charging station" in c.shared_components

@@ -313,9 +313,21 @@ def check_compare_ranks(s, r, i, j):
 
 
 def check_part(s, r, a):
+    from tools.refsigns import lookup_refsign
+
     unchanged(s, r)
     assert r.reply.startswith("Reference sign 104 of US12448135:")
     assert "US12448135 reference sign 104: permanent magnet synchronous motors" in r.reply
+    found = lookup_refsign(a.services, "US12448135", "104")
+    overlays = [e.payload for e in r.events if e.kind == "overlay"]
+    if found.sheets:
+        where = ", ".join(f"sheet {m.sheet_no} (FIG {','.join(m.figs) or '?'})" for m in found.sheets)
+        assert f"OCR found 104 on: {where}." in r.reply
+        assert len(overlays) == 1 and overlays[0]["numerals"] == ["104"]
+        assert overlays[0]["figure_id"] in {m.figure_id for m in found.sheets}
+        assert s.focus == overlays[0]["figure_id"]
+    else:
+        assert "OCR did not find 104 on any sheet of US12448135." in r.reply and not overlays
 
 
 def check_more_like(rank):

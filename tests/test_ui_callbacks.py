@@ -188,7 +188,7 @@ def test_a_drawing_search_streams_steps_and_fills_the_gallery(cb, sheet_tif):
 @pytest.mark.slow
 def test_two_tabs_keep_separate_sessions(cb):
     a = drain(cb.send(None, "propeller blade", 0.5, 5))[-1][0]
-    b = drain(cb.send(None, "flowchart of a method", 0.5, 7))[-1][0]
+    b = drain(cb.send(None, "solar cell layers", 0.5, 7))[-1][0]
     assert a.session is not b.session
     assert [len(s.hits) for s in a.session.sets] == [5] and [len(s.hits) for s in b.session.sets] == [7]
     drain(cb.ask(a, "undo"))
@@ -263,3 +263,15 @@ def test_status_names_index_encoders_and_backend_state():
     assert "9 patents, 61 figure sheets (40 with OCR-linked reference signs)" in md
     assert "visual `linedraw:hog-v1`" in md
     assert "**Chat backend**: offline `qwen2.5:7b` — offline planner: no Ollama server answers" in md
+
+
+@pytest.mark.slow
+def test_step_back_and_history_switch_the_shown_set(cb):
+    st = drain(cb.send(None, "propeller blade", 0.5, 5))[-1][0]
+    st = drain(cb.send(st, "solar cell layers", 0.5, 8))[-1][0]
+    st, chat, gallery, info, history = cb.step_back(st)
+    assert st.session.current.set_id == 1 and len(gallery["value"]) == 5
+    assert chat[-1]["content"].startswith("Stepped back to result set #1")
+    assert [c[1] for c in history["choices"]] == [2, 1] and history["value"] == 1
+    st, chat, gallery, info, history = cb.goto_set(st, 2)
+    assert st.session.current.set_id == 2 and info.startswith("**Result set #2** — 8 figures")

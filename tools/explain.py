@@ -347,7 +347,8 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
 CLAIM_STOPWORDS = frozenset(
     """claim claims comprising comprises comprise compris wherein whereby said least plurality configured
     having include includes including respective respectively thereof therein thereto via based provide
-    provided providing associated adapted arranged relative method system device apparatus unit""".split()
+    provided providing associated adapted arranged relative method system device apparatus unit characterized
+    characterised""".split()
 )
 
 

@@ -359,7 +359,7 @@ class Callbacks:
         out = self.cache / f"export-{st.session.session_id}" / f"patfig-set{rs.set_id}.{fmt}"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(data, encoding="utf-8")
-        return str(out), f"Exported result set #{rs.set_id} ({len(rs.hits)} figures) as {fmt.upper()}."
+        return str(out), f"Exported result set #{rs.set_id} ({views.plural(len(rs.hits), 'figure')}) as {fmt.upper()}."
 
     # ------------------------------------------------------------ figure detail and explanation
 

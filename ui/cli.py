@@ -159,14 +159,8 @@ def _register_subcommands() -> None:
     """Attach the command groups that live in their own modules."""
     import importlib
 
-    for module in ("ui.cli_search", "ui.cli_chat"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        mod.register(app)
+    for module in ("ui.cli_search", "ui.cli_chat", "ui.cli_serve"):
+        importlib.import_module(module).register(app)
 
 
 def main() -> None:

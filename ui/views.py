@@ -98,6 +98,10 @@ def normalise_crop(values: Sequence[float | None]) -> CropBox | None:
 # ---------------------------------------------------------------- results
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def figs_text(figs: Sequence[str]) -> str:
     return ", ".join(figs) if figs else "?"
 
@@ -118,7 +122,7 @@ def gallery_items(hits: Iterable[Hit], cache_dir: Path) -> list[tuple[str, str]]
 
 def set_label(rs: ResultSet) -> str:
     parent = f", from #{rs.parent}" if rs.parent else ""
-    return f"#{rs.set_id}: {rs.origin} ({len(rs.hits)} hits{parent})"
+    return f"#{rs.set_id}: {rs.origin} ({plural(len(rs.hits), 'hit')}{parent})"
 
 
 def set_summary(rs: ResultSet | None) -> str:
@@ -128,7 +132,7 @@ def set_summary(rs: ResultSet | None) -> str:
     if not rs.hits:
         return f"**Result set #{rs.set_id}** — no figures match ({_md(rs.origin)}). Step back or loosen the filters."
     parent = f" · refined from #{rs.parent}" if rs.parent else ""
-    return (f"**Result set #{rs.set_id}** — {len(rs.hits)} figures · {_md(rs.origin)}{parent}  \n"
+    return (f"**Result set #{rs.set_id}** — {plural(len(rs.hits), 'figure')} · {_md(rs.origin)}{parent}  \n"
             "Click a tile for the figure, its reference signs and why it ranks where it does.")
 
 
@@ -212,10 +216,18 @@ def breakdown_markdown(hit: Hit) -> str:
         lines.append("Matched components: " + ", ".join(f"{c.numeral} {_md(c.label)}" for c in bd.matched_components))
     if bd.filters:
         lines.append("Filters: " + _md(", ".join(f"{k}={v}" for k, v in bd.filters.items())))
-    q = {k: (Path(str(v)).name if k == "image" else v) for k, v in bd.query.items() if v not in (None, "", [])}
+    q = {k: _query_value(k, v) for k, v in bd.query.items() if v not in (None, "", [])}
     if q:
         lines.append("Query: " + _md(", ".join(f"{k}={v}" for k, v in q.items())))
     return "  \n".join(lines)
+
+
+def _query_value(key: str, value: Any) -> Any:
+    if key == "image":
+        return Path(str(value)).name
+    if key == "crop" and isinstance(value, list | tuple):
+        return "(" + ", ".join(f"{float(c):.0f}" for c in value) + ")"
+    return value
 
 
 def explanation_markdown(text: str, facts: dict[str, Any] | None = None) -> str:
@@ -234,7 +246,7 @@ def cluster_heading(cluster: Any) -> str:
     """Title, keywords and size of one cluster (a tools.cluster.Cluster)."""
     src = " (LLM title)" if getattr(cluster, "title_source", "") == "llm" else ""
     kws = ", ".join(cluster.keywords[:8]) if cluster.keywords else "no keywords"
-    return f"**{cluster.cluster_id}. {_md(cluster.title)}**{src} · {len(cluster.hits)} figures · _{_md(kws)}_"
+    return f"**{cluster.cluster_id}. {_md(cluster.title)}**{src} · {plural(len(cluster.hits), 'figure')} · _{_md(kws)}_"
 
 
 def clusters_summary(result: Any) -> str:
