@@ -61,7 +61,9 @@ class Filters(BaseModel):
     date_to: int | None = Field(None, description="latest publication date, yyyymmdd")
     include_ids: list[str] = Field(default_factory=list, description="only these patent ids")
     exclude_ids: list[str] = Field(default_factory=list, description="drop these patent ids")
-    has_components: bool | None = Field(None, description="only sheets with (True) / without (False) OCR-linked components")
+    has_components: bool | None = Field(
+        None, description="only sheets with (True) / without (False) OCR-linked components"
+    )
 
     @field_validator("kinds")
     @classmethod

@@ -136,8 +136,7 @@ def run_flow(services, tmp_path: Path) -> None:
         other.set_viewport_size({"width": 1500, "height": 1000})
         other.goto(url)
         expect(other.locator("#set-info")).to_contain_text("No results yet", timeout=60_000)
-        other.fill("#chat-input textarea", "propeller blade")
-        other.click("#send")
+        other.click("#example-0")  # a newcomer's first click: an example query drawn from the index
         expect(other.locator("#set-info")).to_contain_text("Result set #1", timeout=LONG)
         expect(page.locator("#set-info")).to_contain_text("Result set #3")
         expect(other.locator("#chat")).not_to_contain_text("only perspective views")

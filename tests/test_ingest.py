@@ -66,7 +66,7 @@ def test_ingest_is_idempotent_and_reports_bad_documents(tmp_path):
 
     r1 = cli("ingest", str(good), str(sample(SMALL[1])), str(bad), str(empty), "--index", str(index), "--json",
              "--no-ocr")
-    assert r1.returncode == 1, r1.stderr  # something failed → non-zero, but the good ones are indexed
+    assert r1.returncode == 1, r1.stderr + r1.stdout  # something failed → non-zero, but the good ones are indexed
     summary = json.loads(r1.stdout)
     assert summary["indexed"] == 2 and summary["failed"] == 3
     errors = " ".join(f["error"] for f in summary["failures"]).lower()

@@ -50,6 +50,10 @@ THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                        font_mono=["ui-monospace", "Consolas", "monospace"])  # no web fonts: works offline
 RESULT_EXAMPLES = ("only perspective views", "group them", "undo")
 GROUP_REQUEST = "group the results"
+GENERIC_LABEL_WORDS = frozenset(
+    "detail view portion part section side end surface upper lower outer inner front rear top bottom mixture "
+    "embodiment region area layer member element unit device apparatus system first second".split()
+)
 REGION_SELECTED = "Region selected. Press Search (or clear the crop to search the whole drawing)."
 
 
@@ -301,10 +305,6 @@ class Callbacks:
             gr.update(choices=choices, value=rs.set_id if rs else None),
         )
 
-    def show_results(self, state: UiState | None) -> tuple:
-        st = _state(state)
-        return (st, *self._results(st))
-
     def step_back(self, state: UiState | None) -> tuple:
         st = _state(state)
         rs = st.session.undo()
@@ -496,15 +496,24 @@ class Callbacks:
         return md, banner
 
     def examples(self) -> list[str]:
-        """Two example queries drawn from the index (the most common linked components), or generic ones."""
+        """Two example queries from the index: the most often drawn named components of two different
+        patents (generic labels such as "detail" or "upper side" left out), or generic examples."""
         counts: dict[str, int] = {}
+        owners: dict[str, str] = {}
         for sheet in self.services.store.sheets()[:5000]:
             for label in {c.label.strip().lower() for c in sheet.components if c.label}:
-                if 3 <= len(label) <= 40:
+                words = set(label.split())
+                if 4 <= len(label) <= 40 and not words <= GENERIC_LABEL_WORDS:
                     counts[label] = counts.get(label, 0) + 1
-        top = sorted(counts, key=lambda k: (-counts[k], k))[:2]
-        return [f"figures showing a {t}" for t in top] or ["a perspective view of a gripping unit",
-                                                           "flowchart of a control method"]
+                    owners.setdefault(label, sheet.patent_id)
+        picked: list[str] = []
+        for label in sorted(counts, key=lambda k: (-counts[k], k)):
+            if all(owners[label] != owners[p] for p in picked):
+                picked.append(label)
+            if len(picked) == 2:
+                break
+        return [f"show me drawings of the {t}" for t in picked] or ["a perspective view of a gripping unit",
+                                                              "flowchart of a control method"]
 
 
 N_RESULT_OUTPUTS = 3  # gallery, set summary, history dropdown

@@ -65,9 +65,9 @@ def ingest(
     and completed by running the same command again). Bad documents are reported and skipped; the exit
     code is 1 if any failed.
     """
-    from ingest.discover import discover
     from tqdm import tqdm
 
+    from ingest.discover import discover
     from ingest.pipeline import ingest_paths
     from models.base import ModelUnavailable
     from store.index import StoreError
@@ -86,7 +86,7 @@ def ingest(
         sheets_done += r.sheets
         bar.set_postfix_str(f"{r.patent_id or Path(r.source).name} {r.status}, {sheets_done} sheets")
         if r.status == "failed":
-            bar.write(f"failed: {r.source}: {r.message}")
+            bar.write(f"failed: {r.source}: {r.message}", file=sys.stderr)
         bar.update(1)
 
     try:
