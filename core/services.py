@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from models.ocr import NumeralReader
-
     from models.base import TextEncoder, VisualEncoder
+    from models.ocr import NumeralReader
     from store.index import FigureStore
 
 log = logging.getLogger(__name__)

