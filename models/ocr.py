@@ -227,6 +227,18 @@ def _join_fig_words(tokens: list[_Token]) -> list[_Token]:
     return out
 
 
+def mostly_vertical(boxes: list[list[int]]) -> bool:
+    """Whether most elongated text boxes (x_min, x_max, y_min, y_max) are taller than wide."""
+    tall = wide = 0
+    for x0, x1, y0, y1 in boxes:
+        w, h = x1 - x0, y1 - y0
+        if h >= 1.5 * w:
+            tall += 1
+        elif w >= 1.5 * h:
+            wide += 1
+    return tall > wide
+
+
 def orientation_score(tokens: list[_Token], known: Collection[str] = ()) -> float:
     """How well a reading reads: squared confidence of numerals and labels, a third of it for words.
 
@@ -427,10 +439,12 @@ class NumeralReader:
         frames = [3] if landscape else [0] if landscape is False else [0, 3]
         best: _Choice | None = None
         for k in frames:
-            choice = self._settle_flip(self._detect(work, k), known)
+            detected = self._detect(work, k)
+            choice = self._settle_flip(detected, known)
             if best is None or choice.score > best.score:
                 best = choice
-            if best.score >= CONFIDENT:
+            # without a hint, an upright frame whose words mostly run vertically is worth a turn anyway
+            if best.score >= CONFIDENT and not (landscape is None and k == 0 and mostly_vertical(detected.boxes)):
                 break
         assert best is not None
         frame = best.frame
