@@ -46,7 +46,6 @@ _FIG = re.compile(
 )
 _FIG_WORD = re.compile(r"^(?:FIG(?:URE)?|F[1Il|!]G|FLG|EIG|FIC|F1C)S?[.,:;]?$", re.IGNORECASE)
 _NUMERAL = re.compile(r"[1-9]\d{0,3}[a-zA-Z]?'*")
-_DIGITISH = re.compile(r"[0-9OoIl|]+")
 _HEADER = re.compile(
     r"sheet|patent|publication|applica|\bu\.?\s?s\.?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)\b"
     r"|\d{4}\s*/\s*\d{3,}|\d{5,}|\bof\b",

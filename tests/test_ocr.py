@@ -12,7 +12,16 @@ from PIL import Image
 
 from core.types import Box, FigureDesc, OcrToken, Patent, RefSign
 from ingest.ocr_link import MAX_SENTENCES, assign_figs, figs_on_sheet, link_sheet, match_sign
-from models.ocr import _Read, clean_numeral, fig_number, parse_reads, rotate_box, unrotate_box
+from models.ocr import (
+    _Read,
+    clean_numeral,
+    fig_number,
+    mostly_vertical,
+    orientation_score,
+    parse_reads,
+    rotate_box,
+    unrotate_box,
+)
 from tests.conftest import sample
 
 # ---------------------------------------------------------------- geometry
@@ -117,6 +126,15 @@ def test_parse_reads_drops_header_lines_and_joins_fig_labels():
 def test_parse_reads_drops_text_running_the_other_way():
     reads = [_r(0, 0, 30, 20, "104"), _r(100, 0, 130, 20, "106"), _r(300, 0, 320, 400, "1")]
     assert [t.text for t in parse_reads(reads, 0.3)] == ["104", "106"]
+
+
+def test_mostly_vertical_and_orientation_score():
+    # boxes are EasyOCR's (x_min, x_max, y_min, y_max)
+    assert mostly_vertical([[0, 20, 0, 60], [50, 70, 0, 70], [0, 60, 100, 120]])
+    assert not mostly_vertical([[0, 60, 0, 20], [0, 20, 40, 60]])  # a square box counts neither way
+    toks = parse_reads([_r(0, 0, 30, 20, "104", 0.9), _r(40, 0, 70, 20, "999", 0.9), _r(0, 30, 90, 50, "Tank")], 0.3)
+    assert orientation_score(toks) == pytest.approx(0.81 + 0.81 + 0.3 * 0.99**2)
+    assert orientation_score(toks, known={"104"}) == pytest.approx(0.81 + 0.5 * 0.81 + 0.3 * 0.99**2)
 
 
 # ---------------------------------------------------------------- linking
