@@ -24,10 +24,10 @@ from agent.domains import cpc_for_topic, cpc_legend
 from agent.events import Outcome, TurnEvent
 from agent.render import counts, listing, set_header, short_ids
 from agent.session import Recipe, Session
+from core.errors import ModelUnavailable, StoreError, ToolError
 from core.facets import Filters
-from core.services import Services
 from core.types import Hit, ResultSet
-from tools.errors import ToolError
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -581,8 +581,6 @@ def run_action(fn: Callable[..., Outcome], /, **kwargs: Any) -> tuple[Outcome | 
     ToolError and index/model problems give their own message; anything else is logged with its stack
     trace and reported as a short, generic failure.
     """
-    from models.base import ModelUnavailable
-    from store.index import StoreError
 
     try:
         return fn(**kwargs), None

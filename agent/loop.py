@@ -20,10 +20,10 @@ from agent.events import Outcome, ToolCall, TurnEvent
 from agent.planner import Planner
 from agent.render import data_block, listing, set_header
 from agent.session import Session
+from core.errors import ToolError
 from core.facets import Filters
-from core.services import Services
 from core.types import ResultSet
-from tools.errors import ToolError
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import ToolError
+
 ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
     "ninth": 9, "tenth": 10, "top": 1, "last": -1,
@@ -545,7 +547,6 @@ class Planner:
             try:
                 args = self._resolve(actions, step)
             except Exception as e:  # ToolError from resolving references (ranks, ids)
-                from tools.errors import ToolError
 
                 if not isinstance(e, ToolError):
                     raise
@@ -563,7 +564,6 @@ class Planner:
     @staticmethod
     def _resolve(actions: Any, step: Step) -> dict[str, Any]:
         """Turn planner-only arguments (negations, patent references, "granted") into action arguments."""
-        from tools.errors import ToolError
         from tools.filtering import make_filters
 
         args = dict(step.args)
@@ -597,7 +597,6 @@ class Planner:
 
 
 def _rank_of(session: Any, patent_id: str) -> int:
-    from tools.errors import ToolError
 
     rs = session.require_current()
     for h in rs.hits:
@@ -609,7 +608,6 @@ def _rank_of(session: Any, patent_id: str) -> int:
 
 def _filter_args(actions: Any, values: dict[str, Any]) -> dict[str, Any]:
     """Planner facet values → `Actions.filter` keyword arguments ("granted" → the B kind codes in the index)."""
-    from tools.errors import ToolError
 
     out = {k: v for k, v in values.items() if k not in ("granted", "applications")}
     codes = actions.facet_values()["kind_codes"]
@@ -633,7 +631,6 @@ def _to_filter_fields(actions: Any, values: dict[str, Any]) -> dict[str, Any]:
 
 def _negated(actions: Any, values: dict[str, Any]) -> dict[str, Any]:
     """"no flowcharts" → kinds = the other kinds present in the current set (likewise views and offices)."""
-    from tools.errors import ToolError
 
     rs = actions.session.require_current()
     out: dict[str, Any] = {}

@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import ToolError
 from core.facets import Filters
 from core.types import Hit, ResultSet
-from tools.errors import ToolError
 
 
 @dataclass

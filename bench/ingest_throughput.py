@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from core.services import build_services  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from ingest.discover import discover  # noqa: E402
 from ingest.pipeline import ingest_paths  # noqa: E402
+from patfig.wiring import build_services  # noqa: E402
 
 
 def machine() -> str:

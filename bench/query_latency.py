@@ -246,8 +246,8 @@ def encoding(services) -> dict:
 
 
 def run(index: Path, sizes: list[int], n_queries: int, budget_s: float, workdir: Path | None) -> dict:
-    from core.services import build_services
     from core.settings import load_settings
+    from patfig.wiring import build_services
 
     t_start = time.perf_counter()
     rss0 = rss_mb()

@@ -15,13 +15,10 @@ from typing import Protocol
 
 from PIL import Image
 
+from core.errors import ReadError
 from core.types import Patent, SheetSource
 
 PDF_DPI = 200  # PDF pages are rendered at this resolution
-
-
-class ReadError(Exception):
-    """A document that cannot be read; the message says what and why (e.g. 'corrupt ZIP: ...')."""
 
 
 class SheetImages(Protocol):

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.errors import ReadError
 from core.types import FigureDesc, Paragraph, Patent, SheetSource
 from ingest import refsigns
-from ingest.base import PDF_DPI, Document, ReadError
+from ingest.base import PDF_DPI, Document
 from ingest.figures import _START as FIG_SENTENCE_START
 from ingest.figures import parse_figure_descriptions
 from ingest.uspto import normalize_number

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.services import Services
+from core.errors import ModelUnavailable, ReadError
 from core.types import Patent, Sheet
-from ingest.base import Document, ReadError, read_document
+from ingest.base import Document, read_document
 from ingest.figures import sheet_view_kind
 from ingest.ocr_link import assign_figs, figs_on_sheet, link_sheet
-from models.base import ModelUnavailable
+from runtime.services import Services
 from store.index import EncoderId, Passage
 
 log = logging.getLogger(__name__)

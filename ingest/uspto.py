@@ -16,9 +16,10 @@ from xml.etree import ElementTree as ET
 
 from PIL import Image
 
+from core.errors import ReadError
 from core.types import Paragraph, Patent, SheetSource
 from ingest import refsigns
-from ingest.base import Document, ReadError, decode_image
+from ingest.base import Document, decode_image
 from ingest.figures import parse_figure_descriptions
 
 log = logging.getLogger(__name__)

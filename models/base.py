@@ -8,10 +8,6 @@ from typing import Protocol, runtime_checkable
 from PIL import Image
 
 
-class ModelUnavailable(RuntimeError):
-    """A model cannot be loaded here. The message says what to install or configure."""
-
-
 @runtime_checkable
 class VisualEncoder(Protocol):
     """Turns drawing images into unit-length vectors; CLIP can also embed text into the same space."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from core.errors import ModelUnavailable
 from core.settings import Settings
-from models.base import ModelUnavailable, TextEncoder, VisualEncoder
+from models.base import TextEncoder, VisualEncoder
 from models.linedraw import DEFAULT_DESCRIPTOR, LineDrawEncoder
 
 log = logging.getLogger(__name__)

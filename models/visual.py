@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image
 
+from core.errors import ModelUnavailable
 from core.settings import ClipSettings
-from models.base import ModelUnavailable
 
 BATCH = 16
 HOW_TO = (

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import IndexMismatch, StoreError
 from core.facets import Filters, cpc_prefixes, sheet_metadata
 from core.types import Patent, Sheet
 
@@ -45,14 +46,6 @@ CREATE TABLE IF NOT EXISTS sources(
 CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(
     patent_id UNINDEXED, title, abstract, claims, description, figures, tokenize='porter unicode61');
 """
-
-
-class StoreError(RuntimeError):
-    """The index cannot do what was asked; the message says why."""
-
-
-class IndexMismatch(StoreError):
-    """The index was built with other encoders than the ones in use."""
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,9 @@ def samples() -> Path:
 @pytest.fixture(scope="session")
 def sample_index_dir(tmp_path_factory, samples) -> Path:
     """Folder of a real index over INDEX_DOCS, built by the real ingest pipeline with OCR."""
-    from core.services import build_services
     from core.settings import Settings
     from ingest.pipeline import ingest_paths
+    from patfig.wiring import build_services
 
     env = os.environ.get("PATFIG_TEST_INDEX")  # a developer may keep one built index between runs
     root = Path(env) if env else tmp_path_factory.mktemp("sample_index")
@@ -69,8 +69,8 @@ def sample_index_dir(tmp_path_factory, samples) -> Path:
 @pytest.fixture(scope="session")
 def sample_index(sample_index_dir):
     """Services over the real sample index (shared by the session: tests must not write to it)."""
-    from core.services import build_services
     from core.settings import Settings
+    from patfig.wiring import build_services
 
     services = build_services(Settings(index_dir=sample_index_dir, visual_encoder="linedraw"))
     yield services

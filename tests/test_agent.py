@@ -22,10 +22,10 @@ from pydantic import Field
 from agent.loop import Agent
 from agent.render import DATA_BEGIN, DATA_END
 from agent.session import Session, SessionStore
+from core.errors import ToolError
 from core.facets import Filters
 from core.types import Box, Component, FigureDesc, Paragraph, Patent, RefSign, Sheet
 from store.index import Passage
-from tools.errors import ToolError
 
 Script = AIMessage | str | Callable[[list], AIMessage]
 

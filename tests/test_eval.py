@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from core.services import build_services
+from core.errors import ToolError
 from core.settings import Settings
 from core.types import Patent, Sheet
+from patfig.wiring import build_services
 from store.index import EncoderId
 from tests.test_cluster import build_corpus
-from tools.errors import ToolError
 from tools.evaluate import (
     average_precision,
     component_queries,

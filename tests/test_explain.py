@@ -13,8 +13,8 @@ import json
 import pytest
 from PIL import Image, ImageChops
 
+from core.errors import ToolError
 from tests.test_cluster import PATENTS, axis, build_corpus
-from tools.errors import ToolError
 from tools.explain import compare, contributions, explain_hit, explain_pair
 from tools.export import hits_to_csv, hits_to_json
 from tools.overlay import render_overlay

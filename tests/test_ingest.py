@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from core.services import build_services
 from core.settings import Settings
 from ingest.pipeline import ingest_paths
+from patfig.wiring import build_services
 from store.index import FigureStore
 from tests.conftest import REPO, sample
 

@@ -109,7 +109,7 @@ def test_index_problems_are_reported_not_raised(corpus):
     class Other(BagEncoder):
         name = "fake:other"
 
-    from core.services import Services
+    from runtime.services import Services
 
     other = Services(settings=corpus.settings, store=corpus.store, _visual=corpus._visual, _text=Other())
     tools = {t.name: t for t in make_tools(Actions(other, Session()))}

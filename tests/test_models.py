@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.errors import ModelUnavailable
 from core.settings import ClipSettings, Settings, TextSettings
-from models.base import ModelUnavailable, TextEncoder, VisualEncoder
+from models.base import TextEncoder, VisualEncoder
 from models.factory import build_text_encoder, build_visual_encoder, describe_models
 from models.linedraw import LineDrawEncoder, descriptor_fn, ink_bounds
 from tests.conftest import sample

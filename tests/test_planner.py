@@ -163,7 +163,7 @@ K = 25
 
 @pytest.fixture(scope="module")
 def offline_services(sample_index):
-    from core.services import Services
+    from runtime.services import Services
 
     return Services(settings=sample_index.settings.model_copy(update={"offline": True}), store=sample_index.store,
                     _visual=sample_index._visual, _text=sample_index._text, _ocr=sample_index._ocr,

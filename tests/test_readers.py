@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.errors import ReadError
 from core.types import KINDS, VIEWS, Patent
-from ingest.base import Document, ReadError, decode_image, read_document
+from ingest.base import Document, decode_image, read_document
 from ingest.discover import discover
 
 

@@ -2,8 +2,9 @@
 
 import pytest
 
+from core.errors import IndexMismatch, StoreError
 from core.facets import Filters
-from store.index import EncoderId, FigureStore, IndexMismatch, Passage, StoreError
+from store.index import EncoderId, FigureStore, Passage
 from tests.fakes import HashEncoder, make_patent, make_sheet
 
 ENC = HashEncoder()

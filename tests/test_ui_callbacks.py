@@ -36,8 +36,8 @@ def select(index) -> gr.SelectData:
 def empty_cb(tmp_path) -> Callbacks:
     """Callbacks over a real, empty index and the real offline agent."""
     from agent.loop import Agent
-    from core.services import build_services
     from core.settings import Settings
+    from patfig.wiring import build_services
 
     services = build_services(Settings(index_dir=tmp_path / "index", visual_encoder="linedraw", offline=True),
                               create=True)

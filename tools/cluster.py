@@ -18,9 +18,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from core.services import Services
+from core.errors import ToolError
 from core.types import Hit, Sheet
-from tools.errors import ToolError
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

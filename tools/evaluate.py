@@ -35,11 +35,11 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, Field
 
+from core.errors import ModelUnavailable, StoreError, ToolError
 from core.facets import Filters
-from core.services import Services
 from core.types import Sheet
+from runtime.services import Services
 from tools.cluster import normalise_label
-from tools.errors import ToolError
 from tools.fusion import fuse
 
 MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf")
@@ -272,8 +272,7 @@ def component_queries(sheets: Sequence[Sheet]) -> list[tuple[Sheet, str, set[str
 
 
 def _components_protocol(services: Services, sheets: list[Sheet], modes: Sequence[str]) -> ProtocolResult:
-    from models.base import ModelUnavailable
-    from store.index import EncoderId, StoreError
+    from store.index import EncoderId
 
     store = services.store
     queries = component_queries(sheets)
@@ -390,9 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: evaluate an index and print the tables (and optionally write JSON)."""
     from pathlib import Path
 
-    from core.services import build_services
     from core.settings import load_settings
-    from store.index import StoreError
+    from patfig.wiring import build_services
 
     ap = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--index", type=Path, default=None, help="index folder (default: settings' index_dir)")

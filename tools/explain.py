@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from core.services import Services
+from core.errors import ToolError
 from core.types import Breakdown, Hit, Patent, Sheet
+from runtime.services import Services
 from tools.cluster import content_words, normalise_label, stopwords
-from tools.errors import ToolError
 from tools.fusion import RRF_K
 
 MAX_LISTED = 8

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from core.errors import ToolError
 from core.facets import Filters
-from core.services import Services
 from core.types import Hit
-from tools.errors import ToolError
+from runtime.services import Services
 
 
 def facet_values(services: Services) -> dict[str, list]:

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
-from tools.errors import ToolError
+from core.errors import ModelUnavailable, StoreError, ToolError
 
 Kind = Literal["drawing", "flowchart", "block diagram", "graph", "circuit", "chemical structure", "table", "unknown"]
 View = Literal["perspective", "exploded", "sectional", "side", "plan", "front", "rear", "bottom", "detail",
@@ -168,8 +168,6 @@ def validation_error_text(error: BaseException) -> str:
 
 def _wrap(call: Callable[..., Any]) -> Callable[..., tuple[str, Any]]:
     """Run an action; ToolError and index/model failures become a ToolException the model reads."""
-    from models.base import ModelUnavailable
-    from store.index import StoreError
 
     def run(**kwargs: Any) -> tuple[str, Any]:
         try:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 
+from core.errors import StoreError, ToolError
 from core.facets import Filters
-from core.services import Services
 from core.types import Breakdown, Hit, ModalityScore
-from store.index import LEXICAL_FIELDS, StoreError
-from tools.errors import ToolError
+from runtime.services import Services
+from store.index import LEXICAL_FIELDS
 from tools.filtering import apply_filters
 from tools.fusion import normalise, ranks
 from tools.search import check_k, check_text, make_hit, matched_terms, query_terms

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from core.services import Services
+from core.errors import ToolError
 from core.types import Component
-from tools.errors import ToolError
+from runtime.services import Services
 
 RENDER_VERSION = "1"
 COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2", "#8c564b")

@@ -8,10 +8,10 @@ import re
 import numpy as np
 from pydantic import BaseModel, Field
 
+from core.errors import ToolError
 from core.facets import Filters
-from core.services import Services
 from core.types import Box, Breakdown, Component, Hit, ModalityScore, RefSign
-from tools.errors import ToolError
+from runtime.services import Services
 from tools.fusion import normalise, ranks
 from tools.search import check_k, check_text, make_hit, patent_of
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from core.errors import ToolError
 from core.facets import Filters
-from core.services import Services
 from core.types import Breakdown, Component, Hit, Patent
-from tools.errors import ToolError
+from runtime.services import Services
 from tools.fusion import METHODS, Fused, fuse
 
 MAX_K = 100

@@ -20,9 +20,9 @@ import gradio as gr
 from PIL import Image
 
 from agent.session import Session
-from core.services import Services
+from core.errors import ToolError
 from core.types import Hit
-from tools.errors import ToolError
+from runtime.services import Services
 from ui import views
 
 log = logging.getLogger(__name__)

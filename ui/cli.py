@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ModelUnavailable, StoreError
 from core.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -39,8 +40,7 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def open_services(index: Path | None, create: bool = False, **extra: object):
-    from core.services import build_services
-    from store.index import StoreError
+    from patfig.wiring import build_services
 
     try:
         return build_services(settings_for(index, **extra), create=create)
@@ -69,8 +69,6 @@ def ingest(
 
     from ingest.discover import discover
     from ingest.pipeline import ingest_paths
-    from models.base import ModelUnavailable
-    from store.index import StoreError
 
     docs, problems = discover(paths)
     for p in problems:

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.errors import StoreError, ToolError
 from core.types import Hit
 from ui.cli import IndexOpt, JsonOpt, fail, open_services, out
 
@@ -59,8 +60,6 @@ def print_hits(hits: list[Hit], as_json: bool, title: str) -> None:
 
 
 def _run(fn, *args, **kwargs):
-    from store.index import StoreError
-    from tools.errors import ToolError
 
     try:
         return fn(*args, **kwargs)

@@ -1,0 +1,64 @@
+"""`Services`: the index and the models, as one object every upper layer is handed.
+
+This module only says what the parts are. Which parts, built how, is decided by the composition root
+(`patfig.wiring.build_services`); tests build a `Services` with fake encoders over a real index.
+Heavy models are built on first use by the factories the root passes in, so `patfig stats` never
+loads torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.settings import Settings
+from models.base import TextEncoder, VisualEncoder
+from models.ocr import NumeralReader
+from store.index import FigureStore
+
+
+def _missing(role: str) -> Callable[[], object]:
+    def fail() -> object:
+        raise RuntimeError(f"no {role} was wired into these services; build them with patfig.wiring.build_services")
+
+    return fail
+
+
+@dataclass
+class Services:
+    """Everything a tool, the ingest pipeline, the agent or the UI needs, built from one Settings object."""
+
+    settings: Settings
+    store: FigureStore
+    make_visual: Callable[[], VisualEncoder] = field(default=_missing("visual encoder"), repr=False)  # type: ignore[assignment]
+    make_text: Callable[[], TextEncoder] = field(default=_missing("text encoder"), repr=False)  # type: ignore[assignment]
+    make_ocr: Callable[[], NumeralReader] = field(default=_missing("OCR reader"), repr=False)  # type: ignore[assignment]
+    _visual: VisualEncoder | None = field(default=None, repr=False)
+    _text: TextEncoder | None = field(default=None, repr=False)
+    _ocr: NumeralReader | None = field(default=None, repr=False)
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def visual(self) -> VisualEncoder:
+        """The visual encoder, built on first use."""
+        if self._visual is None:
+            self._visual = self.make_visual()
+        return self._visual
+
+    @property
+    def text(self) -> TextEncoder:
+        """The text encoder, built on first use."""
+        if self._text is None:
+            self._text = self.make_text()
+        return self._text
+
+    @property
+    def ocr(self) -> NumeralReader:
+        """The OCR numeral reader, built on first use."""
+        if self._ocr is None:
+            self._ocr = self.make_ocr()
+        return self._ocr
+
+    def close(self) -> None:
+        """Close the index."""
+        self.store.close()
