@@ -11,7 +11,8 @@ import re
 
 from pydantic import BaseModel, Field, field_validator
 
-from core.types import KINDS, VIEWS, Patent, Sheet
+from core.types import Patent, Sheet
+from core.vocab import KINDS, VIEWS
 
 CPC_PREFIX = re.compile(r"^[A-HY](\d\d([A-Z](\d{1,4}(/\d{1,6})?)?)?)?$")
 

@@ -8,31 +8,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-# Allowed values of the two figure facets. "unknown" means nothing in the text says.
-VIEWS = (
-    "perspective",
-    "exploded",
-    "sectional",
-    "side",
-    "plan",
-    "front",
-    "rear",
-    "bottom",
-    "detail",
-    "schematic",
-    "unknown",
-)
-KINDS = (
-    "drawing",
-    "flowchart",
-    "block diagram",
-    "graph",
-    "circuit",
-    "chemical structure",
-    "table",
-    "unknown",
-)
-
 
 class Paragraph(BaseModel):
     """One paragraph of a patent's description, with the heading it stands under."""

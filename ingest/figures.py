@@ -12,7 +12,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from core.types import KINDS, VIEWS, FigureDesc
+from core.types import FigureDesc
+from core.vocab import KINDS, VIEWS
 
 # "FIG." / "FIGS." / "Figure" / "Fig" and the Russian "Фиг." (WO publications in Russian)
 _FIG_WORD = r"(?:FIGURES?|Figures?|FIGS?|Figs?|ФИГ|Фиг)(?:\s*[.,])?"

@@ -21,12 +21,12 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ReadError
+from core.patnum import normalize_number
 from core.types import FigureDesc, Paragraph, Patent, SheetSource
 from ingest import refsigns
 from ingest.base import PDF_DPI, Document
 from ingest.figures import _START as FIG_SENTENCE_START
 from ingest.figures import parse_figure_descriptions
-from ingest.uspto import normalize_number
 
 
 def _pdfium():  # noqa: ANN202

@@ -17,6 +17,7 @@ from xml.etree import ElementTree as ET
 from PIL import Image
 
 from core.errors import ReadError
+from core.patnum import normalize_number
 from core.types import Paragraph, Patent, SheetSource
 from ingest import refsigns
 from ingest.base import Document, decode_image
@@ -187,27 +188,6 @@ def _int_date(s: str | None) -> int | None:
     if re.fullmatch(r"\d{8}", s) and s[4:6] != "00":
         return int(s)
     return None
-
-
-def normalize_number(country: str, number: str) -> str:
-    """An application/priority number as one token for family matching: 'US' + '63/547,158' -> 'US63547158'.
-
-    PCT numbers become 'PCTEP2020051429'; EP/DE check digits ('.1') are dropped; EP-style US numbers with a
-    year prefix ('US 201213475396') lose the year so they match the US form ('US13475396').
-    """
-    country = (country or "").upper().strip()
-    raw = number.upper().strip()
-    raw = re.sub(r"\.\d$", "", raw)
-    compact = re.sub(r"[^A-Z0-9]", "", raw)
-    if compact.startswith("PCT"):
-        return compact
-    if country == "WO" and re.match(r"[A-Z]{2}\d{4}", compact):
-        return "PCT" + compact
-    if compact[:2].isalpha() and compact[:2] == country:
-        compact = compact[2:]
-    if country == "US" and re.fullmatch(r"(?:19|20)\d{2}\d{8}", compact):
-        compact = compact[4:]
-    return f"{country}{compact}"
 
 
 def _doc_id(e: ET.Element | None) -> tuple[str, str, str, str]:

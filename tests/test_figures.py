@@ -9,7 +9,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from core.types import KINDS, VIEWS, FigureDesc, Paragraph
+from core.types import FigureDesc, Paragraph
+from core.vocab import KINDS, VIEWS
 from ingest.figures import classify_kind, classify_view, parse_figure_descriptions, sheet_view_kind
 from ingest.refsigns import from_plain_text, from_tagged_xml, label_before, merge_labels, split_sentences
 

@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from core.errors import ReadError
-from core.types import KINDS, VIEWS, Patent
+from core.types import Patent
+from core.vocab import KINDS, VIEWS
 from ingest.base import Document, decode_image, read_document
 from ingest.discover import discover
 

@@ -1,0 +1,55 @@
+"""Patent numbers, in one place: as typed by a person, as written in documents, as indexed.
+
+An indexed patent id is the office and the number, without kind code or punctuation: "US12448135",
+"EP1577413", "WO2013173195". A figure id adds the sheet: "US12448135-S3".
+"""
+
+from __future__ import annotations
+
+import re
+
+OFFICES = ("US", "EP", "WO")
+
+# An id as typed inside a sentence: "US 12,448,135 B2", "EP1577413", "wo2013/173195".
+PATENT_ID_IN_TEXT = re.compile(r"\b(US|EP|WO)[\s\-]?((?:\d[\d ,./]{3,16}\d))(?:\s?([ABCSE]\d?))?\b")
+# A figure id inside a sentence: "US12448135-S3".
+FIGURE_ID_IN_TEXT = re.compile(r"\b((?:US|EP|WO)\d{5,12}-S\d{1,3})\b", re.IGNORECASE)
+# A compact id, kind code optional: "US12448135B2".
+_COMPACT_ID = re.compile(r"^(US|EP|WO)(\d{4,12})([A-Z]\d?)?$")
+
+
+def compact_patent_id(text: str) -> str | None:
+    """The indexed form of one id as typed: "US 12,448,135 B2" → "US12448135"; None when it is not one."""
+    s = re.sub(r"[\s,./\-]", "", str(text).upper())
+    m = _COMPACT_ID.match(s)
+    return f"{m.group(1)}{m.group(2)}" if m else None
+
+
+def patent_ids_in(text: str) -> list[str]:
+    """Patent ids mentioned in a sentence, in indexed form, first mention first."""
+    out = []
+    for m in PATENT_ID_IN_TEXT.finditer(text):
+        digits = re.sub(r"\D", "", m.group(2))
+        out.append(f"{m.group(1).upper()}{digits}")
+    return list(dict.fromkeys(out))
+
+
+def normalize_number(country: str, number: str) -> str:
+    """An application/priority number as one token for family matching: 'US' + '63/547,158' -> 'US63547158'.
+
+    PCT numbers become 'PCTEP2020051429'; EP/DE check digits ('.1') are dropped; EP-style US numbers with a
+    year prefix ('US 201213475396') lose the year so they match the US form ('US13475396').
+    """
+    country = (country or "").upper().strip()
+    raw = number.upper().strip()
+    raw = re.sub(r"\.\d$", "", raw)
+    compact = re.sub(r"[^A-Z0-9]", "", raw)
+    if compact.startswith("PCT"):
+        return compact
+    if country == "WO" and re.match(r"[A-Z]{2}\d{4}", compact):
+        return "PCT" + compact
+    if compact[:2].isalpha() and compact[:2] == country:
+        compact = compact[2:]
+    if country == "US" and re.fullmatch(r"(?:19|20)\d{2}\d{8}", compact):
+        compact = compact[4:]
+    return f"{country}{compact}"

@@ -1,0 +1,117 @@
+"""Text normalisation, in one place: words, stems, singulars and the stopword lists, each named by its use.
+
+- `stem()` is the Snowball (Porter 2) English stemmer, for matching words whatever their inflection
+  ("drivers", "driving" → "driver", "drive"); stems are never shown to a person.
+- `singular()` turns a plural into its singular and keeps the word readable, for labels that are shown
+  ("gripping units" → "gripping unit").
+- The stopword lists differ because their jobs differ: a query's filler words, the words that end a
+  reference-sign label, patent boilerplate that says nothing about a drawing, and the generic words of CPC
+  titles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import snowballstemmer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+# Filler words of a search request: "show me drawings of the ..." says nothing about the drawing.
+QUERY_STOPWORDS = frozenset(
+    "a an the of and or in on with without for to from by at as is are be this that these those its it "
+    "show shows showing me find like figure figures fig drawing drawings view image images some any all "
+    "which what where has have having into onto about".split()
+)
+
+# Words that end a reference-sign label when it is read right to left from its numeral ("the said tower 104"):
+# articles, determiners, prepositions, conjunctions, verbs.
+LABEL_BOUNDARY_WORDS = frozenset(
+    """
+    a an the this that these those its their his her our your my some any each every all both either neither
+    no not nor one two three four five six seven eight nine ten first-mentioned said such same other another
+    of to and or but in on at by for from with within without into onto upon over under via as than
+    between among through across along about around behind beyond near after before during while until
+    is are was were be been being has have had having do does did can could may might must shall should will
+    would include includes included including comprise comprises comprised comprising contain contains
+    containing consist consists consisting form forms forming define defines defining provide provides
+    provided providing use uses used using show shows shown showing see seen which where wherein whereby
+    when whose who what how then thus also further respectively e.g i.e namely like e g i e plurality
+    connects connected connecting couples coupled coupling attaches attached mounted mounts arranged
+    located positioned disposed extends extending extend passes passing allows allowing via per
+    """.split()
+)
+
+# Words that say nothing about what a drawing shows: figure boilerplate of patent texts.
+PATENT_BOILERPLATE = frozenset(
+    """fig figs figure figures drawing drawings view views shows show shown showing illustrates illustrated
+    illustrating depicts depicted depicting according embodiment embodiments example exemplary invention
+    present disclosure various certain accordance herein thereof therein wherein said first second third
+    fourth one two three portion part side accordance respectively schematic diagram diagrams
+    another also like used using use may can include includes including comprising comprises
+    perspective exploded sectional section cross plan front rear top bottom detail detailed isometric
+    elevation enlarged partial""".split()
+)
+
+# Claim language: common to every claim set, so it never tells two patents apart.
+CLAIM_BOILERPLATE = frozenset(
+    """claim claims comprising comprises comprise compris wherein whereby said least plurality configured
+    having include includes including respective respectively thereof therein thereto via based provide
+    provided providing associated adapted arranged relative method system device apparatus unit characterized
+    characterised""".split()
+)
+
+# Generic words of CPC class titles ("devices", "arrangements"): matching a topic on them means nothing.
+CPC_TITLE_STOPWORDS = frozenset(
+    "a an and or of the in on for to with by from as at its their other not otherwise provided general "
+    "devices device apparatus systems system methods method means arrangements elements drawings drawing "
+    "figures figure ones those these about related only just machine machines process processes assembly unit "
+    "units part parts member members equipment element component components structure structures".split()
+)
+
+# English stopwords (scikit-learn's list) and patent-figure boilerplate: what is left names things.
+CONTENT_STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | PATENT_BOILERPLATE
+
+_STEMMER = snowballstemmer.stemmer("english")
+_WORD = re.compile(r"[a-z][a-z\-]*[a-z]")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball English stem of one lower-case word ("vehicles" → "vehicl")."""
+    return _STEMMER.stemWord(word.lower())
+
+
+def stems(words: Iterable[str]) -> set[str]:
+    """The stems of several words."""
+    return {stem(w) for w in words}
+
+
+def singular(word: str) -> str:
+    """A plural made singular, still readable: "assemblies" → "assembly", "boxes" → "box", "gas" → "gas"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-case words of 3+ letters without stopwords, plurals made singular, in order (repeats kept)."""
+    out = []
+    for w in _WORD.findall(text.lower()):
+        w = singular(w)
+        if len(w) >= 3 and w not in CONTENT_STOPWORDS:
+            out.append(w)
+    return out
+
+
+def normalise_label(label: str) -> str:
+    """A component label in comparable form: "The Gripping Units" → "gripping unit"."""
+    words = re.findall(r"[a-z][a-z\-]*|\d+", label.lower())
+    while words and words[0] in ("the", "a", "an", "said", "each"):
+        words = words[1:]
+    return " ".join(singular(w) for w in words)
