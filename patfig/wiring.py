@@ -10,8 +10,27 @@ from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
 from models.factory import build_text_encoder, build_visual_encoder
 from models.ocr import NumeralReader
-from runtime.services import Services
+from runtime.services import ModelSet, Services
 from store.index import FigureStore
+
+
+def resolved_settings(settings: Settings, store: FigureStore) -> Settings:
+    """The settings with "auto" resolved against the index: one built with the line-drawing descriptor
+    keeps being queried and extended with it."""
+    recorded = store.encoders().get("visual")
+    if settings.visual_encoder == "auto" and recorded and recorded.name.startswith("linedraw:"):
+        return settings.model_copy(update={"visual_encoder": "linedraw"})
+    return settings
+
+
+def build_models(settings: Settings) -> ModelSet:
+    """The models of one process, built lazily: what an ingest worker process needs (picklable by name)."""
+    return ModelSet(
+        settings=settings,
+        make_visual=lambda: build_visual_encoder(settings),
+        make_text=lambda: build_text_encoder(settings),
+        make_ocr=lambda: NumeralReader(settings.ocr),
+    )
 
 
 def build_services(
@@ -26,19 +45,10 @@ def build_services(
     store = FigureStore.open(
         settings.index_dir, create=create, chroma_host=settings.chroma_host, chroma_port=settings.chroma_port
     )
-
-    def make_visual() -> VisualEncoder:
-        # In "auto" mode, an index built with the line-drawing descriptor keeps being queried with it.
-        s = settings
-        recorded = store.encoders().get("visual")
-        if s.visual_encoder == "auto" and recorded and recorded.name.startswith("linedraw:"):
-            s = s.model_copy(update={"visual_encoder": "linedraw"})
-        return build_visual_encoder(s)
-
     return Services(
         settings=settings,
         store=store,
-        make_visual=make_visual,
+        make_visual=lambda: build_visual_encoder(resolved_settings(settings, store)),
         make_text=lambda: build_text_encoder(settings),
         make_ocr=lambda: NumeralReader(settings.ocr),
         _visual=visual,

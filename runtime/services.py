@@ -1,9 +1,8 @@
 """`Services`: the index and the models, as one object every upper layer is handed.
 
 This module only says what the parts are. Which parts, built how, is decided by the composition root
-(`patfig.wiring.build_services`); tests build a `Services` with fake encoders over a real index.
-Heavy models are built on first use by the factories the root passes in, so `patfig stats` never
-loads torch.
+(`patfig.wiring`); tests build them with fake encoders over a real index. Heavy models are built on
+first use by the factories the root passes in, so `patfig stats` never loads torch.
 """
 
 from __future__ import annotations
@@ -19,24 +18,22 @@ from store.index import FigureStore
 
 def _missing(role: str) -> Callable[[], object]:
     def fail() -> object:
-        raise RuntimeError(f"no {role} was wired into these services; build them with patfig.wiring.build_services")
+        raise RuntimeError(f"no {role} was wired in; build the services with patfig.wiring")
 
     return fail
 
 
 @dataclass
-class Services:
-    """Everything a tool, the ingest pipeline, the agent or the UI needs, built from one Settings object."""
+class ModelSet:
+    """The models of one process: two encoders and the OCR reader, each built on first use."""
 
     settings: Settings
-    store: FigureStore
     make_visual: Callable[[], VisualEncoder] = field(default=_missing("visual encoder"), repr=False)  # type: ignore[assignment]
     make_text: Callable[[], TextEncoder] = field(default=_missing("text encoder"), repr=False)  # type: ignore[assignment]
     make_ocr: Callable[[], NumeralReader] = field(default=_missing("OCR reader"), repr=False)  # type: ignore[assignment]
     _visual: VisualEncoder | None = field(default=None, repr=False)
     _text: TextEncoder | None = field(default=None, repr=False)
     _ocr: NumeralReader | None = field(default=None, repr=False)
-    extras: dict[str, object] = field(default_factory=dict)
 
     @property
     def visual(self) -> VisualEncoder:
@@ -58,6 +55,14 @@ class Services:
         if self._ocr is None:
             self._ocr = self.make_ocr()
         return self._ocr
+
+
+@dataclass
+class Services(ModelSet):
+    """Everything a tool, the ingest pipeline, the agent or the UI needs: the index and the models."""
+
+    store: FigureStore = field(default=None, repr=False)  # type: ignore[assignment]  # always given
+    extras: dict[str, object] = field(default_factory=dict)
 
     def close(self) -> None:
         """Close the index."""

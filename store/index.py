@@ -197,6 +197,21 @@ class FigureStore:
         )
         self.db.commit()
 
+    def patent_source(self, patent_id: str) -> str | None:
+        """The source file a patent was indexed from."""
+        row = self.db.execute("SELECT source FROM patents WHERE patent_id=?", (patent_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_progress(self, state: dict) -> None:
+        """Record the state of the ingest run that writes this index (see `ingest.pipeline`)."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES('ingest_progress', ?)", (json.dumps(state),))
+
+    def progress(self) -> dict | None:
+        """The state of the latest ingest run, None if there never was one."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='ingest_progress'").fetchone()
+        return json.loads(row[0]) if row else None
+
     def recover(self) -> list[str]:
         """Remove every half-indexed (pending) patent. Returns their ids."""
         ids = [r[0] for r in self.db.execute("SELECT patent_id FROM patents WHERE status='pending'")]

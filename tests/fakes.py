@@ -43,3 +43,13 @@ def make_sheet(pid: str, n: int = 1, kind: str = "drawing", view: str = "perspec
         view=view, kind=kind, description="FIG. 1 is a perspective view of the gripping unit.",
         components=[Component(numeral="10", label="gripping unit", boxes=[Box(x0=1, y0=2, x1=30, y1=20)])],
     )
+
+
+def fake_models(settings):
+    """Fake encoders for an ingest worker process (a top-level function, so a process pool can pickle it).
+
+    OCR is not faked: a run with these models must have OCR turned off.
+    """
+    from runtime.services import ModelSet
+
+    return ModelSet(settings=settings, make_visual=lambda: HashEncoder("fake:img16"), make_text=HashEncoder)
