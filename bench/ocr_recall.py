@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.settings import OcrSettings  # noqa: E402
-from ingest.base import read_document  # noqa: E402
 from ingest.ocr_link import figs_on_sheet, link_sheet, match_sign  # noqa: E402
+from ingest.read import read_document  # noqa: E402
 from models.ocr import NumeralReader  # noqa: E402
 
 SAMPLES = Path(os.environ.get("PATFIG_SAMPLE_DATA", Path(__file__).resolve().parents[2] / "shared/data/patents"))

@@ -105,8 +105,8 @@ def load_sample_sheets(root: Path = DEFAULT_DATA, pdf_dpi: int = 200) -> list[Sa
 
 
 def load_with_ingest(root: Path = DEFAULT_DATA) -> list[SampleSheet]:
-    """The same sample set read by patfig's own readers (ingest.base.read_document; PDFs at 200 dpi)."""
-    from ingest.base import read_document
+    """The same sample set read by patfig's own readers (ingest.read.read_document; PDFs at 200 dpi)."""
+    from ingest.read import read_document
 
     sheets: list[SampleSheet] = []
     paths = sorted((root / "uspto").glob("*.ZIP")) + sorted((root / "pdf").glob("*.pdf"))

@@ -1,4 +1,4 @@
-"""What every document reader returns, and the one entry point that picks the reader.
+"""What every document reader returns (the reader that picks one is :func:`ingest.read.read_document`).
 
 A :class:`Document` is a parsed :class:`~core.types.Patent` plus access to its drawing sheets as images.
 Images are decoded only when asked for, one sheet at a time, and never beyond a pixel budget: a sheet whose
@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
@@ -77,28 +76,3 @@ def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
         raise ReadError(f"unreadable image {name}: {e}") from e
     return img if img.mode == "L" else img.convert("L")
 
-
-def read_document(path: Path) -> Document:
-    """Read a patent document: a USPTO ZIP or unpacked folder, or a publication PDF.
-
-    Raises ReadError when the path is none of these or cannot be read.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ReadError(f"no such file: {path}")
-    if path.is_dir():
-        from ingest.uspto import find_ice_xml, read_uspto
-
-        if find_ice_xml(path) is None:
-            raise ReadError(f"not a patent document: no USPTO ICE XML in folder {path}")
-        return read_uspto(path)
-    suffix = path.suffix.lower()
-    if suffix == ".zip":
-        from ingest.uspto import read_uspto
-
-        return read_uspto(path)
-    if suffix == ".pdf":
-        from ingest.pdf import read_pdf
-
-        return read_pdf(path)
-    raise ReadError(f"not a patent document: {path.name} is not a .zip, .pdf or USPTO folder")

@@ -23,9 +23,10 @@ from PIL import Image
 from core.errors import ModelUnavailable, ReadError
 from core.settings import Settings
 from core.types import Patent, Sheet
-from ingest.base import Document, read_document
+from ingest.base import Document
 from ingest.figures import sheet_view_kind
 from ingest.ocr_link import assign_figs, figs_on_sheet, link_sheet
+from ingest.read import read_document
 from models.base import TextEncoder, VisualEncoder
 from models.ocr import NumeralReader
 from store.index import EncoderId, Passage

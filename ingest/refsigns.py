@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
+from core.textnorm import LABEL_BOUNDARY_WORDS, singular
 from core.types import Paragraph, RefSign
 
 MAX_SENTENCES = 8
@@ -21,22 +22,6 @@ MAX_LABEL_WORDS = 5
 
 NUMERAL = re.compile(r"^\d{1,5}[a-zA-Z]?['′’]*$")  # "104", "12a", "110'"
 
-# Words that end a label when read right to left: articles, determiners, prepositions, conjunctions, verbs...
-_STOP = set(
-    """
-    a an the this that these those its their his her our your my some any each every all both either neither
-    no not nor one two three four five six seven eight nine ten first-mentioned said such same other another
-    of to and or but in on at by for from with within without into onto upon over under via as than
-    between among through across along about around behind beyond near after before during while until
-    is are was were be been being has have had having do does did can could may might must shall should will
-    would include includes included including comprise comprises comprised comprising contain contains
-    containing consist consists consisting form forms forming define defines defining provide provides
-    provided providing use uses used using show shows shown showing see seen which where wherein whereby
-    when whose who what how then thus also further respectively e.g i.e namely like e g i e plurality
-    connects connected connecting couples coupled coupling attaches attached mounted mounts arranged
-    located positioned disposed extends extending extend passes passing allows allowing via per
-    """.split()
-)
 # Nouns after which a number is not a reference sign
 _NOT_SIGN_WORDS = set(
     """
@@ -116,7 +101,7 @@ def label_before(text: str) -> str:
     out: list[str] = []
     for w in reversed(words):
         lw = w.lower().strip("'’")
-        if lw in _STOP or w[0].isdigit() or (lw.endswith("ly") and lw not in _LY_NOUNS):
+        if lw in LABEL_BOUNDARY_WORDS or w[0].isdigit() or (lw.endswith("ly") and lw not in _LY_NOUNS):
             break
         out.append(w)
     out.reverse()
@@ -131,14 +116,7 @@ def label_before(text: str) -> str:
 def _norm_key(label: str) -> str:
     """Case- and number-insensitive key: 'Motors' and 'motor' share one key."""
     words = label.lower().split()
-    last = words[-1]
-    if len(last) > 4 and last.endswith("ies"):
-        last = last[:-3] + "y"
-    elif len(last) > 4 and re.search(r"(?:ss|x|ch|sh)es$", last):
-        last = last[:-2]
-    elif len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us", "is")):
-        last = last[:-1]
-    return " ".join(words[:-1] + [last])
+    return " ".join([*words[:-1], singular(words[-1])])
 
 
 def merge_labels(counts: Counter) -> list[str]:
@@ -346,7 +324,7 @@ def _plausible(text: str, m: re.Match[str], pre: str) -> bool:
         return False
     words = _words(pre)
     last = words[-1].lower().strip(".'’") if words else ""
-    if last in _NOT_SIGN_WORDS or last in _STOP or last in _NOT_HEAD or not re.search(r"[a-z]", last):
+    if last in _NOT_SIGN_WORDS or last in LABEL_BOUNDARY_WORDS or last in _NOT_HEAD or not re.search(r"[a-z]", last):
         return False
     return not (len(last) <= 2 and not last.isupper())
 
@@ -382,6 +360,26 @@ def sign_list(paragraphs: Sequence[Paragraph | str | tuple[str, str]]) -> dict[s
             if 0 < len(words) <= 6 and m.group(1) not in found:
                 found[m.group(1)] = label
     return found
+
+
+def _is_sign(num: str, acc: _Acc, line_numbers: bool) -> bool:
+    """Whether a numeral read in plain text is a reference sign: introduced clearly, named consistently."""
+    if not acc.labels:
+        return False
+    groups: Counter = Counter()
+    for label, n in acc.labels.items():
+        groups[_norm_key(label).split()[-1]] += n  # head noun
+    head, top = groups.most_common(1)[0]
+    share = top / sum(groups.values())
+    # a sign is introduced at least once as "a/the noun 104" and mostly called by one head noun
+    if acc.clear < 1 or share < 0.5 or head in _NOT_HEAD:
+        return False
+    value = int(re.match(r"\d+", num).group(0))  # type: ignore[union-attr]
+    label = merge_labels(acc.labels)[0]
+    if line_numbers and value % 5 == 0 and value <= 65 and top < 2:
+        return False  # scanned US grants print line numbers 5..65 into the text: need two sightings
+    # "Hardware 2", "Model 3": names, not signs
+    return not (value < 10 and " " not in label and label[:1].isupper() and not label.isupper())
 
 
 def from_plain_text(
@@ -421,23 +419,8 @@ def from_plain_text(
             acc.labels[listed[num]] += 2
             keep.append(num)
             continue
-        if not acc.labels:
-            continue
-        groups: Counter = Counter()
-        for label, n in acc.labels.items():
-            groups[_norm_key(label).split()[-1]] += n  # head noun
-        head, top = groups.most_common(1)[0]
-        share = top / sum(groups.values())
-        # a sign is introduced at least once as "a/the noun 104" and mostly called by one head noun
-        if acc.clear < 1 or share < 0.5 or head in _NOT_HEAD:
-            continue
-        value = int(re.match(r"\d+", num).group(0))  # type: ignore[union-attr]
-        label = merge_labels(acc.labels)[0]
-        if line_numbers and value % 5 == 0 and value <= 65 and top < 2:
-            continue  # scanned US grants print line numbers 5..65 into the text: need two sightings
-        if value < 10 and " " not in label and label[:1].isupper() and not label.isupper():
-            continue  # "Hardware 2", "Model 3": names, not signs
-        keep.append(num)
+        if _is_sign(num, acc, line_numbers):
+            keep.append(num)
     keep = _drop_truncated(keep, accs)
     for num, label in listed.items():
         if num not in accs:

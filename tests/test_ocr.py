@@ -251,7 +251,7 @@ def reader():
 
 @pytest.fixture(scope="module")
 def landscape_doc():
-    from ingest.base import read_document
+    from ingest.read import read_document
 
     with read_document(sample("uspto/US12448135-20251021.ZIP")) as doc:
         src = doc.patent.sheets[0]
@@ -294,7 +294,7 @@ def test_landscape_sheet_found_without_hint(reader, landscape_doc):
 
 @pytest.mark.slow
 def test_portrait_sheet(reader):
-    from ingest.base import read_document
+    from ingest.read import read_document
 
     with read_document(sample("uspto/US12448749-20251021.ZIP")) as doc:
         src = doc.patent.sheets[0]

@@ -19,8 +19,9 @@ from PIL import Image
 from core.errors import ReadError
 from core.types import Patent
 from core.vocab import KINDS, VIEWS
-from ingest.base import Document, decode_image, read_document
+from ingest.base import Document, decode_image
 from ingest.discover import discover
+from ingest.read import read_document
 
 
 def _data_dir() -> Path:
