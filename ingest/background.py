@@ -1,0 +1,60 @@
+"""Ingest in the background of a running server: the UI answers at once, figures arrive as documents finish.
+
+The writer runs in a thread of the serving process, so the index it writes is the very one the searches
+read (an embedded Chroma index is not shared between processes); reading, OCR and encoding run in worker
+processes. Stopping the server mid-ingest loses nothing: what was not written is done by the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.pipeline import IngestReport, ingest_paths
+from ingest.prepare import PartsFactory
+from runtime.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundIngest:
+    """One ingest run in a daemon thread, with its own connection to the index."""
+
+    def __init__(
+        self,
+        services: Services,
+        paths: Sequence[Path],
+        *,
+        workers: int,
+        parts_factory: PartsFactory,
+        use_ocr: bool = True,
+    ) -> None:
+        self.services, self.paths = services, list(paths)
+        self.workers, self.parts_factory, self.use_ocr = workers, parts_factory, use_ocr
+        self.stop = threading.Event()
+        self.report: IngestReport | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="patfig-ingest", daemon=True)
+
+    def start(self) -> BackgroundIngest:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.report = ingest_paths(self.services, self.paths, use_ocr=self.use_ocr, workers=self.workers,
+                                       parts_factory=self.parts_factory, stop=self.stop)
+        except BaseException as e:  # the server goes on serving what is indexed; the progress says why
+            self.error = e
+            log.error("background ingest stopped: %s", e)
+        finally:
+            self.services.close()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
