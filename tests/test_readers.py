@@ -466,8 +466,10 @@ def test_discover_files_folders_globs_and_problems(tmp_path: Path):
 @needs_data
 def test_discover_sample_folder():
     paths, problems = discover([str(DATA)])
-    assert problems == [] and len(paths) == 42
+    # 33 PDFs, 9 USPTO ZIPs and 40 unpacked design-patent folders (see the sample data's README)
+    assert problems == [] and len(paths) == 82
     assert paths[0].name == "EP1577413A1.pdf"
+    assert sum(p.is_dir() and p.name.startswith("USD") for p in paths) == 40
 
 
 def test_folder_copy_keeps_working(tmp_path: Path):
