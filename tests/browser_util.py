@@ -26,7 +26,7 @@ def free_port() -> int:
 def served_app(services, agent, cache_dir: Path):
     """The real app served in a background thread; yields its URL, closes it afterwards."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ui.app import launch
+    from ui.web.app import launch
 
     port = free_port()
     demo = launch(services, agent, host="127.0.0.1", port=port, block=False, cache_dir=cache_dir)

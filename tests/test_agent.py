@@ -421,18 +421,10 @@ def test_real_ollama_search_and_refine(sample_index):
 
 
 def _chat_app():
-    import typer
+    from patfig.cli import WIRING
+    from ui.cli import build_app
 
-    from ui.cli_chat import register
-
-    app = typer.Typer()
-
-    @app.callback()
-    def root() -> None:
-        """patfig (test)."""
-
-    register(app)
-    return app
+    return build_app(WIRING)
 
 
 def test_chat_cli_prints_a_transcript_for_piped_input(sample_index_dir):

@@ -26,7 +26,7 @@ SMALL = ("uspto/US12448527-20251021.ZIP", "uspto/US12448730-20251021.ZIP", "uspt
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATFIG_VISUAL_ENCODER": "linedraw"}
-    return subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=REPO, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "patfig", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -127,7 +127,7 @@ def test_killed_ingest_resumes_to_a_complete_index(tmp_path):
         shutil.copy(sample(d), folder)
     index = tmp_path / "idx"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATFIG_VISUAL_ENCODER": "linedraw"}
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "ingest", str(folder), "--index", str(index),
+    proc = subprocess.Popen([sys.executable, "-m", "patfig", "ingest", str(folder), "--index", str(index),
                              "--no-ocr"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_file = index / "patfig.sqlite"
     deadline = time.time() + 300

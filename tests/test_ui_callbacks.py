@@ -17,7 +17,7 @@ from PIL import Image
 
 from tests.conftest import sample
 from ui import views
-from ui.app import Callbacks
+from ui.web.callbacks import Callbacks
 
 SHEET_ZIP = "uspto/US12448135-20251021.ZIP"
 SHEET_MEMBER = "US12448135-20251021/US12448135-20251021-D00001.TIF"

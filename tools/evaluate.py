@@ -20,15 +20,12 @@ Metrics over the top 50: AP@50 = sum of P@i at each relevant rank i / min(|relev
 P@1; R@10 = share of the relevant items in the top 10; MRR@10 = 1 / rank of the first relevant item in
 the top 10 (0 if none).
 
-Run: ``python -m tools.evaluate --index data/index [--json report.json]``
+Run: ``patfig eval --index data/index [--modes visual,text] [--protocols reid] [--json]``
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -384,31 +381,3 @@ def format_table(report: EvalReport) -> str:
             lines.append(f"    note: {note}")
     return "\n".join(lines)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: evaluate an index and print the tables (and optionally write JSON)."""
-    from pathlib import Path
-
-    from core.settings import load_settings
-    from patfig.wiring import build_services
-
-    ap = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--index", type=Path, default=None, help="index folder (default: settings' index_dir)")
-    ap.add_argument("--modes", nargs="+", default=list(MODES), help=f"of {', '.join(MODES)}")
-    ap.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), help=f"of {', '.join(PROTOCOLS)}")
-    ap.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
-    args = ap.parse_args(argv)
-    try:
-        services = build_services(load_settings(index_dir=args.index))
-        report = evaluate(services, args.modes, args.protocols)
-    except (ToolError, StoreError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(format_table(report))
-    if args.json:
-        args.json.write_text(json.dumps(report.model_dump(), indent=2), encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,6 +18,10 @@ from typing import Any
 
 import typer
 
+from agent.loop import Agent, TurnResult
+from agent.session import Session
+from ui.cli_common import IndexOpt, open_services
+
 log = logging.getLogger(__name__)
 
 LIST_LIMIT = 10
@@ -73,8 +77,6 @@ class ChatRunner:
     """Feeds messages to the agent and prints what happens; holds the session and the pending image."""
 
     def __init__(self, agent: Any, *, as_json: bool, echo: bool, stream: bool, k: int | None = None) -> None:
-        from agent.session import Session
-
         self.agent = agent
         self.session = Session()
         self.as_json = as_json
@@ -172,8 +174,6 @@ class ChatRunner:
         print(flush=True)
 
     def _run(self, message: str, image: str | None, crop: Any) -> Any:
-        from agent.loop import TurnResult
-
         if not self.stream:
             return self.agent.run(self.session, message, image=image, crop=crop, k=self.k)
         events = []
@@ -237,43 +237,42 @@ def _jsonable(value: Any) -> Any:
         return json.loads(json.dumps(value, default=str))
 
 
+def chat(
+    ctx: typer.Context,
+    index: Path | None = IndexOpt,
+    offline: bool = typer.Option(False, "--offline", help="Use the offline planner even if Ollama answers."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per turn (reply, tool calls, "
+                                                       "resulting set)."),
+    model: str | None = typer.Option(None, "--model", help="Ollama model (default: $PATFIG_OLLAMA_MODEL)."),
+    k: int | None = typer.Option(None, "--k", min=1, max=100, help="Hits per search (default 20)."),
+) -> None:
+    """Chat with the index: search, refine, cluster and explain patent figures in plain language.
+
+    On a terminal it asks for messages; with piped input it reads one message per line and prints
+    the transcript. Without a reachable Ollama server (or with --offline) requests are read by the
+    offline planner, which says so.
+    """
+    extra: dict[str, Any] = {"offline": True} if offline else {}
+    if model:
+        extra["ollama_model"] = model
+    services = open_services(ctx, index, **extra)
+    agent = Agent(services)
+    st = agent.status()
+    tty = sys.stdin.isatty()
+    if not as_json:
+        head = f"patfig chat — {agent.mode}" + (f" ({st['reason']})" if st.get("reason") else "")
+        print(head, file=sys.stderr, flush=True)
+    runner = ChatRunner(agent, as_json=as_json, echo=not tty, stream=tty and not as_json, k=k)
+    try:
+        if tty and not as_json:
+            print("Type a request, /help for commands, /quit to leave.", file=sys.stderr, flush=True)
+            _interactive(runner)
+        else:
+            run_lines(runner, sys.stdin)
+    finally:
+        services.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add the `chat` command to the patfig CLI."""
-    from ui.cli import IndexOpt, open_services
-
-    @app.command()
-    def chat(
-        index: Path | None = IndexOpt,
-        offline: bool = typer.Option(False, "--offline", help="Use the offline planner even if Ollama answers."),
-        as_json: bool = typer.Option(False, "--json", help="Print one JSON object per turn (reply, tool calls, "
-                                                           "resulting set)."),
-        model: str | None = typer.Option(None, "--model", help="Ollama model (default: $PATFIG_OLLAMA_MODEL)."),
-        k: int | None = typer.Option(None, "--k", min=1, max=100, help="Hits per search (default 20)."),
-    ) -> None:
-        """Chat with the index: search, refine, cluster and explain patent figures in plain language.
-
-        On a terminal it asks for messages; with piped input it reads one message per line and prints
-        the transcript. Without a reachable Ollama server (or with --offline) requests are read by the
-        offline planner, which says so.
-        """
-        from agent.loop import Agent
-
-        extra: dict[str, Any] = {"offline": True} if offline else {}
-        if model:
-            extra["ollama_model"] = model
-        services = open_services(index, **extra)
-        agent = Agent(services)
-        st = agent.status()
-        tty = sys.stdin.isatty()
-        if not as_json:
-            head = f"patfig chat — {agent.mode}" + (f" ({st['reason']})" if st.get("reason") else "")
-            print(head, file=sys.stderr, flush=True)
-        runner = ChatRunner(agent, as_json=as_json, echo=not tty, stream=tty and not as_json, k=k)
-        try:
-            if tty and not as_json:
-                print("Type a request, /help for commands, /quit to leave.", file=sys.stderr, flush=True)
-                _interactive(runner)
-            else:
-                run_lines(runner, sys.stdin)
-        finally:
-            services.close()
+    app.command("chat")(chat)

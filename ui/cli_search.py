@@ -11,7 +11,12 @@ from rich.table import Table
 
 from core.errors import StoreError, ToolError
 from core.types import Hit
-from ui.cli import IndexOpt, JsonOpt, fail, open_services, out
+from tools.evaluate import MODES, PROTOCOLS, evaluate, format_table
+from tools.filtering import facet_values, make_filters
+from tools.lexical import search_lexical, search_passages
+from tools.refsigns import find_component, lookup_refsign
+from tools.search import more_like, search_image, search_text
+from ui.cli_common import IndexOpt, JsonOpt, fail, open_services, out
 
 search_app = typer.Typer(
     help="Search the index once, without the chat. Each subcommand prints a ranked table, or JSON with --json "
@@ -31,8 +36,6 @@ ExcludeOpt = typer.Option(None, "--exclude", help="Drop these patent ids, comma-
 
 
 def _filters(services, kind, view, cpc, office, after, before, exclude):
-    from tools.filtering import make_filters
-
     return make_filters(services, kinds=kind, views=view, cpc=cpc, offices=office, date_from=after,
                         date_to=before, exclude_ids=exclude)
 
@@ -60,7 +63,7 @@ def print_hits(hits: list[Hit], as_json: bool, title: str) -> None:
 
 
 def _run(fn, *args, **kwargs):
-
+    """Call a tool; its error ends the command with the message."""
     try:
         return fn(*args, **kwargs)
     except (ToolError, StoreError) as e:
@@ -68,20 +71,19 @@ def _run(fn, *args, **kwargs):
 
 
 @search_app.command("text")
-def text_cmd(query: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
+def text_cmd(ctx: typer.Context, query: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
              kind: str | None = KindOpt, view: str | None = ViewOpt, cpc: str | None = CpcOpt,
              office: str | None = OfficeOpt, after: str | None = AfterOpt, before: str | None = BeforeOpt,
              exclude: str | None = ExcludeOpt, as_json: bool = JsonOpt) -> None:
     """Figures matching words (linked text; plus CLIP text→image when CLIP weights are configured)."""
-    from tools.search import search_text
-
-    s = open_services(index)
+    s = open_services(ctx, index)
     f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
     print_hits(_run(search_text, s, query, k=k, filters=f, method=method), as_json, f"text: {query}")
 
 
 @search_app.command("image")
 def image_cmd(
+    ctx: typer.Context,
     image: Path,
     crop: str | None = typer.Option(None, "--crop", help="Region x0,y0,x1,y1 in the image's pixels."),
     text: str | None = typer.Option(None, "--text", help="Words that condition the image query."),
@@ -92,8 +94,6 @@ def image_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Figures like an image (a sketch, a figure, or a crop of one), optionally conditioned on words."""
-    from tools.search import search_image
-
     box = None
     if crop:
         try:
@@ -102,7 +102,7 @@ def image_cmd(
             fail(f"--crop must be four numbers x0,y0,x1,y1, not {crop!r}")
         if len(box) != 4:
             fail(f"--crop must be four numbers x0,y0,x1,y1, not {crop!r}")
-    s = open_services(index)
+    s = open_services(ctx, index)
     f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
     hits = _run(search_image, s, str(image), crop=box, text=text, text_weight=text_weight if text else 0.0, k=k,
                 filters=f, method=method)
@@ -110,41 +110,36 @@ def image_cmd(
 
 
 @search_app.command("like")
-def like_cmd(figure_id: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
+def like_cmd(ctx: typer.Context, figure_id: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
              text_weight: float = typer.Option(0.3, "--text-weight", help="Weight of linked text, 0-1."),
              as_json: bool = JsonOpt) -> None:
     """Figures like an indexed figure (id like US12448135-S1)."""
-    from tools.search import more_like
-
-    s = open_services(index)
+    s = open_services(ctx, index)
     print_hits(_run(more_like, s, figure_id, k=k, text_weight=text_weight, method=method), as_json,
                f"more like {figure_id}")
 
 
 @search_app.command("lexical")
-def lexical_cmd(query: str, index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
+def lexical_cmd(ctx: typer.Context, query: str,
+                index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
     """Boolean search: 'windmill AND turbine', 'description:nacelle NOT claims:blade', 'title:"wind turbine"'."""
-    from tools.lexical import search_lexical
-
-    s = open_services(index)
+    s = open_services(ctx, index)
     print_hits(_run(search_lexical, s, query, k=k), as_json, f"lexical: {query}")
 
 
 @search_app.command("passages")
-def passages_cmd(query: str, index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
+def passages_cmd(ctx: typer.Context, query: str,
+                 index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
     """Semantic search over the patents' text: patents and the passages that matched."""
-    from tools.lexical import search_passages
-
-    s = open_services(index)
+    s = open_services(ctx, index)
     print_hits(_run(search_passages, s, query, k=k), as_json, f"passages: {query}")
 
 
 @search_app.command("sign")
-def sign_cmd(patent_id: str, sign: str, index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+def sign_cmd(ctx: typer.Context, patent_id: str, sign: str,
+             index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
     """A reference sign in a patent (numeral '104' or a name) → its sheets, boxes and sentences."""
-    from tools.refsigns import lookup_refsign
-
-    s = open_services(index)
+    s = open_services(ctx, index)
     r = _run(lookup_refsign, s, patent_id, sign)
     if as_json:
         out.print_json(r.model_dump_json())
@@ -155,19 +150,16 @@ def sign_cmd(patent_id: str, sign: str, index: Path | None = IndexOpt, as_json: 
 
 
 @search_app.command("component")
-def component_cmd(name: str, index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
+def component_cmd(ctx: typer.Context, name: str,
+                  index: Path | None = IndexOpt, k: int = KOpt, as_json: bool = JsonOpt) -> None:
     """Figures across the corpus whose OCR-linked components match a name ('nacelle', 'gripping unit')."""
-    from tools.refsigns import find_component
-
-    s = open_services(index)
+    s = open_services(ctx, index)
     print_hits(_run(find_component, s, name, k=k), as_json, f"component: {name}")
 
 
-def facets(index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+def facets(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
     """The filter values the index holds: figure kinds, views, offices, kind codes, CPC prefixes, dates."""
-    from tools.filtering import facet_values
-
-    s = open_services(index)
+    s = open_services(ctx, index)
     fv = facet_values(s)
     if as_json:
         out.print_json(json.dumps(fv))
@@ -180,22 +172,33 @@ def facets(index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
     out.print(t)
 
 
-def evaluate_cmd(index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+def evaluate_cmd(
+    ctx: typer.Context,
+    index: Path | None = IndexOpt,
+    modes: str = typer.Option(",".join(MODES), "--modes", help=f"Modes, comma-separated, of: {', '.join(MODES)}."),
+    protocols: str = typer.Option(",".join(PROTOCOLS), "--protocols",
+                                  help=f"Protocols, comma-separated, of: {', '.join(PROTOCOLS)}."),
+    as_json: bool = JsonOpt,
+) -> None:
     """Retrieval quality on the index: re-identification (DeepPatent), patent families, components → figures.
 
     Reports mAP@50, P@1, R@10 and MRR@10 per mode: visual, linked text, fused avg/max/RRF.
     """
-    from tools.evaluate import evaluate, format_table
-
-    s = open_services(index)
-    report = _run(evaluate, s)
+    s = open_services(ctx, index)
+    report = _run(evaluate, s, _listed(modes), _listed(protocols))
     if as_json:
         out.print_json(report.model_dump_json())
     else:
         out.print(format_table(report))
 
 
+def _listed(value: str) -> list[str]:
+    """A comma-separated option as a list of its non-empty items."""
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
 def register(app: typer.Typer) -> None:
+    """Add `search ...`, `facets` and `eval` to the patfig CLI."""
     app.add_typer(search_app, name="search")
     app.command("facets")(facets)
     app.command("eval")(evaluate_cmd)

@@ -1,0 +1,67 @@
+"""What every `patfig` command module shares: the consoles, common options, errors, and opening the index.
+
+The commands never build the index or the models themselves: the program entry point (`patfig.cli`) gives
+the app a `Wiring`, which `ui.cli.build_app` puts in the Typer context; `open_services(ctx, ...)` uses it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from core.errors import StoreError
+from core.settings import Settings, load_settings
+from runtime.services import Services
+
+console = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 160)
+
+IndexOpt = typer.Option(None, "--index", "-i", help="Index folder (default: $PATFIG_INDEX_DIR or data/index).")
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the program entry point injects into the commands.
+
+    Attributes:
+        open_services: Opens the index named by the settings, with its models (built lazily); `create`
+            makes a new index where there is none.
+        describe_models: Each encoder patfig can use, as rows for `patfig models`.
+    """
+
+    open_services: Callable[[Settings, bool], Services]
+    describe_models: Callable[[Settings], list[dict[str, object]]]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a clear error and exit; never a stack trace for expected problems."""
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def wiring(ctx: typer.Context) -> Wiring:
+    """The `Wiring` the app was built with (found in the Typer context)."""
+    found = ctx.find_object(Wiring)
+    if found is None:
+        raise RuntimeError("no Wiring in the Typer context: build the app with ui.cli.build_app(wiring)")
+    return found
+
+
+def settings_for(index: Path | None, **extra: object) -> Settings:
+    """The settings (environment, .env) with the index folder and command-line overrides."""
+    return load_settings(index_dir=index, **extra)
+
+
+def open_services(ctx: typer.Context, index: Path | None, create: bool = False, **extra: object) -> Services:
+    """The index at `index` (default from the settings) with its models; a store problem ends the command."""
+    try:
+        return wiring(ctx).open_services(settings_for(index, **extra), create)
+    except StoreError as e:
+        fail(str(e))

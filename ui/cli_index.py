@@ -1,0 +1,133 @@
+"""`patfig ingest`, `patfig stats` and `patfig models`: build the index, see what it holds and what encodes it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from tqdm import tqdm
+
+from core.errors import ModelUnavailable, StoreError
+from core.settings import load_settings
+from ingest.discover import discover
+from ingest.pipeline import DocResult, IngestReport, ingest_paths
+from ui.cli_common import IndexOpt, JsonOpt, console, fail, open_services, out, wiring
+
+STATS_ROWS = ("patents", "sheets", "sheets_with_components", "reference_signs", "linked_numerals",
+              "distinct_linked_signs", "passages", "pending_patents")
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="Files (USPTO .ZIP, .pdf), folders (searched recursively) or globs."),
+    index: Path | None = IndexOpt,
+    ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="Read numerals on the sheets with EasyOCR."),
+    force: bool = typer.Option(False, "--force", help="Re-index documents even if already indexed."),
+    encoder: str | None = typer.Option(
+        None, "--visual-encoder", help="auto (CLIP if weights load, else linedraw), clip or linedraw."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Read patent documents, OCR their drawing sheets, and add them to the index.
+
+    Idempotent (a document already indexed is skipped) and resumable (an interrupted run is cleaned up
+    and completed by running the same command again). Bad documents are reported and skipped; the exit
+    code is 1 if any failed.
+    """
+    docs, problems = discover(paths)
+    for p in problems:
+        console.print(f"[yellow]warning:[/] {p}")
+    if not docs:
+        fail("no patent documents found in " + ", ".join(paths) + " (looked for USPTO .ZIP, USPTO folders, .pdf)")
+    services = open_services(ctx, index, create=True, visual_encoder=encoder)
+    bar = tqdm(total=len(docs), unit="doc", desc="ingest", file=sys.stderr, dynamic_ncols=True)
+    try:
+        console.print(f"visual encoder: [bold]{services.visual.name}[/]; text encoder: {services.text.name}")
+        report = ingest_paths(services, docs, use_ocr=ocr and services.settings.ocr.enabled, force=force,
+                              progress=_progress(bar))
+    except (ModelUnavailable, StoreError) as e:
+        bar.close()
+        fail(str(e))
+    bar.close()
+    _print_report(report, problems, as_json)
+    services.close()
+    if report.failed or problems:
+        raise typer.Exit(1)
+
+
+def _progress(bar: tqdm) -> Callable[[DocResult], None]:
+    """The per-document progress callback: the bar, the sheet count, and failures as they happen."""
+    sheets_done = 0
+
+    def progress(r: DocResult) -> None:
+        nonlocal sheets_done
+        sheets_done += r.sheets
+        bar.set_postfix_str(f"{r.patent_id or Path(r.source).name} {r.status}, {sheets_done} sheets")
+        if r.status == "failed":
+            bar.write(f"failed: {r.source}: {r.message}", file=sys.stderr)
+        bar.update(1)
+
+    return progress
+
+
+def _print_report(report: IngestReport, problems: list[str], as_json: bool) -> None:
+    """What an ingest run did: counts, speed, time shares, recovered and failed documents."""
+    summary = report.summary()
+    summary["problems"] = problems
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(
+        f"indexed {summary['indexed']}, skipped {summary['skipped']}, failed {summary['failed']}; "
+        f"{summary['sheets']} sheets at {summary['sheets_per_minute']} sheets/min "
+        f"(time share: {', '.join(f'{k} {v:.0%}' for k, v in summary['share'].items())})"
+    )
+    if report.recovered:
+        out.print(f"cleaned up half-indexed patents from an interrupted run: {', '.join(report.recovered)}")
+    for f in summary["failures"]:
+        out.print(f"[red]failed[/] {f['source']}: {f['error']}")
+
+
+def stats(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """Counts of what the index holds (patents, sheets, linked numerals) and the encoders that built it."""
+    services = open_services(ctx, index)
+    st = services.store.stats()
+    services.close()
+    if as_json:
+        out.print_json(json.dumps(st))
+        return
+    t = Table(title=f"patfig index {st['index']}", show_header=False)
+    for key in STATS_ROWS:
+        t.add_row(key.replace("_", " "), str(st[key]))
+    t.add_row("by office", ", ".join(f"{k} {v}" for k, v in st["by_office"].items()))
+    t.add_row("by figure kind", ", ".join(f"{k} {v}" for k, v in st["by_kind"].items()))
+    for k, v in st["encoders"].items():
+        t.add_row(f"{k} encoder", f"{v['name']} (dim {v['dim']})")
+    t.add_row("failed sources", str(len(st["failed_sources"])))
+    out.print(t)
+
+
+def models(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Show which encoders are available here, which one `auto` picks, and how to enable the others."""
+    rows = wiring(ctx).describe_models(load_settings())
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    t = Table(title="patfig models")
+    for col in ("role", "name", "available", "note"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(str(r.get("role", "")), str(r.get("name", "")), "yes" if r.get("available") else "no",
+                  str(r.get("note", "")))
+    out.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ingest`, `stats` and `models` to the patfig CLI."""
+    app.command("ingest")(ingest)
+    app.command("stats")(stats)
+    app.command("models")(models)
