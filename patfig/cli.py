@@ -6,7 +6,7 @@ import logging
 
 from core.settings import Settings
 from models.factory import describe_models
-from patfig.wiring import build_services
+from patfig.wiring import build_models, build_services
 from runtime.services import Services
 from ui.cli import build_app
 from ui.cli_common import Wiring
@@ -17,7 +17,7 @@ def open_services(settings: Settings, create: bool) -> Services:
     return build_services(settings, create=create)
 
 
-WIRING = Wiring(open_services=open_services, describe_models=describe_models)
+WIRING = Wiring(open_services=open_services, describe_models=describe_models, parts_factory=build_models)
 
 
 def main() -> None:

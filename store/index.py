@@ -197,6 +197,14 @@ class FigureStore:
         )
         self.db.commit()
 
+    def counts(self) -> dict[str, int]:
+        """Complete patents and their sheets: two counts, cheap enough to ask every few seconds."""
+        patents = self.db.execute("SELECT count(*) FROM patents WHERE status='complete'").fetchone()[0]
+        sheets = self.db.execute(
+            "SELECT count(*) FROM sheets s JOIN patents p ON p.patent_id = s.patent_id WHERE p.status='complete'"
+        ).fetchone()[0]
+        return {"patents": patents, "sheets": sheets}
+
     def patent_source(self, patent_id: str) -> str | None:
         """The source file a patent was indexed from."""
         row = self.db.execute("SELECT source FROM patents WHERE patent_id=?", (patent_id,)).fetchone()

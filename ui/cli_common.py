@@ -6,6 +6,7 @@ the app a `Wiring`, which `ui.cli.build_app` puts in the Typer context; `open_se
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from rich.console import Console
 
 from core.errors import StoreError
 from core.settings import Settings, load_settings
+from ingest.prepare import PartsFactory
 from runtime.services import Services
 
 console = Console(stderr=True)
@@ -24,6 +26,10 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 
 IndexOpt = typer.Option(None, "--index", "-i", help="Index folder (default: $PATFIG_INDEX_DIR or data/index).")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+WorkersOpt = typer.Option(
+    os.cpu_count() or 1, "--workers", "-w", min=1, max=64,
+    help="Worker processes that read, OCR and encode documents (default: one per core). One process writes.",
+)
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,12 @@ class Wiring:
         open_services: Opens the index named by the settings, with its models (built lazily); `create`
             makes a new index where there is none.
         describe_models: Each encoder patfig can use, as rows for `patfig models`.
+        parts_factory: Builds the models inside an ingest worker process (a picklable top-level function).
     """
 
     open_services: Callable[[Settings, bool], Services]
     describe_models: Callable[[Settings], list[dict[str, object]]]
+    parts_factory: PartsFactory
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

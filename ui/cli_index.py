@@ -15,7 +15,8 @@ from core.errors import ModelUnavailable, StoreError
 from core.settings import load_settings
 from ingest.discover import discover
 from ingest.pipeline import DocResult, IngestReport, ingest_paths
-from ui.cli_common import IndexOpt, JsonOpt, console, fail, open_services, out, wiring
+from tools.status import ingest_progress
+from ui.cli_common import IndexOpt, JsonOpt, WorkersOpt, console, fail, open_services, out, wiring
 
 STATS_ROWS = ("patents", "sheets", "sheets_with_components", "reference_signs", "linked_numerals",
               "distinct_linked_signs", "passages", "pending_patents")
@@ -30,13 +31,16 @@ def ingest(
     encoder: str | None = typer.Option(
         None, "--visual-encoder", help="auto (CLIP if weights load, else linedraw), clip or linedraw."
     ),
+    workers: int = WorkersOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Read patent documents, OCR their drawing sheets, and add them to the index.
 
-    Idempotent (a document already indexed is skipped) and resumable (an interrupted run is cleaned up
-    and completed by running the same command again). Bad documents are reported and skipped; the exit
-    code is 1 if any failed.
+    Documents are read, OCRed and encoded in parallel worker processes (--workers, default one per core);
+    one process writes the index. Idempotent (a document already indexed is skipped) and resumable (an
+    interrupted run, even a killed one, is cleaned up and completed by running the same command again).
+    Bad documents are reported and skipped; the exit code is 1 if any failed. `patfig stats` shows the
+    progress of a running ingest.
     """
     docs, problems = discover(paths)
     for p in problems:
@@ -45,14 +49,20 @@ def ingest(
         fail("no patent documents found in " + ", ".join(paths) + " (looked for USPTO .ZIP, USPTO folders, .pdf)")
     services = open_services(ctx, index, create=True, visual_encoder=encoder)
     bar = tqdm(total=len(docs), unit="doc", desc="ingest", file=sys.stderr, dynamic_ncols=True)
+    workers = min(workers, len(docs))
     try:
-        console.print(f"visual encoder: [bold]{services.visual.name}[/]; text encoder: {services.text.name}")
+        if workers == 1:  # in this process: say which encoders before the work starts
+            console.print(f"visual encoder: [bold]{services.visual.name}[/]; text encoder: {services.text.name}")
+        else:
+            console.print(f"{len(docs)} documents, {workers} worker processes")
         report = ingest_paths(services, docs, use_ocr=ocr and services.settings.ocr.enabled, force=force,
-                              progress=_progress(bar))
+                              progress=_progress(bar), workers=workers, parts_factory=wiring(ctx).parts_factory)
     except (ModelUnavailable, StoreError) as e:
         bar.close()
         fail(str(e))
     bar.close()
+    if workers > 1 and (enc := services.store.encoders()):
+        console.print("encoders: " + "; ".join(f"{k} [bold]{v.name}[/]" for k, v in enc.items()))
     _print_report(report, problems, as_json)
     services.close()
     if report.failed or problems:
@@ -93,14 +103,17 @@ def _print_report(report: IngestReport, problems: list[str], as_json: bool) -> N
 
 
 def stats(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
-    """Counts of what the index holds (patents, sheets, linked numerals) and the encoders that built it."""
+    """Counts of what the index holds (patents, sheets, linked numerals), the encoders that built it, and the
+    progress of a running (or the last) ingest: documents done of total, the current ones, ETA, failures."""
     services = open_services(ctx, index)
     st = services.store.stats()
+    progress = ingest_progress(services)
     services.close()
     if as_json:
-        out.print_json(json.dumps(st))
+        out.print_json(json.dumps(st | {"ingest": progress.model_dump()}))
         return
     t = Table(title=f"patfig index {st['index']}", show_header=False)
+    t.add_row("ingest", progress.line())
     for key in STATS_ROWS:
         t.add_row(key.replace("_", " "), str(st[key]))
     t.add_row("by office", ", ".join(f"{k} {v}" for k, v in st["by_office"].items()))

@@ -1,4 +1,4 @@
-"""`patfig serve`: the web app (chat beside the figures) over an index."""
+"""`patfig serve`: the web app (chat beside the figures) over an index, optionally ingesting in the background."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from pathlib import Path
 import typer
 
 from agent.loop import Agent
-from ui.cli_common import IndexOpt, console, fail, open_services
+from ingest.background import BackgroundIngest
+from ingest.discover import discover
+from runtime.services import Services
+from tools.status import ingest_progress
+from ui.cli_common import IndexOpt, WorkersOpt, console, fail, open_services, wiring
 
 
 def serve(
@@ -16,20 +20,30 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     offline: bool = typer.Option(False, "--offline", help="Use the offline planner even if an Ollama server answers."),
+    ingest: list[str] = typer.Option(
+        [], "--ingest", help="Also ingest these files, folders or globs in the background (repeatable). The app "
+        "answers at once; figures become searchable as their documents complete. Stopping the server loses "
+        "nothing: the next start resumes.",
+    ),
+    workers: int = WorkersOpt,
+    ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="With --ingest: read numerals on the sheets."),
 ) -> None:
     """Serve the web app: chat, drawing upload with crop, results, groups, explanations and export."""
     from ui.web.app import launch  # imports gradio, which takes seconds: only for this command
 
+    background = _start_ingest(ctx, index, ingest, workers, ocr) if ingest else None
     services = open_services(ctx, index, offline=True if offline else None)
     stats = services.store.stats()
-    if not stats["sheets"]:
+    if not stats["sheets"] and background is None:
         fail(f"the index at {services.store.root} holds no figures yet: run `patfig ingest PATH --index "
-             f"{services.store.root}` first")
+             f"{services.store.root}` first, or serve with --ingest PATH")
     agent = Agent(services)
     status = agent.status()
     mode = (f"chat with {status['model']} via Ollama" if status.get("backend") == "ollama"
             else f"offline planner ({status.get('reason') or 'no LLM'})")
     console.print(f"index {stats['index']}: {stats['patents']} patents, {stats['sheets']} figure sheets; {mode}")
+    if background is not None:
+        console.print(ingest_progress(services).line())
     console.print(f"open http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port} in a browser "
                   "(Ctrl+C stops)")
     try:
@@ -37,7 +51,23 @@ def serve(
     except OSError as e:
         fail(f"cannot serve on {host}:{port}: {e}")
     finally:
+        if background is not None:
+            background.stop.set()
         services.close()
+
+
+def _start_ingest(ctx: typer.Context, index: Path | None, paths: list[str], workers: int,
+                  ocr: bool) -> BackgroundIngest:
+    """Discover the documents and start ingesting them in a background thread with worker processes."""
+    docs, problems = discover(paths)
+    for p in problems:
+        console.print(f"[yellow]warning:[/] {p}")
+    if not docs:
+        fail("no patent documents found in " + ", ".join(paths) + " (looked for USPTO .ZIP, USPTO folders, .pdf)")
+    writer: Services = open_services(ctx, index, create=True)  # the writer's own connection to the index
+    console.print(f"ingesting {len(docs)} documents in the background with {min(workers, len(docs))} workers")
+    return BackgroundIngest(writer, docs, workers=min(workers, len(docs)), parts_factory=wiring(ctx).parts_factory,
+                            use_ocr=ocr and writer.settings.ocr.enabled).start()
 
 
 def register(app: typer.Typer) -> None:

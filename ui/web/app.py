@@ -18,7 +18,7 @@ from tools.filtering import facet_values
 from tools.suggest import example_requests
 from ui.web.callbacks import Callbacks
 from ui.web.layout import CSS, THEME, Widgets, build_layout, new_page
-from ui.web.state import GROUP_REQUEST, MAX_GROUPS, RESULT_EXAMPLES, UiState
+from ui.web.state import GROUP_REQUEST, INGEST_POLL_SECONDS, MAX_GROUPS, RESULT_EXAMPLES, UiState
 
 
 def build_ui(services: Services, agent: Any, cache_dir: Path | None = None) -> gr.Blocks:
@@ -91,6 +91,8 @@ def _wire_results(cb: Callbacks, w: Widgets) -> None:
 def _wire_status(cb: Callbacks, w: Widgets, demo: gr.Blocks) -> None:
     """The status panel and the offline banner: on page load, and probed again on Refresh."""
     demo.load(cb.status, None, [w.status_md, w.banner])
+    demo.load(cb.ingest_status, None, [w.ingest_md])
+    gr.Timer(INGEST_POLL_SECONDS).tick(cb.ingest_status, None, [w.ingest_md], show_progress="hidden")
     w.refresh.click(lambda: cb.status(probe=True), None, [w.status_md, w.banner])
 
 

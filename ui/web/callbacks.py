@@ -261,6 +261,10 @@ class Callbacks:
         """Status markdown and the offline banner; `probe` asks the LLM server again."""
         return panels.status(self.agent, self.services, probe)
 
+    def ingest_status(self) -> str:
+        """The progress line of a background ingest (empty when none has run or it ended long ago)."""
+        return panels.ingest_line(self.services)
+
 
 @dataclass
 class _Turn:

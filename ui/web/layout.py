@@ -22,6 +22,7 @@ HINT = (
 )
 CSS = """
 #hint { padding: 4px 8px; }
+#ingest-progress p { margin: 2px 0; color: #1e40af; }
 #offline-banner { background: #fff4e5; border-left: 4px solid #f59e0b; padding: 4px 10px; }
 #query-msg p { font-weight: 600; }
 .cluster-row .grid-container { grid-auto-flow: column; grid-template-columns: none;
@@ -49,6 +50,7 @@ def build_layout(facets: dict[str, Any], examples: list[str]) -> Widgets:
     w.state = gr.State(None)
     gr.Markdown(HINT, elem_id="hint")
     w.banner = gr.Markdown("", elem_id="offline-banner")
+    w.ingest_md = gr.Markdown("", elem_id="ingest-progress")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=380):
             _chat(w, examples)

@@ -6,6 +6,7 @@ Each function returns the values of its panel's outputs in the layout's order; `
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from runtime.services import Services
 from tools.explain import explain_hit
 from tools.overlay import render_overlay
 from tools.search import patent_of
+from tools.status import ingest_progress
 from ui import views
 from ui.web.state import MAX_GROUPS, UiState
 
@@ -147,6 +149,20 @@ def _hidden_slot() -> list[dict]:
 
 
 # ---------------------------------------------------------------- status
+
+SHOW_FINISHED_SECONDS = 600  # a finished ingest's summary stays on the page this long
+
+
+def ingest_line(services: Services) -> str:
+    """How far a background ingest has got, and how much is searchable so far; empty when it is long done."""
+    prog = ingest_progress(services)
+    if not prog.total or (not prog.running and time.time() - prog.updated > SHOW_FINISHED_SECONDS):
+        return ""
+    counts = services.store.counts()
+    searchable = f"{counts['patents']} patents ({counts['sheets']} figure sheets) are searchable now."
+    if prog.running:
+        searchable += " Results cover only the documents indexed so far."
+    return f"{prog.line()} {searchable}"
 
 
 def status(agent: Any, services: Services, probe: bool = False) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from agent.session import Session
 from ui import views
 
 WARNING_SECONDS = 8
+INGEST_POLL_SECONDS = 5  # how often the page asks how far a background ingest has got
 MAX_GROUPS = 8  # cluster rows shown
 N_RESULT_OUTPUTS = 3  # gallery, set summary, history dropdown
 N_DETAIL_OUTPUTS = 7  # sheet, bibliography, reference signs, overlay, breakdown table and text, explanation
