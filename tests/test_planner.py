@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent.domains import cpc_for_topic
 from agent.loop import Agent
-from agent.planner import HELP, parse_dates, patent_ids_in, plan, ranks_in
+from agent.planner import HELP, parse_dates, plan, ranks_in
 from agent.session import Session
+from core.patnum import patent_ids_in
+from tools.cpc_topics import cpc_for_topic
 
 # ---------------------------------------------------------------- part 1: reading requests
 

@@ -1,52 +1,32 @@
 """LangChain tools: thin, typed wrappers over the session-aware actions of one turn.
 
 Each tool has an args_schema with few model-visible arguments and a docstring that is its spec. The
-session (current result set, clusters, the attached image) is injected through the `actions` object the
+session (current result set, clusters, the attached image) is injected through the `Actions` object the
 agent builds for the turn, so the model never copies hits or ids around. Tools answer with
 ``content_and_artifact``: a short text for the model (document text fenced as data), and the action's
 `Outcome` (full hits, clusters, explanations, events) as the artifact for the UI.
 
 Bad input comes back to the model as ``Error: ...`` text saying what is valid, so it can correct itself:
 `ToolError` (and index/model problems) become a `ToolException`; argument validation errors are
-formatted field by field. Nothing here imports the agent: `actions` is any object with the methods
-listed in `ActionsLike`.
+formatted field by field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.actions import Actions
+from agent.actions.searching import DEFAULT_MORE_LIKE_TEXT_WEIGHT
+from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
+from core.vocab import KINDS, VIEWS
 
-Kind = Literal["drawing", "flowchart", "block diagram", "graph", "circuit", "chemical structure", "table", "unknown"]
-View = Literal["perspective", "exploded", "sectional", "side", "plan", "front", "rear", "bottom", "detail",
-               "schematic", "unknown"]
-
-
-class ActionsLike(Protocol):
-    """What the tools need from the agent: one method per tool (see agent.actions.Actions)."""
-
-    def search(self, query: str = "", use_image: bool | None = None, text_weight: float | None = None) -> Any: ...
-    def keyword_search(self, query: str) -> Any: ...
-    def find_part_figures(self, name: str) -> Any: ...
-    def filter(self, **values: Any) -> Any: ...
-    def drop(self, patent_ids: list[str] = ..., ranks: list[int] = ...) -> Any: ...
-    def narrow(self, topic: str, cpc: list[str] | None = None) -> Any: ...
-    def more_like(self, rank: int | None = None, figure_id: str | None = None,
-                  text_weight: float | None = None) -> Any: ...
-    def reweight(self, text_weight: float | None = None, more_text: bool | None = None) -> Any: ...
-    def undo(self) -> Any: ...
-    def goto(self, set_id: int) -> Any: ...
-    def show(self, set_id: int | None = None) -> Any: ...
-    def cluster(self, k: int | None = None) -> Any: ...
-    def group(self, group: int, keep: bool = False) -> Any: ...
-    def explain(self, rank: int, other_rank: int | None = None) -> Any: ...
-    def compare(self, ranks: list[int] = ..., patent_ids: list[str] = ...) -> Any: ...
-    def part(self, sign: str, rank: int | None = None, patent_id: str | None = None) -> Any: ...
+Kind = Literal[KINDS]  # type: ignore[valid-type]  # the model sees the allowed values
+View = Literal[VIEWS]  # type: ignore[valid-type]
 
 
 # ---------------------------------------------------------------- argument schemas
@@ -58,7 +38,7 @@ class SearchArgs(BaseModel):
     use_image: bool | None = Field(None, description="Search with the user's image too. Default: yes if the user "
                                                      "attached one in this message.")
     text_weight: float | None = Field(None, ge=0.0, le=1.0, description="With an image and words: weight of the "
-                                                                        "words (0..1). Default 0.5.")
+                                                                        f"words (0..1). Default {DEFAULT_TEXT_WEIGHT}.")
 
 
 class KeywordArgs(BaseModel):
@@ -99,8 +79,8 @@ class RankArgs(BaseModel):
 
 
 class MoreLikeArgs(RankArgs):
-    text_weight: float | None = Field(None, ge=0.0, le=1.0, description="Weight of the figure's linked text "
-                                                                        "against its drawing. Default 0.3.")
+    text_weight: float | None = Field(None, ge=0.0, le=1.0, description=(
+        f"Weight of the figure's linked text against its drawing. Default {DEFAULT_MORE_LIKE_TEXT_WEIGHT}."))
 
 
 class WeightArgs(BaseModel):
@@ -193,7 +173,7 @@ def _tool(name: str, schema: type[BaseModel], doc: str, call: Callable[..., Any]
     )
 
 
-def make_tools(actions: ActionsLike) -> list[BaseTool]:
+def make_tools(actions: Actions) -> list[BaseTool]:
     """The chat tools bound to one turn's actions (session state injected through `actions`)."""
     a = actions
 
