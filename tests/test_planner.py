@@ -164,11 +164,8 @@ K = 25
 
 @pytest.fixture(scope="module")
 def offline_services(sample_index):
-    from runtime.services import Services
-
-    return Services(settings=sample_index.settings.model_copy(update={"offline": True}), store=sample_index.store,
-                    _visual=sample_index._visual, _text=sample_index._text, _ocr=sample_index._ocr,
-                    extras=sample_index.extras)
+    _ = (sample_index.visual, sample_index.text)  # built once here, so the copy shares them
+    return dataclasses.replace(sample_index, settings=sample_index.settings.model_copy(update={"offline": True}))
 
 
 @pytest.fixture(scope="module")
