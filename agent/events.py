@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 
 from agent.render import data_block, sanitize
 
-EVENT_KINDS = ("notice", "tool_call", "reply_delta", "reply", "result_set", "clusters", "explanation", "overlay")
-
 
 @dataclass
 class TurnEvent:

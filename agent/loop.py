@@ -10,20 +10,27 @@ offline planner (or to what the tools already did) with a short notice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
 from agent.actions import Actions
-from agent.domains import cpc_legend
+from agent.backends import choose_backend
 from agent.events import Outcome, ToolCall, TurnEvent
+from agent.lc_tools import make_tools
 from agent.planner import Planner
 from agent.render import data_block, listing, set_header
 from agent.session import Session
 from core.errors import ToolError
 from core.facets import Filters
 from core.types import ResultSet
+from prompts import load_prompt
 from runtime.services import Services
+from tools.cluster import make_prompt_titler
+from tools.cpc_topics import cpc_legend
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +70,6 @@ class Agent:
             self.mode = f"custom:{name}"
 
     def _choose(self) -> None:
-        from agent.backends import choose_backend
-
         self.backend, self._status = choose_backend(self.settings, self._model_name)
         self.mode = f"ollama:{self._status['model']}" if self.backend is not None else "offline"
 
@@ -116,8 +121,6 @@ class Agent:
 
         Raises ToolError (with a message for the user) when there is no current set or nothing passes.
         """
-        from langchain_core.messages import AIMessage, HumanMessage
-
         actions = Actions(self.services, session)
         before = session.current.set_id if session.current else None
         outcome = actions.filter(
@@ -136,10 +139,6 @@ class Agent:
 
     def _offline_turn(self, session: Session, actions: Actions, message: str, *, first_notice: bool,
                       reason: str | None = None) -> Iterator[TurnEvent]:
-        from langchain_core.messages import AIMessage, HumanMessage
-
-        from prompts import load_prompt
-
         notice = load_prompt("offline_notice", reason=reason or self._status.get("reason") or "offline mode",
                              model=self.settings.ollama_model, host=self.settings.ollama_host)
         notice = " ".join(notice.split())
@@ -161,10 +160,6 @@ class Agent:
     # ------------------------------------------------------------------ LLM
 
     def _llm_turn(self, session: Session, actions: Actions, message: str) -> Iterator[TurnEvent]:
-        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-
-        from tools.lc import make_tools
-
         tools = make_tools(actions)
         by_name = {t.name: t for t in tools}
         llm = self.backend.bind_tools(tools)
@@ -174,34 +169,16 @@ class Agent:
         cap = self.settings.max_tool_calls
         calls = 0
         outcomes: list[Outcome] = []
-        ai = None
         while True:
             forced = calls >= cap  # past the cap the model answers without tools
-            model = self.backend if forced else llm
             try:
-                ai = None
-                for chunk in model.stream(msgs):
-                    ai = chunk if ai is None else ai + chunk
-                    piece = _text(chunk.content)
-                    if piece:
-                        yield TurnEvent("reply_delta", piece)
+                ai = yield from _stream_reply(self.backend if forced else llm, msgs)
             except Exception as e:  # connection refused, timeout, a model error: never shown raw
                 log.warning("chat model failed: %s", e, exc_info=True)
                 why = f"the language model did not answer ({type(e).__name__})"
-                if not outcomes:
-                    yield from self._offline_turn(session, actions, message, first_notice=False, reason=why)
-                    return
-                reply = ("The language model stopped answering, so here is what the tools found:\n\n"
-                         + "\n\n".join(o.for_user() for o in outcomes))
-                yield TurnEvent("notice", why)
-                session.messages += _history(new) + [AIMessage(reply)]
-                yield TurnEvent("reply", reply)
+                yield from self._model_failed(session, actions, message, why, new, outcomes)
                 return
-            if ai is None:
-                ai_msg = AIMessage("")
-            else:
-                ai_msg = AIMessage(content=_text(ai.content), tool_calls=list(getattr(ai, "tool_calls", []) or []),
-                                   id=getattr(ai, "id", None))
+            ai_msg = _as_message(ai)
             if forced and ai_msg.tool_calls:
                 ai_msg = AIMessage(content=ai_msg.content, id=ai_msg.id)
             msgs.append(ai_msg)
@@ -209,23 +186,9 @@ class Agent:
             if not ai_msg.tool_calls:
                 break
             for call in ai_msg.tool_calls:
-                name, args, cid = call.get("name", ""), dict(call.get("args") or {}), call.get("id") or ""
-                if calls >= cap:
-                    tm = ToolMessage(f"Error: the limit of {cap} tool calls for this turn is reached. Answer the "
-                                     "user now with what you have.", tool_call_id=cid, name=name, status="error")
-                    yield TurnEvent("tool_call", ToolCall(name, args, "not run: tool-call limit reached", False,
-                                                          "tool-call limit reached"))
-                else:
-                    calls += 1
-                    tm = self._call_tool(by_name, name, args, cid)
-                    ok = tm.status != "error"
-                    outcome = tm.artifact if isinstance(tm.artifact, Outcome) else None
-                    summary = outcome.summary if outcome else (str(tm.content)[:300] if ok else "")
-                    error = None if ok else str(tm.content).removeprefix("Error: ")
-                    yield TurnEvent("tool_call", ToolCall(name, args, summary, ok, error))
-                    if outcome is not None:
-                        outcomes.append(outcome)
-                        yield from outcome.events
+                capped = calls >= cap
+                calls += 0 if capped else 1
+                tm = yield from self._tool_call(call, by_name, capped, outcomes)
                 msgs.append(tm)
                 new.append(tm)
             if calls >= cap:
@@ -236,10 +199,41 @@ class Agent:
         session.messages += _history(new)
         yield TurnEvent("reply", reply)
 
+    def _model_failed(self, session: Session, actions: Actions, message: str, why: str, new: list,
+                      outcomes: list[Outcome]) -> Iterator[TurnEvent]:
+        """The model stopped answering: the offline planner takes the turn, or the tools' results are the reply."""
+        if not outcomes:
+            yield from self._offline_turn(session, actions, message, first_notice=False, reason=why)
+            return
+        reply = ("The language model stopped answering, so here is what the tools found:\n\n"
+                 + "\n\n".join(o.for_user() for o in outcomes))
+        yield TurnEvent("notice", why)
+        session.messages += _history(new) + [AIMessage(reply)]
+        yield TurnEvent("reply", reply)
+
+    def _tool_call(self, call: dict, by_name: dict, capped: bool,
+                   outcomes: list[Outcome]) -> Generator[TurnEvent, None, ToolMessage]:
+        """Run one tool call of the model (or refuse it past the cap); yields its events, returns its message."""
+        name, args, cid = call.get("name", ""), dict(call.get("args") or {}), call.get("id") or ""
+        cap = self.settings.max_tool_calls
+        if capped:
+            yield TurnEvent("tool_call", ToolCall(name, args, "not run: tool-call limit reached", False,
+                                                  "tool-call limit reached"))
+            return ToolMessage(f"Error: the limit of {cap} tool calls for this turn is reached. Answer the "
+                               "user now with what you have.", tool_call_id=cid, name=name, status="error")
+        tm = self._call_tool(by_name, name, args, cid)
+        ok = tm.status != "error"
+        outcome = tm.artifact if isinstance(tm.artifact, Outcome) else None
+        summary = outcome.summary if outcome else (str(tm.content)[:300] if ok else "")
+        error = None if ok else str(tm.content).removeprefix("Error: ")
+        yield TurnEvent("tool_call", ToolCall(name, args, summary, ok, error))
+        if outcome is not None:
+            outcomes.append(outcome)
+            yield from outcome.events
+        return tm
+
     @staticmethod
     def _call_tool(by_name: dict, name: str, args: dict, cid: str):
-        from langchain_core.messages import ToolMessage
-
         tool = by_name.get(name)
         if tool is None:
             return ToolMessage(f"Error: there is no tool {name!r}. Tools: {', '.join(by_name)}.",
@@ -254,8 +248,6 @@ class Agent:
     def _titler(self):
         if self.backend is None:
             return None
-        from tools.cluster import make_prompt_titler
-
         backend = self.backend
         return make_prompt_titler(lambda prompt: _text(backend.invoke(prompt).content))
 
@@ -263,8 +255,6 @@ class Agent:
 
     def system_prompt(self, session: Session, actions: Actions | None = None) -> str:
         """The system prompt for a turn: rules, the index's facet values and CPC classes, the session state."""
-        from prompts import load_prompt
-
         actions = actions or Actions(self.services, session)
         fv = actions.facet_values()
         dates = fv.get("date_range") or []
@@ -311,12 +301,29 @@ def _state(session: Session, actions: Actions) -> str:
 def _image_note(actions: Actions) -> str:
     if actions.turn_image is None:
         return ""
-    from pathlib import Path
-
     img = actions.turn_image
     name = Path(img).name if isinstance(img, str | Path) else "an image"
     crop = f", cropped to {tuple(round(c) for c in actions.turn_crop)}" if actions.turn_crop else ""
     return f"\n[attached: {name}{crop}]"
+
+
+def _stream_reply(model: Any, msgs: list) -> Generator[TurnEvent, None, Any]:
+    """Stream the model's answer: yields its text as ``reply_delta`` events, returns the summed chunk (or None)."""
+    ai = None
+    for chunk in model.stream(msgs):
+        ai = chunk if ai is None else ai + chunk
+        piece = _text(chunk.content)
+        if piece:
+            yield TurnEvent("reply_delta", piece)
+    return ai
+
+
+def _as_message(ai: Any) -> AIMessage:
+    """A streamed answer as one AIMessage (its text and tool calls)."""
+    if ai is None:
+        return AIMessage("")
+    return AIMessage(content=_text(ai.content), tool_calls=list(getattr(ai, "tool_calls", []) or []),
+                     id=getattr(ai, "id", None))
 
 
 def _text(content: Any) -> str:
@@ -330,8 +337,6 @@ def _text(content: Any) -> str:
 
 def _history(messages: list) -> list:
     """Messages to keep in the session: tool artifacts (full hit lists) stripped."""
-    from langchain_core.messages import ToolMessage
-
     out = []
     for m in messages:
         if isinstance(m, ToolMessage) and m.artifact is not None:
@@ -342,8 +347,6 @@ def _history(messages: list) -> list:
 
 def _trimmed(messages: list) -> list:
     """The last MAX_HISTORY_TURNS user turns, cut at a user message so tool calls keep their results."""
-    from langchain_core.messages import HumanMessage
-
     starts = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
     if len(starts) <= MAX_HISTORY_TURNS:
         return list(messages)

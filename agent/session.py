@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ToolError
 from core.facets import Filters
 from core.types import Hit, ResultSet
@@ -29,7 +30,7 @@ class Recipe:
     image: str | None = None
     crop: tuple[float, float, float, float] | None = None
     figure_id: str = ""
-    text_weight: float = 0.5
+    text_weight: float = DEFAULT_TEXT_WEIGHT
     k: int = 20
     filters: Filters = field(default_factory=Filters)
     topics: list[tuple[str, list[str]]] = field(default_factory=list)  # (topic phrase, CPC prefixes) narrowings

@@ -10,10 +10,10 @@ from langchain_core.messages import ToolMessage
 
 from agent.actions import Actions
 from agent.events import Outcome
+from agent.lc_tools import TOOL_NAMES, make_tools
 from agent.render import DATA_BEGIN, DATA_END
 from agent.session import Session
 from tests.test_cluster import build_corpus
-from tools.lc import TOOL_NAMES, make_tools
 
 
 @pytest.fixture(scope="module")

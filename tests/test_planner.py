@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent.domains import cpc_for_topic
 from agent.loop import Agent
-from agent.planner import HELP, parse_dates, patent_ids_in, plan, ranks_in
+from agent.planner import HELP, parse_dates, plan, ranks_in
 from agent.session import Session
+from core.patnum import patent_ids_in
+from tools.cpc_topics import cpc_for_topic
 
 # ---------------------------------------------------------------- part 1: reading requests
 
@@ -163,11 +164,8 @@ K = 25
 
 @pytest.fixture(scope="module")
 def offline_services(sample_index):
-    from runtime.services import Services
-
-    return Services(settings=sample_index.settings.model_copy(update={"offline": True}), store=sample_index.store,
-                    _visual=sample_index._visual, _text=sample_index._text, _ocr=sample_index._ocr,
-                    extras=sample_index.extras)
+    _ = (sample_index.visual, sample_index.text)  # built once here, so the copy shares them
+    return dataclasses.replace(sample_index, settings=sample_index.settings.model_copy(update={"offline": True}))
 
 
 @pytest.fixture(scope="module")

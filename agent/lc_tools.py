@@ -1,52 +1,35 @@
 """LangChain tools: thin, typed wrappers over the session-aware actions of one turn.
 
 Each tool has an args_schema with few model-visible arguments and a docstring that is its spec. The
-session (current result set, clusters, the attached image) is injected through the `actions` object the
+session (current result set, clusters, the attached image) is injected through the `Actions` object the
 agent builds for the turn, so the model never copies hits or ids around. Tools answer with
 ``content_and_artifact``: a short text for the model (document text fenced as data), and the action's
 `Outcome` (full hits, clusters, explanations, events) as the artifact for the UI.
 
 Bad input comes back to the model as ``Error: ...`` text saying what is valid, so it can correct itself:
 `ToolError` (and index/model problems) become a `ToolException`; argument validation errors are
-formatted field by field. Nothing here imports the agent: `actions` is any object with the methods
-listed in `ActionsLike`.
+formatted field by field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.actions import Actions
+from agent.actions.searching import DEFAULT_MORE_LIKE_TEXT_WEIGHT
+from agent.events import Outcome
+from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
+from core.vocab import KINDS, VIEWS
 
-Kind = Literal["drawing", "flowchart", "block diagram", "graph", "circuit", "chemical structure", "table", "unknown"]
-View = Literal["perspective", "exploded", "sectional", "side", "plan", "front", "rear", "bottom", "detail",
-               "schematic", "unknown"]
-
-
-class ActionsLike(Protocol):
-    """What the tools need from the agent: one method per tool (see agent.actions.Actions)."""
-
-    def search(self, query: str = "", use_image: bool | None = None, text_weight: float | None = None) -> Any: ...
-    def keyword_search(self, query: str) -> Any: ...
-    def find_part_figures(self, name: str) -> Any: ...
-    def filter(self, **values: Any) -> Any: ...
-    def drop(self, patent_ids: list[str] = ..., ranks: list[int] = ...) -> Any: ...
-    def narrow(self, topic: str, cpc: list[str] | None = None) -> Any: ...
-    def more_like(self, rank: int | None = None, figure_id: str | None = None,
-                  text_weight: float | None = None) -> Any: ...
-    def reweight(self, text_weight: float | None = None, more_text: bool | None = None) -> Any: ...
-    def undo(self) -> Any: ...
-    def goto(self, set_id: int) -> Any: ...
-    def show(self, set_id: int | None = None) -> Any: ...
-    def cluster(self, k: int | None = None) -> Any: ...
-    def group(self, group: int, keep: bool = False) -> Any: ...
-    def explain(self, rank: int, other_rank: int | None = None) -> Any: ...
-    def compare(self, ranks: list[int] = ..., patent_ids: list[str] = ...) -> Any: ...
-    def part(self, sign: str, rank: int | None = None, patent_id: str | None = None) -> Any: ...
+Kind = Literal[KINDS]  # type: ignore[valid-type]  # the model sees the allowed values
+View = Literal[VIEWS]  # type: ignore[valid-type]
 
 
 # ---------------------------------------------------------------- argument schemas
@@ -58,7 +41,7 @@ class SearchArgs(BaseModel):
     use_image: bool | None = Field(None, description="Search with the user's image too. Default: yes if the user "
                                                      "attached one in this message.")
     text_weight: float | None = Field(None, ge=0.0, le=1.0, description="With an image and words: weight of the "
-                                                                        "words (0..1). Default 0.5.")
+                                                                        f"words (0..1). Default {DEFAULT_TEXT_WEIGHT}.")
 
 
 class KeywordArgs(BaseModel):
@@ -99,8 +82,8 @@ class RankArgs(BaseModel):
 
 
 class MoreLikeArgs(RankArgs):
-    text_weight: float | None = Field(None, ge=0.0, le=1.0, description="Weight of the figure's linked text "
-                                                                        "against its drawing. Default 0.3.")
+    text_weight: float | None = Field(None, ge=0.0, le=1.0, description=(
+        f"Weight of the figure's linked text against its drawing. Default {DEFAULT_MORE_LIKE_TEXT_WEIGHT}."))
 
 
 class WeightArgs(BaseModel):
@@ -181,92 +164,106 @@ def _wrap(call: Callable[..., Any]) -> Callable[..., tuple[str, Any]]:
     return run
 
 
-def _tool(name: str, schema: type[BaseModel], doc: str, call: Callable[..., Any]) -> BaseTool:
+def _tool(spec: ToolSpec, actions: Actions) -> BaseTool:
     return StructuredTool.from_function(
-        func=_wrap(call),
-        name=name,
-        description=doc,
-        args_schema=schema,
+        func=_wrap(partial(spec.call, actions)),
+        name=spec.name,
+        description=spec.description,
+        args_schema=spec.schema,
         response_format="content_and_artifact",
         handle_tool_error=tool_error_text,
         handle_validation_error=validation_error_text,
     )
 
 
-def make_tools(actions: ActionsLike) -> list[BaseTool]:
+# ---------------------------------------------------------------- the tools
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One chat tool: its name, argument schema, description (its spec for the model) and the action it calls."""
+
+    name: str
+    schema: type[BaseModel]
+    description: str
+    call: Callable[..., Outcome]  # (actions, **the model's arguments) -> Outcome
+
+
+def _search(a: Actions, query: str = "", use_image: bool | None = None, text_weight: float | None = None) -> Outcome:
+    return a.search(query=query, use_image=use_image, text_weight=text_weight)
+
+
+def _filter_results(a: Actions, **values: Any) -> Outcome:
+    return a.filter(**{k: v for k, v in values.items() if v is not None})
+
+
+def _go_back(a: Actions, set_id: int | None = None) -> Outcome:
+    return a.undo() if set_id is None else a.goto(set_id)
+
+
+def _compare(a: Actions, ranks: list[int] | None = None, patent_ids: list[str] | None = None) -> Outcome:
+    return a.compare(ranks=ranks or [], patent_ids=patent_ids or [])
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec("search_figures", SearchArgs,
+             "Start a NEW search for patent figures from words, the user's attached image (or its crop), or "
+             "both. Makes a new numbered result set. Use for a new topic, not to refine the current results.",
+             _search),
+    ToolSpec("keyword_search", KeywordArgs,
+             "Boolean keyword search over patent texts (title, abstract, claims, description, figure text), "
+             "VisPat style. Returns the figures of the matching patents as a new result set.",
+             lambda a, query: a.keyword_search(query)),
+    ToolSpec("find_part_figures", PartNameArgs,
+             "Find figures across the index whose OCR-read reference signs name a component, e.g. 'nacelle'. "
+             "New result set.",
+             lambda a, name: a.find_part_figures(name)),
+    ToolSpec("filter_results", FilterArgs,
+             "Refine the CURRENT result set by facets: figure kinds, views, CPC prefixes, offices, kind codes, "
+             "publication dates, patents to keep or drop, figures with reference signs. Makes a new set.",
+             _filter_results),
+    ToolSpec("drop_results", DropArgs,
+             "Remove patents (by id) or single results (by rank) from the current set. Makes a new set.",
+             lambda a, patent_ids=(), ranks=(): a.drop(patent_ids=list(patent_ids), ranks=list(ranks))),
+    ToolSpec("narrow_to_topic", TopicArgs,
+             "Keep the current results about a domain ('autonomous driving', 'battery charging'): those in "
+             "matching CPC classes of the index, or whose linked text is close to the topic. Makes a new set.",
+             lambda a, topic, cpc=None: a.narrow(topic=topic, cpc=cpc)),
+    ToolSpec("more_like", MoreLikeArgs,
+             "New search for figures like one result of the current set ('more like #3').",
+             lambda a, rank, text_weight=None: a.more_like(rank=rank, text_weight=text_weight)),
+    ToolSpec("set_text_weight", WeightArgs,
+             "Re-run the current set's image+text (or more-like) search with another weight on the words "
+             "('give text more weight'). Makes a new set.",
+             lambda a, text_weight: a.reweight(text_weight=text_weight)),
+    ToolSpec("go_back", SetArgs,
+             "Undo: make the previous result set current again, or a given earlier set ('back to set 2').",
+             _go_back),
+    ToolSpec("show_results", ShowArgs,
+             "List a result set (default: the current one) with ranks, patents, FIG numbers and scores.",
+             lambda a, set_id=None: a.show(set_id=set_id)),
+    ToolSpec("cluster_results", ClusterArgs,
+             "Group the current results into k clusters of similar drawings, each with a title and keywords.",
+             lambda a, k=None: a.cluster(k=k)),
+    ToolSpec("show_group", GroupArgs,
+             "What is in one group of the last clustering; with keep=true, make it the current set.",
+             lambda a, group, keep=False: a.group(group=group, keep=keep)),
+    ToolSpec("explain_ranking", ExplainArgs,
+             "Why a result has its score and rank ('why is #1 first?'), or why one result ranks above another "
+             "('why is #2 above #5?'): per-modality scores, weights, matched words and components.",
+             lambda a, rank, other_rank=None: a.explain(rank=rank, other_rank=other_rank)),
+    ToolSpec("compare_results", CompareArgs,
+             "What the patents of some results have in common and what differentiates them: components, CPC "
+             "classes, figure kinds, key terms.",
+             _compare),
+    ToolSpec("lookup_part", PartArgs,
+             "What a reference sign is ('what is part 104 in this figure?'): its name, the sentences that "
+             "mention it, the sheets where OCR read it, and an overlay image with it boxed.",
+             lambda a, part, rank=None, patent_id=None: a.part(sign=part, rank=rank, patent_id=patent_id)),
+)
+TOOL_NAMES = tuple(t.name for t in TOOLS)
+
+
+def make_tools(actions: Actions) -> list[BaseTool]:
     """The chat tools bound to one turn's actions (session state injected through `actions`)."""
-    a = actions
-
-    def search(query: str = "", use_image: bool | None = None, text_weight: float | None = None) -> Any:
-        return a.search(query=query, use_image=use_image, text_weight=text_weight)
-
-    def filter_results(**values: Any) -> Any:
-        return a.filter(**{k: v for k, v in values.items() if v is not None})
-
-    def go_back(set_id: int | None = None) -> Any:
-        return a.undo() if set_id is None else a.goto(set_id)
-
-    def compare(ranks: list[int] | None = None, patent_ids: list[str] | None = None) -> Any:
-        return a.compare(ranks=ranks or [], patent_ids=patent_ids or [])
-
-    return [
-        _tool("search_figures", SearchArgs,
-              "Start a NEW search for patent figures from words, the user's attached image (or its crop), or "
-              "both. Makes a new numbered result set. Use for a new topic, not to refine the current results.",
-              search),
-        _tool("keyword_search", KeywordArgs,
-              "Boolean keyword search over patent texts (title, abstract, claims, description, figure text), "
-              "VisPat style. Returns the figures of the matching patents as a new result set.",
-              lambda query: a.keyword_search(query)),
-        _tool("find_part_figures", PartNameArgs,
-              "Find figures across the index whose OCR-read reference signs name a component, e.g. 'nacelle'. "
-              "New result set.",
-              lambda name: a.find_part_figures(name)),
-        _tool("filter_results", FilterArgs,
-              "Refine the CURRENT result set by facets: figure kinds, views, CPC prefixes, offices, kind codes, "
-              "publication dates, patents to keep or drop, figures with reference signs. Makes a new set.",
-              filter_results),
-        _tool("drop_results", DropArgs,
-              "Remove patents (by id) or single results (by rank) from the current set. Makes a new set.",
-              lambda patent_ids=(), ranks=(): a.drop(patent_ids=list(patent_ids), ranks=list(ranks))),
-        _tool("narrow_to_topic", TopicArgs,
-              "Keep the current results about a domain ('autonomous driving', 'battery charging'): those in "
-              "matching CPC classes of the index, or whose linked text is close to the topic. Makes a new set.",
-              lambda topic, cpc=None: a.narrow(topic=topic, cpc=cpc)),
-        _tool("more_like", MoreLikeArgs,
-              "New search for figures like one result of the current set ('more like #3').",
-              lambda rank, text_weight=None: a.more_like(rank=rank, text_weight=text_weight)),
-        _tool("set_text_weight", WeightArgs,
-              "Re-run the current set's image+text (or more-like) search with another weight on the words "
-              "('give text more weight'). Makes a new set.",
-              lambda text_weight: a.reweight(text_weight=text_weight)),
-        _tool("go_back", SetArgs,
-              "Undo: make the previous result set current again, or a given earlier set ('back to set 2').",
-              go_back),
-        _tool("show_results", ShowArgs,
-              "List a result set (default: the current one) with ranks, patents, FIG numbers and scores.",
-              lambda set_id=None: a.show(set_id=set_id)),
-        _tool("cluster_results", ClusterArgs,
-              "Group the current results into k clusters of similar drawings, each with a title and keywords.",
-              lambda k=None: a.cluster(k=k)),
-        _tool("show_group", GroupArgs,
-              "What is in one group of the last clustering; with keep=true, make it the current set.",
-              lambda group, keep=False: a.group(group=group, keep=keep)),
-        _tool("explain_ranking", ExplainArgs,
-              "Why a result has its score and rank ('why is #1 first?'), or why one result ranks above another "
-              "('why is #2 above #5?'): per-modality scores, weights, matched words and components.",
-              lambda rank, other_rank=None: a.explain(rank=rank, other_rank=other_rank)),
-        _tool("compare_results", CompareArgs,
-              "What the patents of some results have in common and what differentiates them: components, CPC "
-              "classes, figure kinds, key terms.",
-              compare),
-        _tool("lookup_part", PartArgs,
-              "What a reference sign is ('what is part 104 in this figure?'): its name, the sentences that "
-              "mention it, the sheets where OCR read it, and an overlay image with it boxed.",
-              lambda part, rank=None, patent_id=None: a.part(sign=part, rank=rank, patent_id=patent_id)),
-    ]
-
-
-TOOL_NAMES = ("search_figures", "keyword_search", "find_part_figures", "filter_results", "drop_results",
-              "narrow_to_topic", "more_like", "set_text_weight", "go_back", "show_results", "cluster_results",
-              "show_group", "explain_ranking", "compare_results", "lookup_part")
+    return [_tool(spec, actions) for spec in TOOLS]

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from core.textnorm import CPC_TITLE_STOPWORDS, stem
+
 # prefix → (title, extra words). Subclasses (4 chars) are more specific than classes (3 chars).
 CPC_TITLES: dict[str, tuple[str, str]] = {
     "A01B": ("soil working in agriculture", "plough tillage"),
@@ -179,35 +181,12 @@ MIN_KEYWORD_SCORE = 1.0  # at least one shared stem, weighted by specificity
 MIN_COVERAGE = 0.5  # a class must share more than half of the phrase's word stems ("solar cells" ≠ fuel cells)
 KEEP_RATIO = 0.6  # classes scoring at least this fraction of the best match are kept too
 MIN_EMBED_SIM = 0.5  # phrase ↔ title cosine for an embedding-only match
-_STOP = frozenset(
-    "a an and or of the in on for to with by from as at its their other not otherwise provided general "
-    "devices device apparatus systems system methods method means arrangements elements drawings drawing "
-    "figures figure ones those these about related only just machine machines process processes assembly unit "
-    "units part parts member members equipment element component components structure structures".split()
-)
 
 
-def _stem(word: str) -> str:
-    """A light stem: plural to singular, then -ing/-ed/-er/-ation/-ion and a final -e removed."""
-    w = word.lower()
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith(("sses", "ches", "shes", "xes")):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3:
-        w = w[:-1]
-    for suf in ("ation", "ion", "ing", "ed", "er"):
-        if w.endswith(suf) and len(w) - len(suf) >= 4:
-            w = w[: -len(suf)]
-            break
-    if w.endswith("e") and len(w) > 4:
-        w = w[:-1]
-    return w
-
-
-def stems(text: str) -> set[str]:
-    """Content-word stems of a phrase: "autonomous-driving vehicles" → {"autonomous", "driv", "vehicl"}."""
-    return {_stem(w) for w in re.findall(r"[a-z0-9]+", text.lower().replace("-", " ")) if w not in _STOP}
+def topic_stems(text: str) -> set[str]:
+    """Content-word stems of a phrase: "autonomous-driving vehicles" → {"autonom", "drive", "vehicl"}."""
+    words = re.findall(r"[a-z0-9]+", text.lower().replace("-", " "))
+    return {stem(w) for w in words if w not in CPC_TITLE_STOPWORDS}
 
 
 def cpc_title(prefix: str) -> str:
@@ -241,10 +220,10 @@ def cpc_for_topic(topic: str, present: Sequence[str], text_encoder: object | Non
     candidates = {code: v for code, v in CPC_TITLES.items() if code in have}
     if not candidates or not topic.strip():
         return []
-    q = stems(topic)
+    q = topic_stems(topic)
     scores: dict[str, float] = {}
     for code, (title, extra) in candidates.items():
-        in_title, in_extra = q & stems(title), q & (stems(extra) - stems(title))
+        in_title, in_extra = q & topic_stems(title), q & (topic_stems(extra) - topic_stems(title))
         if len(in_title | in_extra) / len(q) > MIN_COVERAGE:
             scores[code] = sum(1.5 + min(len(s), 10) / 10 for s in in_title) + sum(
                 1.0 + min(len(s), 10) / 10 for s in in_extra)

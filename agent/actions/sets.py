@@ -1,0 +1,89 @@
+"""Moving between result sets and looking at them: undo, go to a set, list it, the index's facet values, and
+grouping a set into clusters of similar drawings."""
+
+from __future__ import annotations
+
+from agent.actions.base import ActionBase, set_artifact
+from agent.events import Outcome, TurnEvent
+from agent.render import counts, listing, set_header, short_ids
+from core.errors import ToolError
+from tools.cluster import cluster_hits
+from tools.cpc_topics import cpc_legend
+
+
+class SetActions(ActionBase):
+    """Actions over the numbered result sets of the session."""
+
+    def undo(self) -> Outcome:
+        """Back to the result set that was current before this one."""
+        before = self.session.current
+        rs = self.session.undo()
+        if rs is None:
+            if before is None:
+                return Outcome(summary="There is nothing to undo: no search has been made yet.")
+            return Outcome(summary=f"There is nothing to undo: set {before.set_id} is the first set.")
+        return Outcome(summary=f"Back to the previous results. {set_header(rs)}.", data=listing(rs.hits),
+                       artifact=set_artifact(rs), events=[TurnEvent("result_set", rs)])
+
+    def goto(self, set_id: int) -> Outcome:
+        """Make an earlier numbered set current again."""
+        rs = self.session.goto(int(set_id))
+        return Outcome(summary=f"Set {rs.set_id} is current again. {set_header(rs)}.", data=listing(rs.hits),
+                       artifact=set_artifact(rs), events=[TurnEvent("result_set", rs)])
+
+    def show(self, set_id: int | None = None, limit: int = 10) -> Outcome:
+        """List a set (default: the current one) without changing anything."""
+        rs = self.session.get(int(set_id)) if set_id is not None else self.session.require_current()
+        head = set_header(rs) + ("" if rs is self.session.current else " (not the current set)")
+        sets = ", ".join(f"{s.set_id} ({len(s.hits)})" for s in self.session.sets)
+        return Outcome(summary=head + ".", text=f"Sets so far (figures): {sets}.",
+                       data=listing(rs.hits, limit), artifact=set_artifact(rs))
+
+    def facets(self) -> Outcome:
+        """The filter values that occur in the index."""
+        fv = self.facet_values()
+        lines = [
+            f"Figure kinds: {', '.join(fv['kinds'])}.",
+            f"Views: {', '.join(fv['views'])}.",
+            f"Offices: {', '.join(fv['offices'])}; kind codes: {', '.join(fv['kind_codes'])}.",
+            f"Publication dates: {fv['date_range'][0]} to {fv['date_range'][1]}." if fv["date_range"] else "",
+            f"{len(fv['patent_ids'])} patents.",
+        ]
+        return Outcome(summary="Filter values in the index:", text="\n".join(x for x in lines if x),
+                       data=cpc_legend(fv["cpc"], fv.get("cpc_counts")))
+
+    def cluster(self, k: int | None = None) -> Outcome:
+        """Cluster the current set into k groups of similar drawings (k chosen by silhouette if None)."""
+        rs = self.session.require_current()
+        result = cluster_hits(self.services, rs.hits, k=k, titler=self.titler)
+        self.session.clusters = result
+        data = []
+        for c in result.clusters:
+            data.append(f"Group {c.cluster_id} \"{c.title}\" ({len(c.hits)} figures): {short_ids(c.hits, 8)}; "
+                        f"keywords: {', '.join(c.keywords) or 'none'}")
+        notes = " ".join(result.notes)
+        return Outcome(summary=f"Set {rs.set_id} in {result.k} groups of similar drawings ({result.k_method}).",
+                       text=(f"Map of the groups: {result.map_png}." + (f" Notes: {notes}" if notes else "")),
+                       data=data, artifact={"clusters": result.model_dump(mode="json")},
+                       events=[TurnEvent("clusters", result)])
+
+    def group(self, group: int, keep: bool = False) -> Outcome:
+        """What is in one group of the last clustering; with keep, make the group the new current set."""
+        rs = self.session.require_current()
+        result = self.session.clusters
+        if result is None:
+            raise ToolError(f"set {rs.set_id} has not been clustered yet: cluster it first "
+                            "(e.g. 'cluster these into 4 groups')")
+        if not isinstance(group, int) or not 1 <= group <= len(result.clusters):
+            raise ToolError(f"there is no group {group!r}; the groups are 1 to {len(result.clusters)}")
+        c = result.clusters[group - 1]
+        if keep:
+            recipe = self.session.recipe().refined(mode="", topics=[], dropped=[])
+            return self._push(list(c.hits), f"group {c.cluster_id} of set {rs.set_id}", rs.set_id, recipe,
+                              lead=f"Kept group {c.cluster_id} ({len(c.hits)} figures).")
+        kinds = counts([h.kind for h in c.hits])
+        return Outcome(summary=f"Group {c.cluster_id} of set {rs.set_id} has {len(c.hits)} figures "
+                               f"({kinds}), from {len({h.patent_id for h in c.hits})} patents.",
+                       data=[f"Title: {c.title} ({c.title_source})", f"Keywords: {', '.join(c.keywords) or 'none'}",
+                             *listing(c.hits, 12)],
+                       artifact={"group": c.model_dump(mode="json")})

@@ -1,0 +1,124 @@
+"""Understanding results: why a hit ranks where it does, what patents share, what a reference sign is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent.actions.base import ActionBase
+from agent.events import Outcome, TurnEvent
+from core.errors import ToolError
+from prompts import load_prompt
+from tools.explain import compare, explain_hit, explain_pair
+from tools.overlay import render_overlay
+from tools.refsigns import RefSignLookup, lookup_refsign
+from tools.search import patent_of
+
+COMPARE_MAX_PATENTS = 5
+
+
+class UnderstandActions(ActionBase):
+    """Actions that explain the current set without changing it."""
+
+    def explain(self, rank: int, other_rank: int | None = None) -> Outcome:
+        """Why #rank scored what it did, or why #rank is above/below #other_rank, from the score breakdowns."""
+        rs = self.session.require_current()
+        if other_rank is None:
+            ex = explain_hit(self.services, rs.hits, int(rank))
+            kind, subject = "hit", f"#{rank} of set {rs.set_id}"
+            self.session.focus = ex.facts.get("figure_id") or self.session.focus
+        else:
+            ex = explain_pair(self.services, rs.hits, int(rank), int(other_rank))
+            kind, subject = "pair", f"#{rank} versus #{other_rank} of set {rs.set_id}"
+        guide = load_prompt("explain", subject=subject)
+        return Outcome(summary=f"Explanation of {subject}, from the score breakdown:", guide=guide,
+                       data=ex.text.splitlines(), artifact={"explanation": ex.model_dump(mode="json")},
+                       events=[TurnEvent("explanation", {"kind": kind, "text": ex.text, "facts": ex.facts})])
+
+    def compare(self, ranks: Sequence[int] = (), patent_ids: Sequence[str] = ()) -> Outcome:
+        """What the patents of some results (default: the current set's first patents) share and what differs."""
+        if patent_ids:
+            ids = [self.resolve_patent_id(p) for p in patent_ids]
+            cmp = compare(self.services, patent_ids=ids)
+            subject = ", ".join(ids)
+        else:
+            rs = self.session.require_current()
+            if ranks:
+                hits = [self.session.hit(int(r)) for r in ranks]
+                subject = ", ".join(f"#{r}" for r in ranks) + f" of set {rs.set_id}"
+            else:
+                first = list(dict.fromkeys(h.patent_id for h in rs.hits))[:COMPARE_MAX_PATENTS]
+                hits = [h for h in rs.hits if h.patent_id in first]
+                subject = f"the first {len(first)} patents of set {rs.set_id}"
+            cmp = compare(self.services, hits=hits)
+        guide = load_prompt("compare", subject=subject)
+        return Outcome(summary=f"Comparison of {subject} ({', '.join(cmp.patent_ids)}):", guide=guide,
+                       data=cmp.text.splitlines(), artifact={"comparison": cmp.model_dump(mode="json")},
+                       events=[TurnEvent("explanation", {"kind": "compare", "text": cmp.text,
+                                                         "facts": cmp.model_dump(mode="json")})])
+
+    def part(self, sign: str, rank: int | None = None, patent_id: str | None = None) -> Outcome:
+        """What a reference sign (numeral or name) is in a figure: labels, sentences, sheets, an overlay."""
+        sign = str(sign or "").strip()
+        if not sign:
+            raise ToolError("say which part: a numeral like 104 or a name like 'motor'")
+        pid, focus = self._part_figure(rank, patent_id)
+        try:
+            found = lookup_refsign(self.services, pid, sign)
+        except ToolError as e:
+            others = self._sign_elsewhere(pid, sign)
+            return Outcome(summary=f"Not found: {e}",
+                           text="The current set has it in other patents:" if others else "",
+                           data=others)
+        sheet_ids = [s.figure_id for s in found.sheets]
+        target = focus if focus in sheet_ids else (sheet_ids[0] if sheet_ids else None)
+        label = found.labels[0] if found.labels else "(no label in the text)"
+        where = ", ".join(f"sheet {s.sheet_no} (FIG {','.join(s.figs) or '?'})" for s in found.sheets)
+        text = [f"OCR found {found.numeral} on: {where}." if where else
+                f"OCR did not find {found.numeral} on any sheet of {pid}."]
+        if focus and target is not None and target != focus:
+            text.append(f"It was not read on {focus} itself.")
+        if found.described_figs:
+            text.append(f"The brief description mentions it for FIG {', '.join(found.described_figs)}.")
+        events: list[TurnEvent] = []
+        artifact: dict = {"refsign": found.model_dump(mode="json")}
+        if target is not None:
+            overlay = self._overlay(target, found, pid)
+            events.append(TurnEvent("overlay", overlay))
+            artifact["overlay"] = overlay
+            text.append(f"Overlay of {target} with {found.numeral} boxed: {overlay['path']}.")
+        data = [f"{pid} reference sign {found.numeral}: {label}"]
+        if len(found.labels) > 1:
+            data.append("Also called: " + ", ".join(found.labels[1:4]))
+        data += [f"Text: {s}" for s in found.sentences[:3]]
+        return Outcome(summary=f"Reference sign {found.numeral} of {pid}:", text=" ".join(text), data=data,
+                       artifact=artifact, events=events)
+
+    def _part_figure(self, rank: int | None, patent_id: str | None) -> tuple[str, str | None]:
+        """(patent id, figure id or None) a part question is about: #rank, a patent, the focus, else #1."""
+        if rank is not None:
+            hit = self.session.hit(int(rank))
+            return hit.patent_id, hit.figure_id
+        if patent_id:
+            return self.resolve_patent_id(patent_id), None
+        if self.session.focus and self.services.store.sheet(self.session.focus) is not None:
+            focus = self.session.focus
+            return focus.rsplit("-S", 1)[0], focus
+        if self.session.current and self.session.current.hits:
+            hit = self.session.current.hits[0]
+            return hit.patent_id, hit.figure_id
+        raise ToolError("which figure? search first, or name a result (#2) or a patent id")
+
+    def _sign_elsewhere(self, pid: str, sign: str) -> list[str]:
+        """"US…: 104 motor" for the other patents of the current set that have the sign."""
+        others = []
+        for p in dict.fromkeys(h.patent_id for h in (self.session.current.hits if self.session.current else [])):
+            doc = patent_of(self.services, p)
+            if p != pid and doc is not None and sign in doc.refsigns:
+                others.append(f"{p}: {sign} {doc.refsigns[sign].label}")
+        return others
+
+    def _overlay(self, target: str, found: RefSignLookup, pid: str) -> dict:
+        """Draw the sign's boxes on a sheet; that sheet becomes the figure being discussed."""
+        path = render_overlay(self.services, target, [found.numeral])
+        self.session.focus = target
+        return {"figure_id": target, "path": str(path), "numerals": [found.numeral], "patent_id": pid}

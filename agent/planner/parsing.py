@@ -1,0 +1,353 @@
+"""Reading a request: one rule per kind of request, tried in the order of `RULES`; the first that fits decides.
+
+A rule looks at the request (its text, the ranks and patent ids in it, whether there is an image and a
+current set) and returns a `Plan`, or None to let the next rule try. The order matters: "keep group 2"
+is a group, not a refinement; "why is #2 above #5" is an explanation, not a pair of ranks to compare.
+Whatever no earlier rule takes is a new search.
+
+`plan()` is pure (text in, steps out), so it is easy to test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.planner.extract import clean_query, leftover_topic, number_of, parse_facets, ranks_in
+from agent.planner.vocabulary import (
+    ARTICLE_LEAD,
+    ASKS_HELP,
+    CLUSTER,
+    CLUSTER_K,
+    COMPARE,
+    DROP,
+    EXPLAIN_LEAD,
+    FACET_HEAD,
+    GOTO,
+    GROUP,
+    GROUP_OR_SET,
+    GROUP_WORD,
+    IMAGE_HAVING,
+    IMAGE_JOINER,
+    IMAGE_REF,
+    IMAGE_VERB,
+    IN_THIS_FIGURE,
+    KEEP,
+    KEEP_WORD,
+    LESS_TEXT,
+    LEXICAL,
+    LEXICAL_LEAD,
+    MORE_LIKE,
+    MORE_LIKE_HEAD,
+    MORE_TEXT,
+    NEG_FACET,
+    PAIR,
+    PART,
+    PART_FIGURES,
+    PART_NAME,
+    RANK_WORDS,
+    REFINE_LEAD,
+    SEARCH_VERB,
+    SHOW,
+    SIMILAR_WORD,
+    THIS,
+    UNDO,
+    WEIGHT_VALUE,
+    WEIGHT_WORD,
+    WHY,
+)
+from core.patnum import FIGURE_ID_IN_TEXT, patent_ids_in
+
+
+@dataclass
+class Step:
+    """One action to run: the name of an `Actions` method and its arguments."""
+
+    action: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """The steps for one request, or a reply to give without running anything."""
+
+    steps: list[Step] = field(default_factory=list)
+    reply: str = ""  # help text or a question back, when there is nothing to run
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as the rules see it: its text, the ranks and patent ids it mentions, and its context."""
+
+    text: str
+    lowered: str
+    has_image: bool
+    has_results: bool
+    ranks: list[int]
+    ids: list[str]
+
+    @classmethod
+    def read(cls, text: str, *, has_image: bool, has_results: bool) -> Request:
+        return cls(text, text.lower(), has_image, has_results, ranks_in(text), patent_ids_in(text))
+
+
+def _one(action: str, args: dict[str, Any] | None = None) -> Plan:
+    return Plan([Step(action, args if args is not None else {})])
+
+
+# ---------------------------------------------------------------- sets and groups
+
+
+def _help(r: Request) -> Plan | None:
+    return Plan(reply="help") if ASKS_HELP.match(r.text) else None
+
+
+def _undo(r: Request) -> Plan | None:
+    return _one("undo") if UNDO.match(r.text) else None
+
+
+def _goto(r: Request) -> Plan | None:
+    m = GOTO.match(r.text)
+    return _one("goto", {"set_id": int(m.group(1))}) if m else None
+
+
+def _show(r: Request) -> Plan | None:
+    return _one("show") if SHOW.match(r.text) else None
+
+
+def _group(r: Request) -> Plan | None:
+    """"what is in group 2", "keep group 1"."""
+    g = GROUP.search(r.text)
+    if not (g and not CLUSTER_K.search(r.text) and GROUP_WORD.search(r.lowered)):
+        return None
+    n = number_of(g.group(1)) or 1
+    keep = bool(KEEP.search(r.text[: g.start()])) or bool(KEEP_WORD.search(r.lowered))
+    return _one("group", {"group": n, "keep": keep})
+
+
+def _cluster(r: Request) -> Plan | None:
+    """"cluster these into 4 groups", "group them"."""
+    if not (CLUSTER.search(r.text) and (r.has_results or CLUSTER_K.search(r.text)) and not WHY.search(r.text)):
+        return None
+    km = CLUSTER_K.search(r.text)
+    return _one("cluster", {"k": number_of(km.group(1)) if km else None})
+
+
+# ---------------------------------------------------------------- understanding
+
+
+def _part_by_sign(r: Request) -> Plan | None:
+    """"what is part 104 in this figure?", "what does 12a refer to in #2?"."""
+    pm = PART.search(r.text)
+    if not pm or GROUP_OR_SET.search(r.text[max(0, pm.start() - 8): pm.start()]):
+        return None
+    sign = next(g for g in pm.groups() if g)
+    if r.ranks and f"#{sign}" in r.text.replace("# ", "#"):
+        return None
+    args: dict[str, Any] = {"sign": sign}
+    if r.ranks:
+        args["rank"] = r.ranks[0]
+    elif r.ids:
+        args["patent_id"] = r.ids[0]
+    return _one("part", args)
+
+
+def _part_by_name(r: Request) -> Plan | None:
+    """"where is the nacelle in this figure?"."""
+    nm = PART_NAME.search(r.text)
+    if not (nm and (r.ranks or THIS.search(r.text) or IN_THIS_FIGURE.search(r.lowered))):
+        return None
+    args: dict[str, Any] = {"sign": nm.group(1).strip()}
+    if r.ranks:
+        args["rank"] = r.ranks[0]
+    return _one("part", args)
+
+
+def _why(r: Request) -> Plan | None:
+    """"why is #1 ranked first?", "why is #2 above #5?", "why is US12448135 there?"."""
+    if not (WHY.search(r.text) and (r.ranks or r.ids or RANK_WORDS.search(r.lowered))):
+        return None
+    ranks, ids = r.ranks, r.ids
+    if len(ranks) >= 2 or (ranks and ids):
+        return _one("explain", {"rank": ranks[0], "other_rank": ranks[1] if len(ranks) > 1 else None,
+                                "_other_patent": ids[0] if len(ranks) < 2 else None})
+    if ids and not ranks:
+        return _one("explain", {"_patent": ids[0]})
+    return _one("explain", {"rank": ranks[0] if ranks else 1})
+
+
+def _rank_pair(r: Request) -> Plan | None:
+    """"#2 vs #7"."""
+    if len(r.ranks) >= 2 and PAIR.search(r.text) and not COMPARE.search(r.text):
+        return _one("explain", {"rank": r.ranks[0], "other_rank": r.ranks[1]})
+    return None
+
+
+def _compare(r: Request) -> Plan | None:
+    """"what do these have in common?", "compare #1 and #4", "compare US… and EP…"."""
+    if not COMPARE.search(r.text):
+        return None
+    if len(r.ids) >= 2:
+        return _one("compare", {"patent_ids": r.ids})
+    return _one("compare", {"ranks": r.ranks} if len(r.ranks) >= 2 else {})
+
+
+def _explain(r: Request) -> Plan | None:
+    """"explain #3"."""
+    return _one("explain", {"rank": r.ranks[0] if r.ranks else 1}) if EXPLAIN_LEAD.match(r.lowered) else None
+
+
+# ---------------------------------------------------------------- weights and more like
+
+
+def _weight_value(r: Request) -> Plan | None:
+    """"set the text weight to 0.8", "text weight 30%"."""
+    wv = WEIGHT_VALUE.search(r.text)
+    if not (wv and WEIGHT_WORD.search(r.lowered)):
+        return None
+    raw = wv.group(1).replace(" ", "")
+    value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    return _one("reweight", {"text_weight": value})
+
+
+def _weight_step(r: Request) -> Plan | None:
+    """"give text more weight", "rely more on the image"."""
+    if MORE_TEXT.search(r.text):
+        return _one("reweight", {"more_text": True})
+    if LESS_TEXT.search(r.text):
+        return _one("reweight", {"more_text": False})
+    return None
+
+
+def _more_like(r: Request) -> Plan | None:
+    """"more like #3", "similar to the third one", "more like US12448895-S1"."""
+    fid = FIGURE_ID_IN_TEXT.search(r.text)
+    head = MORE_LIKE_HEAD.search(r.text)
+    this = THIS.search(r.text) and not r.has_image and r.has_results
+    if not (MORE_LIKE.search(r.text) and (r.ranks or fid or (r.ids and head) or this)):
+        return None
+    if not (head or SIMILAR_WORD.search(r.lowered)):
+        return None
+    if r.ranks:
+        return _one("more_like", {"rank": r.ranks[0]})
+    if fid:
+        return _one("more_like", {"figure_id": fid.group(1).upper()})
+    if r.ids:
+        return _one("more_like", {"figure_id": r.ids[0]})
+    return _one("more_like", {})
+
+
+# ---------------------------------------------------------------- refining the current set
+
+
+def _drop(r: Request) -> Plan | None:
+    """"drop US12448135", "drop #2 and #4", "remove the flowcharts"."""
+    if not (DROP.match(r.text) and r.has_results):
+        return None
+    if r.ids or r.ranks:
+        return _one("drop", {"patent_ids": r.ids, "ranks": [x for x in r.ranks if x > 0]})
+    values, rest = parse_facets(DROP.sub("", r.text, count=1))
+    if values:
+        return _one("filter", {"_negate": values})
+    topic = leftover_topic(rest)
+    if topic:
+        return Plan(reply=f"I can drop patents (e.g. 'drop US12448135'), results ('drop #3') or a kind of figure "
+                          f"('drop the flowcharts'), but not '{topic}'.")
+    return None
+
+
+def _refine(r: Request) -> Plan | None:
+    """"only the flowcharts", "no graphs", "only EP flowcharts about electric vehicle charging"."""
+    if not r.has_results or LEXICAL.search(r.text) is not None:
+        return None
+    lead = REFINE_LEAD.match(r.text)
+    neg = NEG_FACET.match(r.text)
+    body = r.text[lead.end():] if lead else (r.text[neg.end():] if neg else r.text)
+    values, rest = parse_facets(body)
+    topic = leftover_topic(rest)
+    facet_first = values and not SEARCH_VERB.match(r.text) and not topic
+    if neg and values and not lead:
+        return _one("filter", {"_negate": values})
+    if not (lead or facet_first):
+        return None
+    steps = []
+    if values:
+        steps.append(Step("filter", values))
+    if topic:
+        steps.append(Step("narrow", {"topic": topic}))
+    if steps:
+        return Plan(steps)
+    if r.ids:
+        return _one("filter", {"only_patents": r.ids})
+    return None
+
+
+# ---------------------------------------------------------------- new searches
+
+
+def _keyword_search(r: Request) -> Plan | None:
+    """Boolean queries: "windmill AND turbine", 'title:"wind turbine" NOT claims:blade'."""
+    if LEXICAL.search(r.text) and not r.has_image:
+        return _one("keyword_search", {"query": LEXICAL_LEAD.sub("", r.text)})
+    return None
+
+
+def _image_search(r: Request) -> Plan | None:
+    """With an attached image: "find figures like this one", "like this but with a cooling channel"."""
+    if not r.has_image:
+        return None
+    q = IMAGE_REF.sub(" ", r.text)
+    q = IMAGE_VERB.sub(" ", q)
+    q = IMAGE_JOINER.sub("", q.strip())
+    q = IMAGE_HAVING.sub("", q.strip())
+    q = clean_query(q) if SEARCH_VERB.match(q) else q.strip(" ,.;:?!")
+    q = ARTICLE_LEAD.sub("", q)
+    return _one("search", {"query": q, "use_image": True})
+
+
+def _part_figures(r: Request) -> Plan | None:
+    """"find figures with the component 'nacelle'"."""
+    m = PART_FIGURES.match(r.text)
+    return _one("find_part_figures", {"name": m.group(1)}) if m else None
+
+
+def _text_search(r: Request) -> Plan:
+    """Anything else: a search by words, with facets named before "of"/"about" as filters."""
+    query = clean_query(r.text)
+    values: dict[str, Any] = {}
+    head = FACET_HEAD.match(query)
+    if head:
+        fvals, frest = parse_facets(head.group(1))
+        if fvals and not leftover_topic(frest):
+            values, query = fvals, head.group(2).strip()
+    if not query:
+        return Plan(reply="help")
+    args: dict[str, Any] = {"query": query}
+    if values:
+        args["_filters"] = values
+    return _one("search", args)
+
+
+# The rules in the order they are tried; the last one always answers.
+RULES: tuple[Callable[[Request], Plan | None], ...] = (
+    _help, _undo, _goto, _show,
+    _group, _cluster,
+    _part_by_sign, _part_by_name, _why, _rank_pair, _compare, _explain,
+    _weight_value, _weight_step, _more_like,
+    _drop, _refine,
+    _keyword_search, _image_search, _part_figures, _text_search,
+)
+
+
+def plan(message: str, *, has_image: bool = False, has_results: bool = False) -> Plan:
+    """The steps for one request. Pure: depends only on the text and whether there is an image / a current set."""
+    text = (message or "").strip()
+    if not text:
+        return _one("search", {"query": "", "use_image": True}) if has_image else Plan(reply="help")
+    request = Request.read(text, has_image=has_image, has_results=has_results)
+    for rule in RULES:
+        found = rule(request)
+        if found is not None:
+            return found
+    raise AssertionError("the last rule always answers")  # pragma: no cover

@@ -1,0 +1,196 @@
+"""The vocabulary of the offline planner: the words and phrasings people type, as data.
+
+Facet words (figure kinds, views, offices), ordinals and number words, result references ("#3", "the
+third one"), dates, and one pattern per kind of request (undo, cluster, explain, compare, drop, more
+like, weights...). The parsers in `agent.planner.extract` and the rules in `agent.planner.parsing` read
+these; nothing here decides anything. Patent and figure ids are read with `core.patnum`.
+"""
+
+from __future__ import annotations
+
+import re
+
+ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "top": 1, "last": -1,
+}
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10}
+
+# facet vocabulary: regex → value (checked in this order; longer phrases first)
+KIND_WORDS: list[tuple[str, str]] = [
+    (r"flow[\s-]?charts?|flow[\s-]?diagrams?|process (?:flow )?diagrams?|method steps", "flowchart"),
+    (r"block[\s-]?diagrams?|block schematics?|system diagrams?", "block diagram"),
+    (r"circuit(?: diagram)?s?|wiring diagrams?|electrical schematics?", "circuit"),
+    (r"chemical (?:structures?|formula[es]*)|structural formula[es]*|molecules?|chemical drawings?",
+     "chemical structure"),
+    (r"graphs?|plots?|curves?|charts?|waveforms?|diagrams? of measurements?", "graph"),
+    (r"tables?", "table"),
+    (r"(?:line|mechanical|technical|plain|engineering) drawings?", "drawing"),
+]
+VIEW_WORDS: list[tuple[str, str]] = [
+    (r"perspective(?: views?)?|isometric(?: views?)?|3-?d views?", "perspective"),
+    (r"exploded(?: views?)?", "exploded"),
+    (r"(?:cross[\s-]?)?section(?:al)?(?: views?)?|cross[\s-]?sections?|cut[\s-]?away(?: views?)?|sections",
+     "sectional"),
+    (r"side(?: elevation)?(?: views?)?|elevations?", "side"),
+    (r"plan views?|top views?|views? from above|overhead views?|top-down views?", "plan"),
+    (r"front(?: views?)?", "front"),
+    (r"rear(?: views?)?|back views?", "rear"),
+    (r"bottom(?: views?)?|views? from below|underside views?", "bottom"),
+    (r"detail(?:ed)?(?: views?)?|details|close[\s-]?ups?|enlarged(?: views?)?|magnified(?: views?)?", "detail"),
+    (r"schematics?(?: views?)?", "schematic"),
+]
+OFFICE_WORDS: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"(?<![\w-])(?:EP|EPO|ep)(?![\w-])|\b(?i:european)\b"), "EP"),
+    (re.compile(r"(?<![\w-])(?:US|USA|U\.S\.)(?![\w-])|\b(?i:american|united states|uspto)\b"), "US"),
+    (re.compile(r"(?<![\w-])(?:WO|PCT|wo|pct)(?![\w-])|\b(?i:wipo|international applications?)\b"), "WO"),
+]
+GENERIC = (
+    r"the|a|an|all|any|of|ones?|those|these|them|figures?|figs?|drawings?|images?|sheets?|pictures?|results?|"
+    r"hits?|documents?|patents?|publications?|applications?|items?|entries|views?|please|me|show|display|list|"
+    r"keep|only|just|that|which|are|is|were|published|filed|dated|from|in|with|about|related|regarding|relating|"
+    r"to|on|for|concerning|showing|involving|depicting|of the|set|current|here|now|and|or|kind|type|category"
+)
+REFINE_LEAD = re.compile(
+    r"^\s*(?:(?:now|ok(?:ay)?|and|then|please)\s*,?\s+)*(?:only|just|restrict(?: (?:it|them|this|these|results?))? "
+    r"to|limit(?: (?:it|them|this|these|results?))? to|filter(?: (?:it|them|this|these|results?))?(?: (?:to|by|for))?|"
+    r"narrow(?: (?:it|them|this|these|results?))?(?: down)?(?: to)?|keep(?: only)?|show(?: me)? only|"
+    r"i (?:only )?want only|exclusively|solely|nothing but|focus on|stick to)\b",
+    re.IGNORECASE,
+)
+SEARCH_LEAD = re.compile(
+    r"^\s*(?:please\s+)?(?:(?:can|could|would) you\s+)?(?:show(?: me)?|find(?: me)?|search(?: for)?|look(?:ing)? for|"
+    r"get(?: me)?|give me|i(?:'m| am) looking for|i need|i want|display|retrieve|fetch|are there)\s+"
+    r"(?:(?:some|the|all|any)\s+)?(?:(?:patent\s+)?(?:drawings?|figures?|images?|sheets?|pictures?|"
+    r"illustrations?|patents?|documents?)\s*(?:of|showing|with|that show|depicting|for|about|on|like)?\s+)?"
+    r"(?:(?:a|an|the|some)\s+)?",
+    re.IGNORECASE,
+)
+IMAGE_REF = re.compile(
+    r"\b(?:figures?|drawings?|images?|sheets?|ones?|things?|results?)?\s*(?:like|similar to|resembling|matching)\s+"
+    r"(?:this|that|the attached|my|the uploaded)"
+    r"(?:\s+(?:one|image|drawing|sketch|figure|picture|crop|photo|region))?\b",
+    re.IGNORECASE,
+)
+RANK = re.compile(
+    r"(?:#\s?(\d{1,3})\b|\b(?:number|no\.?|rank|result|hit|item|figure)\s+#?(\d{1,3})\b|"
+    r"\bthe\s+(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|top|last)"
+    r"(?:\s+(?:one|result|hit|figure|drawing|item|image))?\b)",
+    re.IGNORECASE,
+)
+YEAR = r"((?:19|20)\d\d)(?:[-/.](\d\d)[-/.](\d\d))?"
+SIGN = r"(\d{1,4}[a-zA-Z]?'?)"
+
+
+# Date phrases, tried in this order: (pattern, how to read it). YEAR matches "2015" or "2015-06-30".
+DATE_PHRASES: list[tuple[str, str]] = [
+    (rf"\b(?:between|from)\s+{YEAR}\s+(?:and|to|until|-)\s+{YEAR}", "range"),
+    (rf"\b{YEAR}\s*(?:-|–|to)\s*{YEAR}\b", "range"),
+    (rf"\b(?:published\s+|filed\s+|dated\s+)?(?:after|later than|newer than|post)\s+{YEAR}", "after"),
+    (rf"\b(?:published\s+|filed\s+|dated\s+)?(?:since|from|starting(?: in| from)?|as of|onwards? from)\s+{YEAR}",
+     "since"),
+    (rf"\b(?:published\s+|filed\s+|dated\s+)?(?:before|earlier than|older than|prior to|pre)\s+{YEAR}",
+     "before"),
+    (rf"\b(?:published\s+|filed\s+|dated\s+)?(?:until|up to|through|till|by)\s+{YEAR}", "until"),
+    (rf"\b{YEAR}\s+(?:or|and)\s+(?:later|newer|after)\b", "since"),
+    (rf"\b{YEAR}\s+(?:or|and)\s+(?:earlier|older|before)\b", "until"),
+    (rf"\b(?:published\s+|filed\s+|dated\s+)?(?:in|during|of|from the year)\s+{YEAR}\b", "in"),
+]
+# Facet words that are not kinds, views or offices.
+KIND_CODE = re.compile(r"\b([AB][1-9]|S1|E1)\b")
+GRANTED = re.compile(r"\bgranted\b|\bgrants\b|\bissued\b", re.I)
+APPLICATIONS = re.compile(r"\b(?:patent\s+)?applications\b|\bunexamined\b", re.I)
+APPLICATIONS_OF = re.compile(r"\bapplications? (?:of|for|in)\b", re.I)  # "applications of X" is a topic
+WITH_COMPONENTS = re.compile(
+    r"\bwith (?:labell?ed |recogni[sz]ed |reference )?(?:components|numerals|reference signs|parts)\b", re.I)
+
+# One pattern per kind of request.
+UNDO = re.compile(
+    r"^\s*(?:please\s+)?(?:undo(?: that| the last(?: step| change)?| it)?|go back(?: one step)?|back|revert(?: that)?|"
+    r"take (?:that|it) back|step back|(?:go |get |take me )?back to (?:the )?(?:previous|prior|last|earlier|old)"
+    r"(?: results?| set| list| ones)?|(?:show (?:me )?)?(?:the )?previous (?:results?|set)(?: again)?|"
+    r"return to (?:the )?(?:previous|prior|last) (?:results?|set))\s*[.!]*\s*$",
+    re.IGNORECASE,
+)
+GOTO = re.compile(r"^\s*(?:(?:go |get |switch )?back to|show(?: me)?|return to|open|go to)?\s*"
+                  r"(?:result )?set\s+#?(\d+)(?: again)?\s*[.!?]*\s*$", re.IGNORECASE)
+ASKS_HELP = re.compile(r"^\s*(?:help|\?|what can you do\??|how does this work\??|commands)\s*$", re.IGNORECASE)
+SHOW = re.compile(r"^\s*(?:show|list|display)(?: me)?(?: the| all)?(?: current)? (?:results?|hits|figures|set)"
+                  r"(?: again)?\s*[.!]*\s*$", re.IGNORECASE)
+CLUSTER = re.compile(r"\b(?:cluster|clusters|group|organi[sz]e|split|divide|categori[sz]e|sort|partition|bucket)\b"
+                     r"(?!\s*#?\d)", re.IGNORECASE)
+CLUSTER_K = re.compile(r"\b(?:in|into|to)?\s*(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten)\s+"
+                       r"(?:groups?|clusters?|categories|themes|buckets|kinds|sets)\b", re.IGNORECASE)
+GROUP = re.compile(r"\b(?:group|cluster)\s*(?:#|no\.?|number)?\s*(\d{1,2}|one|two|three|four|five|six|seven|eight)\b",
+                   re.IGNORECASE)
+KEEP = re.compile(r"\b(?:keep|only|just|select|use|take|restrict to|narrow to|limit to)\b", re.IGNORECASE)
+WHY = re.compile(r"\b(?:why|explain|how come|reason|justify|what makes|how did)\b", re.IGNORECASE)
+PAIR = re.compile(r"\b(?:above|below|higher|lower|over|under|ahead of|before|after|better|worse|rather than|"
+                  r"instead of|than|vs\.?|versus|and not|not)\b", re.IGNORECASE)
+COMPARE = re.compile(
+    r"\b(?:in common|common|share|shared|similarities|differ\w*|distinguish\w*|compare|comparison|contrast|"
+    r"set (?:them|these) apart|same and different|alike)\b", re.IGNORECASE)
+PART = re.compile(
+    rf"(?:\b(?:part|reference sign|reference numeral|ref(?:erence)?\.? ?(?:no|number)|numeral|sign|label|element|"
+    rf"item|component|number)\s+{SIGN}(?!\w)|\bwhat(?:'s| is| does| do)\s+(?:the\s+)?{SIGN}(?!\w)(?!\s*(?:results?|"
+    rf"groups?|clusters?|figures?|sets?))|\bwhere is\s+{SIGN}(?!\w)|\b{SIGN}\s+(?:refer|stand|mean|designate|denote|"
+    rf"label|point)s?\b)",
+    re.IGNORECASE,
+)
+PART_NAME = re.compile(r"\bwhere(?:'s| is| are)\s+(?:the\s+)?([a-z][a-z \-]{2,40}?)\s+(?:in|on)\s+"
+                       r"(?:this|that|the|#)", re.IGNORECASE)
+MORE_LIKE = re.compile(r"\b(?:more|others?|figures?|drawings?|ones?|things?|something|anything|results?)?\s*"
+                       r"(?:like|similar to|resembling|close to|related to)\b", re.IGNORECASE)
+MORE_LIKE_HEAD = re.compile(
+    r"^\s*(?:please\s+)?(?:show\s+(?:me\s+)?|find\s+(?:me\s+)?|get\s+(?:me\s+)?|give me\s+)?"
+    r"(?:more|others?|similar|anything|something)\b|^\s*similar to\b|^\s*like\s+(?:#|the|number)",
+    re.IGNORECASE,
+)
+THIS = re.compile(r"\b(?:this|that|the current|the same)\s+(?:one|figure|drawing|sheet|image)\b", re.IGNORECASE)
+MORE_TEXT = re.compile(
+    r"\b(?:(?:give|put|place|use)\s+(?:the\s+)?(?:text|words?|description)\s+more\s+(?:weight|importance|emphasis)|"
+    r"more\s+(?:weight|importance|emphasis)\s+(?:on|to|for)\s+(?:the\s+)?(?:text|words?|description|query words)|"
+    r"(?:rely|focus|lean)\s+more\s+on\s+(?:the\s+)?(?:text|words?|description)|"
+    r"emphasi[sz]e\s+(?:the\s+)?(?:text|words?)|(?:text|words?)\s+(?:should\s+)?(?:matters?|count|weigh)s?\s+more|"
+    r"more\s+(?:text|textual)|less\s+(?:visual|image|picture|shape)s?(?:\s+weight)?|"
+    r"(?:increase|raise|boost)\s+(?:the\s+)?text(?:\s+weight)?)\b",
+    re.IGNORECASE,
+)
+LESS_TEXT = re.compile(
+    r"\b(?:(?:give|put|place|use)\s+(?:the\s+)?(?:image|picture|drawing|visual|shape)s?\s+more\s+(?:weight|importance)|"
+    r"more\s+(?:weight|importance|emphasis)\s+(?:on|to|for)\s+(?:the\s+)?(?:image|picture|drawing|visual|shape)s?|"
+    r"(?:rely|focus|lean)\s+more\s+on\s+(?:the\s+)?(?:image|picture|drawing|visual|shape|looks)s?|"
+    r"more\s+(?:visual|image)|less\s+(?:text|words?|textual)(?:\s+weight)?|"
+    r"(?:decrease|lower|reduce)\s+(?:the\s+)?text(?:\s+weight)?)\b",
+    re.IGNORECASE,
+)
+WEIGHT_VALUE = re.compile(r"\btext(?:\s+weight)?\s*(?:to|=|:|of|at)?\s*(0?\.\d+|1(?:\.0+)?|0|\d{1,3}\s?%)",
+                          re.IGNORECASE)
+DROP = re.compile(r"^\s*(?:please\s+)?(?:now\s+)?(?:drop|remove|exclude|delete|hide|discard|eliminate|"
+                  r"get rid of|take out|skip|ignore|throw out|leave out|without|no more|filter out)\b",
+                  re.IGNORECASE)
+NEG_FACET = re.compile(r"^\s*(?:no|without|except|excluding|but not|not|minus|other than)\b\s*(?:the\s+)?",
+                       re.IGNORECASE)
+LEXICAL = re.compile(r"\b(?:AND|OR|NOT)\b|\b(?:title|abstract|claims?|description|desc|figures?|text):\S")
+SEARCH_VERB = re.compile(r"^\s*(?:please\s+)?(?:(?:can|could|would) you\s+)?(?:show|find|search|look|get|give|"
+                         r"i'?m looking|i am looking|i need|i want|display|retrieve|fetch|are there)\b", re.IGNORECASE)
+
+
+# Smaller cues the rules look for. Those without flags are matched against the lower-cased request.
+GROUP_WORD = re.compile(r"\bgroups?\b|\bclusters?\b")
+KEEP_WORD = re.compile(r"\bkeep\b")
+GROUP_OR_SET = re.compile(r"\bgroup\b|\bset\b", re.I)  # "group 2", "set 3" just before a number: not a part
+IN_THIS_FIGURE = re.compile(r"\bin (?:this|that|the) (?:figure|drawing|sheet)\b")
+RANK_WORDS = re.compile(r"\b(?:first|top|ranked|rank|score|scored|here|there)\b")
+EXPLAIN_LEAD = re.compile(r"^\s*explain\b")
+WEIGHT_WORD = re.compile(r"\bweight\b")
+SIMILAR_WORD = re.compile(r"\b(?:similar|like)\b")
+LEXICAL_LEAD = re.compile(r"^\s*(?:search(?: for)?|find|keyword search|lexical search|boolean search)\s*:?\s*", re.I)
+IMAGE_VERB = re.compile(r"^\s*(?:please\s+)?(?:find|show|search|get|look for)(?: me)?\b", re.I)
+IMAGE_JOINER = re.compile(r"^\s*[,.;:]?\s*(?:but|and|with|plus|only)?\s*(?:but\s+)?(?:also\s+)?", re.I)
+IMAGE_HAVING = re.compile(r"^(?:with|having|showing|that has|which has)\s+", re.I)
+ARTICLE_LEAD = re.compile(r"^(?:a|an|the|some)\s+", re.I)
+PART_FIGURES = re.compile(r"^\s*(?:find|show|search for|look for)(?: me)? (?:figures|drawings|sheets) (?:with|showing) "
+                         r"(?:the |a |an )?(?:component|part|reference sign) ['\"]?([^'\"]+?)['\"]?\s*$", re.I)
+FACET_HEAD = re.compile(r"^\s*((?:[\w-]+\s+){0,3}?)(?:of|about|for|showing|on|depicting|with)\s+(.+)$", re.I)
