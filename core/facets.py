@@ -37,6 +37,7 @@ def sheet_metadata(patent: Patent, sheet: Sheet) -> dict[str, str | int | float 
         "office": patent.office,
         "kind_code": patent.kind or "",
         "doc_type": patent.doc_type,
+        "locarno": patent.locarno,
         "pub_date": patent.pub_date or 0,
         "figs": ",".join(sheet.figs),
         "view": sheet.view,

@@ -33,7 +33,7 @@ class RefSign(BaseModel):
 class FigureDesc(BaseModel):
     """One FIG from the brief description of the drawings."""
 
-    fig: str  # "1", "1A", "12B"
+    fig: str  # "1", "1A", "12B"; "1.1" for a Hague design's reproduction
     text: str  # "FIG. 1A is a top view of an unmanned aerial vehicle ..."
     view: str = "unknown"  # one of VIEWS
     kind: str = "unknown"  # one of KINDS
@@ -64,6 +64,7 @@ class Patent(BaseModel):
     description: list[Paragraph] = Field(default_factory=list)
     cpc: list[str] = Field(default_factory=list)  # "B64D27/353"
     ipc: list[str] = Field(default_factory=list)
+    locarno: str = ""  # design patents: the Locarno class, "28-03" (class 28, subclass 03)
     applicants: list[str] = Field(default_factory=list)
     figures: list[FigureDesc] = Field(default_factory=list)
     refsigns: dict[str, RefSign] = Field(default_factory=dict)  # numeral → sign

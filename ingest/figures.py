@@ -3,7 +3,7 @@
 The "Brief description of the drawings" section names every FIG ("FIG. 1A is a top view of ...",
 "FIGS. 2 and 3 are ..."). :func:`parse_figure_descriptions` turns its paragraphs into one
 :class:`FigureDesc` per FIG; :func:`classify_view` and :func:`classify_kind` map free text onto the
-facet values ``VIEWS`` and ``KINDS`` of :mod:`core.types`.
+facet values ``VIEWS`` and ``KINDS`` of :mod:`core.vocab`, by the tables there.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from core.types import FigureDesc
-from core.vocab import KINDS, VIEWS
+from core.vocab import KIND_TERMS, PHYSICAL_VIEWS, UNKNOWN, VIEW_TERMS
 
 # "FIG." / "FIGS." / "Figure" / "Fig" and the Russian "Фиг." (WO publications in Russian)
 _FIG_WORD = r"(?:FIGURES?|Figures?|FIGS?|Figs?|ФИГ|Фиг)(?:\s*[.,])?"
@@ -75,6 +75,7 @@ def parse_figure_descriptions(paragraphs: Iterable[str], *, single_figure: bool 
     """One FigureDesc per FIG named at the start of a sentence in the brief description paragraphs.
 
     "FIGS. 2 and 3 are ..." gives two entries with the same text. The first description of a FIG wins.
+    Without numbered FIGs, Hague design reproductions ("1.1 : Perspective") are FIGs "1.1", "1.2", ....
     With ``single_figure`` (the document has one drawing sheet), a description that names no numbered
     FIG but speaks of "FIGURE" or "the drawing" becomes FIG 1.
     """
@@ -93,6 +94,8 @@ def parse_figure_descriptions(paragraphs: Iterable[str], *, single_figure: bool 
                     continue
                 seen.add(fig)
                 descs.append(FigureDesc(fig=fig, text=body, view=classify_view(body), kind=classify_kind(body)))
+    if not descs:
+        descs = _reproductions(texts)
     if not descs and single_figure:
         for text in texts:
             if _SINGLE_FIGURE.search(text):
@@ -101,136 +104,62 @@ def parse_figure_descriptions(paragraphs: Iterable[str], *, single_figure: bool 
     return descs
 
 
-# ------------------------------------------------------------------ views
+# Hague-system designs number their reproductions "1.1", "1.2" (design 1, views 1 and 2), each named by
+# a bare view word ("1.1 : Perspective") and perhaps again in a sentence ("reproduction 1.4 is a left view")
+_REPRO = re.compile(r"(?:^|\breproductions?\s+)(?P<num>\d{1,3}\.\d{1,3})\s*(?::|(?=(?:is|are|shows?)\b))", re.I)
+_BARE_NAME = re.compile(r"\d{1,3}\.\d{1,3}\s*:\s*[^\W\d_][\w -]{0,30}")
 
-# Order is precedence: "perspective exploded view" is exploded, "cross-sectional side view" is sectional.
-_VIEW_RULES: list[tuple[str, str]] = [
-    ("exploded", r"\bexploded\b|\bdisassembled\b|разнесен"),
-    (
-        "sectional",
-        r"cross[- ]?section|\bsectional\b|\bsection(?:ed)? view|\bsection (?:taken|along|through|of)\b"
-        r"|\bin section\b|\bcut[- ]?away\b|\bcut(?: along| through| view)|\bcutting plane\b"
-        r"|\btaken (?:along|on|through) (?:the )?(?:line|plane)\b|\blongitudinal section\b|\bразрез|\bсечени",
-    ),
-    (
-        "detail",
-        r"\bdetail(?:ed)? view\b|\bdetails? of\b|\benlarged\b|\bclose[- ]?up\b|\bmagnified\b|\bzoom(?:ed)?\b"
-        r"|\bpartial(?:ly)? enlarged\b|\bdetail\b|\bувеличен",
-    ),
-    ("perspective", r"\bperspective\b|\bisometric\b|\baxonometric\b|\bthree[- ]dimensional view\b|\b3-?d view\b"),
-    (
-        "plan",
-        r"\btop(?: plan)? view\b|\bplan view\b|\bplanar view\b|\bview from (?:the )?(?:top|above)\b|\bfrom above\b"
-        r"|\boverhead view\b|\bbird'?s[- ]eye\b|\btop view\b|\bвид сверху\b|\bв плане\b",
-    ),
-    (
-        "bottom",
-        r"\bbottom(?: plan)? view\b|\bview from (?:the )?(?:bottom|below)\b|\bfrom below\b|\bunderside view\b"
-        r"|\bвид снизу\b",
-    ),
-    (
-        "front",
-        r"\bfront(?:al)?(?: elevation(?:al)?)? view\b|\bfront elevation\b|\bview from (?:the )?front\b"
-        r"|\bвид спереди\b",
-    ),
-    (
-        "rear",
-        r"\b(?:rear|back)(?: elevation(?:al)?)? view\b|\brear elevation\b|\bview from (?:the )?(?:rear|back)\b"
-        r"|\bвид сзади\b",
-    ),
-    (
-        "side",
-        r"\bside(?: elevation(?:al)?)? view\b|\bside elevation\b|\belevation(?:al)? view\b|\bin elevation\b"
-        r"|\b(?:left|right)(?:[- ]hand)?(?: side)? view\b|\blateral view\b|\bprofile view\b|\bside view\b"
-        r"|\bview from (?:the )?side\b|\bвид сбоку\b",
-    ),
-    ("schematic", r"\bschematic|\bdiagrammatic|\bсхема|\bсхематич"),
-]
-_VIEW_RES = [(v, re.compile(p, re.I)) for v, p in _VIEW_RULES]
-assert all(v in VIEWS for v, _ in _VIEW_RULES)
 
-_PHYSICAL_VIEWS = {"exploded", "sectional", "perspective", "plan", "bottom", "front", "rear", "side"}
+def _reproductions(texts: list[str]) -> list[FigureDesc]:
+    """One FigureDesc per Hague reproduction; its statements are joined, the first that names a view wins."""
+    said: dict[str, list[str]] = {}
+    for text in texts:
+        starts = list(_REPRO.finditer(text))
+        for i, m in enumerate(starts):
+            end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
+            said.setdefault(m.group("num"), []).append(text[m.start() : end].split(";")[0].strip(" ;,."))
+    descs = []
+    for num, statements in said.items():
+        # "1.2: Front" names the front view; "1.7: Reference view" names none
+        named = [s + " view" if _BARE_NAME.fullmatch(s) and "view" not in s.lower() else s for s in statements]
+        view = next((v for v in map(classify_view, named) if v != UNKNOWN), UNKNOWN)
+        kind = next((k for k in map(classify_kind, named) if k != UNKNOWN), UNKNOWN)
+        descs.append(FigureDesc(fig=num, text="; ".join(statements), view=view, kind=kind))
+    return descs
+
+
+# ------------------------------------------------------------------ views and kinds
+
+_VIEW_RES = [(t.rank, t.name, re.compile("|".join(t.patterns), re.I)) for t in VIEW_TERMS]
+_KIND_RES = [(t.name, re.compile("|".join(t.patterns), re.I)) for t in KIND_TERMS if t.patterns]
+_KIND_WEAK_RES = [(t.name, re.compile("|".join(t.weak), re.I)) for t in KIND_TERMS if t.weak]
+_FIG_REF = re.compile(rf"{_FIG_WORD}\s*{_NUM}")
 
 
 def classify_view(text: str) -> str:
-    """The view a figure description names (one of VIEWS), "unknown" when it names none."""
-    for view, rx in _VIEW_RES:
-        if rx.search(text):
-            return view
-    return "unknown"
+    """The view a figure description names (one of VIEWS), "unknown" when it names none.
 
-
-# ------------------------------------------------------------------ kinds
-
-_FLOW = re.compile(
-    r"flow[- ]?charts?|flow[- ]?diagrams?|process flows?|(?:method|process) steps|steps? (?:of|in) (?:a|an|the)"
-    r" (?:\w+ )?(?:method|process)\b|\bstate (?:transition )?diagram|\bsequence diagram|\bswim ?lanes?"
-    r"|\bблок-схем|\bалгоритм",
-    re.I,
-)
-_BLOCK = re.compile(
-    r"block diagram|schematic block|\bsystem diagram|functional diagram|architecture diagram|\bnetwork diagram"
-    r"|\bfunctional block|\bblock schematic|\bstructural diagram",
-    re.I,
-)
-_CIRCUIT = re.compile(
-    r"circuit (?:diagram|schematic)|\bwiring diagram|\bequivalent circuit|\bschematic of (?:a|an|the)"
-    r" (?:\w+ )?circuit",
-    re.I,
-)
-_CIRCUIT_WEAK = re.compile(r"\bcircuit(?:ry)?\b(?!\s*boards?)", re.I)
-_GRAPH = re.compile(
-    r"\bgraphs?\b|\bgraphical(?:ly)? (?:representation|illustration)|\b(?:bar |pie )?charts?\b|\bplots?\b|\bplotted\b"
-    r"|\bhistograms?\b|\btiming diagram|\bdiagram showing the relationship|\bcharacteristic (?:diagram|curve)"
-    r"|\bдиаграмм|\bграфик",
-    re.I,
-)
-_GRAPH_WEAK = re.compile(
-    r"\bcurves?\b|\brelationship between\b|\bas a function of\b|\bwaveforms?\b|\bspectr(?:um|a)\b"
-    r"|\bdose[- ]response\b|\bdata points\b|\bversus\b|\bvs\.|\bmeasured values\b|\bresults of\b",
-    re.I,
-)
-_CHEM = re.compile(
-    r"chemical (?:formula|structure)|structural formula|molecular structure|\bformula \(?[IVX]+\)?"
-    r"|reaction scheme|synthetic (?:route|scheme)|\bcompounds? of formula",
-    re.I,
-)
-_TABLE = re.compile(
-    r"\b(?:is|shows?|illustrates?|depicts?|presents?|lists?)\s+(?:a|an|the)?\s*tables?\b|^\W*tables?\b"
-    r"|\btables? (?:showing|listing|of (?:data|results|values|parameters))|\btabular\b|\bтаблиц",
-    re.I,
-)
-_FIG_REF = re.compile(rf"{_FIG_WORD}\s*{_NUM}")
+    The view of lowest rank in :data:`core.vocab.VIEW_TERMS` wins; within a rank, the one named first.
+    """
+    found = [(rank, m.start(), view) for rank, view, rx in _VIEW_RES if (m := rx.search(text))]
+    return min(found)[2] if found else UNKNOWN
 
 
 def classify_kind(text: str) -> str:
     """The kind of figure a description names (one of KINDS), "unknown" when the text says nothing."""
     view = classify_view(text)
-    physical = view in _PHYSICAL_VIEWS
-    if _FLOW.search(text):
-        return "flowchart"
-    if _BLOCK.search(text):
-        return "block diagram"
-    if _CIRCUIT.search(text):
-        return "circuit"
-    if _CHEM.search(text):
-        return "chemical structure"
-    if _GRAPH.search(text):
-        return "graph"
-    if _TABLE.search(text) and not physical:
-        return "table"
+    physical = view in PHYSICAL_VIEWS
+    for kind, rx in _KIND_RES:
+        if rx.search(text):
+            return kind
     if not physical:
-        if _CIRCUIT_WEAK.search(text):
-            return "circuit"
-        if _GRAPH_WEAK.search(text):
-            return "graph"
+        for kind, rx in _KIND_WEAK_RES:
+            if rx.search(text):
+                return kind
     words = re.findall(r"[^\W\d_]{2,}", _FIG_REF.sub(" ", text))
-    if physical or view != "unknown" or len(words) >= 2:  # some words of description: a drawing of something
+    if physical or view != UNKNOWN or len(words) >= 2:  # some words of description: a drawing of something
         return "drawing"
-    return "unknown"
-
-
-assert {"flowchart", "block diagram", "circuit", "chemical structure", "graph", "table", "drawing"} <= set(KINDS)
+    return UNKNOWN
 
 
 def sheet_view_kind(descs: list[FigureDesc]) -> tuple[str, str]:

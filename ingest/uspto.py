@@ -3,6 +3,11 @@
 Works on the bulk-data ZIP as published and on the same ZIP unpacked into a folder. The sheets are the
 ``D00001..`` images of ``<drawings>``; ``D00000`` (the front-page drawing) and inline images (chemistry,
 tables, custom characters) are not sheets.
+
+Design patents (``appl-type="design"``, kind S1) read the same way: one claim ("The ornamental design
+for a ..."), a brief description naming every view ("FIG. 1 is a front perspective view ...", or Hague
+reproductions "1.1 : Perspective"), no reference signs, and the Locarno class in
+``<classification-locarno>``.
 """
 
 from __future__ import annotations
@@ -244,38 +249,8 @@ def patent_from_xml(root: ET.Element, source: str, has_file: Callable[[str], boo
     number = _clean_number(number)
     appl = bib.find("application-reference")
     appl_type = (appl.get("appl-type") if appl is not None else "") or "utility"
-    a_country, a_number, _, a_date = _doc_id(appl.find("document-id") if appl is not None else None)
-
-    priority: list[str] = []
-    if a_number:
-        priority.append(normalize_number(a_country or "US", a_number))
-    for pc in bib.findall("priority-claims/priority-claim"):
-        pnum = (pc.findtext("doc-number") or "").strip()
-        if pnum:
-            priority.append(normalize_number(pc.findtext("country") or "", pnum))
-    related = bib.find("us-related-documents")
-    if related is not None:
-        for tag in ("us-provisional-application", "parent-doc", "parent-grant-document"):
-            for e in related.iter(tag):
-                c, n, _, _ = _doc_id(e.find("document-id"))
-                if n:
-                    priority.append(normalize_number(c or "US", n))
-    c, n, _, _ = _doc_id(bib.find("pct-or-regional-filing-data/document-id"))
-    if n:
-        priority.append(normalize_number(c or "WO", n))
-
-    cpc = [
-        _class_symbol(c)
-        for path in (
-            "classifications-cpc/main-cpc/classification-cpc",
-            "classifications-cpc/further-cpc/classification-cpc",
-        )
-        for c in bib.findall(path)
-    ]
-    ipc = [_class_symbol(c) for c in bib.findall("classifications-ipcr/classification-ipcr")]
-    if not ipc:
-        main_ipc = bib.findtext("classification-ipc/main-classification") or ""
-        ipc = [re.sub(r"\s+", "", main_ipc)] if main_ipc.strip() else []
+    _, _, _, a_date = _doc_id(appl.find("document-id") if appl is not None else None)
+    cpc, ipc = _classes(bib)
 
     applicants = [_name(a.find("addressbook")) for a in bib.iter("us-applicant")]
     applicants += [_name(a.find("addressbook")) for a in bib.iter("applicant")]
@@ -294,13 +269,14 @@ def patent_from_xml(root: ET.Element, source: str, has_file: Callable[[str], boo
         doc_type=appl_type if appl_type in DOC_TYPES else "utility",
         pub_date=_int_date(pub) or _int_date(root.get("date-publ")),
         filing_date=_int_date(a_date),
-        priority_numbers=_unique(priority),
+        priority_numbers=_priority(bib),
         title=_text(bib.find("invention-title")),
         abstract=abstract,
         claims=[c for c in claims if c],
         description=description,
-        cpc=_unique([c for c in cpc if c]),
-        ipc=_unique([c for c in ipc if c]),
+        cpc=cpc,
+        ipc=ipc,
+        locarno=_locarno(bib),
         applicants=_unique([a for a in applicants if a]),
         figures=parse_figure_descriptions(drawing_paras, single_figure=len(sheets) == 1),
         refsigns=refsigns.from_tagged_xml(ref_paras),
@@ -308,6 +284,52 @@ def patent_from_xml(root: ET.Element, source: str, has_file: Callable[[str], boo
         source=source,
         lang=(root.get("lang") or "en").lower(),
     )
+
+
+def _priority(bib: ET.Element) -> list[str]:
+    """The application's own number, claimed priorities, related (parent, provisional) and PCT filings."""
+    priority: list[str] = []
+    a_country, a_number, _, _ = _doc_id(bib.find("application-reference/document-id"))
+    if a_number:
+        priority.append(normalize_number(a_country or "US", a_number))
+    for pc in bib.findall("priority-claims/priority-claim"):
+        pnum = (pc.findtext("doc-number") or "").strip()
+        if pnum:
+            priority.append(normalize_number(pc.findtext("country") or "", pnum))
+    related = bib.find("us-related-documents")
+    if related is not None:
+        for tag in ("us-provisional-application", "parent-doc", "parent-grant-document"):
+            for e in related.iter(tag):
+                c, n, _, _ = _doc_id(e.find("document-id"))
+                if n:
+                    priority.append(normalize_number(c or "US", n))
+    c, n, _, _ = _doc_id(bib.find("pct-or-regional-filing-data/document-id"))
+    if n:
+        priority.append(normalize_number(c or "WO", n))
+    return _unique(priority)
+
+
+def _classes(bib: ET.Element) -> tuple[list[str], list[str]]:
+    """CPC (main first) and IPC symbols; the old single main IPC when there are no IPCR entries."""
+    cpc = [
+        _class_symbol(c)
+        for path in (
+            "classifications-cpc/main-cpc/classification-cpc",
+            "classifications-cpc/further-cpc/classification-cpc",
+        )
+        for c in bib.findall(path)
+    ]
+    ipc = [_class_symbol(c) for c in bib.findall("classifications-ipcr/classification-ipcr")]
+    if not ipc:
+        main_ipc = bib.findtext("classification-ipc/main-classification") or ""
+        ipc = [re.sub(r"\s+", "", main_ipc)] if main_ipc.strip() else []
+    return _unique([c for c in cpc if c]), _unique([c for c in ipc if c])
+
+
+def _locarno(bib: ET.Element) -> str:
+    """The Locarno class of a design patent as class-subclass: <main-classification>2803 → "28-03"."""
+    code = re.sub(r"[\s-]", "", bib.findtext("classification-locarno/main-classification") or "")
+    return f"{code[:2]}-{code[2:]}" if re.fullmatch(r"\d{4}", code) else code
 
 
 def _clean_number(number: str) -> str:

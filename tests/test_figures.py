@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from core.types import FigureDesc, Paragraph
-from core.vocab import KINDS, VIEWS
+from core.vocab import KINDS, VIEWS, views_within
 from ingest.figures import classify_kind, classify_view, parse_figure_descriptions, sheet_view_kind
 from ingest.refsigns import from_plain_text, from_tagged_xml, label_before, merge_labels, split_sentences
 
@@ -35,7 +35,7 @@ def test_one_entry_per_fig_with_letters_ranges_and_lists():
     descs = parse_figure_descriptions(paras)
     assert [d.fig for d in descs] == ["1A", "1B", "2", "3", "4A", "4B", "4C", "5", "6A", "6B", "7", "8", "9"]
     assert descs[0].text == "FIG. 1A is a top view of an unmanned aerial vehicle."
-    assert descs[0].view == "plan" and descs[0].kind == "drawing"
+    assert descs[0].view == "top" and descs[0].kind == "drawing"
     assert descs[1].view == "perspective"
     assert descs[2].text == descs[3].text == "FIGS. 2 and 3 are side views of a propeller."
     assert descs[7].text == "FIGS. 5, 6A and 6B are further drawings of wings"
@@ -83,17 +83,25 @@ def test_single_unnumbered_figure_only_when_asked():
         ("FIG. 5 is a sectional view taken along line 5-5 of FIG. 4", "sectional"),
         ("FIG. 6 is an enlarged view of the portion VI", "detail"),
         ("FIG. 7 is a close-up of the latch", "detail"),
-        ("FIG. 8 is a top plan view", "plan"),
+        ("FIG. 8 is a top plan view", "top"),  # was "plan" before "top" was a view
         ("FIG. 9 is a plan view", "plan"),
         ("FIG. 10 is a bottom view", "bottom"),
+        ("FIG. 10 is a bottom plan view", "bottom"),
         ("FIG. 11 is a front elevation view", "front"),
         ("FIG. 12 is a rear view", "rear"),
         ("FIG. 13 is a back view", "rear"),
         ("FIG. 14 is a side elevational view", "side"),
-        ("FIG. 15 is a left side view", "side"),
+        ("FIG. 15 is a left side view", "left"),  # was "side" before "left" was a view
+        ("FIG. 15 is a right-side elevational view", "right"),
+        ("FIG. 4 is a right side view, the left view being a mirror image thereof", "right"),  # named first
+        ("FIG. 3 is a front elevational of the game housing of FIG. 2", "front"),
+        ("FIG. 4 is a back edge view thereof", "rear"),
+        ("FIG. 6 is a front thereof", "front"),
+        ("FIG. 3 is a top view perspective view thereof", "perspective"),
+        ("FIG. 7 is a heel side view of the golf club head", "side"),
         ("FIG. 16 is a schematic view of the system", "schematic"),
         ("FIG. 17 is a front perspective view", "perspective"),
-        ("FIG. 18 shows the device from above", "plan"),
+        ("FIG. 18 shows the device from above", "top"),  # was "plan" before "top" was a view
         ("FIG. 19 shows a shroud", "unknown"),
     ],
 )
@@ -246,3 +254,11 @@ def test_reference_signs_list_section_is_trusted():
         "8": ["roll"],
     }
     assert signs["7"].paragraphs == ["[0040]"]
+
+
+def test_vocabulary_table():
+    assert {"top", "bottom", "front", "rear", "left", "right", "side", "plan", "perspective"} <= set(VIEWS)
+    assert VIEWS[-1] == KINDS[-1] == "unknown" and KINDS[0] == "drawing"
+    assert views_within("plan") == ("plan", "top")
+    assert views_within("side") == ("side", "left", "right")
+    assert views_within("front") == ("front",)

@@ -97,7 +97,7 @@ def test_uspto_grant_us12448135():
     assert all(s.landscape for s in p.sheets)
     assert [f.fig for f in p.figures] == ["1A", "1B", "1C", "2", "3", "4A", "4B", "4C"]
     assert p.figure("1a").text.startswith("FIG. 1A is a top view of an unmanned aerial vehicle")
-    assert (p.figure("1A").view, p.figure("1B").view, p.figure("1C").view) == ("plan", "perspective", "front")
+    assert (p.figure("1A").view, p.figure("1B").view, p.figure("1C").view) == ("top", "perspective", "front")
     assert p.figure("3").kind == "block diagram"
     assert len(p.refsigns) == 62  # every <b> numeral outside <figref> in the description
     assert p.refsigns["104"].label == "permanent magnet synchronous motors"
@@ -128,7 +128,7 @@ def test_uspto_fig_lists_and_pct_priority_us12448749():
     assert [f.fig for f in p.figures] == [
         "1A", "1B", "2", "3A", "3B", "3C", "3D", "4", "5A", "5B", "6", "7", "8A", "8B", "8C", "9"
     ]  # fmt: skip
-    assert p.figure("2").view == "plan"  # "... seen from above"
+    assert p.figure("2").view == "top"  # "... seen from above"
     assert p.priority_numbers == ["US18245216", "NO20201005", "PCTNO2021050186"]
     assert len(p.refsigns) == 44
 
