@@ -92,28 +92,24 @@ def fake_settings(root: Path, **update: object):
     return Settings(index_dir=root, visual_encoder="linedraw", ocr=OcrSettings(enabled=False), **update)
 
 
-def fake_services(root: Path, **update: object):
-    """Services over the fast index at `root`: the encoders it was built with, and no OCR."""
+def fake_services(root: Path, *, create: bool = False, **update: object):
+    """Services over the fast index at `root`: the encoders it is built with, and no OCR."""
     from models.linedraw import LineDrawEncoder
     from patfig.wiring import build_services
     from tests.fakes import NoOcr, WordBagEncoder
 
-    return build_services(fake_settings(root, **update), visual=LineDrawEncoder(), text=WordBagEncoder(),
-                          ocr=NoOcr())
+    return build_services(fake_settings(root, **update), create=create, visual=LineDrawEncoder(),
+                          text=WordBagEncoder(), ocr=NoOcr())
 
 
 @pytest.fixture(scope="session")
 def fake_index_root(tmp_path_factory, samples) -> Path:
     """Folder of a real index over INDEX_DOCS built by the real pipeline without OCR and with fake text vectors."""
     from ingest.pipeline import ingest_paths
-    from models.linedraw import LineDrawEncoder
-    from patfig.wiring import build_services
-    from tests.fakes import NoOcr, WordBagEncoder
 
-    root = tmp_path_factory.mktemp("fake_index")
-    settings = fake_settings(root)
-    services = build_services(settings, create=True, visual=LineDrawEncoder(), text=WordBagEncoder(), ocr=NoOcr())
-    report = ingest_paths(services, [samples / d for d in INDEX_DOCS], use_ocr=settings.ocr.enabled)
+    services = fake_services(tmp_path_factory.mktemp("fake_index"), create=True)
+    report = ingest_paths(services, [samples / d for d in INDEX_DOCS], use_ocr=services.settings.ocr.enabled)
+    root = services.store.root
     services.close()
     assert not report.failed, report.summary()["failures"]
     return root

@@ -164,11 +164,9 @@ K = 25
 @pytest.fixture
 def offline_services(request):
     """The sample documents without OCR (`fake_index`), or the real sample index for the cases marked slow."""
-    from runtime.services import Services
-
     index = request.getfixturevalue("sample_index" if request.node.get_closest_marker("slow") else "fake_index")
-    return Services(settings=index.settings.model_copy(update={"offline": True}), store=index.store,
-                    _visual=index._visual, _text=index._text, _ocr=index._ocr, extras=index.extras)
+    _ = index.visual, index.text  # built once on the shared services, so that every copy shares them
+    return dataclasses.replace(index, settings=index.settings.model_copy(update={"offline": True}))
 
 
 @pytest.fixture
