@@ -179,7 +179,7 @@ def test_csv_guards_against_spreadsheet_formulas(corpus, similar):
     assert row["title"] == "'=HYPERLINK(\"http://x\")"
 
 
-# ---------------------------------------------------------------- on the real sample index (OCR on)
+# ---------------------------------------------------------------- on the sample documents (overlay: real index, OCR on)
 
 
 def test_real_explanation_quotes_the_real_breakdown(fake_index):
