@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set up (venv, Python packages, Debian's chromium for the browser tests) and run lint + the whole test suite.
+# Set up (venv, Python packages, Debian's chromium for the browser tests) and run lint + the whole test suite:
+# the slow tests too (real OCR, real models, the browser), only not the ones that need an Ollama server.
+# A bare `pytest` runs the fast suite instead (pyproject's addopts: -m 'not slow and not ollama').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
@@ -9,4 +11,4 @@ fi
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q -m "not ollama" -o addopts="--strict-markers -p no:cacheprovider" "$@"
+.venv/bin/python -m pytest -q -m "not ollama" "$@"  # this -m replaces the one in addopts

@@ -1,8 +1,16 @@
-"""Shared fixtures: the real sample patents, and a real index built from them by the real pipeline.
+"""Shared fixtures: the real sample patents, and two indexes built from them by the real pipeline.
 
-The index is built once per test session in a temporary folder: real readers, real EasyOCR on the real
-sheets, the real text encoder (offline all-MiniLM-L6-v2), the weight-free visual encoder, and a real
-embedded ChromaDB. Nothing here is mocked.
+- `sample_index` (slow tests only): real readers, real EasyOCR on the real sheets, the real text encoder
+  (offline all-MiniLM-L6-v2), the weight-free visual encoder, and a real embedded ChromaDB. Nothing is
+  mocked. Built once per session (OCR takes ~25 minutes on 2 cores) unless $PATFIG_TEST_INDEX names a
+  folder holding one.
+- `fake_index` (the default suite): the same documents read by the real readers into a real embedded
+  ChromaDB in a temporary folder, without OCR (no sheet has OCR-linked components), with the real
+  weight-free visual encoder and a fake text encoder that ranks by shared words (`tests.fakes`).
+  Built in about 20 seconds.
+
+Tests that need OCR-linked components or the real text model's rankings are marked `slow` and use
+`sample_index`; everything else uses `fake_index`.
 """
 
 from __future__ import annotations
@@ -75,3 +83,53 @@ def sample_index(sample_index_dir):
     services = build_services(Settings(index_dir=sample_index_dir, visual_encoder="linedraw"))
     yield services
     services.close()
+
+
+def fake_settings(root: Path, **update: object):
+    """Settings of the fast index: linedraw visual encoder, OCR off."""
+    from core.settings import OcrSettings, Settings
+
+    return Settings(index_dir=root, visual_encoder="linedraw", ocr=OcrSettings(enabled=False), **update)
+
+
+def fake_services(root: Path, *, create: bool = False, **update: object):
+    """Services over the fast index at `root`: the encoders it is built with, and no OCR."""
+    from models.linedraw import LineDrawEncoder
+    from patfig.wiring import build_services
+    from tests.fakes import NoOcr, WordBagEncoder
+
+    return build_services(fake_settings(root, **update), create=create, visual=LineDrawEncoder(),
+                          text=WordBagEncoder(), ocr=NoOcr())
+
+
+@pytest.fixture(scope="session")
+def fake_index_root(tmp_path_factory, samples) -> Path:
+    """Folder of a real index over INDEX_DOCS built by the real pipeline without OCR and with fake text vectors."""
+    from ingest.pipeline import ingest_paths
+
+    services = fake_services(tmp_path_factory.mktemp("fake_index"), create=True)
+    report = ingest_paths(services, [samples / d for d in INDEX_DOCS], use_ocr=services.settings.ocr.enabled)
+    root = services.store.root
+    services.close()
+    assert not report.failed, report.summary()["failures"]
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_index(fake_index_root):
+    """Services over the fast index (shared by the session: tests must not write to it)."""
+    services = fake_services(fake_index_root)
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def fake_index_dir(fake_index_root, monkeypatch) -> Path:
+    """The fast index's folder, for code that opens an index by path (the CLI): the composition root is
+    patched for this test to wire the fast index's encoders and no OCR."""
+    import patfig.wiring
+    from tests.fakes import NoOcr, WordBagEncoder
+
+    monkeypatch.setattr(patfig.wiring, "build_text_encoder", lambda settings: WordBagEncoder())
+    monkeypatch.setattr(patfig.wiring, "NumeralReader", lambda settings: NoOcr())
+    return fake_index_root

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 
+from core.textnorm import PATENT_BOILERPLATE, QUERY_STOPWORDS, stem
 from core.types import Box, Component, FigureDesc, Patent, RefSign, Sheet, SheetSource
 
 
@@ -43,6 +46,44 @@ def make_sheet(pid: str, n: int = 1, kind: str = "drawing", view: str = "perspec
         view=view, kind=kind, description="FIG. 1 is a perspective view of the gripping unit.",
         components=[Component(numeral="10", label="gripping unit", boxes=[Box(x0=1, y0=2, x1=30, y1=20)])],
     )
+
+
+class WordBagEncoder:
+    """Text fake that ranks by shared words: stemmed content words hashed into signed buckets, L2-normalised.
+
+    Query filler words and figure boilerplate ("fig", "view", "shows") are left out, so texts sharing
+    words that name things get a cosine similarity near the share of their words in common, and text
+    search over a real index still ranks first the sheets that use the query's words. Enough buckets
+    that two words rarely share one. Deterministic (md5, not Python's salted hash). Not an image encoder.
+    """
+
+    def __init__(self, name: str = "fake:wordbag4096", dim: int = 4096) -> None:
+        self.name, self.dim, self.cross_modal = name, dim, False
+
+    def _vec(self, text: str) -> list[float]:
+        v = [0.0] * self.dim
+        for w in re.findall(r"[a-z][a-z\-]*[a-z]", text.lower()):
+            if w in QUERY_STOPWORDS or w in PATENT_BOILERPLATE:
+                continue
+            h = int.from_bytes(hashlib.md5(stem(w).encode()).digest()[:8], "big")
+            v[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+        n = math.sqrt(sum(x * x for x in v))
+        return [x / n for x in v] if n else [1.0] + [0.0] * (self.dim - 1)
+
+    def embed_texts(self, texts):
+        return [self._vec(t) for t in texts]
+
+    def embed_images(self, images):
+        raise AssertionError("WordBagEncoder is a text encoder")
+
+
+class NoOcr:
+    """Stands in for the OCR reader where a test must not OCR: any use is a test bug."""
+
+    name = "fake:no-ocr"
+
+    def read(self, *args, **kwargs):
+        raise AssertionError("this test runs without OCR (fast fixture); mark it slow and use sample_index")
 
 
 def fake_models(settings):

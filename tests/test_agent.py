@@ -3,7 +3,7 @@
 `ScriptedChat` is a LangChain chat model (GenericFakeChatModel) whose answers are scripted: AIMessages
 with tool calls, or functions of the messages it was sent (so a reply can quote a tool result). It
 records every message list it receives, so the tests can check exactly what the model was shown.
-Loop tests run on the real sample index (`sample_index`); the prompt-injection tests on a small real
+Loop tests run on the sample documents indexed without OCR (`fake_index`); the prompt-injection tests on a small real
 index holding a patent whose text tries to give orders.
 """
 
@@ -81,25 +81,25 @@ def last_tool_content(messages: list) -> str:
     return next(m.content for m in reversed(messages) if isinstance(m, ToolMessage))
 
 
-# ---------------------------------------------------------------- loop tests on the real sample index
+# ---------------------------------------------------------------- loop tests on the sample documents
 
 
 @pytest.fixture
-def agent_for(sample_index):
+def agent_for(fake_index):
     def make(*script: Script, max_tool_calls: int | None = None) -> tuple[Agent, ScriptedChat]:
         model = scripted(*script)
-        services = sample_index
+        services = fake_index
         if max_tool_calls is not None:
-            services = type(sample_index)(
-                settings=sample_index.settings.model_copy(update={"max_tool_calls": max_tool_calls}),
-                store=sample_index.store, _visual=sample_index._visual, _text=sample_index._text,
-                _ocr=sample_index._ocr, extras=sample_index.extras)
+            services = type(fake_index)(
+                settings=fake_index.settings.model_copy(update={"max_tool_calls": max_tool_calls}),
+                store=fake_index.store, _visual=fake_index._visual, _text=fake_index._text,
+                _ocr=fake_index._ocr, extras=fake_index.extras)
         return Agent(services, backend=model), model
 
     return make
 
 
-def test_multi_turn_refinement_and_undo(agent_for, sample_index):
+def test_multi_turn_refinement_and_undo(agent_for, fake_index):
     agent, model = agent_for(
         call("search_figures", query="aircraft with hydrogen fuel cells and solar panels"),
         "Set 1 holds 20 figures.",
@@ -238,12 +238,12 @@ def test_tool_calls_are_capped_per_turn(agent_for):
     assert calls == results
 
 
-def test_a_failing_model_falls_back_to_the_offline_planner(sample_index):
+def test_a_failing_model_falls_back_to_the_offline_planner(fake_index):
     class Broken(ScriptedChat):
         def _stream(self, messages, stop=None, run_manager=None, **kwargs):
             raise ConnectionError("[Errno 111] Connection refused at 127.0.0.1:11434")
 
-    agent = Agent(sample_index, backend=Broken(messages=iter([])))
+    agent = Agent(fake_index, backend=Broken(messages=iter([])))
     session = Session()
     r = agent.run(session, "show me drawings of a turbine blade")
     assert r.result_set is not None and r.result_set.set_id == 1
@@ -427,11 +427,11 @@ def _chat_app():
     return build_app(WIRING)
 
 
-def test_chat_cli_prints_a_transcript_for_piped_input(sample_index_dir):
+def test_chat_cli_prints_a_transcript_for_piped_input(fake_index_dir):
     from typer.testing import CliRunner
 
     lines = "hydrogen energy system of an aircraft\nonly the flowcharts\nundo\n/sets\n"
-    res = CliRunner().invoke(_chat_app(), ["chat", "--index", str(sample_index_dir), "--offline", "--k", "8"],
+    res = CliRunner().invoke(_chat_app(), ["chat", "--index", str(fake_index_dir), "--offline", "--k", "8"],
                              input=lines)
     assert res.exit_code == 0, res.output
     out = res.stdout
@@ -443,11 +443,11 @@ def test_chat_cli_prints_a_transcript_for_piped_input(sample_index_dir):
     assert "Traceback" not in res.output
 
 
-def test_chat_cli_json_transcript(sample_index_dir):
+def test_chat_cli_json_transcript(fake_index_dir):
     from typer.testing import CliRunner
 
     lines = "hydrogen energy system of an aircraft\nonly EP documents\nwhy is #1 ranked first?\n"
-    res = CliRunner().invoke(_chat_app(), ["chat", "--index", str(sample_index_dir), "--offline", "--json",
+    res = CliRunner().invoke(_chat_app(), ["chat", "--index", str(fake_index_dir), "--offline", "--json",
                                            "--k", "10"], input=lines)
     assert res.exit_code == 0, res.output
     turns = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]

@@ -236,12 +236,11 @@ def test_every_prompt_renders_and_missing_variables_raise():
         load_prompt("no_such_prompt")
 
 
-@pytest.mark.slow
-def test_clusters_of_real_hits(sample_index):
+def test_clusters_of_real_hits(fake_index):
     from tools.search import search_text
 
-    hits = search_text(sample_index, "aircraft engine with propeller", k=20)
-    res = cluster_hits(sample_index, hits)
+    hits = search_text(fake_index, "aircraft engine with propeller", k=20)
+    res = cluster_hits(fake_index, hits)
     assert 2 <= res.k <= 8 and res.k_method.startswith(f"silhouette over 2..8: best k={res.k} (")
     assert sorted(h.rank for c in res.clusters for h in c.hits) == list(range(1, 21))
     assert 1 in [h.rank for h in res.clusters[0].hits]

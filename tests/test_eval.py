@@ -129,7 +129,7 @@ def test_bad_modes_and_protocols_are_refused(handmade):
         evaluate(handmade, protocols=("trec",))
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # "every mode beats chance" is a claim about the real encoders
 def test_real_sample_index(sample_index):
     report = evaluate(sample_index, protocols=("reid", "family"))
     reid, family = report.protocols

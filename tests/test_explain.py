@@ -179,14 +179,13 @@ def test_csv_guards_against_spreadsheet_formulas(corpus, similar):
     assert row["title"] == "'=HYPERLINK(\"http://x\")"
 
 
-# ---------------------------------------------------------------- on the real sample index (OCR on)
+# ---------------------------------------------------------------- on the sample documents (overlay: real index, OCR on)
 
 
-@pytest.mark.slow
-def test_real_explanation_quotes_the_real_breakdown(sample_index):
-    sheet = max(sample_index.store.sheets(), key=lambda s: len(s.components))
-    hits = more_like(sample_index, sheet.figure_id, k=10, text_weight=0.3)
-    ex = explain_hit(sample_index, hits, 1)
+def test_real_explanation_quotes_the_real_breakdown(fake_index):
+    sheet = max(fake_index.store.sheets(), key=lambda s: len(s.components))
+    hits = more_like(fake_index, sheet.figure_id, k=10, text_weight=0.3)
+    ex = explain_hit(fake_index, hits, 1)
     bd = hits[0].breakdown
     for m, ms in bd.modalities.items():
         fact = ex.facts["modalities"][m]
@@ -194,12 +193,12 @@ def test_real_explanation_quotes_the_real_breakdown(sample_index):
         assert f"similarity {ms.raw:.3f} → normalised {ms.norm:.3f} (rank {ms.rank} in the {m} list)" in ex.text
     assert ex.facts["recomputed"] == pytest.approx(bd.fused, abs=1e-5)
     assert f"Score {bd.fused:.3f}" in ex.text and hits[0].patent_id in ex.text
-    pair = explain_pair(sample_index, hits, 1, 10)
+    pair = explain_pair(fake_index, hits, 1, 10)
     diffs = pair.facts["modality_differences"]
     assert sum(diffs.values()) == pytest.approx(hits[0].breakdown.fused - hits[9].breakdown.fused, abs=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # needs OCR-linked components
 def test_real_overlay_and_family_comparison(sample_index):
     sheet = max(sample_index.store.sheets(), key=lambda s: len(s.components))
     assert sheet.components, "OCR linked no component on any sample sheet"

@@ -20,6 +20,7 @@ from ingest.pipeline import ingest_paths
 from patfig.wiring import build_services
 from store.index import FigureStore
 from tests.conftest import REPO, sample
+from tests.fakes import WordBagEncoder
 
 SMALL = ("uspto/US12448527-20251021.ZIP", "uspto/US12448730-20251021.ZIP", "uspto/US12448895-20251021.ZIP")
 
@@ -47,7 +48,7 @@ def consistent(index: Path) -> dict:
         store.close()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # `patfig ingest` in a subprocess loads the real text encoder
 def test_ingest_is_idempotent_and_reports_bad_documents(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -86,11 +87,10 @@ def test_ingest_is_idempotent_and_reports_bad_documents(tmp_path):
     assert json.loads(r3.stdout)["encoders"]["visual"]["name"].startswith("linedraw:")
 
 
-@pytest.mark.slow
 def test_crash_mid_patent_leaves_nothing_half_indexed(tmp_path, monkeypatch):
     """A failure after the vectors are written but before the patent completes is cleaned up next run."""
     settings = Settings(index_dir=tmp_path / "idx", visual_encoder="linedraw", ocr={"enabled": False})
-    services = build_services(settings, create=True)
+    services = build_services(settings, create=True, text=WordBagEncoder())
     docs = [sample(d) for d in SMALL]
     col = services.store._col("passages")
     original = type(col).upsert
@@ -118,7 +118,7 @@ def test_crash_mid_patent_leaves_nothing_half_indexed(tmp_path, monkeypatch):
     assert consistent(settings.index_dir)["patents"] == 3
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # `patfig ingest` in a subprocess loads the real text encoder
 def test_killed_ingest_resumes_to_a_complete_index(tmp_path):
     """SIGKILL a real `patfig ingest` while it writes, run it again: complete and consistent."""
     folder = tmp_path / "docs"

@@ -156,10 +156,12 @@ def test_two_clicks_select_a_crop_in_original_pixels(empty_cb, sheet_tif):
 # ---------------------------------------------------------------- on the sample index
 
 
-@pytest.fixture(scope="module")
-def offline_services(sample_index):
-    """The sample index with the offline planner forced (no probing of an Ollama server)."""
-    return dataclasses.replace(sample_index, settings=sample_index.settings.model_copy(update={"offline": True}))
+@pytest.fixture
+def offline_services(request):
+    """The sample documents without OCR (`fake_index`; the real sample index for tests marked slow), with the
+    offline planner forced (no probing of an Ollama server)."""
+    index = request.getfixturevalue("sample_index" if request.node.get_closest_marker("slow") else "fake_index")
+    return dataclasses.replace(index, settings=index.settings.model_copy(update={"offline": True}))
 
 
 @pytest.fixture
@@ -169,7 +171,6 @@ def cb(offline_services, tmp_path) -> Callbacks:
     return Callbacks(offline_services, Agent(offline_services), tmp_path / "ui-cache")
 
 
-@pytest.mark.slow
 def test_a_drawing_search_streams_steps_and_fills_the_gallery(cb, sheet_tif):
     st, *_ = cb.upload(str(sheet_tif), None)
     outs = drain(cb.send(st, "", 0.5, 12))
@@ -185,7 +186,6 @@ def test_a_drawing_search_streams_steps_and_fills_the_gallery(cb, sheet_tif):
     assert history["choices"][0][1] == 1
 
 
-@pytest.mark.slow
 def test_two_tabs_keep_separate_sessions(cb):
     a = drain(cb.send(None, "propeller blade", 0.5, 5))[-1][0]
     b = drain(cb.send(None, "solar cell layers", 0.5, 7))[-1][0]
@@ -195,7 +195,7 @@ def test_two_tabs_keep_separate_sessions(cb):
     assert b.session.current.set_id == 1 and len(b.chat) > 0 and b.chat != a.chat
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # needs a sheet with OCR-linked reference signs
 def test_figure_detail_shows_sheet_signs_breakdown_and_explanation(cb, offline_services):
     st = drain(cb.send(None, "propeller blade", 0.5, 10))[-1][0]
     with_signs = next(i for i, fid in enumerate(st.tiles) if offline_services.store.sheet(fid).components)
@@ -216,7 +216,6 @@ def test_figure_detail_shows_sheet_signs_breakdown_and_explanation(cb, offline_s
     assert msg.startswith(f"Query drawing: {hit.figure_id}.") and Path(preview).is_file()
 
 
-@pytest.mark.slow
 def test_export_writes_the_current_set(cb):
     st = drain(cb.send(None, "propeller blade", 0.5, 6))[-1][0]
     path, msg = cb.export(st, "csv")
@@ -228,7 +227,6 @@ def test_export_writes_the_current_set(cb):
     assert len(data if isinstance(data, list) else data["hits"]) == 6
 
 
-@pytest.mark.slow
 def test_facet_filters_make_a_new_set_and_tell_the_chat(cb, offline_services):
     st = drain(cb.send(None, "propeller blade", 0.5, 20))[-1][0]
     kinds = sorted({h.kind for h in st.session.current.hits})
@@ -265,7 +263,6 @@ def test_status_names_index_encoders_and_backend_state():
     assert "**Chat backend**: offline `qwen2.5:7b` — offline planner: no Ollama server answers" in md
 
 
-@pytest.mark.slow
 def test_step_back_and_history_switch_the_shown_set(cb):
     st = drain(cb.send(None, "propeller blade", 0.5, 5))[-1][0]
     st = drain(cb.send(st, "solar cell layers", 0.5, 8))[-1][0]
