@@ -307,14 +307,14 @@ def test_collector_sees_every_kind_of_import(tmp_path):
     src = ("from __future__ import annotations\nfrom typing import TYPE_CHECKING\nimport numpy\n"
            "from store.index import FigureStore\nfrom tools import search\n"
            "if TYPE_CHECKING:\n    from agent.session import Session\nelse:\n    import core.errors\n"
-           "def f():\n    import torch\n    from ui.app import Callbacks\n"
+           "def f():\n    import torch\n    from ui.cli import build_app\n"
            "class C:\n    async def g(self):\n        from . import fusion\n")
     c = _Collector("tools.x", REPO / "tools" / "x.py")
     c.visit(ast.parse(src))
     assert [(i.dst, i.line, i.where) for i in c.found] == [
         ("__future__", 1, "top"), ("typing", 2, "top"), ("numpy", 3, "top"), ("store.index", 4, "top"),
         ("tools.search", 5, "top"), ("agent.session", 7, "type"), ("core.errors", 9, "top"),
-        ("torch", 11, "function"), ("ui.app", 12, "function"), ("tools.fusion", 15, "function")]
+        ("torch", 11, "function"), ("ui.cli", 12, "function"), ("tools.fusion", 15, "function")]
 
 
 def test_cycles_are_found_and_named():

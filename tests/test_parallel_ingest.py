@@ -70,6 +70,7 @@ def one_worker(tmp_path_factory, docs) -> Path:
     return root
 
 
+@pytest.mark.slow  # worker processes read and render real documents: a minute or more
 def test_two_workers_equal_one(tmp_path, docs, one_worker):
     s = _services(tmp_path)
     report = ingest_paths(s, docs, use_ocr=False, workers=2, parts_factory=fake_models)
@@ -99,6 +100,7 @@ def test_parallel_needs_a_factory(tmp_path, docs):
     s.close()
 
 
+@pytest.mark.slow  # worker processes read and render real documents: a minute or more
 def test_rerun_skips_everything(tmp_path, docs):
     s = _services(tmp_path)
     ingest_paths(s, docs[:2], use_ocr=False, workers=2, parts_factory=fake_models)
@@ -121,6 +123,7 @@ RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # worker processes read and render real documents: a minute or more
 def test_kill_9_mid_ingest_then_resume(tmp_path, docs, one_worker):
     root = tmp_path / "killed"
     script = RUN.format(repo=str(REPO), root=str(root), docs=[str(d) for d in docs])
