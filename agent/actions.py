@@ -25,7 +25,7 @@ from agent.events import Outcome, TurnEvent
 from agent.render import counts, listing, set_header, short_ids
 from agent.session import Recipe, Session
 from core.errors import ModelUnavailable, StoreError, ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Hit, ResultSet
 from runtime.services import Services
 

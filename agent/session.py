@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Hit, ResultSet
 
 

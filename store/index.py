@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import IndexMismatch, StoreError
-from core.facets import Filters, cpc_prefixes, sheet_metadata
+from core.filters import Filters, patent_metadata, sheet_metadata
 from core.types import Patent, Sheet
 
 log = logging.getLogger(__name__)
@@ -248,13 +248,7 @@ class FigureStore:
                 documents=[s.linked_text() for s in sheets],
             )
         if passages:
-            pmeta = {
-                "patent_id": pid,
-                "office": patent.office,
-                "kind_code": patent.kind or "",
-                "pub_date": patent.pub_date or 0,
-            }
-            pmeta |= {f"cpc_{c}": True for c in cpc_prefixes(patent.cpc)}
+            pmeta = patent_metadata(patent)
             self._col(PASSAGES).upsert(
                 ids=[f"{pid}:{i}" for i in range(len(passages))],
                 embeddings=[list(v) for v in passage_vectors],
@@ -320,37 +314,6 @@ class FigureStore:
 
     # ------------------------------------------------------------------ vector search
 
-    @staticmethod
-    def where(filters: Filters | None) -> dict | None:
-        """A Chroma `where` clause for the filters (None when there is nothing to filter)."""
-        if filters is None:
-            return None
-        clauses: list[dict] = []
-        if filters.kinds:
-            clauses.append({"kind": {"$in": filters.kinds}})
-        if filters.views:
-            clauses.append({"view": {"$in": filters.views}})
-        if filters.cpc:
-            ors = [{f"cpc_{p}": True} for p in filters.cpc]
-            clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
-        if filters.offices:
-            clauses.append({"office": {"$in": filters.offices}})
-        if filters.kind_codes:
-            clauses.append({"kind_code": {"$in": filters.kind_codes}})
-        if filters.date_from:
-            clauses.append({"pub_date": {"$gte": filters.date_from}})
-        if filters.date_to:
-            clauses.append({"pub_date": {"$lte": filters.date_to}})
-        if filters.include_ids:
-            clauses.append({"patent_id": {"$in": filters.include_ids}})
-        if filters.exclude_ids:
-            clauses.append({"patent_id": {"$nin": filters.exclude_ids}})
-        if filters.has_components is not None:
-            clauses.append({"has_components": filters.has_components})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
     def _query(
         self,
         name: str,
@@ -366,7 +329,7 @@ class FigureStore:
             return []
         include = ["distances", "metadatas"] + (["documents"] if with_documents else [])
         kwargs: dict = {"query_embeddings": [list(vector)], "n_results": min(k, count), "include": include}
-        where = self.where(filters)
+        where = filters.where() if filters is not None else None
         if where:
             kwargs["where"] = where
         if ids is not None:
@@ -394,7 +357,7 @@ class FigureStore:
     def query_passages(self, vector, k: int, filters: Filters | None = None) -> list[VectorHit]:
         """Nearest passages of patent text (filters on patent-level facets only)."""
         if filters is not None:
-            filters = filters.model_copy(update={"kinds": [], "views": [], "has_components": None})
+            filters = filters.patent_level()
         return self._query(PASSAGES, vector, k, filters, with_documents=True)
 
     def vectors(self, kind: str, ids: Sequence[str]) -> dict[str, list[float]]:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel, Field
 
 from core.errors import ModelUnavailable, StoreError, ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Sheet
 from runtime.services import Services
 from tools.cluster import normalise_label

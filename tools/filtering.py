@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Hit
 from runtime.services import Services
 

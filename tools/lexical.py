@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from core.errors import StoreError, ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Breakdown, Hit, ModalityScore
 from runtime.services import Services
 from store.index import LEXICAL_FIELDS

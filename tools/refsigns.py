@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Box, Breakdown, Component, Hit, ModalityScore, RefSign
 from runtime.services import Services
 from tools.fusion import normalise, ranks

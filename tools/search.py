@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Breakdown, Component, Hit, Patent
 from runtime.services import Services
 from tools.fusion import METHODS, Fused, fuse
