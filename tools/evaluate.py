@@ -37,9 +37,10 @@ from pydantic import BaseModel, Field
 
 from core.errors import ModelUnavailable, StoreError, ToolError
 from core.filters import Filters
+from core.textnorm import normalise_label
 from core.types import Sheet
 from runtime.services import Services
-from tools.cluster import normalise_label
+from store.index import EncoderId
 from tools.fusion import fuse
 
 MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf")
@@ -272,8 +273,6 @@ def component_queries(sheets: Sequence[Sheet]) -> list[tuple[Sheet, str, set[str
 
 
 def _components_protocol(services: Services, sheets: list[Sheet], modes: Sequence[str]) -> ProtocolResult:
-    from store.index import EncoderId
-
     store = services.store
     queries = component_queries(sheets)
     res = ProtocolResult(protocol="components", title=TITLES["components"], queries=len(queries))

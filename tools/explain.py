@@ -15,12 +15,14 @@ from collections import Counter
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from core.errors import ToolError
+from core.textnorm import CLAIM_BOILERPLATE, CONTENT_STOPWORDS, content_words, normalise_label
 from core.types import Breakdown, Hit, Patent, Sheet
 from runtime.services import Services
-from tools.cluster import content_words, normalise_label, stopwords
 from tools.fusion import RRF_K
+from tools.search import patent_of
 
 MAX_LISTED = 8
 METHOD_WORDS = {
@@ -132,8 +134,6 @@ def _modality_line(name: str, c: dict, method: str) -> str:
 
 
 def _documents(services: Services, hit: Hit) -> tuple[Sheet | None, Patent | None, dict[str, str]]:
-    from tools.search import patent_of
-
     sheet = services.store.sheet(hit.figure_id)
     patent = patent_of(services, hit.patent_id)
     descs: dict[str, str] = {}
@@ -344,22 +344,12 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
 # ---------------------------------------------------------------- compare patents
 
 
-CLAIM_STOPWORDS = frozenset(
-    """claim claims comprising comprises comprise compris wherein whereby said least plurality configured
-    having include includes including respective respectively thereof therein thereto via based provide
-    provided providing associated adapted arranged relative method system device apparatus unit characterized
-    characterised""".split()
-)
-
-
 def _key_terms(patents: list[Patent], n: int = 10) -> tuple[list[str], dict[str, list[str]]]:
     """Top tf-idf terms of titles, abstracts and claims: those in every patent, and those in only one."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     docs = [" ".join(content_words(" ".join([p.title, p.title, p.abstract, *p.claims]))) for p in patents]
     if not any(docs):
         return [], {p.patent_id: [] for p in patents}
-    stop = list(stopwords() | CLAIM_STOPWORDS)
+    stop = list(CONTENT_STOPWORDS | CLAIM_BOILERPLATE)
     vec = TfidfVectorizer(stop_words=stop, sublinear_tf=True, token_pattern=r"[a-z][a-z\-]+")
     matrix = vec.fit_transform(docs).toarray()
     terms = vec.get_feature_names_out()
@@ -397,8 +387,6 @@ def compare(services: Services, hits: list[Hit] | None = None, patent_ids: list[
     patent ids, all reference signs of each patent. Also compared: CPC subclasses, figure kinds, and
     tf-idf key terms of titles, abstracts and claims. Needs at least two different patents.
     """
-    from tools.search import patent_of
-
     if hits:
         ids = list(dict.fromkeys(h.patent_id for h in hits))
     elif patent_ids:

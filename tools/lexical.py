@@ -18,7 +18,7 @@ from core.errors import StoreError, ToolError
 from core.filters import Filters
 from core.types import Breakdown, Hit, ModalityScore
 from runtime.services import Services
-from store.index import LEXICAL_FIELDS
+from store.index import LEXICAL_FIELDS, EncoderId
 from tools.filtering import apply_filters
 from tools.fusion import normalise, ranks
 from tools.search import check_k, check_text, make_hit, matched_terms, query_terms
@@ -127,8 +127,6 @@ def search_passages(
     """Semantic search over patent text passages: one hit per patent (its best-matching figure), with passages."""
     text = check_text(text)
     check_k(k)
-    from store.index import EncoderId
-
     services.store.check_encoder("text", EncoderId(services.text.name, services.text.dim))
     qv = services.text.embed_texts([text])[0]
     found = services.store.query_passages(qv, k=min(200, k * 10), filters=filters)

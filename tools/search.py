@@ -23,18 +23,15 @@ from PIL import Image, UnidentifiedImageError
 
 from core.errors import ToolError
 from core.filters import Filters
+from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent
 from runtime.services import Services
+from store.index import EncoderId
 from tools.fusion import METHODS, Fused, fuse
 
 MAX_K = 100
 POOL = 100  # candidates per modality before fusion
 MAX_QUERY_PIXELS = 60_000_000
-STOPWORDS = frozenset(
-    "a an the of and or in on with without for to from by at as is are be this that these those its it "
-    "show shows showing me find like figure figures fig drawing drawings view image images some any all "
-    "which what where has have having into onto about".split()
-)
 CropBox = tuple[float, float, float, float]
 
 
@@ -96,29 +93,22 @@ def query_terms(text: str) -> list[str]:
     """The content words of a query, lower-case, in order, without duplicates."""
     seen: list[str] = []
     for w in re.findall(r"[a-zA-Z][a-zA-Z\-]+|\d+[a-z]?", text.lower()):
-        if w not in STOPWORDS and w not in seen and len(w) > 1:
+        if w not in QUERY_STOPWORDS and w not in seen and len(w) > 1:
             seen.append(w)
     return seen
 
 
-def _stem(w: str) -> str:
-    for suf in ("ies", "es", "s", "ing", "ed"):
-        if w.endswith(suf) and len(w) - len(suf) >= 3:
-            return w[: -len(suf)]
-    return w
-
-
 def matched_terms(terms: Sequence[str], text: str) -> list[str]:
-    """Query terms that occur (up to a simple plural/verb stem) in the text."""
-    words = {_stem(w) for w in re.findall(r"[a-z][a-z\-]+|\d+[a-z]?", text.lower())}
-    return [t for t in terms if _stem(t) in words]
+    """Query terms that occur (up to their Snowball stem) in the text."""
+    words = {stem(w) for w in re.findall(r"[a-z][a-z\-]+|\d+[a-z]?", text.lower())}
+    return [t for t in terms if stem(t) in words]
 
 
 def matched_components(terms: Sequence[str], components: Sequence[Component]) -> list[Component]:
-    stems = {_stem(t) for t in terms}
+    stems = {stem(t) for t in terms}
     out = []
     for c in components:
-        label_words = {_stem(w) for w in re.findall(r"[a-z][a-z\-]+", c.label.lower())}
+        label_words = {stem(w) for w in re.findall(r"[a-z][a-z\-]+", c.label.lower())}
         if c.numeral in terms or stems & label_words:
             out.append(c)
     return out
@@ -214,8 +204,6 @@ def _score_all(services: Services, vectors: dict[str, list[float]], filters: Fil
 
 
 def _check_encoders(services: Services, *, visual: bool, text: bool) -> None:
-    from store.index import EncoderId
-
     if visual:
         services.store.check_encoder("visual", EncoderId(services.visual.name, services.visual.dim))
     if text:
