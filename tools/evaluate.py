@@ -14,7 +14,8 @@ Protocols (the relevant items of a query are known from the documents themselves
 
 Modes: ``visual`` (stored visual vectors), ``text`` (stored linked-text vectors), and ``fused_avg``,
 ``fused_max``, ``fused_rrf``: both lists (top 50 + 1 each) pooled, every pooled candidate scored in both
-modalities (as `tools.search` does), normalised and fused by `tools.fusion.fuse` with weights 0.5/0.5.
+modalities (as `tools.search` does), normalised and fused by `tools.fusion.fuse` with the default text
+weight (visual 0.5, text 0.5).
 
 Metrics over the top 50: AP@50 = sum of P@i at each relevant rank i / min(|relevant|, 50), its mean mAP@50;
 P@1; R@10 = share of the relevant items in the top 10; MRR@10 = 1 / rank of the first relevant item in
@@ -35,6 +36,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, Field
 
+from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
 from core.filters import Filters
 from core.textnorm import normalise_label
@@ -46,7 +48,7 @@ from tools.fusion import fuse
 MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf")
 PROTOCOLS = ("reid", "family", "components")
 K = 50
-FUSION_WEIGHTS = {"visual": 0.5, "text": 0.5}
+FUSION_WEIGHTS = {"visual": 1.0 - DEFAULT_TEXT_WEIGHT, "text": DEFAULT_TEXT_WEIGHT}  # as a default fused search
 TITLES = {
     "reid": "re-identification (DeepPatent): relevant = other sheets of the same patent",
     "family": "patent families: relevant = sheets of the other members of the query's family",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from core.defaults import DEFAULT_K
 from core.errors import StoreError, ToolError
 from core.filters import Filters
 from core.types import Breakdown, Hit, ModalityScore
@@ -87,7 +88,7 @@ def _positive_terms(query: str) -> list[str]:
     return terms
 
 
-def search_lexical(services: Services, query: str, *, k: int = 20, filters: Filters | None = None) -> list[Hit]:
+def search_lexical(services: Services, query: str, *, k: int = DEFAULT_K, filters: Filters | None = None) -> list[Hit]:
     """Boolean, field-restricted search: matching patents by bm25, each with its figures in sheet order."""
     check_k(k)
     fts = to_fts(query)

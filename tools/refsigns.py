@@ -8,6 +8,7 @@ import re
 import numpy as np
 from pydantic import BaseModel, Field
 
+from core.defaults import DEFAULT_K
 from core.errors import ToolError
 from core.filters import Filters
 from core.types import Box, Breakdown, Component, Hit, ModalityScore, RefSign
@@ -95,7 +96,7 @@ def _label_vectors(services: Services, labels: list[str]) -> dict[str, np.ndarra
     return cache
 
 
-def find_component(services: Services, name: str, *, k: int = 20, filters: Filters | None = None) -> list[Hit]:
+def find_component(services: Services, name: str, *, k: int = DEFAULT_K, filters: Filters | None = None) -> list[Hit]:
     """Figures across the corpus whose OCR-linked components match a component name ("nacelle", "gripping unit")."""
     name = check_text(name)
     check_k(k)

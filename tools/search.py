@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from core.defaults import DEFAULT_K, DEFAULT_MORE_LIKE_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
 from core.textnorm import QUERY_STOPWORDS, stem
@@ -225,7 +226,7 @@ def _text_vectors(services: Services, text: str, weight: float) -> tuple[dict, d
 
 
 def search_text(
-    services: Services, text: str, *, k: int = 20, filters: Filters | None = None, method: str = "avg"
+    services: Services, text: str, *, k: int = DEFAULT_K, filters: Filters | None = None, method: str = "avg"
 ) -> list[Hit]:
     """Figures matching words: through their linked text, and through CLIP text→image when CLIP is in use."""
     text = check_text(text)
@@ -247,7 +248,7 @@ def search_image(
     crop: CropBox | None = None,
     text: str | None = None,
     text_weight: float = 0.0,
-    k: int = 20,
+    k: int = DEFAULT_K,
     filters: Filters | None = None,
     method: str = "avg",
     exclude: Sequence[str] = (),
@@ -279,30 +280,12 @@ def search_image(
                  terms=query_terms(text or ""))
 
 
-def search_fused(
-    services: Services,
-    *,
-    text: str | None = None,
-    image: Image.Image | str | Path | None = None,
-    crop: CropBox | None = None,
-    text_weight: float = 0.5,
-    k: int = 20,
-    filters: Filters | None = None,
-    method: str = "avg",
-) -> list[Hit]:
-    """Multimodal search: visual and linked-text similarity, normalised and fused (avg, max or rrf)."""
-    if image is None:
-        return search_text(services, text or "", k=k, filters=filters, method=method)
-    return search_image(services, image, crop=crop, text=text, text_weight=text_weight if text else 0.0, k=k,
-                        filters=filters, method=method)
-
-
 def more_like(
     services: Services,
     figure_id: str,
     *,
-    k: int = 20,
-    text_weight: float = 0.3,
+    k: int = DEFAULT_K,
+    text_weight: float = DEFAULT_MORE_LIKE_TEXT_WEIGHT,
     filters: Filters | None = None,
     method: str = "avg",
 ) -> list[Hit]:
