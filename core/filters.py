@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeAlias, cast
+from typing import TypeAlias, TypedDict, cast
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -30,6 +30,20 @@ Metadata: TypeAlias = dict[str, Scalar]
 Operand: TypeAlias = Scalar | list[Scalar] | dict[str, "Scalar | list[Scalar]"]
 Where: TypeAlias = dict[str, "Operand | list[Where]"]
 """A Chroma `where` clause: {"kind": {"$in": [...]}}, {"$and": [...]}, {"$or": [...]}."""
+
+
+class Facets(TypedDict):
+    """The filter values that occur in an index (`FigureStore.facets`)."""
+
+    kinds: list[str]
+    views: list[str]
+    offices: list[str]
+    kind_codes: list[str]
+    cpc: list[str]  # every CPC prefix present: sections, classes and subclasses
+    cpc_counts: dict[str, int]  # sheets per CPC prefix
+    date_range: list[int]  # [earliest, latest] known publication date, or [] when none is known
+    patent_ids: list[str]
+
 
 CPC_PREFIX = re.compile(r"^[A-HY](\d\d([A-Z](\d{1,4}(/\d{1,6})?)?)?)?$")
 CPC_FLAG = "cpc_"  # a sheet of a patent in CPC subclass B64D carries cpc_B, cpc_B64 and cpc_B64D = True
@@ -204,12 +218,12 @@ class Filters(BaseModel):
     cpc: list[str] = Field(default_factory=list, description="CPC prefixes: section 'B', class 'B64', subclass 'B64D'")
     offices: list[str] = Field(default_factory=list, description="'US', 'EP', 'WO'")
     kind_codes: list[str] = Field(default_factory=list, description="'A1', 'B2', ...")
-    date_from: int | None = Field(None, description="earliest publication date, yyyymmdd")
-    date_to: int | None = Field(None, description="latest publication date, yyyymmdd")
+    date_from: int | None = Field(default=None, description="earliest publication date, yyyymmdd")
+    date_to: int | None = Field(default=None, description="latest publication date, yyyymmdd")
     include_ids: list[str] = Field(default_factory=list, description="only these patent ids")
     exclude_ids: list[str] = Field(default_factory=list, description="drop these patent ids")
     has_components: bool | None = Field(
-        None, description="only sheets with (True) / without (False) OCR-linked components"
+        default=None, description="only sheets with (True) / without (False) OCR-linked components"
     )
 
     @field_validator("kinds")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
@@ -17,8 +18,8 @@ from models.ocr import NumeralReader
 from store.index import FigureStore
 
 
-def _missing(role: str) -> Callable[[], object]:
-    def fail() -> object:
+def _missing(role: str) -> Callable[[], NoReturn]:
+    def fail() -> NoReturn:
         raise RuntimeError(f"no {role} was wired into these services; build them with patfig.wiring.build_services")
 
     return fail
@@ -30,9 +31,9 @@ class Services:
 
     settings: Settings
     store: FigureStore
-    make_visual: Callable[[], VisualEncoder] = field(default=_missing("visual encoder"), repr=False)  # type: ignore[assignment]
-    make_text: Callable[[], TextEncoder] = field(default=_missing("text encoder"), repr=False)  # type: ignore[assignment]
-    make_ocr: Callable[[], NumeralReader] = field(default=_missing("OCR reader"), repr=False)  # type: ignore[assignment]
+    make_visual: Callable[[], VisualEncoder] = field(default=_missing("visual encoder"), repr=False)
+    make_text: Callable[[], TextEncoder] = field(default=_missing("text encoder"), repr=False)
+    make_ocr: Callable[[], NumeralReader] = field(default=_missing("OCR reader"), repr=False)
     _visual: VisualEncoder | None = field(default=None, repr=False)
     _text: TextEncoder | None = field(default=None, repr=False)
     _ocr: NumeralReader | None = field(default=None, repr=False)

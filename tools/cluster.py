@@ -58,7 +58,7 @@ class ClusterResult(BaseModel):
 # ---------------------------------------------------------------- clustering
 
 
-def _choose_k(vectors, n: int) -> tuple[int, str, list[int]]:
+def _choose_k(vectors: np.ndarray, n: int) -> tuple[int, str, list[int]]:
     """k and labels by silhouette over 2..min(8, n-1), or the trivial answers for tiny sets."""
     from sklearn.metrics import silhouette_score
 
@@ -84,13 +84,14 @@ def _choose_k(vectors, n: int) -> tuple[int, str, list[int]]:
     return k, f"silhouette over 2..{top}: best k={k} ({s:.2f}); tried {' '.join(scores)}", labels
 
 
-def _kmeans(vectors, k: int) -> list[int]:
+def _kmeans(vectors: np.ndarray, k: int) -> list[int]:
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer distinct clusters than k
-        return [int(x) for x in KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors)]
+        model = KMeans(n_clusters=k, n_init=10, random_state=0)  # pyright: ignore[reportArgumentType] (sklearn is untyped)
+        return [int(x) for x in model.fit_predict(vectors)]
 
 
 def _sheet_terms(sheet: Sheet | None, hit: Hit) -> list[str]:
@@ -175,7 +176,7 @@ def make_prompt_titler(complete: Callable[[str], str], max_descriptions: int = 6
 # ---------------------------------------------------------------- the map
 
 
-def _draw_map(path: Path, points, labels: list[int], ranks: list[int], titles: list[str],
+def _draw_map(path: Path, points: list[list[float]], labels: list[int], ranks: list[int], titles: list[str],
               explained: Sequence[float]) -> None:
     try:
         from matplotlib import colormaps

@@ -42,7 +42,7 @@ from core.filters import Filters
 from core.textnorm import normalise_label
 from core.types import Sheet
 from runtime.services import Services
-from store.index import EncoderId
+from store.index import EncoderId, VectorHit
 from tools.fusion import fuse
 
 MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf")
@@ -145,7 +145,7 @@ def _ranked(scores: dict[str, float]) -> list[str]:
 
 
 def _rankings(
-    query_fns: dict[str, Callable],
+    query_fns: dict[str, Callable[..., list[VectorHit]]],
     vectors: dict[str, list[float]],
     modes: Sequence[str],
     *,
@@ -173,7 +173,7 @@ def _rankings(
 def _sheet_protocol(
     services: Services,
     name: str,
-    queries: list[tuple[Sheet, set[str], Filters | None]],
+    queries: Sequence[tuple[Sheet, set[str], Filters | None]],
     modes: Sequence[str],
     sheets: Sequence[Sheet],
 ) -> ProtocolResult:

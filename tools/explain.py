@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TypedDict
 
 from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -37,7 +38,7 @@ class Explanation(BaseModel):
     """A text for the user and the facts it was built from (every number in the text is here)."""
 
     text: str
-    facts: dict
+    facts: dict[str, object]  # for one hit: the keys of `HitFacts`; for a pair: higher, lower and their differences
 
 
 class Comparison(BaseModel):
@@ -57,6 +58,53 @@ class Comparison(BaseModel):
     text: str
 
 
+class Contribution(TypedDict):
+    """One modality's part in a hit's score (see the module docstring)."""
+
+    present: bool  # whether the hit is in this modality's candidate list
+    raw: float | None
+    norm: float
+    rank: int | None
+    path: str
+    weight: float
+    share: float  # the weight's share of all weights
+    contribution: float
+
+
+class ComponentFact(TypedDict):
+    """A reference sign as an explanation quotes it."""
+
+    numeral: str
+    label: str
+
+
+class HitFacts(TypedDict):
+    """Everything an explanation of one hit says, with its numbers."""
+
+    rank: int
+    figure_id: str
+    patent_id: str
+    title: str
+    sheet_no: int
+    figs: list[str]
+    kind: str
+    view: str
+    score: float
+    fused: float
+    method: str
+    weights: dict[str, float]
+    modalities: dict[str, Contribution]
+    recomputed: float  # the score as the contributions give it
+    top_modality: str | None
+    matched_terms: list[str]
+    matched_components: list[ComponentFact]
+    filters: dict[str, object]
+    query: dict[str, object]
+    fig_descriptions: dict[str, str]  # FIG → its description ("sheet" → the sheet's when no FIG has one)
+    components: list[ComponentFact]
+    passages: list[str]
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -71,12 +119,12 @@ def find_hit(hits: Sequence[Hit], rank: int) -> Hit:
     raise ToolError(f"no #{rank} in the current results ({ranks[0]}..{ranks[-1]})")
 
 
-def contributions(bd: Breakdown) -> dict[str, dict]:
+def contributions(bd: Breakdown) -> dict[str, Contribution]:
     """Per modality: raw, norm, rank, path, weight, share of the weights, and contribution to the score."""
     weights = {m: w for m, w in bd.weights.items() if w > 0} or {m: 1.0 for m in bd.modalities}
     names = list(dict.fromkeys([*weights, *bd.modalities]))
     total = sum(weights.get(m, 0.0) for m in names) or 1.0
-    out: dict[str, dict] = {}
+    out: dict[str, Contribution] = {}
     for m in names:
         ms = bd.modalities.get(m)
         w = weights.get(m, 0.0)
@@ -100,7 +148,7 @@ def contributions(bd: Breakdown) -> dict[str, dict]:
     return out
 
 
-def _recomputed(method: str, contrib: dict[str, dict]) -> float:
+def _recomputed(method: str, contrib: dict[str, Contribution]) -> float:
     values = [c["contribution"] for c in contrib.values()]
     if not values:
         return 0.0
@@ -117,15 +165,16 @@ def _head(hit: Hit) -> str:
     return f"#{hit.rank}: {hit.patent_id}{title}, sheet {hit.sheet_no}, {_figs(hit.figs)} ({what})"
 
 
-def _modality_line(name: str, c: dict, method: str) -> str:
-    if not c["present"]:
+def _modality_line(name: str, c: Contribution, method: str) -> str:
+    raw = c["raw"]
+    if not c["present"] or raw is None:
         return f"- {name}: not in this modality's candidate list, counts as 0"
     path = f" via {c['path']}" if c["path"] and c["path"] != name else ""
     if method == "rrf":
         return (f"- {name}{path}: similarity {c['raw']:.3f}, rank {c['rank']} → weight {c['weight']:.3f} / "
                 f"({RRF_K} + {c['rank']}) = {c['contribution']:.3f}")
     if method == "single":
-        basis = ("its raw score" if abs(c["raw"] - c["contribution"]) < 0.0006
+        basis = ("its raw score" if abs(raw - c["contribution"]) < 0.0006
                  else "its normalised score" if abs(c["norm"] - c["contribution"]) < 0.0006 else "")
         return (f"- {name}{path}: score {c['raw']:.3f} → normalised {c['norm']:.3f} (rank {c['rank']} in the "
                 f"{name} list)" + (f"; the hit's score is {basis}" if basis else ""))
@@ -146,7 +195,7 @@ def _documents(services: Services, hit: Hit) -> tuple[Sheet | None, Patent | Non
     return sheet, patent, descs
 
 
-def _hit_facts(services: Services, hit: Hit) -> dict:
+def _hit_facts(services: Services, hit: Hit) -> HitFacts:
     bd = hit.breakdown
     contrib = contributions(bd)
     sheet, _patent, descs = _documents(services, hit)
@@ -177,7 +226,7 @@ def _hit_facts(services: Services, hit: Hit) -> dict:
     }
 
 
-def _query_words(query: dict) -> str:
+def _query_words(query: dict[str, object]) -> str:
     parts = []
     if query.get("text"):
         parts.append(f"'{query['text']}'")
@@ -185,19 +234,20 @@ def _query_words(query: dict) -> str:
         parts.append(f"image {query['image']}" + (f" cropped to {query['crop']}" if query.get("crop") else ""))
     if query.get("figure_id"):
         parts.append(f"figure {query['figure_id']}")
-    if query.get("text_weight") is not None and (query.get("image") or query.get("figure_id")):
-        parts.append(f"text weight {float(query['text_weight']):.3f}")
+    weight = query.get("text_weight")
+    if isinstance(weight, int | float) and (query.get("image") or query.get("figure_id")):
+        parts.append(f"text weight {float(weight):.3f}")
     mode = query.get("mode", "")
     return (f"({mode}) " if mode else "") + ", ".join(parts)
 
 
-def _components_text(comps: list[dict]) -> str:
+def _components_text(comps: list[ComponentFact]) -> str:
     shown = ", ".join(f"{c['numeral']} {c['label']}".strip() for c in comps[:MAX_LISTED])
     more = f" (+{len(comps) - MAX_LISTED} more)" if len(comps) > MAX_LISTED else ""
     return shown + more
 
 
-def _filters_text(filters: dict) -> str:
+def _filters_text(filters: dict[str, object]) -> str:
     return "; ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in filters.items())
 
 
@@ -243,7 +293,7 @@ def explain_hit(services: Services, hits: list[Hit], rank: int) -> Explanation:
         lines.append("Components read on the sheet: " + _components_text(f["components"]) + ".")
     if f["passages"]:
         lines.append(f'Matched passage: "{_clip(f["passages"][0])}"')
-    return Explanation(text="\n".join(lines), facts=f)
+    return Explanation(text="\n".join(lines), facts=dict(f))
 
 
 def _clip(text: str, n: int = 220) -> str:
@@ -270,11 +320,17 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
     method = fh["method"]
     names = list(dict.fromkeys([*fh["modalities"], *fl["modalities"]]))
 
-    def contrib(f: dict, m: str) -> float:
-        return f["modalities"].get(m, {}).get("contribution", 0.0)
+    def contrib(f: HitFacts, m: str | None) -> float:
+        c = f["modalities"].get(m) if m is not None else None
+        return c["contribution"] if c else 0.0
 
-    def norm(f: dict, m: str) -> float:
-        return f["modalities"].get(m, {}).get("norm", 0.0)
+    def norm(f: HitFacts, m: str) -> float:
+        c = f["modalities"].get(m)
+        return c["norm"] if c else 0.0
+
+    def rank(f: HitFacts, m: str) -> int | None:
+        c = f["modalities"].get(m)
+        return c["rank"] if c else None
 
     diffs = {m: round(contrib(fh, m) - contrib(fl, m), 6) for m in names}
     decisive = max(diffs, key=lambda m: diffs[m]) if diffs else None
@@ -293,7 +349,7 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
     for m in names:
         d = diffs[m]
         side = f"#{hi.rank}" if d > 0 else f"#{lo.rank}"
-        detail = (f"rank {fh['modalities'].get(m, {}).get('rank')} vs {fl['modalities'].get(m, {}).get('rank')}"
+        detail = (f"rank {rank(fh, m)} vs {rank(fl, m)}"
                   if method == "rrf" else f"normalised {norm(fh, m):.3f} vs {norm(fl, m):.3f}")
         if m == decisive and d > 0:
             lines.append(f"{m} made the difference: {contrib(fh, m):.3f} vs {contrib(fl, m):.3f} "
@@ -327,7 +383,7 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
         lines.append(f"Components both sheets show: {', '.join(sorted(sh & sl)[:MAX_LISTED])}.")
     if hi.patent_id == lo.patent_id:
         lines.append(f"Both are sheets of {hi.patent_id}.")
-    facts = {
+    facts: dict[str, object] = {
         "higher": fh,
         "lower": fl,
         "asked": [rank_a, rank_b],

@@ -19,7 +19,7 @@ from core.errors import StoreError, ToolError
 from core.filters import Filters
 from core.types import Breakdown, Hit, ModalityScore
 from runtime.services import Services
-from store.index import LEXICAL_FIELDS, EncoderId
+from store.index import LEXICAL_FIELDS, EncoderId, VectorHit
 from tools.filtering import apply_filters
 from tools.fusion import normalise, ranks
 from tools.search import check_k, check_text, make_hit, matched_terms, query_terms
@@ -131,9 +131,9 @@ def search_passages(
     services.store.check_encoder("text", EncoderId(services.text.name, services.text.dim))
     qv = services.text.embed_texts([text])[0]
     found = services.store.query_passages(qv, k=min(200, k * 10), filters=filters)
-    by_patent: dict[str, list] = {}
+    by_patent: dict[str, list[VectorHit]] = {}
     for vh in found:
-        by_patent.setdefault(vh.meta["patent_id"], []).append(vh)
+        by_patent.setdefault(str(vh.meta["patent_id"]), []).append(vh)
     best = {pid: max(v.similarity for v in vhs) for pid, vhs in by_patent.items()}
     norm, rank = normalise(best), ranks(best)
     terms = query_terms(text)

@@ -4,6 +4,7 @@ component name across the corpus → the figures whose OCR-linked components mat
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -88,7 +89,7 @@ def lookup_refsign(services: Services, patent_id: str, sign: str) -> RefSignLook
 
 
 def _label_vectors(services: Services, labels: list[str]) -> dict[str, np.ndarray]:
-    cache: dict[str, np.ndarray] = services.extras.setdefault("label_vectors", {})
+    cache = cast("dict[str, np.ndarray]", services.extras.setdefault("label_vectors", {}))
     missing = [lbl for lbl in labels if lbl not in cache]
     if missing:
         for lbl, vec in zip(missing, services.text.embed_texts(missing), strict=True):

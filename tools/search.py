@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, UnidentifiedImageError
 
@@ -120,7 +121,7 @@ def matched_components(terms: Sequence[str], components: Sequence[Component]) ->
 
 def patent_of(services: Services, patent_id: str) -> Patent | None:
     """A patent by id, cached for the life of the services."""
-    cache: dict[str, Patent | None] = services.extras.setdefault("patent_cache", {})
+    cache = cast("dict[str, Patent | None]", services.extras.setdefault("patent_cache", {}))
     if patent_id not in cache:
         cache[patent_id] = services.store.patent(patent_id)
     return cache[patent_id]
@@ -211,7 +212,9 @@ def _check_encoders(services: Services, *, visual: bool, text: bool) -> None:
         services.store.check_encoder("text", EncoderId(services.text.name, services.text.dim))
 
 
-def _text_vectors(services: Services, text: str, weight: float) -> tuple[dict, dict[str, float], dict[str, str]]:
+def _text_vectors(
+    services: Services, text: str, weight: float
+) -> tuple[dict[str, list[float]], dict[str, float], dict[str, str]]:
     """Query vectors and weights for the text side: linked text always, CLIP text→image when available."""
     vectors = {"text": services.text.embed_texts([text])[0]}
     paths = {"text": "linked_text"}
@@ -297,6 +300,8 @@ def more_like(
         raise ToolError(f"no figure {figure_id!r} in the index; figure ids look like 'US12448135-S1'")
     vis = services.store.vectors("visual", [figure_id]).get(figure_id)
     txt = services.store.vectors("text", [figure_id]).get(figure_id)
+    if vis is None:
+        raise ToolError(f"{figure_id} has no stored visual vector; re-ingest its patent")
     vectors = {"visual": vis}
     weights = {"visual": 1.0 - text_weight}
     if txt is not None and text_weight > 0:
