@@ -25,7 +25,7 @@ from agent.planner import Planner
 from agent.render import data_block, listing, set_header
 from agent.session import Session
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import ResultSet
 from prompts import load_prompt
 from runtime.services import Services

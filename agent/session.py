@@ -13,7 +13,7 @@ from typing import Any
 
 from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Hit, ResultSet
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Patent
 from store.index import VISUAL, FigureStore
 

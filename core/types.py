@@ -178,10 +178,6 @@ class Hit(BaseModel):
     breakdown: Breakdown = Field(default_factory=Breakdown)
     passages: list[str] = Field(default_factory=list)  # matched passages, for passage/lexical search
 
-    def label(self) -> str:
-        figs = ",".join(self.figs) if self.figs else "?"
-        return f"#{self.rank} {self.patent_id} sheet {self.sheet_no} FIG {figs} ({self.kind}) {self.score:.3f}"
-
 
 class ResultSet(BaseModel):
     """A numbered set of hits within a conversation, with how it came to be."""

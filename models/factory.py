@@ -8,6 +8,8 @@ from core.errors import ModelUnavailable
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
 from models.linedraw import DEFAULT_DESCRIPTOR, LineDrawEncoder
+from models.text import StTextEncoder, resolve_text_model
+from models.visual import ClipEncoder, locate_clip_weights
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,6 @@ def build_visual_encoder(settings: Settings) -> VisualEncoder:
     mode = settings.visual_encoder
     if mode == "linedraw":
         return LineDrawEncoder()
-    from models.visual import ClipEncoder
-
     if mode == "clip":
         return ClipEncoder(settings.clip)
     try:
@@ -47,8 +47,6 @@ def build_visual_encoder(settings: Settings) -> VisualEncoder:
 
 def build_text_encoder(settings: Settings) -> TextEncoder:
     """The sentence-transformers text encoder (loads its model on first use)."""
-    from models.text import StTextEncoder
-
     return StTextEncoder(settings.text)
 
 
@@ -57,9 +55,6 @@ def describe_models(settings: Settings) -> list[dict[str, object]]:
 
     Only checks files on disk (CLIP) or resolves the model folder (text); loads no weights.
     """
-    from models.text import resolve_text_model
-    from models.visual import locate_clip_weights
-
     mode = settings.visual_encoder
     s = settings.clip
     clip_name = f"open_clip:{s.model}/{s.checkpoint.stem if s.checkpoint else s.pretrained}"

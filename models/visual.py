@@ -16,6 +16,7 @@ from PIL import Image
 
 from core.errors import ModelUnavailable
 from core.settings import ClipSettings
+from models.linedraw import ink_bounds
 
 BATCH = 16
 HOW_TO = (
@@ -102,8 +103,6 @@ def locate_clip_weights(s: ClipSettings) -> tuple[Path, dict[str, Any]]:
 
 def _square_drawing(image: Image.Image) -> Image.Image:
     """The drawing cut to its ink (no page margins or header) and padded white to a square, in RGB."""
-    from models.linedraw import ink_bounds
-
     gray = image.convert("L")
     box = ink_bounds(image)
     if box is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
@@ -16,8 +17,8 @@ from models.ocr import NumeralReader
 from store.index import FigureStore
 
 
-def _missing(role: str) -> Callable[[], object]:
-    def fail() -> object:
+def _missing(role: str) -> Callable[[], NoReturn]:
+    def fail() -> NoReturn:
         raise RuntimeError(f"no {role} was wired in; build the services with patfig.wiring")
 
     return fail
@@ -28,9 +29,9 @@ class ModelSet:
     """The models of one process: two encoders and the OCR reader, each built on first use."""
 
     settings: Settings
-    make_visual: Callable[[], VisualEncoder] = field(default=_missing("visual encoder"), repr=False)  # type: ignore[assignment]
-    make_text: Callable[[], TextEncoder] = field(default=_missing("text encoder"), repr=False)  # type: ignore[assignment]
-    make_ocr: Callable[[], NumeralReader] = field(default=_missing("OCR reader"), repr=False)  # type: ignore[assignment]
+    make_visual: Callable[[], VisualEncoder] = field(default=_missing("visual encoder"), repr=False)
+    make_text: Callable[[], TextEncoder] = field(default=_missing("text encoder"), repr=False)
+    make_ocr: Callable[[], NumeralReader] = field(default=_missing("OCR reader"), repr=False)
     _visual: VisualEncoder | None = field(default=None, repr=False)
     _text: TextEncoder | None = field(default=None, repr=False)
     _ocr: NumeralReader | None = field(default=None, repr=False)

@@ -20,13 +20,20 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from core.errors import IndexMismatch, StoreError
-from core.facets import Filters, cpc_prefixes, sheet_metadata
+from core.filters import CPC_FLAG, Facets, Filters, Metadata, patent_metadata, sheet_metadata
 from core.types import Patent, Sheet
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Include, Where
+    from chromadb.api.types import Metadata as ChromaMetadata
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +78,36 @@ class VectorHit:
 
     id: str
     similarity: float
-    meta: dict
+    meta: Metadata
     document: str | None = None
+
+
+class IndexStats(TypedDict):
+    """What `FigureStore.stats` reports."""
+
+    index: str
+    patents: int
+    pending_patents: int
+    sheets: int
+    sheets_with_components: int
+    reference_signs: int
+    linked_numerals: int
+    distinct_linked_signs: int
+    passages: int
+    by_office: dict[str, int]
+    by_kind: dict[str, int]
+    encoders: dict[str, dict[str, str | int]]
+    failed_sources: list[dict[str, str]]
 
 
 class FigureStore:
     """Vectors, facets and documents of indexed patents."""
 
-    def __init__(self, root: Path, client: object, db: sqlite3.Connection) -> None:
+    def __init__(self, root: Path, client: ClientAPI, db: sqlite3.Connection) -> None:
         self.root = root
         self._client = client
         self.db = db
-        self._cols: dict[str, object] = {}
+        self._cols: dict[str, Collection] = {}
 
     # ------------------------------------------------------------------ opening
 
@@ -161,11 +186,11 @@ class FigureStore:
                 f"would give meaningless scores. Configure {have.name} or re-index."
             )
 
-    def _col(self, name: str):
+    def _col(self, name: str) -> Collection:
         if name not in self._cols:
             key = "visual" if name == VISUAL else "text"
             enc = self.encoders().get(key)
-            meta = {"hnsw:space": "cosine"}
+            meta: dict[str, str | int] = {"hnsw:space": "cosine"}
             if enc:
                 meta |= {"embedder": enc.name, "dim": enc.dim}
             col = self._client.get_or_create_collection(name, metadata=meta, embedding_function=None)
@@ -260,7 +285,7 @@ class FigureStore:
                 "INSERT INTO patents VALUES(?, 'pending', ?, ?, ?, ?)",
                 (pid, patent.source, source_sig, patent.model_dump_json(), time.time()),
             )
-        metas = [sheet_metadata(patent, s) for s in sheets]
+        metas: list[ChromaMetadata] = [sheet_metadata(patent, s) for s in sheets]
         ids = [s.figure_id for s in sheets]
         if sheets:
             self._col(VISUAL).upsert(ids=ids, embeddings=[list(v) for v in visual_vectors], metadatas=metas)
@@ -271,17 +296,11 @@ class FigureStore:
                 documents=[s.linked_text() for s in sheets],
             )
         if passages:
-            pmeta = {
-                "patent_id": pid,
-                "office": patent.office,
-                "kind_code": patent.kind or "",
-                "pub_date": patent.pub_date or 0,
-            }
-            pmeta |= {f"cpc_{c}": True for c in cpc_prefixes(patent.cpc)}
+            pmeta = patent_metadata(patent)
             self._col(PASSAGES).upsert(
                 ids=[f"{pid}:{i}" for i in range(len(passages))],
                 embeddings=[list(v) for v in passage_vectors],
-                metadatas=[pmeta | {"field": p.field, "pid": p.pid} for p in passages],
+                metadatas=[cast("ChromaMetadata", pmeta | {"field": p.field, "pid": p.pid}) for p in passages],
                 documents=[p.text for p in passages],
             )
         with self.db:
@@ -331,7 +350,7 @@ class FigureStore:
         sql = (
             "SELECT s.doc FROM sheets s JOIN patents p ON p.patent_id=s.patent_id WHERE p.status='complete'"
         )
-        args: tuple = ()
+        args: tuple[str, ...] = ()
         if patent_id:
             sql += " AND s.patent_id=?"
             args = (patent_id.upper(),)
@@ -342,37 +361,6 @@ class FigureStore:
         return self.root / sheet.image_path
 
     # ------------------------------------------------------------------ vector search
-
-    @staticmethod
-    def where(filters: Filters | None) -> dict | None:
-        """A Chroma `where` clause for the filters (None when there is nothing to filter)."""
-        if filters is None:
-            return None
-        clauses: list[dict] = []
-        if filters.kinds:
-            clauses.append({"kind": {"$in": filters.kinds}})
-        if filters.views:
-            clauses.append({"view": {"$in": filters.views}})
-        if filters.cpc:
-            ors = [{f"cpc_{p}": True} for p in filters.cpc]
-            clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
-        if filters.offices:
-            clauses.append({"office": {"$in": filters.offices}})
-        if filters.kind_codes:
-            clauses.append({"kind_code": {"$in": filters.kind_codes}})
-        if filters.date_from:
-            clauses.append({"pub_date": {"$gte": filters.date_from}})
-        if filters.date_to:
-            clauses.append({"pub_date": {"$lte": filters.date_to}})
-        if filters.include_ids:
-            clauses.append({"patent_id": {"$in": filters.include_ids}})
-        if filters.exclude_ids:
-            clauses.append({"patent_id": {"$nin": filters.exclude_ids}})
-        if filters.has_components is not None:
-            clauses.append({"has_components": filters.has_components})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def _query(
         self,
@@ -385,39 +373,44 @@ class FigureStore:
     ) -> list[VectorHit]:
         col = self._col(name)
         count = col.count()
-        if count == 0:
+        if count == 0 or (ids is not None and not ids):
             return []
-        include = ["distances", "metadatas"] + (["documents"] if with_documents else [])
-        kwargs: dict = {"query_embeddings": [list(vector)], "n_results": min(k, count), "include": include}
-        where = self.where(filters)
-        if where:
-            kwargs["where"] = where
-        if ids is not None:
-            if not ids:
-                return []
-            kwargs["ids"] = list(ids)
-            kwargs["n_results"] = min(kwargs["n_results"], len(ids))
-        res = col.query(**kwargs)
+        include: Include = ["distances", "metadatas", "documents"] if with_documents else ["distances", "metadatas"]
+        where = filters.where() if filters is not None else None
+        res = col.query(
+            query_embeddings=[list(vector)],
+            n_results=min(k, count, len(ids)) if ids is not None else min(k, count),
+            where=cast("Where", where) if where else None,
+            ids=list(ids) if ids is not None else None,
+            include=include,
+        )
+        found = res["ids"][0]
+        distances = (res["distances"] or [[]])[0]
+        metas = (res["metadatas"] or [[]])[0]
+        docs: list[str | None] = list((res["documents"] or [[None] * len(found)])[0])
         complete = self.complete_ids()
         out = []
-        docs = (res.get("documents") or [[None] * len(res["ids"][0])])[0]
-        for i, d, m, doc in zip(res["ids"][0], res["distances"][0], res["metadatas"][0], docs, strict=False):
+        for i, d, m, doc in zip(found, distances, metas, docs, strict=False):
             if m.get("patent_id") in complete:
-                out.append(VectorHit(i, 1.0 - float(d), dict(m), doc))
+                out.append(VectorHit(i, 1.0 - float(d), _metadata(m), doc))
         return out
 
-    def query_visual(self, vector, k: int, filters: Filters | None = None, ids=None) -> list[VectorHit]:
+    def query_visual(
+        self, vector: Sequence[float], k: int, filters: Filters | None = None, ids: Sequence[str] | None = None
+    ) -> list[VectorHit]:
         """Nearest sheets by visual vector."""
         return self._query(VISUAL, vector, k, filters, ids)
 
-    def query_text(self, vector, k: int, filters: Filters | None = None, ids=None) -> list[VectorHit]:
+    def query_text(
+        self, vector: Sequence[float], k: int, filters: Filters | None = None, ids: Sequence[str] | None = None
+    ) -> list[VectorHit]:
         """Nearest sheets by their linked-text vector."""
         return self._query(TEXT, vector, k, filters, ids, with_documents=True)
 
-    def query_passages(self, vector, k: int, filters: Filters | None = None) -> list[VectorHit]:
+    def query_passages(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[VectorHit]:
         """Nearest passages of patent text (filters on patent-level facets only)."""
         if filters is not None:
-            filters = filters.model_copy(update={"kinds": [], "views": [], "has_components": None})
+            filters = filters.patent_level()
         return self._query(PASSAGES, vector, k, filters, with_documents=True)
 
     def vectors(self, kind: str, ids: Sequence[str]) -> dict[str, list[float]]:
@@ -426,19 +419,23 @@ class FigureStore:
             return {}
         col = self._col(VISUAL if kind == "visual" else TEXT)
         res = col.get(ids=list(ids), include=["embeddings"])
-        return {i: [float(x) for x in e] for i, e in zip(res["ids"], res["embeddings"], strict=False)}
+        embeddings = res["embeddings"]
+        if embeddings is None:
+            return {}
+        return {i: [float(x) for x in e] for i, e in zip(res["ids"], embeddings, strict=False)}
 
-    def metadata(self, ids: Sequence[str]) -> dict[str, dict]:
+    def metadata(self, ids: Sequence[str]) -> dict[str, Metadata]:
         """Stored facet metadata by figure id."""
         if not ids:
             return {}
         res = self._col(VISUAL).get(ids=list(ids), include=["metadatas"])
-        return {i: dict(m) for i, m in zip(res["ids"], res["metadatas"], strict=False)}
+        return {i: _metadata(m) for i, m in zip(res["ids"], res["metadatas"] or [], strict=False)}
 
-    def all_metadata(self) -> dict[str, dict]:
+    def all_metadata(self) -> dict[str, Metadata]:
+        """Stored facet metadata of every completely indexed sheet, by figure id."""
         res = self._col(VISUAL).get(include=["metadatas"])
         complete = self.complete_ids()
-        return {i: dict(m) for i, m in zip(res["ids"], res["metadatas"], strict=False)
+        return {i: _metadata(m) for i, m in zip(res["ids"], res["metadatas"] or [], strict=False)
                 if m.get("patent_id") in complete}
 
     # ------------------------------------------------------------------ lexical search
@@ -468,18 +465,19 @@ class FigureStore:
 
     # ------------------------------------------------------------------ facets and stats
 
-    def facets(self) -> dict[str, list]:
+    def facets(self) -> Facets:
         """The filter values that occur in the index."""
         metas = self.all_metadata().values()
         cpc: dict[str, int] = {}
         for m in metas:
             for key in m:
-                if key.startswith("cpc_"):
-                    cpc[key[4:]] = cpc.get(key[4:], 0) + 1
+                if key.startswith(CPC_FLAG):
+                    prefix = key.removeprefix(CPC_FLAG)
+                    cpc[prefix] = cpc.get(prefix, 0) + 1
         dates = sorted(int(m["pub_date"]) for m in metas if m.get("pub_date"))
 
-        def values(key: str) -> list:
-            return sorted({m.get(key) for m in metas if m.get(key) not in (None, "")})
+        def values(key: str) -> list[str]:
+            return sorted({str(v) for m in metas if (v := m.get(key)) not in (None, "")})
 
         return {
             "kinds": values("kind"),
@@ -489,10 +487,10 @@ class FigureStore:
             "cpc": sorted(cpc),
             "cpc_counts": cpc,
             "date_range": [dates[0], dates[-1]] if dates else [],
-            "patent_ids": sorted({m["patent_id"] for m in metas}),
+            "patent_ids": sorted({str(m["patent_id"]) for m in metas}),
         }
 
-    def stats(self) -> dict:
+    def stats(self) -> IndexStats:
         """Counts of what the index holds, and the encoders that built it."""
         sheets = self.sheets()
         patents = list(self.patents())
@@ -517,6 +515,11 @@ class FigureStore:
                 for r in self.db.execute("SELECT source, error FROM sources WHERE status='failed'")
             ],
         }
+
+
+def _metadata(meta: Mapping[str, object]) -> Metadata:
+    """Chroma's metadata as patfig's: the str, int, float and bool values (patfig stores no others)."""
+    return {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool)}
 
 
 def _count(values: Iterable[str]) -> dict[str, int]:

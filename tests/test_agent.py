@@ -23,7 +23,7 @@ from agent.loop import Agent
 from agent.render import DATA_BEGIN, DATA_END
 from agent.session import Session, SessionStore
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Box, Component, FigureDesc, Paragraph, Patent, RefSign, Sheet
 from store.index import Passage
 

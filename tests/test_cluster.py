@@ -15,11 +15,12 @@ from PIL import Image, ImageDraw
 
 from core.errors import ToolError
 from core.settings import Settings
+from core.textnorm import normalise_label
 from core.types import Box, Breakdown, Component, FigureDesc, Patent, RefSign, Sheet
 from patfig.wiring import build_services
 from prompts import load_prompt, prompt_names, prompt_variables
 from store.index import EncoderId, Passage
-from tools.cluster import clean_title, cluster_hits, cluster_keywords, make_prompt_titler, normalise_label
+from tools.cluster import clean_title, cluster_hits, cluster_keywords, make_prompt_titler
 from tools.search import make_hit
 
 DIM = 8

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from core.facets import sheet_metadata
+from core.filters import sheet_metadata
 from core.types import Patent, Sheet
 from core.vocab import KINDS, VIEWS
 from ingest.figures import parse_figure_descriptions

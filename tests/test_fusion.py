@@ -1,6 +1,6 @@
 import pytest
 
-from core.facets import Filters, cpc_prefixes, sheet_metadata
+from core.filters import Filters, cpc_prefixes, sheet_metadata
 from tests.fakes import make_patent, make_sheet
 from tools.fusion import fuse, normalise, ranks
 

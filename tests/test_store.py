@@ -3,7 +3,7 @@
 import pytest
 
 from core.errors import IndexMismatch, StoreError
-from core.facets import Filters
+from core.filters import Filters
 from store.index import EncoderId, FigureStore, Passage
 from tests.fakes import HashEncoder, make_patent, make_sheet
 

@@ -12,14 +12,18 @@ import logging
 import math
 import re
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from core.errors import ToolError
+from core.textnorm import CONTENT_STOPWORDS, content_words, normalise_label
 from core.types import Hit, Sheet
+from prompts import load_prompt
 from runtime.services import Services
 
 log = logging.getLogger(__name__)
@@ -28,17 +32,6 @@ MAX_AUTO_K = 8
 N_KEYWORDS = 6
 TITLE_KEYWORDS = 3
 MAX_TITLE_CHARS = 80
-# Words that say nothing about what a drawing shows: figure boilerplate of patent texts.
-PATENT_STOPWORDS = frozenset(
-    """fig figs figure figures drawing drawings view views shows show shown showing illustrates illustrated
-    illustrating depicts depicted depicting according embodiment embodiments example exemplary invention
-    present disclosure various certain accordance herein thereof therein wherein said first second third
-    fourth one two three portion part side accordance respectively schematic diagram diagrams
-    another also like used using use may can include includes including comprising comprises
-    perspective exploded sectional section cross plan front rear top bottom detail detailed isometric
-    elevation enlarged partial""".split()
-)
-
 Titler = Callable[[list[str], list[str]], str]
 
 
@@ -62,51 +55,11 @@ class ClusterResult(BaseModel):
     notes: list[str] = Field(default_factory=list)  # e.g. why an LLM title was not used
 
 
-# ---------------------------------------------------------------- text helpers (also used by tools.explain)
-
-
-def stopwords() -> frozenset[str]:
-    """English stopwords (scikit-learn's list) plus patent-figure boilerplate."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | PATENT_STOPWORDS
-
-
-def _singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "ches", "shes", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def content_words(text: str) -> list[str]:
-    """Lower-case words of 3+ letters without stopwords, plurals made singular, in order (repeats kept)."""
-    stop = stopwords()
-    out = []
-    for w in re.findall(r"[a-z][a-z\-]*[a-z]", text.lower()):
-        w = _singular(w)
-        if len(w) >= 3 and w not in stop:
-            out.append(w)
-    return out
-
-
-def normalise_label(label: str) -> str:
-    """A component label in comparable form: "The Gripping Units" → "gripping unit"."""
-    words = re.findall(r"[a-z][a-z\-]*|\d+", label.lower())
-    while words and words[0] in ("the", "a", "an", "said", "each"):
-        words = words[1:]
-    return " ".join(_singular(w) for w in words)
-
-
 # ---------------------------------------------------------------- clustering
 
 
-def _choose_k(vectors, n: int) -> tuple[int, str, list[int]]:
+def _choose_k(vectors: np.ndarray, n: int) -> tuple[int, str, list[int]]:
     """k and labels by silhouette over 2..min(8, n-1), or the trivial answers for tiny sets."""
-    import numpy as np
     from sklearn.metrics import silhouette_score
 
     distinct = len({tuple(np.round(v, 6)) for v in vectors})
@@ -131,15 +84,14 @@ def _choose_k(vectors, n: int) -> tuple[int, str, list[int]]:
     return k, f"silhouette over 2..{top}: best k={k} ({s:.2f}); tried {' '.join(scores)}", labels
 
 
-def _kmeans(vectors, k: int) -> list[int]:
-    import warnings
-
+def _kmeans(vectors: np.ndarray, k: int) -> list[int]:
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: fewer distinct clusters than k
-        return [int(x) for x in KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors)]
+        model = KMeans(n_clusters=k, n_init=10, random_state=0)  # pyright: ignore[reportArgumentType] (sklearn is untyped)
+        return [int(x) for x in model.fit_predict(vectors)]
 
 
 def _sheet_terms(sheet: Sheet | None, hit: Hit) -> list[str]:
@@ -148,7 +100,7 @@ def _sheet_terms(sheet: Sheet | None, hit: Hit) -> list[str]:
     if sheet is not None:
         for c in sheet.components:
             label = normalise_label(c.label)
-            if label and not label.isdigit() and any(w not in stopwords() for w in label.split()):
+            if label and not label.isdigit() and any(w not in CONTENT_STOPWORDS for w in label.split()):
                 terms.append(label)
     description = sheet.description if sheet is not None else hit.description
     terms.extend(content_words(description))
@@ -213,8 +165,6 @@ def clean_title(raw: str) -> str:
 
 def make_prompt_titler(complete: Callable[[str], str], max_descriptions: int = 6) -> Titler:
     """A titler that renders ``prompts/cluster_title.md`` and asks `complete` (an LLM call) for the title."""
-    from prompts import load_prompt
-
     def titler(keywords: list[str], descriptions: list[str]) -> str:
         quoted = "\n".join(f"- {d[:300]}" for d in descriptions[:max_descriptions]) or "- (none)"
         prompt = load_prompt("cluster_title", keywords=", ".join(keywords) or "(none)", descriptions=quoted)
@@ -226,7 +176,7 @@ def make_prompt_titler(complete: Callable[[str], str], max_descriptions: int = 6
 # ---------------------------------------------------------------- the map
 
 
-def _draw_map(path: Path, points, labels: list[int], ranks: list[int], titles: list[str],
+def _draw_map(path: Path, points: list[list[float]], labels: list[int], ranks: list[int], titles: list[str],
               explained: Sequence[float]) -> None:
     try:
         from matplotlib import colormaps
@@ -275,8 +225,6 @@ def cluster_hits(services: Services, hits: list[Hit], k: int | None = None,
     from 1 in the order of their best-ranked hit. The map (PCA of the vectors, coloured by cluster,
     points labelled with their rank) is saved under the index's ``renders`` folder.
     """
-    import numpy as np
-
     try:
         from sklearn.decomposition import PCA
     except ImportError as e:

@@ -14,7 +14,8 @@ Protocols (the relevant items of a query are known from the documents themselves
 
 Modes: ``visual`` (stored visual vectors), ``text`` (stored linked-text vectors), and ``fused_avg``,
 ``fused_max``, ``fused_rrf``: both lists (top 50 + 1 each) pooled, every pooled candidate scored in both
-modalities (as `tools.search` does), normalised and fused by `tools.fusion.fuse` with weights 0.5/0.5.
+modalities (as `tools.search` does), normalised and fused by `tools.fusion.fuse` with the default text
+weight (visual 0.5, text 0.5).
 
 Metrics over the top 50: AP@50 = sum of P@i at each relevant rank i / min(|relevant|, 50), its mean mAP@50;
 P@1; R@10 = share of the relevant items in the top 10; MRR@10 = 1 / rank of the first relevant item in
@@ -32,17 +33,19 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, Field
 
+from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
-from core.facets import Filters
+from core.filters import Filters
+from core.textnorm import normalise_label
 from core.types import Sheet
 from runtime.services import Services
-from tools.cluster import normalise_label
+from store.index import EncoderId, VectorHit
 from tools.fusion import fuse
 
 MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf")
 PROTOCOLS = ("reid", "family", "components")
 K = 50
-FUSION_WEIGHTS = {"visual": 0.5, "text": 0.5}
+FUSION_WEIGHTS = {"visual": 1.0 - DEFAULT_TEXT_WEIGHT, "text": DEFAULT_TEXT_WEIGHT}  # as a default fused search
 TITLES = {
     "reid": "re-identification (DeepPatent): relevant = other sheets of the same patent",
     "family": "patent families: relevant = sheets of the other members of the query's family",
@@ -139,7 +142,7 @@ def _ranked(scores: dict[str, float]) -> list[str]:
 
 
 def _rankings(
-    query_fns: dict[str, Callable],
+    query_fns: dict[str, Callable[..., list[VectorHit]]],
     vectors: dict[str, list[float]],
     modes: Sequence[str],
     *,
@@ -167,7 +170,7 @@ def _rankings(
 def _sheet_protocol(
     services: Services,
     name: str,
-    queries: list[tuple[Sheet, set[str], Filters | None]],
+    queries: Sequence[tuple[Sheet, set[str], Filters | None]],
     modes: Sequence[str],
     sheets: Sequence[Sheet],
 ) -> ProtocolResult:
@@ -269,8 +272,6 @@ def component_queries(sheets: Sequence[Sheet]) -> list[tuple[Sheet, str, set[str
 
 
 def _components_protocol(services: Services, sheets: list[Sheet], modes: Sequence[str]) -> ProtocolResult:
-    from store.index import EncoderId
-
     store = services.store
     queries = component_queries(sheets)
     res = ProtocolResult(protocol="components", title=TITLES["components"], queries=len(queries))

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TypedDict
 
 from pydantic import BaseModel, Field
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from core.errors import ToolError
+from core.textnorm import CLAIM_BOILERPLATE, CONTENT_STOPWORDS, content_words, normalise_label
 from core.types import Breakdown, Hit, Patent, Sheet
 from runtime.services import Services
-from tools.cluster import content_words, normalise_label, stopwords
 from tools.fusion import RRF_K
+from tools.search import patent_of
 
 MAX_LISTED = 8
 METHOD_WORDS = {
@@ -35,7 +38,7 @@ class Explanation(BaseModel):
     """A text for the user and the facts it was built from (every number in the text is here)."""
 
     text: str
-    facts: dict
+    facts: dict[str, object]  # for one hit: the keys of `HitFacts`; for a pair: higher, lower and their differences
 
 
 class Comparison(BaseModel):
@@ -55,6 +58,53 @@ class Comparison(BaseModel):
     text: str
 
 
+class Contribution(TypedDict):
+    """One modality's part in a hit's score (see the module docstring)."""
+
+    present: bool  # whether the hit is in this modality's candidate list
+    raw: float | None
+    norm: float
+    rank: int | None
+    path: str
+    weight: float
+    share: float  # the weight's share of all weights
+    contribution: float
+
+
+class ComponentFact(TypedDict):
+    """A reference sign as an explanation quotes it."""
+
+    numeral: str
+    label: str
+
+
+class HitFacts(TypedDict):
+    """Everything an explanation of one hit says, with its numbers."""
+
+    rank: int
+    figure_id: str
+    patent_id: str
+    title: str
+    sheet_no: int
+    figs: list[str]
+    kind: str
+    view: str
+    score: float
+    fused: float
+    method: str
+    weights: dict[str, float]
+    modalities: dict[str, Contribution]
+    recomputed: float  # the score as the contributions give it
+    top_modality: str | None
+    matched_terms: list[str]
+    matched_components: list[ComponentFact]
+    filters: dict[str, object]
+    query: dict[str, object]
+    fig_descriptions: dict[str, str]  # FIG → its description ("sheet" → the sheet's when no FIG has one)
+    components: list[ComponentFact]
+    passages: list[str]
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -69,12 +119,12 @@ def find_hit(hits: Sequence[Hit], rank: int) -> Hit:
     raise ToolError(f"no #{rank} in the current results ({ranks[0]}..{ranks[-1]})")
 
 
-def contributions(bd: Breakdown) -> dict[str, dict]:
+def contributions(bd: Breakdown) -> dict[str, Contribution]:
     """Per modality: raw, norm, rank, path, weight, share of the weights, and contribution to the score."""
     weights = {m: w for m, w in bd.weights.items() if w > 0} or {m: 1.0 for m in bd.modalities}
     names = list(dict.fromkeys([*weights, *bd.modalities]))
     total = sum(weights.get(m, 0.0) for m in names) or 1.0
-    out: dict[str, dict] = {}
+    out: dict[str, Contribution] = {}
     for m in names:
         ms = bd.modalities.get(m)
         w = weights.get(m, 0.0)
@@ -98,7 +148,7 @@ def contributions(bd: Breakdown) -> dict[str, dict]:
     return out
 
 
-def _recomputed(method: str, contrib: dict[str, dict]) -> float:
+def _recomputed(method: str, contrib: dict[str, Contribution]) -> float:
     values = [c["contribution"] for c in contrib.values()]
     if not values:
         return 0.0
@@ -115,15 +165,16 @@ def _head(hit: Hit) -> str:
     return f"#{hit.rank}: {hit.patent_id}{title}, sheet {hit.sheet_no}, {_figs(hit.figs)} ({what})"
 
 
-def _modality_line(name: str, c: dict, method: str) -> str:
-    if not c["present"]:
+def _modality_line(name: str, c: Contribution, method: str) -> str:
+    raw = c["raw"]
+    if not c["present"] or raw is None:
         return f"- {name}: not in this modality's candidate list, counts as 0"
     path = f" via {c['path']}" if c["path"] and c["path"] != name else ""
     if method == "rrf":
         return (f"- {name}{path}: similarity {c['raw']:.3f}, rank {c['rank']} → weight {c['weight']:.3f} / "
                 f"({RRF_K} + {c['rank']}) = {c['contribution']:.3f}")
     if method == "single":
-        basis = ("its raw score" if abs(c["raw"] - c["contribution"]) < 0.0006
+        basis = ("its raw score" if abs(raw - c["contribution"]) < 0.0006
                  else "its normalised score" if abs(c["norm"] - c["contribution"]) < 0.0006 else "")
         return (f"- {name}{path}: score {c['raw']:.3f} → normalised {c['norm']:.3f} (rank {c['rank']} in the "
                 f"{name} list)" + (f"; the hit's score is {basis}" if basis else ""))
@@ -132,8 +183,6 @@ def _modality_line(name: str, c: dict, method: str) -> str:
 
 
 def _documents(services: Services, hit: Hit) -> tuple[Sheet | None, Patent | None, dict[str, str]]:
-    from tools.search import patent_of
-
     sheet = services.store.sheet(hit.figure_id)
     patent = patent_of(services, hit.patent_id)
     descs: dict[str, str] = {}
@@ -146,7 +195,7 @@ def _documents(services: Services, hit: Hit) -> tuple[Sheet | None, Patent | Non
     return sheet, patent, descs
 
 
-def _hit_facts(services: Services, hit: Hit) -> dict:
+def _hit_facts(services: Services, hit: Hit) -> HitFacts:
     bd = hit.breakdown
     contrib = contributions(bd)
     sheet, _patent, descs = _documents(services, hit)
@@ -177,7 +226,7 @@ def _hit_facts(services: Services, hit: Hit) -> dict:
     }
 
 
-def _query_words(query: dict) -> str:
+def _query_words(query: dict[str, object]) -> str:
     parts = []
     if query.get("text"):
         parts.append(f"'{query['text']}'")
@@ -185,19 +234,20 @@ def _query_words(query: dict) -> str:
         parts.append(f"image {query['image']}" + (f" cropped to {query['crop']}" if query.get("crop") else ""))
     if query.get("figure_id"):
         parts.append(f"figure {query['figure_id']}")
-    if query.get("text_weight") is not None and (query.get("image") or query.get("figure_id")):
-        parts.append(f"text weight {float(query['text_weight']):.3f}")
+    weight = query.get("text_weight")
+    if isinstance(weight, int | float) and (query.get("image") or query.get("figure_id")):
+        parts.append(f"text weight {float(weight):.3f}")
     mode = query.get("mode", "")
     return (f"({mode}) " if mode else "") + ", ".join(parts)
 
 
-def _components_text(comps: list[dict]) -> str:
+def _components_text(comps: list[ComponentFact]) -> str:
     shown = ", ".join(f"{c['numeral']} {c['label']}".strip() for c in comps[:MAX_LISTED])
     more = f" (+{len(comps) - MAX_LISTED} more)" if len(comps) > MAX_LISTED else ""
     return shown + more
 
 
-def _filters_text(filters: dict) -> str:
+def _filters_text(filters: dict[str, object]) -> str:
     return "; ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in filters.items())
 
 
@@ -243,7 +293,7 @@ def explain_hit(services: Services, hits: list[Hit], rank: int) -> Explanation:
         lines.append("Components read on the sheet: " + _components_text(f["components"]) + ".")
     if f["passages"]:
         lines.append(f'Matched passage: "{_clip(f["passages"][0])}"')
-    return Explanation(text="\n".join(lines), facts=f)
+    return Explanation(text="\n".join(lines), facts=dict(f))
 
 
 def _clip(text: str, n: int = 220) -> str:
@@ -269,14 +319,7 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
     fh, fl = _hit_facts(services, hi), _hit_facts(services, lo)
     method = fh["method"]
     names = list(dict.fromkeys([*fh["modalities"], *fl["modalities"]]))
-
-    def contrib(f: dict, m: str) -> float:
-        return f["modalities"].get(m, {}).get("contribution", 0.0)
-
-    def norm(f: dict, m: str) -> float:
-        return f["modalities"].get(m, {}).get("norm", 0.0)
-
-    diffs = {m: round(contrib(fh, m) - contrib(fl, m), 6) for m in names}
+    diffs = {m: round(_contrib(fh, m) - _contrib(fl, m), 6) for m in names}
     decisive = max(diffs, key=lambda m: diffs[m]) if diffs else None
     lines = []
     if a.rank > b.rank:
@@ -286,26 +329,71 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
     lines.append(f"Difference {gap:.3f}, both by {METHOD_WORDS.get(method, method)}."
                  if fl["method"] == method else
                  f"Difference {gap:.3f}; #{hi.rank} was fused by {method}, #{lo.rank} by {fl['method']}.")
+    lines += _difference_lines(hi, lo, fh, fl, diffs, decisive)
+    lines += _overlap_lines(hi, lo, fh, fl)
+    th, tl = set(fh["matched_terms"]), set(fl["matched_terms"])
+    facts: dict[str, object] = {
+        "higher": fh,
+        "lower": fl,
+        "asked": [rank_a, rank_b],
+        "score_difference": round(gap, 6),
+        "modality_differences": diffs,
+        "decisive_modality": decisive if decisive is not None and diffs[decisive] > 0 else None,
+        "terms_only_higher": sorted(th - tl),
+        "terms_only_lower": sorted(tl - th),
+        "components_both_sheets": sorted(_labels(fh["components"]) & _labels(fl["components"])),
+    }
+    return Explanation(text="\n".join(lines), facts=facts)
+
+
+def _contrib(f: HitFacts, m: str | None) -> float:
+    c = f["modalities"].get(m) if m is not None else None
+    return c["contribution"] if c else 0.0
+
+
+def _norm(f: HitFacts, m: str) -> float:
+    c = f["modalities"].get(m)
+    return c["norm"] if c else 0.0
+
+
+def _rank(f: HitFacts, m: str) -> int | None:
+    c = f["modalities"].get(m)
+    return c["rank"] if c else None
+
+
+def _labels(comps: list[ComponentFact]) -> set[str]:
+    return {normalise_label(c["label"]) for c in comps} - {""}
+
+
+def _difference_lines(hi: Hit, lo: Hit, fh: HitFacts, fl: HitFacts, diffs: dict[str, float],
+                      decisive: str | None) -> list[str]:
+    """Per modality: which of the two hits it favoured, by how much, and the numbers behind that."""
+    method = fh["method"]
+    lines = []
     if method == "max" and decisive is not None:
         th, tl = fh["top_modality"], fl["top_modality"]
         lines.append(f"With max fusion each score is its best modality: #{hi.rank} takes {th} "
-                     f"({contrib(fh, th):.3f}), #{lo.rank} takes {tl} ({contrib(fl, tl):.3f}).")
-    for m in names:
-        d = diffs[m]
+                     f"({_contrib(fh, th):.3f}), #{lo.rank} takes {tl} ({_contrib(fl, tl):.3f}).")
+    for m, d in diffs.items():
         side = f"#{hi.rank}" if d > 0 else f"#{lo.rank}"
-        detail = (f"rank {fh['modalities'].get(m, {}).get('rank')} vs {fl['modalities'].get(m, {}).get('rank')}"
-                  if method == "rrf" else f"normalised {norm(fh, m):.3f} vs {norm(fl, m):.3f}")
+        detail = (f"rank {_rank(fh, m)} vs {_rank(fl, m)}"
+                  if method == "rrf" else f"normalised {_norm(fh, m):.3f} vs {_norm(fl, m):.3f}")
         if m == decisive and d > 0:
-            lines.append(f"{m} made the difference: {contrib(fh, m):.3f} vs {contrib(fl, m):.3f} "
+            lines.append(f"{m} made the difference: {_contrib(fh, m):.3f} vs {_contrib(fl, m):.3f} "
                          f"(+{d:.3f}; {detail}).")
         elif abs(d) < 0.0005:
-            lines.append(f"{m} was even: {contrib(fh, m):.3f} vs {contrib(fl, m):.3f} ({detail}).")
+            lines.append(f"{m} was even: {_contrib(fh, m):.3f} vs {_contrib(fl, m):.3f} ({detail}).")
         else:
-            lines.append(f"{m} favoured {side}: {contrib(fh, m):.3f} vs {contrib(fl, m):.3f} "
+            lines.append(f"{m} favoured {side}: {_contrib(fh, m):.3f} vs {_contrib(fl, m):.3f} "
                          f"({d:+.3f}; {detail}).")
     if decisive is None or diffs[decisive] <= 0:
         lines.append(f"No modality favours #{hi.rank}; its higher rank comes from how the set was ordered.")
+    return lines
 
+
+def _overlap_lines(hi: Hit, lo: Hit, fh: HitFacts, fl: HitFacts) -> list[str]:
+    """What the two hits share and where they differ: query words, matched components, components shown."""
+    lines = []
     th, tl = set(fh["matched_terms"]), set(fl["matched_terms"])
     if th | tl:
         parts = []
@@ -321,45 +409,23 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
     if ch != cl:
         lines.append(f"Matched components: #{hi.rank} {', '.join(sorted(ch)) or 'none'}; "
                      f"#{lo.rank} {', '.join(sorted(cl)) or 'none'}.")
-    sh = {normalise_label(c["label"]) for c in fh["components"]} - {""}
-    sl = {normalise_label(c["label"]) for c in fl["components"]} - {""}
-    if sh & sl:
-        lines.append(f"Components both sheets show: {', '.join(sorted(sh & sl)[:MAX_LISTED])}.")
+    both = _labels(fh["components"]) & _labels(fl["components"])
+    if both:
+        lines.append(f"Components both sheets show: {', '.join(sorted(both)[:MAX_LISTED])}.")
     if hi.patent_id == lo.patent_id:
         lines.append(f"Both are sheets of {hi.patent_id}.")
-    facts = {
-        "higher": fh,
-        "lower": fl,
-        "asked": [rank_a, rank_b],
-        "score_difference": round(gap, 6),
-        "modality_differences": diffs,
-        "decisive_modality": decisive if decisive is not None and diffs[decisive] > 0 else None,
-        "terms_only_higher": sorted(th - tl),
-        "terms_only_lower": sorted(tl - th),
-        "components_both_sheets": sorted(sh & sl),
-    }
-    return Explanation(text="\n".join(lines), facts=facts)
+    return lines
 
 
 # ---------------------------------------------------------------- compare patents
 
 
-CLAIM_STOPWORDS = frozenset(
-    """claim claims comprising comprises comprise compris wherein whereby said least plurality configured
-    having include includes including respective respectively thereof therein thereto via based provide
-    provided providing associated adapted arranged relative method system device apparatus unit characterized
-    characterised""".split()
-)
-
-
 def _key_terms(patents: list[Patent], n: int = 10) -> tuple[list[str], dict[str, list[str]]]:
     """Top tf-idf terms of titles, abstracts and claims: those in every patent, and those in only one."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     docs = [" ".join(content_words(" ".join([p.title, p.title, p.abstract, *p.claims]))) for p in patents]
     if not any(docs):
         return [], {p.patent_id: [] for p in patents}
-    stop = list(stopwords() | CLAIM_STOPWORDS)
+    stop = list(CONTENT_STOPWORDS | CLAIM_BOILERPLATE)
     vec = TfidfVectorizer(stop_words=stop, sublinear_tf=True, token_pattern=r"[a-z][a-z\-]+")
     matrix = vec.fit_transform(docs).toarray()
     terms = vec.get_feature_names_out()
@@ -397,8 +463,39 @@ def compare(services: Services, hits: list[Hit] | None = None, patent_ids: list[
     patent ids, all reference signs of each patent. Also compared: CPC subclasses, figure kinds, and
     tf-idf key terms of titles, abstracts and claims. Needs at least two different patents.
     """
-    from tools.search import patent_of
+    patents = _compared_patents(services, hits, patent_ids)
+    ids = [p.patent_id for p in patents]
+    comps, source, kinds = _patent_components(services, patents, hits)
+    everyone = set.intersection(*comps.values())
+    holders: dict[str, list[str]] = {}
+    for pid, labels in comps.items():
+        for lab in labels:
+            holders.setdefault(lab, []).append(pid)
+    subclasses = {p.patent_id: {c.replace(" ", "").upper()[:4] for c in p.cpc if len(c.strip()) >= 4}
+                  for p in patents}
+    terms_shared, terms_distinct = _key_terms(patents)
+    comparison = Comparison(
+        patent_ids=ids,
+        titles={p.patent_id: p.title for p in patents},
+        component_source=source,
+        shared_components=sorted(everyone),
+        partly_shared_components={lab: pids for lab, pids in sorted(holders.items()) if 1 < len(pids) < len(ids)},
+        distinct_components={pid: sorted(lab for lab in labels if len(holders[lab]) == 1)
+                             for pid, labels in comps.items()},
+        cpc_shared=sorted(set.intersection(*subclasses.values())),
+        cpc_distinct={pid: sorted(s - set().union(*(v for q, v in subclasses.items() if q != pid)))
+                      for pid, s in subclasses.items()},
+        kinds=kinds,
+        key_terms_shared=terms_shared,
+        key_terms_distinct=terms_distinct,
+        text="",
+    )
+    comparison.text = _comparison_text(comparison)
+    return comparison
 
+
+def _compared_patents(services: Services, hits: list[Hit] | None, patent_ids: list[str] | None) -> list[Patent]:
+    """The distinct patents of the hits (or the patent ids), in order; a ToolError unless 2+ are indexed."""
     if hits:
         ids = list(dict.fromkeys(h.patent_id for h in hits))
     elif patent_ids:
@@ -416,7 +513,13 @@ def compare(services: Services, hits: list[Hit] | None = None, patent_ids: list[
             raise ToolError(f"unknown patent id {pid!r}; patents in the index: {', '.join(known[:30])}"
                             + (" ..." if len(known) > 30 else ""))
         patents.append(p)
+    return patents
 
+
+def _patent_components(
+    services: Services, patents: list[Patent], hits: list[Hit] | None
+) -> tuple[dict[str, set[str]], dict[str, str], dict[str, dict[str, int]]]:
+    """Per patent: its normalised component labels, where they come from ("figures" or "text"), its kinds."""
     comps: dict[str, set[str]] = {}
     source: dict[str, str] = {}
     kinds: dict[str, dict[str, int]] = {}
@@ -434,51 +537,29 @@ def compare(services: Services, hits: list[Hit] | None = None, patent_ids: list[
             labels = {normalise_label(lab) for r in p.refsigns.values() for lab in r.labels[:1]} - {""}
             source[p.patent_id] = "text"
         comps[p.patent_id] = labels
+    return comps, source, kinds
 
-    everyone = set.intersection(*comps.values())
-    holders: dict[str, list[str]] = {}
-    for pid, labels in comps.items():
-        for lab in labels:
-            holders.setdefault(lab, []).append(pid)
-    partly = {lab: pids for lab, pids in sorted(holders.items()) if 1 < len(pids) < len(ids)}
-    distinct = {pid: sorted(lab for lab in labels if len(holders[lab]) == 1) for pid, labels in comps.items()}
-    subclasses = {p.patent_id: {c.replace(" ", "").upper()[:4] for c in p.cpc if len(c.strip()) >= 4}
-                  for p in patents}
-    cpc_shared = sorted(set.intersection(*subclasses.values()))
-    cpc_distinct = {pid: sorted(s - set().union(*(v for q, v in subclasses.items() if q != pid)))
-                    for pid, s in subclasses.items()}
-    terms_shared, terms_distinct = _key_terms(patents)
 
-    lines = [", ".join(f'{p.patent_id} "{p.title}"' for p in patents) + "."]
-    lines.append(f"Components in all of them: {_listing(sorted(everyone))}." if everyone
+def _comparison_text(c: Comparison) -> str:
+    """The comparison for the user, quoting only its fields."""
+    ids = c.patent_ids
+    lines = [", ".join(f'{pid} "{c.titles[pid]}"' for pid in ids) + "."]
+    lines.append(f"Components in all of them: {_listing(c.shared_components)}." if c.shared_components
                  else "No component label occurs in all of them.")
-    for lab, pids in list(partly.items())[:MAX_LISTED]:
+    for lab, pids in list(c.partly_shared_components.items())[:MAX_LISTED]:
         lines.append(f"- {lab}: in {', '.join(pids)}")
     for pid in ids:
-        src = "on the compared figures" if source[pid] == "figures" else "named in the text"
-        lines.append(f"Only {pid} ({src}): {_listing(distinct[pid]) or 'nothing'}.")
-    lines.append(f"CPC subclasses in common: {', '.join(cpc_shared) or 'none'}"
-                 + "".join(f"; only {pid}: {', '.join(v)}" for pid, v in cpc_distinct.items() if v) + ".")
+        src = "on the compared figures" if c.component_source[pid] == "figures" else "named in the text"
+        lines.append(f"Only {pid} ({src}): {_listing(c.distinct_components[pid]) or 'nothing'}.")
+    lines.append(f"CPC subclasses in common: {', '.join(c.cpc_shared) or 'none'}"
+                 + "".join(f"; only {pid}: {', '.join(v)}" for pid, v in c.cpc_distinct.items() if v) + ".")
     lines.append("Figure kinds: " + "; ".join(
-        f"{pid} " + ", ".join(f"{n} {k}" for k, n in kinds[pid].items()) for pid in ids) + ".")
-    lines.append(f"Key terms in common (titles, abstracts, claims): {', '.join(terms_shared) or 'none'}.")
+        f"{pid} " + ", ".join(f"{n} {k}" for k, n in c.kinds[pid].items()) for pid in ids) + ".")
+    lines.append(f"Key terms in common (titles, abstracts, claims): {', '.join(c.key_terms_shared) or 'none'}.")
     for pid in ids:
-        if terms_distinct.get(pid):
-            lines.append(f"Key terms only in {pid}: {', '.join(terms_distinct[pid][:6])}.")
-    return Comparison(
-        patent_ids=ids,
-        titles={p.patent_id: p.title for p in patents},
-        component_source=source,
-        shared_components=sorted(everyone),
-        partly_shared_components=partly,
-        distinct_components=distinct,
-        cpc_shared=cpc_shared,
-        cpc_distinct=cpc_distinct,
-        kinds=kinds,
-        key_terms_shared=terms_shared,
-        key_terms_distinct=terms_distinct,
-        text="\n".join(lines),
-    )
+        if c.key_terms_distinct.get(pid):
+            lines.append(f"Key terms only in {pid}: {', '.join(c.key_terms_distinct[pid][:6])}.")
+    return "\n".join(lines)
 
 
 def _listing(items: list[str]) -> str:

@@ -85,8 +85,8 @@ def hits_to_json(hits: Sequence[Hit]) -> str:
     """JSON report: the query, method and filters (when all hits share them) and one object per hit."""
     modalities = modality_names(hits)
     first = hits[0].breakdown if hits else None
-    same = bool(hits) and all(h.breakdown.query == first.query and h.breakdown.filters == first.filters
-                              for h in hits)
+    same = first is not None and all(h.breakdown.query == first.query and h.breakdown.filters == first.filters
+                                     for h in hits)
     report = {
         "count": len(hits),
         "query": dict(first.query) if same and first else None,

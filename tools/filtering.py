@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Facets, Filters
 from core.types import Hit
 from runtime.services import Services
 
 
-def facet_values(services: Services) -> dict[str, list]:
+def facet_values(services: Services) -> Facets:
     """The filter values that occur in the index: kinds, views, offices, kind codes, CPC prefixes, dates."""
     return services.store.facets()
 
@@ -22,7 +22,7 @@ def make_filters(services: Services | None = None, **values: object) -> Filters:
         if isinstance(clean.get(key), str):
             clean[key] = [x for x in str(clean[key]).replace(";", ",").split(",") if x.strip()]
     try:
-        filters = Filters(**clean)
+        filters = Filters.model_validate(clean)
     except ValidationError as e:
         msgs = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
         raise ToolError(msgs) from None

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 
+from core.defaults import DEFAULT_K
 from core.errors import StoreError, ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Breakdown, Hit, ModalityScore
 from runtime.services import Services
-from store.index import LEXICAL_FIELDS
+from store.index import LEXICAL_FIELDS, EncoderId, VectorHit
 from tools.filtering import apply_filters
 from tools.fusion import normalise, ranks
 from tools.search import check_k, check_text, make_hit, matched_terms, query_terms
@@ -87,7 +88,7 @@ def _positive_terms(query: str) -> list[str]:
     return terms
 
 
-def search_lexical(services: Services, query: str, *, k: int = 20, filters: Filters | None = None) -> list[Hit]:
+def search_lexical(services: Services, query: str, *, k: int = DEFAULT_K, filters: Filters | None = None) -> list[Hit]:
     """Boolean, field-restricted search: matching patents by bm25, each with its figures in sheet order."""
     check_k(k)
     fts = to_fts(query)
@@ -127,14 +128,12 @@ def search_passages(
     """Semantic search over patent text passages: one hit per patent (its best-matching figure), with passages."""
     text = check_text(text)
     check_k(k)
-    from store.index import EncoderId
-
     services.store.check_encoder("text", EncoderId(services.text.name, services.text.dim))
     qv = services.text.embed_texts([text])[0]
     found = services.store.query_passages(qv, k=min(200, k * 10), filters=filters)
-    by_patent: dict[str, list] = {}
+    by_patent: dict[str, list[VectorHit]] = {}
     for vh in found:
-        by_patent.setdefault(vh.meta["patent_id"], []).append(vh)
+        by_patent.setdefault(str(vh.meta["patent_id"]), []).append(vh)
     best = {pid: max(v.similarity for v in vhs) for pid, vhs in by_patent.items()}
     norm, rank = normalise(best), ranks(best)
     terms = query_terms(text)

@@ -4,12 +4,14 @@ component name across the corpus → the figures whose OCR-linked components mat
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from core.defaults import DEFAULT_K
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.types import Box, Breakdown, Component, Hit, ModalityScore, RefSign
 from runtime.services import Services
 from tools.fusion import normalise, ranks
@@ -87,7 +89,7 @@ def lookup_refsign(services: Services, patent_id: str, sign: str) -> RefSignLook
 
 
 def _label_vectors(services: Services, labels: list[str]) -> dict[str, np.ndarray]:
-    cache: dict[str, np.ndarray] = services.extras.setdefault("label_vectors", {})
+    cache = cast("dict[str, np.ndarray]", services.extras.setdefault("label_vectors", {}))
     missing = [lbl for lbl in labels if lbl not in cache]
     if missing:
         for lbl, vec in zip(missing, services.text.embed_texts(missing), strict=True):
@@ -95,7 +97,7 @@ def _label_vectors(services: Services, labels: list[str]) -> dict[str, np.ndarra
     return cache
 
 
-def find_component(services: Services, name: str, *, k: int = 20, filters: Filters | None = None) -> list[Hit]:
+def find_component(services: Services, name: str, *, k: int = DEFAULT_K, filters: Filters | None = None) -> list[Hit]:
     """Figures across the corpus whose OCR-linked components match a component name ("nacelle", "gripping unit")."""
     name = check_text(name)
     check_k(k)

@@ -18,23 +18,22 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, UnidentifiedImageError
 
+from core.defaults import DEFAULT_K, DEFAULT_MORE_LIKE_TEXT_WEIGHT
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
+from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent
 from runtime.services import Services
+from store.index import EncoderId
 from tools.fusion import METHODS, Fused, fuse
 
 MAX_K = 100
 POOL = 100  # candidates per modality before fusion
 MAX_QUERY_PIXELS = 60_000_000
-STOPWORDS = frozenset(
-    "a an the of and or in on with without for to from by at as is are be this that these those its it "
-    "show shows showing me find like figure figures fig drawing drawings view image images some any all "
-    "which what where has have having into onto about".split()
-)
 CropBox = tuple[float, float, float, float]
 
 
@@ -96,29 +95,22 @@ def query_terms(text: str) -> list[str]:
     """The content words of a query, lower-case, in order, without duplicates."""
     seen: list[str] = []
     for w in re.findall(r"[a-zA-Z][a-zA-Z\-]+|\d+[a-z]?", text.lower()):
-        if w not in STOPWORDS and w not in seen and len(w) > 1:
+        if w not in QUERY_STOPWORDS and w not in seen and len(w) > 1:
             seen.append(w)
     return seen
 
 
-def _stem(w: str) -> str:
-    for suf in ("ies", "es", "s", "ing", "ed"):
-        if w.endswith(suf) and len(w) - len(suf) >= 3:
-            return w[: -len(suf)]
-    return w
-
-
 def matched_terms(terms: Sequence[str], text: str) -> list[str]:
-    """Query terms that occur (up to a simple plural/verb stem) in the text."""
-    words = {_stem(w) for w in re.findall(r"[a-z][a-z\-]+|\d+[a-z]?", text.lower())}
-    return [t for t in terms if _stem(t) in words]
+    """Query terms that occur (up to their Snowball stem) in the text."""
+    words = {stem(w) for w in re.findall(r"[a-z][a-z\-]+|\d+[a-z]?", text.lower())}
+    return [t for t in terms if stem(t) in words]
 
 
 def matched_components(terms: Sequence[str], components: Sequence[Component]) -> list[Component]:
-    stems = {_stem(t) for t in terms}
+    stems = {stem(t) for t in terms}
     out = []
     for c in components:
-        label_words = {_stem(w) for w in re.findall(r"[a-z][a-z\-]+", c.label.lower())}
+        label_words = {stem(w) for w in re.findall(r"[a-z][a-z\-]+", c.label.lower())}
         if c.numeral in terms or stems & label_words:
             out.append(c)
     return out
@@ -129,7 +121,7 @@ def matched_components(terms: Sequence[str], components: Sequence[Component]) ->
 
 def patent_of(services: Services, patent_id: str) -> Patent | None:
     """A patent by id, cached for the life of the services."""
-    cache: dict[str, Patent | None] = services.extras.setdefault("patent_cache", {})
+    cache = cast("dict[str, Patent | None]", services.extras.setdefault("patent_cache", {}))
     if patent_id not in cache:
         cache[patent_id] = services.store.patent(patent_id)
     return cache[patent_id]
@@ -214,15 +206,15 @@ def _score_all(services: Services, vectors: dict[str, list[float]], filters: Fil
 
 
 def _check_encoders(services: Services, *, visual: bool, text: bool) -> None:
-    from store.index import EncoderId
-
     if visual:
         services.store.check_encoder("visual", EncoderId(services.visual.name, services.visual.dim))
     if text:
         services.store.check_encoder("text", EncoderId(services.text.name, services.text.dim))
 
 
-def _text_vectors(services: Services, text: str, weight: float) -> tuple[dict, dict[str, float], dict[str, str]]:
+def _text_vectors(
+    services: Services, text: str, weight: float
+) -> tuple[dict[str, list[float]], dict[str, float], dict[str, str]]:
     """Query vectors and weights for the text side: linked text always, CLIP text→image when available."""
     vectors = {"text": services.text.embed_texts([text])[0]}
     paths = {"text": "linked_text"}
@@ -237,7 +229,7 @@ def _text_vectors(services: Services, text: str, weight: float) -> tuple[dict, d
 
 
 def search_text(
-    services: Services, text: str, *, k: int = 20, filters: Filters | None = None, method: str = "avg"
+    services: Services, text: str, *, k: int = DEFAULT_K, filters: Filters | None = None, method: str = "avg"
 ) -> list[Hit]:
     """Figures matching words: through their linked text, and through CLIP text→image when CLIP is in use."""
     text = check_text(text)
@@ -259,7 +251,7 @@ def search_image(
     crop: CropBox | None = None,
     text: str | None = None,
     text_weight: float = 0.0,
-    k: int = 20,
+    k: int = DEFAULT_K,
     filters: Filters | None = None,
     method: str = "avg",
     exclude: Sequence[str] = (),
@@ -291,30 +283,12 @@ def search_image(
                  terms=query_terms(text or ""))
 
 
-def search_fused(
-    services: Services,
-    *,
-    text: str | None = None,
-    image: Image.Image | str | Path | None = None,
-    crop: CropBox | None = None,
-    text_weight: float = 0.5,
-    k: int = 20,
-    filters: Filters | None = None,
-    method: str = "avg",
-) -> list[Hit]:
-    """Multimodal search: visual and linked-text similarity, normalised and fused (avg, max or rrf)."""
-    if image is None:
-        return search_text(services, text or "", k=k, filters=filters, method=method)
-    return search_image(services, image, crop=crop, text=text, text_weight=text_weight if text else 0.0, k=k,
-                        filters=filters, method=method)
-
-
 def more_like(
     services: Services,
     figure_id: str,
     *,
-    k: int = 20,
-    text_weight: float = 0.3,
+    k: int = DEFAULT_K,
+    text_weight: float = DEFAULT_MORE_LIKE_TEXT_WEIGHT,
     filters: Filters | None = None,
     method: str = "avg",
 ) -> list[Hit]:
@@ -326,6 +300,8 @@ def more_like(
         raise ToolError(f"no figure {figure_id!r} in the index; figure ids look like 'US12448135-S1'")
     vis = services.store.vectors("visual", [figure_id]).get(figure_id)
     txt = services.store.vectors("text", [figure_id]).get(figure_id)
+    if vis is None:
+        raise ToolError(f"{figure_id} has no stored visual vector; re-ingest its patent")
     vectors = {"visual": vis}
     weights = {"visual": 1.0 - text_weight}
     if txt is not None and text_weight > 0:

@@ -13,7 +13,7 @@ from agent.events import Outcome, TurnEvent
 from agent.render import counts, listing, set_header
 from agent.session import Recipe, Session
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from core.patnum import compact_patent_id
 from core.types import Hit, ResultSet
 from runtime.services import Services

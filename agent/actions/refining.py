@@ -8,7 +8,7 @@ from agent.actions.base import ActionBase, describe_filters, set_facets
 from agent.events import Outcome
 from agent.render import counts
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from tools.cpc_topics import cpc_for_topic, cpc_legend
 from tools.filtering import apply_filters, make_filters
 from tools.narrow import TOPIC_STRONG_SIM, narrow_hits

@@ -10,7 +10,7 @@ from agent.events import Outcome
 from agent.session import Recipe
 from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ToolError
-from core.facets import Filters
+from core.filters import Filters
 from tools.lexical import search_lexical
 from tools.refsigns import find_component
 from tools.search import more_like, search_image, search_text
