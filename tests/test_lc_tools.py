@@ -69,8 +69,9 @@ def test_search_then_refine_through_injected_session_state(kit):
 
     m2 = invoke(tools, "filter_results", views=["side"])
     assert session.current.set_id == 2 and session.current.parent == 1
-    assert all(x.view == "side" for x in session.current.hits)
-    assert m2.content.startswith(f"{len(session.current.hits)} of the 6 figures of set 1 pass views=side.")
+    assert all(x.view in ("side", "left", "right") for x in session.current.hits)  # "side" takes in left, right
+    assert m2.content.startswith(
+        f"{len(session.current.hits)} of the 6 figures of set 1 pass views=side,left,right.")
 
     m3 = invoke(tools, "go_back")
     assert session.current.set_id == 1 and m3.content.startswith("Back to the previous results. Set 1:")
