@@ -326,8 +326,6 @@ def test_cycles_are_found_and_named():
 # ---------------------------------------------------------------- the project
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11, being fixed in parallel branches: ui.cli and tools.evaluate import "
-                   "patfig.wiring, ui.cli imports models.factory")
 def test_imports_point_down_the_layers():
     found = layer_violations()
     assert not found, f"{len(found)} import(s) against the layers:\n" + "\n".join(found)
@@ -338,8 +336,6 @@ def test_no_import_circles():
     assert not found, "import circles (top-level imports):\n" + "\n".join(" → ".join(c) for c in found)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11, being fixed in parallel branches: 70 function-local imports of "
-                   "project modules (agent/actions.py 19, ui/cli_search.py 10, ui/app.py 9, ...)")
 def test_function_local_imports_only_defer_heavy_dependencies():
     found = unjustified_local_imports()
     assert not found, f"{len(found)} function-local import(s) of project modules:\n" + "\n".join(found)
