@@ -63,7 +63,7 @@ class Planner:
                 break
             outcome, error = run_action(getattr(actions, step.action), **args)
             results.append(StepResult(step.action, args, outcome, error))
-            if error:
+            if outcome is None:
                 parts.append(f"I could not do that: {error}")
                 break
             parts.append(outcome.for_user())
