@@ -22,6 +22,7 @@ from agent.session import Session
 from core.patnum import patent_ids_in
 from core.types import Hit
 from core.vocab import KINDS, UNKNOWN, VIEWS, ViewTerm
+from tests.fakes import HashEncoder
 from tools.cpc_topics import cpc_for_topic
 
 # ---------------------------------------------------------------- part 1: reading requests
@@ -202,6 +203,8 @@ def test_domain_phrases_map_to_cpc_classes_present_in_the_index():
     assert cpc_for_topic("steel metallurgy", present) == ["C21D", "C22C"]
     assert cpc_for_topic("autonomous driving", ["B64D", "H01M"]) == []  # only classes the index holds
     assert cpc_for_topic("knitting patterns", present) == []
+    assert cpc_for_topic("devices", present) == []  # only words too common in CPC titles: no match, no error
+    assert cpc_for_topic("devices and apparatus", present, HashEncoder()) == []  # nor a guess by embedding
 
 
 # ---------------------------------------------------------------- part 2: results on the sample index
