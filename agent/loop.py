@@ -28,12 +28,13 @@ from agent.lc_tools import make_tools
 from agent.planner import Planner
 from agent.render import data_block, listing, set_header
 from agent.session import Session
+from agent.titles import make_prompt_titler
 from core.errors import ToolError
 from core.filters import Filters
 from core.types import ResultSet
 from prompts import load_prompt
 from runtime.services import Services
-from tools.cluster import Titler, make_prompt_titler
+from tools.cluster import Titler
 from tools.cpc_topics import cpc_legend
 from tools.search import CropBox, QueryImage
 
