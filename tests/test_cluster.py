@@ -6,9 +6,7 @@ rail) near one direction of the visual space and US2 (a motor driving a propelle
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 
 import pytest
 from PIL import Image, ImageDraw
@@ -19,41 +17,11 @@ from core.textnorm import normalise_label
 from core.types import Box, Breakdown, Component, FigureDesc, Patent, RefSign, Sheet
 from patfig.wiring import build_services
 from store.index import EncoderId, Passage
+from tests.fakes import BagEncoder, FixedVisual
 from tools.cluster import clean_title, cluster_hits, cluster_keywords
 from tools.search import make_hit
 
-DIM = 8
-
-
-class BagEncoder:
-    """Bag of words hashed into 256 buckets, L2-normalised: texts sharing words are similar."""
-
-    name, dim, cross_modal = "fake:bag256", 256, False
-
-    def embed_texts(self, texts):
-        out = []
-        for t in texts:
-            v = [0.0] * self.dim
-            for w in re.findall(r"[a-z]+", t.lower()):
-                v[int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-            n = math.sqrt(sum(x * x for x in v)) or 1.0
-            out.append([x / n for x in v] if any(v) else [1.0] + [0.0] * (self.dim - 1))
-        return out
-
-    def embed_images(self, images):
-        raise AssertionError("not an image encoder")
-
-
-class FixedVisual:
-    """Stands in for the visual encoder; the corpus stores hand-made visual vectors."""
-
-    name, dim, cross_modal = "fake:fixed8", DIM, False
-
-    def embed_images(self, images):
-        return [unit([1.0] * DIM) for _ in images]
-
-    def embed_texts(self, texts):
-        raise AssertionError("no text side")
+DIM = FixedVisual.dim
 
 
 def unit(v):
