@@ -11,13 +11,26 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 1.0
 NUM_CTX = 8192  # the system prompt, tool schemas and a few turns need more than Ollama's default context
+
+
+class BackendStatus(TypedDict):
+    """What a turn runs on, for the UI and the terminal."""
+
+    backend: Literal["ollama", "offline", "custom"]
+    model: str
+    reachable: bool  # the Ollama server answered (True for a custom backend)
+    reason: str  # why the LLM is not used ("" when it is)
 
 
 @dataclass
@@ -48,7 +61,7 @@ def probe_ollama(host: str, model: str, timeout: float = PROBE_TIMEOUT) -> Probe
     return Probe(True, has, models, reason)
 
 
-def make_chat_model(settings: Settings, model: str | None = None):
+def make_chat_model(settings: Settings, model: str | None = None) -> BaseChatModel:
     """A ChatOllama for the configured server and model (tool calling, low temperature)."""
     try:
         from langchain_ollama import ChatOllama
@@ -63,7 +76,7 @@ def make_chat_model(settings: Settings, model: str | None = None):
     )
 
 
-def choose_backend(settings: Settings, model: str | None = None) -> tuple[object | None, dict]:
+def choose_backend(settings: Settings, model: str | None = None) -> tuple[BaseChatModel | None, BackendStatus]:
     """(chat model or None for offline, status dict with backend, model, reachable, reason)."""
     name = model or settings.ollama_model
     if settings.offline:

@@ -16,20 +16,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, GetCoreSchemaHandler, ValidationError
+from pydantic_core import core_schema
 
 from agent.actions import Actions
-from agent.actions.searching import DEFAULT_MORE_LIKE_TEXT_WEIGHT
 from agent.events import Outcome
-from core.defaults import DEFAULT_TEXT_WEIGHT
+from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
 from core.vocab import KINDS, VIEWS
 
-Kind = Literal[KINDS]  # type: ignore[valid-type]  # the model sees the allowed values
-View = Literal[VIEWS]  # type: ignore[valid-type]
+
+@dataclass(frozen=True)
+class OneOf:
+    """Pydantic metadata for a str field limited to `values` (a tuple known only at run time).
+
+    It validates and shows in the JSON schema exactly as ``Literal[...]`` of those values would, so the
+    model sees the allowed values and a wrong one gets "Input should be 'a', 'b' or 'c'".
+    """
+
+    values: tuple[str, ...]
+
+    def __get_pydantic_core_schema__(self, source: object, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.literal_schema(list(self.values))
+
+
+Kind = Annotated[str, OneOf(KINDS)]  # one of core.vocab.KINDS
+View = Annotated[str, OneOf(VIEWS)]  # one of core.vocab.VIEWS
 
 
 # ---------------------------------------------------------------- argument schemas
@@ -149,10 +164,10 @@ def validation_error_text(error: BaseException) -> str:
     return f"Error: invalid arguments: {detail}. Correct them and call the tool again."
 
 
-def _wrap(call: Callable[..., Any]) -> Callable[..., tuple[str, Any]]:
+def _wrap(call: Callable[..., Outcome]) -> Callable[..., tuple[str, Outcome]]:
     """Run an action; ToolError and index/model failures become a ToolException the model reads."""
 
-    def run(**kwargs: Any) -> tuple[str, Any]:
+    def run(**kwargs: Any) -> tuple[str, Outcome]:
         try:
             outcome = call(**kwargs)
         except ToolError as e:

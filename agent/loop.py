@@ -15,22 +15,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import ToolCall as LcToolCall
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
 
 from agent.actions import Actions
-from agent.backends import choose_backend
+from agent.backends import BackendStatus, choose_backend
 from agent.events import Outcome, ToolCall, TurnEvent
 from agent.lc_tools import make_tools
 from agent.planner import Planner
 from agent.render import data_block, listing, set_header
 from agent.session import Session
+from agent.titles import make_prompt_titler
 from core.errors import ToolError
 from core.filters import Filters
 from core.types import ResultSet
 from prompts import load_prompt
 from runtime.services import Services
-from tools.cluster import make_prompt_titler
+from tools.cluster import Titler
 from tools.cpc_topics import cpc_legend
+from tools.search import CropBox, QueryImage
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ class TurnResult:
 class Agent:
     """Runs chat turns over a session with an LLM backend (tool calling) or the offline planner."""
 
-    def __init__(self, services: Services, backend: Any = None, *, model: str | None = None) -> None:
+    def __init__(self, services: Services, backend: BaseChatModel | None = None, *, model: str | None = None) -> None:
         """`backend`: a LangChain chat model with bind_tools, or None to choose: ChatOllama if the server at
         settings.ollama_host answers with the model (and settings.offline is False), else the offline planner."""
         self.services = services
@@ -65,32 +71,33 @@ class Agent:
             self._choose()
         else:
             name = getattr(backend, "model", None) or getattr(backend, "model_name", None) or type(backend).__name__
-            self.backend = backend
-            self._status = {"backend": "custom", "model": str(name), "reachable": True, "reason": ""}
+            self.backend: BaseChatModel | None = backend
+            self._status: BackendStatus = {"backend": "custom", "model": str(name), "reachable": True, "reason": ""}
             self.mode = f"custom:{name}"
 
     def _choose(self) -> None:
         self.backend, self._status = choose_backend(self.settings, self._model_name)
         self.mode = f"ollama:{self._status['model']}" if self.backend is not None else "offline"
 
-    def refresh(self) -> dict:
+    def refresh(self) -> BackendStatus:
         """Probe the Ollama server again (auto mode only), e.g. after the user started it. Returns status()."""
         if self._auto:
             self._choose()
         return self.status()
 
-    def status(self) -> dict:
-        """{"backend": "ollama"|"offline"|"custom", "model", "reachable", "reason"}."""
-        return dict(self._status)
+    def status(self) -> BackendStatus:
+        """{"backend": "ollama"|"offline"|"custom", "model", "reachable", "reason"} (a copy)."""
+        return self._status.copy()
 
     # ------------------------------------------------------------------ turns
 
-    def run(self, session: Session, message: str, **kwargs: Any) -> TurnResult:
+    def run(self, session: Session, message: str, *, image: QueryImage | None = None, crop: CropBox | None = None,
+            text_weight: float | None = None, k: int | None = None) -> TurnResult:
         """One turn, collected: see `stream` for the arguments."""
-        events = list(self.stream(session, message, **kwargs))
+        events = list(self.stream(session, message, image=image, crop=crop, text_weight=text_weight, k=k))
         reply = next((e.payload for e in reversed(events) if e.kind == "reply"), "")
-        calls = [e.payload for e in events if e.kind == "tool_call"]
-        sets = [e.payload for e in events if e.kind == "result_set"]
+        calls = [e.payload for e in events if e.kind == "tool_call" and isinstance(e.payload, ToolCall)]
+        sets = [e.payload for e in events if e.kind == "result_set" and isinstance(e.payload, ResultSet)]
         return TurnResult(reply=str(reply), tool_calls=calls, result_set=sets[-1] if sets else None, events=events)
 
     def stream(
@@ -98,8 +105,8 @@ class Agent:
         session: Session,
         message: str,
         *,
-        image: Any = None,
-        crop: tuple | None = None,
+        image: QueryImage | None = None,
+        crop: CropBox | None = None,
         text_weight: float | None = None,
         k: int | None = None,
     ) -> Iterator[TurnEvent]:
@@ -114,7 +121,7 @@ class Agent:
         if self.backend is None:
             yield from self._offline_turn(session, actions, message, first_notice=True)
             return
-        yield from self._llm_turn(session, actions, message)
+        yield from self._llm_turn(self.backend, session, actions, message)
 
     def apply_filters(self, session: Session, filters: Filters) -> ResultSet:
         """Filter the current set from the UI's facet panel: a new numbered set, noted in the chat history.
@@ -159,20 +166,22 @@ class Agent:
 
     # ------------------------------------------------------------------ LLM
 
-    def _llm_turn(self, session: Session, actions: Actions, message: str) -> Iterator[TurnEvent]:
+    def _llm_turn(self, backend: BaseChatModel, session: Session, actions: Actions,
+                  message: str) -> Iterator[TurnEvent]:
         tools = make_tools(actions)
         by_name = {t.name: t for t in tools}
-        llm = self.backend.bind_tools(tools)
+        llm = backend.bind_tools(tools)
         human = HumanMessage(message + _image_note(actions))
-        msgs: list = [SystemMessage(self.system_prompt(session, actions)), *_trimmed(session.messages), human]
-        new: list = [human]
+        msgs: list[BaseMessage] = [SystemMessage(self.system_prompt(session, actions)), *_trimmed(session.messages),
+                                   human]
+        new: list[BaseMessage] = [human]
         cap = self.settings.max_tool_calls
         calls = 0
         outcomes: list[Outcome] = []
         while True:
             forced = calls >= cap  # past the cap the model answers without tools
             try:
-                ai = yield from _stream_reply(self.backend if forced else llm, msgs)
+                ai = yield from _stream_reply(backend if forced else llm, msgs)
             except Exception as e:  # connection refused, timeout, a model error: never shown raw
                 log.warning("chat model failed: %s", e, exc_info=True)
                 why = f"the language model did not answer ({type(e).__name__})"
@@ -199,7 +208,7 @@ class Agent:
         session.messages += _history(new)
         yield TurnEvent("reply", reply)
 
-    def _model_failed(self, session: Session, actions: Actions, message: str, why: str, new: list,
+    def _model_failed(self, session: Session, actions: Actions, message: str, why: str, new: list[BaseMessage],
                       outcomes: list[Outcome]) -> Iterator[TurnEvent]:
         """The model stopped answering: the offline planner takes the turn, or the tools' results are the reply."""
         if not outcomes:
@@ -211,7 +220,7 @@ class Agent:
         session.messages += _history(new) + [AIMessage(reply)]
         yield TurnEvent("reply", reply)
 
-    def _tool_call(self, call: dict, by_name: dict, capped: bool,
+    def _tool_call(self, call: LcToolCall, by_name: dict[str, BaseTool], capped: bool,
                    outcomes: list[Outcome]) -> Generator[TurnEvent, None, ToolMessage]:
         """Run one tool call of the model (or refuse it past the cap); yields its events, returns its message."""
         name, args, cid = call.get("name", ""), dict(call.get("args") or {}), call.get("id") or ""
@@ -233,7 +242,7 @@ class Agent:
         return tm
 
     @staticmethod
-    def _call_tool(by_name: dict, name: str, args: dict, cid: str):
+    def _call_tool(by_name: dict[str, BaseTool], name: str, args: dict[str, Any], cid: str) -> ToolMessage:
         tool = by_name.get(name)
         if tool is None:
             return ToolMessage(f"Error: there is no tool {name!r}. Tools: {', '.join(by_name)}.",
@@ -245,7 +254,7 @@ class Agent:
             return ToolMessage(f"Error: {name} failed internally ({type(e).__name__}); try something else.",
                                tool_call_id=cid, name=name, status="error")
 
-    def _titler(self):
+    def _titler(self) -> Titler | None:
         if self.backend is None:
             return None
         backend = self.backend
@@ -307,26 +316,29 @@ def _image_note(actions: Actions) -> str:
     return f"\n[attached: {name}{crop}]"
 
 
-def _stream_reply(model: Any, msgs: list) -> Generator[TurnEvent, None, Any]:
+def _stream_reply(model: Runnable[LanguageModelInput, AIMessage],
+                  msgs: list[BaseMessage]) -> Generator[TurnEvent, None, AIMessage | None]:
     """Stream the model's answer: yields its text as ``reply_delta`` events, returns the summed chunk (or None)."""
-    ai = None
+    ai: AIMessage | None = None
     for chunk in model.stream(msgs):
-        ai = chunk if ai is None else ai + chunk
+        if isinstance(ai, AIMessageChunk) and isinstance(chunk, AIMessageChunk):
+            ai = ai + chunk
+        else:  # the first piece, or the whole answer of a model that does not stream
+            ai = chunk
         piece = _text(chunk.content)
         if piece:
             yield TurnEvent("reply_delta", piece)
     return ai
 
 
-def _as_message(ai: Any) -> AIMessage:
+def _as_message(ai: AIMessage | None) -> AIMessage:
     """A streamed answer as one AIMessage (its text and tool calls)."""
     if ai is None:
         return AIMessage("")
-    return AIMessage(content=_text(ai.content), tool_calls=list(getattr(ai, "tool_calls", []) or []),
-                     id=getattr(ai, "id", None))
+    return AIMessage(content=_text(ai.content), tool_calls=list(ai.tool_calls or []), id=ai.id)
 
 
-def _text(content: Any) -> str:
+def _text(content: object) -> str:
     """Text of a message content (a string, or a list of content blocks)."""
     if isinstance(content, str):
         return content
@@ -335,7 +347,7 @@ def _text(content: Any) -> str:
     return str(content or "")
 
 
-def _history(messages: list) -> list:
+def _history(messages: list[BaseMessage]) -> list[BaseMessage]:
     """Messages to keep in the session: tool artifacts (full hit lists) stripped."""
     out = []
     for m in messages:
@@ -345,7 +357,7 @@ def _history(messages: list) -> list:
     return out
 
 
-def _trimmed(messages: list) -> list:
+def _trimmed(messages: list[BaseMessage]) -> list[BaseMessage]:
     """The last MAX_HISTORY_TURNS user turns, cut at a user message so tool calls keep their results."""
     starts = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
     if len(starts) <= MAX_HISTORY_TURNS:
@@ -353,7 +365,7 @@ def _trimmed(messages: list) -> list:
     return list(messages[starts[-MAX_HISTORY_TURNS]:])
 
 
-def _plain(args: dict) -> dict:
+def _plain(args: dict[str, Any]) -> dict[str, Any]:
     """Step arguments as JSON-friendly values (Filters objects described)."""
     out = {}
     for k, v in args.items():

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.defaults import DEFAULT_TEXT_WEIGHT
+from core.defaults import DEFAULT_K, DEFAULT_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
 from core.types import Hit, ResultSet
+from tools.cluster import ClusterResult
+from tools.search import CropBox, QueryImage
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 
 @dataclass
@@ -27,11 +32,11 @@ class Recipe:
 
     mode: str = ""  # "text", "image", "image+text", "more_like", "lexical", "component", "passages", "" (unknown)
     text: str = ""
-    image: str | None = None
-    crop: tuple[float, float, float, float] | None = None
+    image: QueryImage | None = None
+    crop: CropBox | None = None
     figure_id: str = ""
     text_weight: float = DEFAULT_TEXT_WEIGHT
-    k: int = 20
+    k: int = DEFAULT_K
     filters: Filters = field(default_factory=Filters)
     topics: list[tuple[str, list[str]]] = field(default_factory=list)  # (topic phrase, CPC prefixes) narrowings
     dropped: list[str] = field(default_factory=list)  # figure ids dropped one by one
@@ -55,10 +60,10 @@ class Session:
         self.sets: list[ResultSet] = []
         self.recipes: dict[int, Recipe] = {}
         self.current: ResultSet | None = None
-        self._clusters: dict[int, Any] = {}  # set id → tools.cluster.ClusterResult
-        self.messages: list = []  # langchain messages of earlier turns (no system message)
-        self.image: str | None = None  # the last query image the user attached
-        self.crop: tuple[float, float, float, float] | None = None
+        self._clusters: dict[int, ClusterResult] = {}  # set id → its last clustering
+        self.messages: list[BaseMessage] = []  # langchain messages of earlier turns (no system message)
+        self.image: QueryImage | None = None  # the last query image the user attached
+        self.crop: CropBox | None = None
         self.focus: str | None = None  # figure id the conversation last talked about ("this figure")
         self._trail: list[int] = []  # set ids that were current, oldest first (for undo)
         self.offline_noticed = False  # the full offline-mode notice was given in this conversation
@@ -122,12 +127,12 @@ class Session:
         self._trail.append(rs.set_id)
 
     @property
-    def clusters(self) -> Any:
-        """The last clustering of the current set (tools.cluster.ClusterResult), or None."""
+    def clusters(self) -> ClusterResult | None:
+        """The last clustering of the current set, or None."""
         return self._clusters.get(self.current.set_id) if self.current else None
 
     @clusters.setter
-    def clusters(self, result: Any) -> None:
+    def clusters(self, result: ClusterResult | None) -> None:
         if self.current is None:
             raise ToolError("there is no current set to cluster")
         if result is None:
@@ -138,11 +143,12 @@ class Session:
     @property
     def clusters_of(self) -> int | None:
         """The id of the set `clusters` belongs to (the current one), or None when it is not clustered."""
-        return self.current.set_id if self.clusters is not None else None
+        current = self.current
+        return current.set_id if current is not None and current.set_id in self._clusters else None
 
     def reset(self) -> None:
         """Forget everything: a fresh conversation with the same id."""
-        self.__init__(self.session_id)  # type: ignore[misc]
+        self.__init__(self.session_id)
 
 
 class SessionStore:

@@ -1,10 +1,22 @@
-"""Deterministic fake encoders for store-level tests (habit 12: fake models, real vector store)."""
+"""The fakes every test uses, in one place (habit 12: fake models, real vector store).
+
+Deterministic encoders (`HashEncoder`, `WordBagEncoder`, `BagEncoder`, `FixedVisual`), a stand-in for the
+OCR reader (`NoOcr`), scripted LangChain chat models (`ScriptedChat`, `UnreachableChat`) and small builders
+of domain objects.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
+from collections.abc import Callable, Iterator
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
 
 from core.textnorm import PATENT_BOILERPLATE, QUERY_STOPWORDS, stem
 from core.types import Box, Component, FigureDesc, Patent, RefSign, Sheet, SheetSource
@@ -77,6 +89,38 @@ class WordBagEncoder:
         raise AssertionError("WordBagEncoder is a text encoder")
 
 
+class BagEncoder:
+    """Bag of words hashed into 256 buckets, L2-normalised: texts sharing words are similar."""
+
+    def __init__(self, name: str = "fake:bag256", dim: int = 256) -> None:
+        self.name, self.dim, self.cross_modal = name, dim, False
+
+    def embed_texts(self, texts):
+        out = []
+        for t in texts:
+            v = [0.0] * self.dim
+            for w in re.findall(r"[a-z]+", t.lower()):
+                v[int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+            n = math.sqrt(sum(x * x for x in v)) or 1.0
+            out.append([x / n for x in v] if any(v) else [1.0] + [0.0] * (self.dim - 1))
+        return out
+
+    def embed_images(self, images):
+        raise AssertionError("not an image encoder")
+
+
+class FixedVisual:
+    """Stands in for the visual encoder of an index whose visual vectors are hand-made: every image → one vector."""
+
+    name, dim, cross_modal = "fake:fixed8", 8, False
+
+    def embed_images(self, images):
+        return [[1.0 / math.sqrt(self.dim)] * self.dim for _ in images]
+
+    def embed_texts(self, texts):
+        raise AssertionError("no text side")
+
+
 class NoOcr:
     """Stands in for the OCR reader where a test must not OCR: any use is a test bug."""
 
@@ -94,3 +138,51 @@ def fake_models(settings):
     from runtime.services import ModelSet
 
     return ModelSet(settings=settings, make_visual=lambda: HashEncoder("fake:img16"), make_text=HashEncoder)
+
+
+# ---------------------------------------------------------------- chat models
+
+Script = AIMessage | str | Callable[[list], AIMessage]  # one answer: a message, its text, or made from what was sent
+
+
+class ScriptedChat(GenericFakeChatModel):
+    """A chat model that plays a script; bind_tools returns itself; `seen` holds what it was sent.
+
+    Each call takes the next item of `messages`: an AIMessage (with tool calls or not), a string, or a
+    function of the messages sent (so a reply can quote a tool result). Streaming splits the text at
+    whitespace and sends the tool calls as one last chunk, as a real model does.
+    """
+
+    seen: list = Field(default_factory=list)
+    bound: list = Field(default_factory=list)
+
+    def bind_tools(self, tools, **kwargs):
+        self.bound = [t.name for t in tools]
+        return self
+
+    def _next(self, messages) -> AIMessage:
+        self.seen.append(list(messages))
+        item = next(self.messages)
+        if callable(item):
+            item = item(list(messages))
+        return AIMessage(content=item) if isinstance(item, str) else item
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs) -> Iterator[ChatGenerationChunk]:
+        msg = self._next(messages)
+        for piece in re.split(r"(\s)", msg.content or ""):
+            if piece:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece, id=msg.id))
+        if msg.tool_calls:
+            chunks = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+                      for i, c in enumerate(msg.tool_calls)]
+            yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=chunks, id=msg.id))
+
+
+class UnreachableChat(ScriptedChat):
+    """A chat model whose server refuses the connection when it is asked for an answer."""
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        raise ConnectionError("[Errno 111] Connection refused at 127.0.0.1:11434")

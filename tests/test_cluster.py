@@ -6,9 +6,7 @@ rail) near one direction of the visual space and US2 (a motor driving a propelle
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 
 import pytest
 from PIL import Image, ImageDraw
@@ -18,43 +16,12 @@ from core.settings import Settings
 from core.textnorm import normalise_label
 from core.types import Box, Breakdown, Component, FigureDesc, Patent, RefSign, Sheet
 from patfig.wiring import build_services
-from prompts import load_prompt, prompt_names, prompt_variables
 from store.index import EncoderId, Passage
-from tools.cluster import clean_title, cluster_hits, cluster_keywords, make_prompt_titler
+from tests.fakes import BagEncoder, FixedVisual
+from tools.cluster import clean_title, cluster_hits, cluster_keywords
 from tools.search import make_hit
 
-DIM = 8
-
-
-class BagEncoder:
-    """Bag of words hashed into 256 buckets, L2-normalised: texts sharing words are similar."""
-
-    name, dim, cross_modal = "fake:bag256", 256, False
-
-    def embed_texts(self, texts):
-        out = []
-        for t in texts:
-            v = [0.0] * self.dim
-            for w in re.findall(r"[a-z]+", t.lower()):
-                v[int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
-            n = math.sqrt(sum(x * x for x in v)) or 1.0
-            out.append([x / n for x in v] if any(v) else [1.0] + [0.0] * (self.dim - 1))
-        return out
-
-    def embed_images(self, images):
-        raise AssertionError("not an image encoder")
-
-
-class FixedVisual:
-    """Stands in for the visual encoder; the corpus stores hand-made visual vectors."""
-
-    name, dim, cross_modal = "fake:fixed8", DIM, False
-
-    def embed_images(self, images):
-        return [unit([1.0] * DIM) for _ in images]
-
-    def embed_texts(self, texts):
-        raise AssertionError("no text side")
+DIM = FixedVisual.dim
 
 
 def unit(v):
@@ -214,27 +181,6 @@ def test_keywords_prefer_terms_rare_in_other_clusters():
     assert cluster_keywords(groups, n=2) == [["gripping unit", "frame"], ["motor", "frame"]]
     assert normalise_label("The Gripping Units") == "gripping unit"
     assert clean_title("  'Rail hoists.'  \nmore") == "Rail hoists"
-
-
-def test_prompt_titler_renders_the_template():
-    prompts = []
-    titler = make_prompt_titler(lambda p: prompts.append(p) or "Rail hoist")
-    assert titler(["gripping unit", "rail"], ["FIG. 2 is a side view costing $5 of the rail."]) == "Rail hoist"
-    assert "drawings): gripping unit, rail\n" in prompts[0]
-    assert "- FIG. 2 is a side view costing $5 of the rail." in prompts[0]
-    assert "$keywords" not in prompts[0] and "$descriptions" not in prompts[0]
-
-
-def test_every_prompt_renders_and_missing_variables_raise():
-    assert "cluster_title" in prompt_names()
-    for name in prompt_names():
-        variables = prompt_variables(name)
-        text = load_prompt(name, **{v: f"<{v}>" for v in variables})
-        assert all(f"<{v}>" in text for v in variables)
-    with pytest.raises(KeyError, match="descriptions"):
-        load_prompt("cluster_title", keywords="x")
-    with pytest.raises(FileNotFoundError, match="available prompts: .*cluster_title"):
-        load_prompt("no_such_prompt")
 
 
 def test_clusters_of_real_hits(fake_index):

@@ -13,6 +13,8 @@ from agent.events import Outcome
 from agent.lc_tools import TOOL_NAMES, make_tools
 from agent.render import DATA_BEGIN, DATA_END
 from agent.session import Session
+from runtime.services import Services
+from tests.fakes import BagEncoder
 from tests.test_cluster import build_corpus
 
 
@@ -105,14 +107,8 @@ def test_tool_errors_come_back_as_text_the_model_can_act_on(kit):
 
 
 def test_index_problems_are_reported_not_raised(corpus):
-    from tests.test_cluster import BagEncoder
-
-    class Other(BagEncoder):
-        name = "fake:other"
-
-    from runtime.services import Services
-
-    other = Services(settings=corpus.settings, store=corpus.store, _visual=corpus._visual, _text=Other())
+    other = Services(settings=corpus.settings, store=corpus.store, _visual=corpus._visual,
+                     _text=BagEncoder("fake:other"))
     tools = {t.name: t for t in make_tools(Actions(other, Session()))}
     m = invoke(tools, "search_figures", query="hoist")
     assert m.status == "error"

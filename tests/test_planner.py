@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import core.vocab
+from agent.actions import Actions
 from agent.loop import Agent
-from agent.planner import HELP, parse_dates, plan, ranks_in
+from agent.planner import HELP, Step, extract, parse_dates, plan, ranks_in, vocabulary
+from agent.planner.execution import resolve_step
 from agent.session import Session
 from core.patnum import patent_ids_in
+from core.types import Hit
+from core.vocab import KINDS, UNKNOWN, VIEWS, ViewTerm
+from tests.fakes import HashEncoder
 from tools.cpc_topics import cpc_for_topic
 
 # ---------------------------------------------------------------- part 1: reading requests
@@ -50,7 +56,15 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("keep only block diagrams", {"has_results": True}, [("filter", {"kinds": ["block diagram"]})]),
     ("just perspective views", {"has_results": True}, [("filter", {"views": ["perspective"]})]),
     ("show only cross-sections", {"has_results": True}, [("filter", {"views": ["sectional"]})]),
-    ("only top views", {"has_results": True}, [("filter", {"views": ["plan"]})]),
+    ("only top views", {"has_results": True}, [("filter", {"views": ["top"]})]),
+    ("keep only plan views", {"has_results": True}, [("filter", {"views": ["plan"]})]),
+    ("just side views", {"has_results": True}, [("filter", {"views": ["side"]})]),
+    ("only left side views", {"has_results": True}, [("filter", {"views": ["left"]})]),
+    ("just the right-hand views", {"has_results": True}, [("filter", {"views": ["right"]})]),
+    ("only views from the left", {"has_results": True}, [("filter", {"views": ["left"]})]),
+    ("only left and right side views", {"has_results": True}, [("filter", {"views": ["left", "right"]})]),
+    ("only top and bottom views", {"has_results": True}, [("filter", {"views": ["top", "bottom"]})]),
+    ("remove the left side views", {"has_results": True}, [("filter", {"_negate": {"views": ["left"]}})]),
     ("only EP documents after 2015", {"has_results": True},
      [("filter", {"offices": ["EP"], "date_from": 20160101})]),
     ("only US patents published before 2020", {"has_results": True},
@@ -131,6 +145,41 @@ def test_parse_table_is_big_enough():
     assert len({t for t, _, _ in PARSES}) == len(PARSES)
 
 
+def test_every_view_and_kind_of_core_vocab_is_understood():
+    for view in VIEWS:
+        if view != UNKNOWN:
+            assert plan(f"only {view} views", has_results=True).steps == [Step("filter", {"views": [view]})]
+    for kind in KINDS:
+        if kind not in (UNKNOWN, "drawing"):  # "drawings" alone is any figure
+            assert plan(f"only {kind}s", has_results=True).steps == [Step("filter", {"kinds": [kind]})]
+
+
+def test_a_view_or_kind_new_in_core_vocab_is_understood_by_its_own_word(monkeypatch):
+    terms = (*core.vocab.VIEW_TERMS, ViewTerm("aerial", 4, (r"\baerial view\b",), broader="plan"))
+    monkeypatch.setattr(core.vocab, "VIEW_TERMS", terms)
+    monkeypatch.setattr(vocabulary, "VIEWS", (*VIEWS, "oblique", "aerial"))
+    monkeypatch.setattr(vocabulary, "KINDS", (*KINDS, "photo"))
+    views = [v for _, v in vocabulary._view_words()]
+    assert views[-1] == "oblique" and views.index("aerial") < views.index("plan")  # a refinement before its view
+    monkeypatch.setattr(extract, "VIEW_WORDS", vocabulary._view_words())
+    monkeypatch.setattr(extract, "KIND_WORDS", vocabulary._kind_words())
+    assert plan("only oblique views", has_results=True).steps == [Step("filter", {"views": ["oblique"]})]
+    assert plan("only aerial views", has_results=True).steps == [Step("filter", {"views": ["aerial"]})]
+    assert plan("only photos", has_results=True).steps == [Step("filter", {"kinds": ["photo"]})]
+
+
+def test_no_side_views_drops_the_left_and_right_views_too(fake_index):
+    session = Session()
+    views = ["side", "left", "right", "front", "perspective"]
+    session.push([Hit(rank=i + 1, figure_id=f"US1-S{i}", patent_id="US1", sheet_no=i, view=v)
+                  for i, v in enumerate(views)], "hand-made", None)
+    actions = Actions(fake_index, session)
+    assert resolve_step(actions, Step("filter", {"_negate": {"views": ["side"]}})) == \
+        {"views": ["front", "perspective"]}
+    assert resolve_step(actions, Step("filter", {"_negate": {"views": ["left"]}})) == \
+        {"views": ["front", "perspective", "right", "side"]}
+
+
 def test_help_and_small_parsers():
     assert plan("help").reply == "help" and plan("what can you do?").reply == "help"
     assert plan("drop the lizards", has_results=True).reply.startswith("I can drop patents")
@@ -154,6 +203,8 @@ def test_domain_phrases_map_to_cpc_classes_present_in_the_index():
     assert cpc_for_topic("steel metallurgy", present) == ["C21D", "C22C"]
     assert cpc_for_topic("autonomous driving", ["B64D", "H01M"]) == []  # only classes the index holds
     assert cpc_for_topic("knitting patterns", present) == []
+    assert cpc_for_topic("devices", present) == []  # only words too common in CPC titles: no match, no error
+    assert cpc_for_topic("devices and apparatus", present, HashEncoder()) == []  # nor a guess by embedding
 
 
 # ---------------------------------------------------------------- part 2: results on the sample index

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
+from agent.titles import make_prompt_titler
 from prompts import load_prompt, prompt_names, prompt_variables
 
-AGENT_PROMPTS = {"system", "explain", "compare", "offline_notice"}
+AGENT_PROMPTS = {"system", "explain", "compare", "offline_notice", "cluster_title"}
 
 
 def test_every_prompt_file_renders_with_its_variables():
@@ -28,12 +29,29 @@ def test_agent_prompt_variables():
     assert prompt_variables("explain") == {"subject"}
     assert prompt_variables("compare") == {"subject"}
     assert prompt_variables("offline_notice") == {"reason", "model", "host"}
+    assert prompt_variables("cluster_title") == {"keywords", "descriptions"}
 
 
 @pytest.mark.parametrize("name", sorted(AGENT_PROMPTS))
 def test_missing_variable_raises(name):
     with pytest.raises(KeyError):
         load_prompt(name)
+
+
+def test_missing_variable_is_named_and_an_unknown_prompt_lists_the_known_ones():
+    with pytest.raises(KeyError, match="descriptions"):
+        load_prompt("cluster_title", keywords="x")
+    with pytest.raises(FileNotFoundError, match="available prompts: .*cluster_title"):
+        load_prompt("no_such_prompt")
+
+
+def test_prompt_titler_renders_the_cluster_title_template():
+    prompts = []
+    titler = make_prompt_titler(lambda p: prompts.append(p) or "Rail hoist")
+    assert titler(["gripping unit", "rail"], ["FIG. 2 is a side view costing $5 of the rail."]) == "Rail hoist"
+    assert "drawings): gripping unit, rail\n" in prompts[0]
+    assert "- FIG. 2 is a side view costing $5 of the rail." in prompts[0]
+    assert "$keywords" not in prompts[0] and "$descriptions" not in prompts[0]
 
 
 def test_system_prompt_rules():

@@ -3,7 +3,7 @@
 Clustering is k-means on the hits' stored visual vectors; with no k given, k is chosen by the best
 silhouette score. Each cluster gets keywords from its sheets' component labels and FIG descriptions,
 weighted tf-idf style against the other clusters, and a title: from a `titler` (the agent passes one
-backed by an LLM and ``prompts/cluster_title.md``) or else the top keywords joined by " · ".
+backed by an LLM, `agent.titles`) or else the top keywords joined by " · ".
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pydantic import BaseModel, Field
 from core.errors import ToolError
 from core.textnorm import CONTENT_STOPWORDS, content_words, normalise_label
 from core.types import Hit, Sheet
-from prompts import load_prompt
 from runtime.services import Services
 
 log = logging.getLogger(__name__)
@@ -161,16 +160,6 @@ def clean_title(raw: str) -> str:
     line = re.sub(r"^(title\s*:\s*)", "", line.strip(quotes), flags=re.IGNORECASE)
     line = line.strip(quotes).rstrip(".").strip(quotes)
     return line[:MAX_TITLE_CHARS].rstrip()
-
-
-def make_prompt_titler(complete: Callable[[str], str], max_descriptions: int = 6) -> Titler:
-    """A titler that renders ``prompts/cluster_title.md`` and asks `complete` (an LLM call) for the title."""
-    def titler(keywords: list[str], descriptions: list[str]) -> str:
-        quoted = "\n".join(f"- {d[:300]}" for d in descriptions[:max_descriptions]) or "- (none)"
-        prompt = load_prompt("cluster_title", keywords=", ".join(keywords) or "(none)", descriptions=quoted)
-        return complete(prompt)
-
-    return titler
 
 
 # ---------------------------------------------------------------- the map

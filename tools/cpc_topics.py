@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from core.textnorm import CPC_TITLE_STOPWORDS, stem
+from models.base import TextEncoder
 
 # prefix → (title, extra words). Subclasses (4 chars) are more specific than classes (3 chars).
 CPC_TITLES: dict[str, tuple[str, str]] = {
@@ -207,20 +208,22 @@ def cpc_legend(prefixes: Iterable[str], counts: dict[str, int] | None = None) ->
     return out
 
 
-def cpc_for_topic(topic: str, present: Sequence[str], text_encoder: object | None = None) -> list[str]:
+def cpc_for_topic(topic: str, present: Sequence[str], text_encoder: TextEncoder | None = None) -> list[str]:
     """CPC prefixes that occur in the index (`present`) and whose titles match a domain phrase.
 
     Word-stem overlap with the title and extra words decides first: a class must share more than half of
     the phrase's stems, and a longer shared stem, or one in the title, counts more. When nothing matches
     by words and a text encoder is given, a title whose embedding is close to the phrase's (cosine >=
     MIN_EMBED_SIM) is taken. Returns the best prefixes and those scoring at least
-    KEEP_RATIO of the best.
+    KEEP_RATIO of the best; none for a phrase made only of words too common to name a domain ("devices").
     """
     have = {p.upper() for p in present}
     candidates = {code: v for code, v in CPC_TITLES.items() if code in have}
     if not candidates or not topic.strip():
         return []
     q = topic_stems(topic)
+    if not q:
+        return []
     scores: dict[str, float] = {}
     for code, (title, extra) in candidates.items():
         in_title, in_extra = q & topic_stems(title), q & (topic_stems(extra) - topic_stems(title))
@@ -235,7 +238,7 @@ def cpc_for_topic(topic: str, present: Sequence[str], text_encoder: object | Non
         return []
     codes = sorted(candidates)
     texts = [f"{candidates[c][0]}; {candidates[c][1]}" for c in codes]
-    vecs = np.asarray(text_encoder.embed_texts([topic, *texts]), dtype=np.float32)  # type: ignore[attr-defined]
+    vecs = np.asarray(text_encoder.embed_texts([topic, *texts]), dtype=np.float32)
     sims = vecs[1:] @ vecs[0]
     best_i = int(np.argmax(sims))
     if float(sims[best_i]) < MIN_EMBED_SIM:

@@ -34,7 +34,8 @@ from tools.fusion import METHODS, Fused, fuse
 MAX_K = 100
 POOL = 100  # candidates per modality before fusion
 MAX_QUERY_PIXELS = 60_000_000
-CropBox = tuple[float, float, float, float]
+CropBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in the image's pixels
+QueryImage = Image.Image | str | Path  # a query image: a PIL image or the path of an image file
 
 
 # ---------------------------------------------------------------- validation
@@ -55,7 +56,7 @@ def check_text(text: str | None) -> str:
     return t
 
 
-def load_image(image: Image.Image | str | Path, crop: CropBox | None = None) -> Image.Image:
+def load_image(image: QueryImage, crop: CropBox | None = None) -> Image.Image:
     """Open a query image (path or PIL image) and apply a crop box given in its pixel coordinates."""
     if isinstance(image, Image.Image):
         img = image
@@ -246,7 +247,7 @@ def search_text(
 
 def search_image(
     services: Services,
-    image: Image.Image | str | Path,
+    image: QueryImage,
     *,
     crop: CropBox | None = None,
     text: str | None = None,

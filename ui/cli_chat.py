@@ -20,6 +20,7 @@ import typer
 
 from agent.loop import Agent, TurnResult
 from agent.session import Session
+from core.defaults import DEFAULT_K
 from ui.cli_common import IndexOpt, open_services
 
 log = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ def chat(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per turn (reply, tool calls, "
                                                        "resulting set)."),
     model: str | None = typer.Option(None, "--model", help="Ollama model (default: $PATFIG_OLLAMA_MODEL)."),
-    k: int | None = typer.Option(None, "--k", min=1, max=100, help="Hits per search (default 20)."),
+    k: int | None = typer.Option(None, "--k", min=1, max=100, help=f"Hits per search (default {DEFAULT_K})."),
 ) -> None:
     """Chat with the index: search, refine, cluster and explain patent figures in plain language.
 

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
 from core.errors import StoreError, ToolError
 from core.types import Hit
 from tools.evaluate import MODES, PROTOCOLS, evaluate, format_table
@@ -87,7 +88,8 @@ def image_cmd(
     image: Path,
     crop: str | None = typer.Option(None, "--crop", help="Region x0,y0,x1,y1 in the image's pixels."),
     text: str | None = typer.Option(None, "--text", help="Words that condition the image query."),
-    text_weight: float = typer.Option(0.3, "--text-weight", help="Weight of the words, 0-1 (with --text)."),
+    text_weight: float = typer.Option(DEFAULT_TEXT_WEIGHT, "--text-weight",
+                                      help="Weight of the words, 0-1 (with --text)."),
     index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt, kind: str | None = KindOpt,
     view: str | None = ViewOpt, cpc: str | None = CpcOpt, office: str | None = OfficeOpt,
     after: str | None = AfterOpt, before: str | None = BeforeOpt, exclude: str | None = ExcludeOpt,
@@ -111,7 +113,8 @@ def image_cmd(
 
 @search_app.command("like")
 def like_cmd(ctx: typer.Context, figure_id: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
-             text_weight: float = typer.Option(0.3, "--text-weight", help="Weight of linked text, 0-1."),
+             text_weight: float = typer.Option(DEFAULT_MORE_LIKE_TEXT_WEIGHT, "--text-weight",
+                                               help="Weight of linked text, 0-1."),
              as_json: bool = JsonOpt) -> None:
     """Figures like an indexed figure (id like US12448135-S1)."""
     s = open_services(ctx, index)

@@ -7,13 +7,14 @@ the action groups (searching, refining, result sets, understanding) build on it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from agent.events import Outcome, TurnEvent
 from agent.render import counts, listing, set_header
 from agent.session import Recipe, Session
+from core.defaults import DEFAULT_K
 from core.errors import ToolError
-from core.filters import Filters
+from core.filters import Facets, Filters
 from core.patnum import compact_patent_id
 from core.types import Hit, ResultSet
 from runtime.services import Services
@@ -22,9 +23,15 @@ from tools.filtering import facet_values
 from tools.lexical import search_lexical
 from tools.narrow import narrow_hits
 from tools.refsigns import find_component
-from tools.search import more_like, search_image, search_text
+from tools.search import CropBox, QueryImage, more_like, search_image, search_text
 
-DEFAULT_K = 20
+
+@dataclass(frozen=True)
+class _FacetsCache:
+    """The index's facet values and the set of patents they were computed for (kept in `Services.extras`)."""
+
+    key: int
+    facets: Facets
 
 
 class ActionBase:
@@ -35,8 +42,8 @@ class ActionBase:
         services: Services,
         session: Session,
         *,
-        image: Any = None,
-        crop: tuple[float, float, float, float] | None = None,
+        image: QueryImage | None = None,
+        crop: CropBox | None = None,
         text_weight: float | None = None,
         k: int | None = None,
         titler: Titler | None = None,
@@ -44,7 +51,7 @@ class ActionBase:
         self.services = services
         self.session = session
         self.turn_image = image
-        self.turn_crop = tuple(crop) if crop else None
+        self.turn_crop: CropBox | None = (crop[0], crop[1], crop[2], crop[3]) if crop else None
         self.turn_text_weight = text_weight
         self.k = k or DEFAULT_K
         self.titler = titler
@@ -57,20 +64,20 @@ class ActionBase:
         return Outcome(summary=summary, data=listing(rs.hits), artifact=set_artifact(rs),
                        events=[TurnEvent("result_set", rs)])
 
-    def facet_values(self) -> dict[str, list]:
+    def facet_values(self) -> Facets:
         """The index's facet values (tools.filtering.facet_values), cached until the set of patents changes."""
         key = hash(frozenset(self.services.store.complete_ids()))
         cached = self.services.extras.get("facets_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, facet_values(self.services))
+        if not isinstance(cached, _FacetsCache) or cached.key != key:
+            cached = _FacetsCache(key, facet_values(self.services))
             self.services.extras["facets_cache"] = cached
-        return cached[1]
+        return cached.facets
 
     def resolve_patent_id(self, text: str) -> str:
         """An indexed patent id from what a person typed: "US 12,448,135 B2" → "US12448135"."""
         known = set(self.facet_values()["patent_ids"])
         pid = compact_patent_id(text)
-        if pid in known:
+        if pid is not None and pid in known:
             return pid
         in_set = sorted({h.patent_id for h in self.session.current.hits}) if self.session.current else []
         hint = f"patents in the current set: {', '.join(in_set)}" if in_set else \

@@ -8,14 +8,12 @@ from pathlib import Path
 from agent.actions.base import ActionBase, describe_filters
 from agent.events import Outcome
 from agent.session import Recipe
-from core.defaults import DEFAULT_TEXT_WEIGHT
+from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
 from tools.lexical import search_lexical
 from tools.refsigns import find_component
-from tools.search import more_like, search_image, search_text
-
-DEFAULT_MORE_LIKE_TEXT_WEIGHT = 0.3
+from tools.search import CropBox, QueryImage, more_like, search_image, search_text
 
 
 class SearchActions(ActionBase):
@@ -47,7 +45,7 @@ class SearchActions(ActionBase):
             return Outcome(summary=f"No figure in the index matches ({origin}).")
         return self._push(hits, origin, None, recipe)
 
-    def _query_image(self, use_image: bool | None) -> tuple[object | None, tuple | None]:
+    def _query_image(self, use_image: bool | None) -> tuple[QueryImage | None, CropBox | None]:
         """The image (and crop) to search with: this turn's, else the conversation's when asked for."""
         if use_image is not False and self.turn_image is not None:
             return self.turn_image, self.turn_crop

@@ -25,7 +25,9 @@ class UnderstandActions(ActionBase):
         if other_rank is None:
             ex = explain_hit(self.services, rs.hits, int(rank))
             kind, subject = "hit", f"#{rank} of set {rs.set_id}"
-            self.session.focus = ex.facts.get("figure_id") or self.session.focus
+            fid = ex.facts.get("figure_id")
+            if isinstance(fid, str) and fid:
+                self.session.focus = fid
         else:
             ex = explain_pair(self.services, rs.hits, int(rank), int(other_rank))
             kind, subject = "pair", f"#{rank} versus #{other_rank} of set {rs.set_id}"

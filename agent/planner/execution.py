@@ -17,6 +17,7 @@ from agent.planner.extract import shift_date
 from agent.planner.parsing import Step, plan
 from agent.session import Session
 from core.errors import ToolError
+from core.vocab import views_within
 from tools.filtering import make_filters
 
 HELP = """I can search patent drawings and refine the results step by step. For example:
@@ -63,7 +64,7 @@ class Planner:
                 break
             outcome, error = run_action(getattr(actions, step.action), **args)
             results.append(StepResult(step.action, args, outcome, error))
-            if error:
+            if outcome is None:
                 parts.append(f"I could not do that: {error}")
                 break
             parts.append(outcome.for_user())
@@ -170,13 +171,17 @@ def _to_filter_fields(actions: Actions, values: dict[str, Any]) -> dict[str, Any
 
 
 def _negated(actions: Actions, values: dict[str, Any]) -> dict[str, Any]:
-    """"no flowcharts" → kinds = the other kinds present in the current set (likewise views and offices)."""
+    """"no flowcharts" → kinds = the other kinds present in the current set (likewise views and offices).
+
+    "no side views" drops the left and right views too (the views that refine a view, `core.vocab.views_within`).
+    """
     rs = actions.session.require_current()
     out: dict[str, Any] = {}
     for key, attr in (("kinds", "kind"), ("views", "view"), ("offices", "office")):
         if key in values:
             present = sorted({getattr(h, attr) for h in rs.hits})
-            rest = [v for v in present if v not in values[key]]
+            named = {w for v in values[key] for w in views_within(v)} if key == "views" else set(values[key])
+            rest = [v for v in present if v not in named]
             if len(rest) == len(present):
                 raise ToolError(f"set {rs.set_id} has no {' or '.join(values[key])} "
                                 f"({key} in it: {', '.join(present)})")

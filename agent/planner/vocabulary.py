@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from core.vocab import KINDS, UNKNOWN, VIEWS, views_within
+
 ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
     "ninth": 9, "tenth": 10, "top": 1, "last": -1,
@@ -17,30 +19,71 @@ ORDINALS = {
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                 "nine": 9, "ten": 10}
 
-# facet vocabulary: regex → value (checked in this order; longer phrases first)
-KIND_WORDS: list[tuple[str, str]] = [
-    (r"flow[\s-]?charts?|flow[\s-]?diagrams?|process (?:flow )?diagrams?|method steps", "flowchart"),
-    (r"block[\s-]?diagrams?|block schematics?|system diagrams?", "block diagram"),
-    (r"circuit(?: diagram)?s?|wiring diagrams?|electrical schematics?", "circuit"),
-    (r"chemical (?:structures?|formula[es]*)|structural formula[es]*|molecules?|chemical drawings?",
-     "chemical structure"),
-    (r"graphs?|plots?|curves?|charts?|waveforms?|diagrams? of measurements?", "graph"),
-    (r"tables?", "table"),
-    (r"(?:line|mechanical|technical|plain|engineering) drawings?", "drawing"),
-]
-VIEW_WORDS: list[tuple[str, str]] = [
-    (r"perspective(?: views?)?|isometric(?: views?)?|3-?d views?", "perspective"),
-    (r"exploded(?: views?)?", "exploded"),
-    (r"(?:cross[\s-]?)?section(?:al)?(?: views?)?|cross[\s-]?sections?|cut[\s-]?away(?: views?)?|sections",
-     "sectional"),
-    (r"side(?: elevation)?(?: views?)?|elevations?", "side"),
-    (r"plan views?|top views?|views? from above|overhead views?|top-down views?", "plan"),
-    (r"front(?: views?)?", "front"),
-    (r"rear(?: views?)?|back views?", "rear"),
-    (r"bottom(?: views?)?|views? from below|underside views?", "bottom"),
-    (r"detail(?:ed)?(?: views?)?|details|close[\s-]?ups?|enlarged(?: views?)?|magnified(?: views?)?", "detail"),
-    (r"schematics?(?: views?)?", "schematic"),
-]
+# facet vocabulary: regex → value (checked in this order; longer phrases first). The kinds and views are
+# those of core.vocab; a kind or view that has no phrasing here is named by its own word ("front views").
+KIND_PHRASES: dict[str, str] = {
+    "flowchart": r"flow[\s-]?charts?|flow[\s-]?diagrams?|process (?:flow )?diagrams?|method steps",
+    "block diagram": r"block[\s-]?diagrams?|block schematics?|system diagrams?",
+    "circuit": r"circuit(?: diagram)?s?|wiring diagrams?|electrical schematics?",
+    "chemical structure": r"chemical (?:structures?|formula[es]*)|structural formula[es]*|molecules?|"
+                          r"chemical drawings?",
+    "graph": r"graphs?|plots?|curves?|charts?|waveforms?|diagrams? of measurements?",
+    "table": r"tables?",
+    "drawing": r"(?:line|mechanical|technical|plain|engineering) drawings?",  # a bare "drawing" names no kind
+}
+_LEFT_RIGHT = (  # "left side views", "left-hand views", "left elevations", "the left side", "views from the left"
+    r"{0}(?:[\s-]hand)?(?:[\s-]side)?(?: elevation(?:al)?)? views?|{0}(?:[\s-]hand)?(?:[\s-]side)? elevations?|"
+    r"{0}(?:[\s-]hand)?[\s-]side|views? from (?:the )?{0}"
+)
+# These words alone name a view only in a list that ends in "views" ("top and bottom views", "left, right and
+# front views"); alone they mean something else ("the top one"). Tried before the views' own phrases.
+IN_A_LIST_OF_VIEWS = ("top", "left", "right")
+_AND = r"(?:\s*,\s*|\s*/\s*|\s+(?:and|or|&)\s+)(?:the\s+)?"
+_LIST_END = r"(?:[\s-]hand)?(?:[\s-]side)?(?: elevation(?:al)?)?\s+(?:views?|elevations?)\b"
+VIEW_PHRASES: dict[str, str] = {
+    "perspective": r"perspective(?: views?)?|isometric(?: views?)?|3-?d views?",
+    "exploded": r"exploded(?: views?)?",
+    "sectional": r"(?:cross[\s-]?)?section(?:al)?(?: views?)?|cross[\s-]?sections?|cut[\s-]?away(?: views?)?|"
+                 r"sections",
+    "left": _LEFT_RIGHT.format("left"),
+    "right": _LEFT_RIGHT.format("right"),
+    "top": r"top(?: plan)? views?|views? from above|overhead views?|top-down views?|bird'?s[\s-]eye views?",
+    "side": r"side(?: elevation)?(?: views?)?|elevations?",
+    "plan": r"plan views?",
+    "front": r"front(?: views?)?",
+    "rear": r"rear(?: views?)?|back views?",
+    "bottom": r"bottom(?: views?)?|views? from below|underside views?",
+    "detail": r"detail(?:ed)?(?: views?)?|details|close[\s-]?ups?|enlarged(?: views?)?|magnified(?: views?)?",
+    "schematic": r"schematics?(?: views?)?",
+}
+
+
+def _own_word(value: str, suffix: str) -> str:
+    r"""A facet value as a phrase: "block diagram" → r"block[\s-]diagram" + suffix."""
+    return r"[\s-]".join(re.escape(w) for w in value.split()) + suffix
+
+
+def _kind_words() -> list[tuple[str, str]]:
+    """Every kind of core.vocab with its phrases."""
+    kinds = [k for k in KINDS if k != UNKNOWN]
+    known = [k for k in KIND_PHRASES if k in kinds]
+    return [(KIND_PHRASES[k], k) for k in known] + [(_own_word(k, "s?"), k) for k in kinds if k not in KIND_PHRASES]
+
+
+def _view_words() -> list[tuple[str, str]]:
+    """Every view of core.vocab with its phrases; a refining view is tried before the view it refines."""
+    views = [v for v in VIEWS if v != UNKNOWN]
+    order = [v for v in VIEW_PHRASES if v in views]
+    for v in views:
+        if v not in order:  # a new view: before the broader view it refines, else last
+            broader = next((b for b in order if v in views_within(b)), None)
+            order.insert(order.index(broader) if broader else len(order), v)
+    in_lists = [(rf"{v}(?=(?:{_AND}[\w-]+)+{_LIST_END})", v) for v in IN_A_LIST_OF_VIEWS if v in views]
+    return in_lists + [(VIEW_PHRASES.get(v) or _own_word(v, r"(?: views?)?"), v) for v in order]
+
+
+KIND_WORDS: list[tuple[str, str]] = _kind_words()
+VIEW_WORDS: list[tuple[str, str]] = _view_words()
 OFFICE_WORDS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"(?<![\w-])(?:EP|EPO|ep)(?![\w-])|\b(?i:european)\b"), "EP"),
     (re.compile(r"(?<![\w-])(?:US|USA|U\.S\.)(?![\w-])|\b(?i:american|united states|uspto)\b"), "US"),

@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from core.defaults import DEFAULT_K, DEFAULT_TEXT_WEIGHT
 from ui import views
 from ui.web.state import MAX_GROUPS, RESULT_EXAMPLES
 
@@ -100,8 +101,9 @@ def _query_drawing(w: Widgets) -> None:
         w.query_msg = gr.Markdown("", elem_id="query-msg")
         w.clear = gr.Button("Clear crop", size="sm", elem_id="clear-crop", scale=0, min_width=110)
     with gr.Row():
-        w.weight = gr.Slider(0, 1, value=0.5, step=0.05, label="Text weight (drawing + words)", elem_id="text-weight")
-        w.topk = gr.Slider(1, 100, value=20, step=1, label="Top k", elem_id="top-k")
+        w.weight = gr.Slider(0, 1, value=DEFAULT_TEXT_WEIGHT, step=0.05, label="Text weight (drawing + words)",
+                             elem_id="text-weight")
+        w.topk = gr.Slider(1, 100, value=DEFAULT_K, step=1, label="Top k", elem_id="top-k")
 
 
 def _results(w: Widgets, facets: dict[str, Any]) -> None:
