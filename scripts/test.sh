@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (venv, Python packages, Debian's chromium for the browser tests) and run lint + the whole test suite:
+# Set up (venv, Python packages, Debian's chromium for the browser tests) and run lint, type checks and the whole
+# test suite:
 # the slow tests too (real OCR, real models, the browser), only not the ones that need an Ollama server.
 # A bare `pytest` runs the fast suite instead (pyproject's addopts: -m 'not slow and not ollama').
 set -euo pipefail
@@ -11,4 +12,5 @@ fi
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff check .
+.venv/bin/pyright --pythonpath .venv/bin/python  # types of core, store, runtime, tools and agent (pyproject)
 .venv/bin/python -m pytest -q -m "not ollama" "$@"  # this -m replaces the one in addopts
