@@ -9,11 +9,15 @@ agent builds for the turn, so the model never copies hits or ids around. Tools a
 Bad input comes back to the model as ``Error: ...`` text saying what is valid, so it can correct itself:
 `ToolError` (and index/model problems) become a `ToolException`; argument validation errors are
 formatted field by field.
+
+Adding a search tool that makes a result set from a plain function of `tools/`: an args schema and one
+row ``ToolSpec(name, Args, description, search=tools.x.find_x)`` in `TOOLS`; the function is registered
+for `Actions.run_search` and for re-running the set on refinements (see `agent.actions.registry`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -23,6 +27,7 @@ from pydantic import BaseModel, Field, GetCoreSchemaHandler, ValidationError
 from pydantic_core import core_schema
 
 from agent.actions import Actions
+from agent.actions.registry import SearchFn, register_search
 from agent.events import Outcome
 from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
@@ -181,7 +186,7 @@ def _wrap(call: Callable[..., Outcome]) -> Callable[..., tuple[str, Outcome]]:
 
 def _tool(spec: ToolSpec, actions: Actions) -> BaseTool:
     return StructuredTool.from_function(
-        func=_wrap(partial(spec.call, actions)),
+        func=_wrap(spec.action(actions)),
         name=spec.name,
         description=spec.description,
         args_schema=spec.schema,
@@ -196,12 +201,29 @@ def _tool(spec: ToolSpec, actions: Actions) -> BaseTool:
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """One chat tool: its name, argument schema, description (its spec for the model) and the action it calls."""
+    """One chat tool: its name, argument schema, description (its spec for the model) and what it runs.
+
+    A tool runs either an action (``call``) or, for a search that makes a new result set, a plain search
+    function of `tools/` (``search``): that one is run by `Actions.run_search` with the model's arguments
+    (the schema's fields are the function's own arguments) and re-run by refinements (see
+    `agent.actions.registry`).
+    """
 
     name: str
     schema: type[BaseModel]
     description: str
-    call: Callable[..., Outcome]  # (actions, **the model's arguments) -> Outcome
+    call: Callable[..., Outcome] | None = None  # (actions, **the model's arguments) -> Outcome
+    search: SearchFn | None = None  # (services, *, **the model's arguments, k, filters) -> list[Hit]
+
+    def __post_init__(self) -> None:
+        if (self.call is None) == (self.search is None):
+            raise ValueError(f"tool {self.name!r}: give exactly one of call= or search=")
+
+    def action(self, actions: Actions) -> Callable[..., Outcome]:
+        """What the tool runs, bound to one turn's actions."""
+        if self.call is not None:
+            return partial(self.call, actions)
+        return partial(actions.run_search, self.name)
 
 
 def _search(a: Actions, query: str = "", use_image: bool | None = None, text_weight: float | None = None) -> Outcome:
@@ -277,6 +299,16 @@ TOOLS: tuple[ToolSpec, ...] = (
              lambda a, part, rank=None, patent_id=None: a.part(sign=part, rank=rank, patent_id=patent_id)),
 )
 TOOL_NAMES = tuple(t.name for t in TOOLS)
+
+
+def register_searches(specs: Iterable[ToolSpec]) -> None:
+    """Register the search functions of these tool rows (those with ``search=``) for `Actions.run_search`."""
+    for spec in specs:
+        if spec.search is not None:
+            register_search(spec.name, spec.search)
+
+
+register_searches(TOOLS)
 
 
 def make_tools(actions: Actions) -> list[BaseTool]:

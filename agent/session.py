@@ -30,7 +30,9 @@ class Recipe:
     so a reweighted set is still filtered and narrowed like the set it replaces.
     """
 
-    mode: str = ""  # "text", "image", "image+text", "more_like", "lexical", "component", "passages", "" (unknown)
+    mode: str = ""  # "text", "image", "image+text", "more_like", "lexical", "component", "tool", "" (unknown)
+    tool: str = ""  # mode "tool": the name of a registered search function (agent.actions.registry)
+    args: dict[str, Any] = field(default_factory=dict)  # mode "tool": its arguments (besides k and filters)
     text: str = ""
     image: QueryImage | None = None
     crop: CropBox | None = None
@@ -42,9 +44,10 @@ class Recipe:
     dropped: list[str] = field(default_factory=list)  # figure ids dropped one by one
 
     def refined(self, **changes: Any) -> Recipe:
-        """A copy with some fields changed (lists copied, never shared)."""
+        """A copy with some fields changed (lists and args copied, never shared)."""
         data = {
-            "mode": self.mode, "text": self.text, "image": self.image, "crop": self.crop,
+            "mode": self.mode, "tool": self.tool, "args": dict(self.args), "text": self.text,
+            "image": self.image, "crop": self.crop,
             "figure_id": self.figure_id, "text_weight": self.text_weight, "k": self.k,
             "filters": self.filters, "topics": list(self.topics), "dropped": list(self.dropped),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.actions.registry import search_function
 from agent.events import Outcome, TurnEvent
 from agent.render import counts, listing, set_header
 from agent.session import Recipe, Session
@@ -101,6 +102,8 @@ class ActionBase:
             hits = search_lexical(self.services, recipe.text, k=k, filters=f)
         elif recipe.mode == "component":
             hits = find_component(self.services, recipe.text, k=k, filters=f)
+        elif recipe.mode == "tool":
+            hits = search_function(recipe.tool)(self.services, **recipe.args, k=k, filters=f)
         else:
             raise ToolError("this set was hand-picked (a group or a selection), so it cannot be recomputed")
         hits = [h for h in hits if h.figure_id not in set(recipe.dropped)]

@@ -14,7 +14,7 @@ from tools.filtering import apply_filters, make_filters
 from tools.narrow import TOPIC_STRONG_SIM, narrow_hits
 
 WEIGHT_STEP = 0.2
-RERUNNABLE = ("text", "image", "image+text", "more_like", "lexical", "component")
+RERUNNABLE = ("text", "image", "image+text", "more_like", "lexical", "component", "tool")
 
 
 class RefineActions(ActionBase):
@@ -131,7 +131,8 @@ class RefineActions(ActionBase):
                                    "weigh. Say what to look for together with the image (e.g. 'like this but with "
                                    "a cooling channel').")
         if recipe.mode not in ("image+text", "more_like"):
-            return Outcome(summary=f"Set {rs.set_id} comes from a {recipe.mode or 'hand-picked'} selection, which "
+            source = recipe.tool if recipe.mode == "tool" else recipe.mode or "hand-picked"
+            return Outcome(summary=f"Set {rs.set_id} comes from a {source} selection, which "
                                    "has no text/image weights to change.")
         old = recipe.text_weight
         new = _new_weight(old, text_weight, more_text)

@@ -1,11 +1,13 @@
 """New result sets from a search: words, the user's image (or a crop), both, a boolean query, a component
-name, or a figure to find more like."""
+name, a figure to find more like, or any search function registered for a tool (`run_search`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from agent.actions.base import ActionBase, describe_filters
+from agent.actions.registry import search_function
 from agent.events import Outcome
 from agent.session import Recipe
 from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
@@ -72,6 +74,22 @@ class SearchActions(ActionBase):
             return Outcome(summary=f"No figure has a labelled component like {name!r} (OCR-linked reference signs).")
         return self._push(hits, f"figures showing the component '{name}'", None,
                           Recipe(mode="component", text=name, k=k))
+
+    def run_search(self, tool: str, k: int | None = None, filters: Filters | None = None, **args: Any) -> Outcome:
+        """A new set from the search function registered for `tool` (agent.actions.registry), with its arguments.
+
+        The set's recipe names the tool and its arguments, so a refinement can re-run it over the index.
+        """
+        fn = search_function(tool)
+        k = k or self.k
+        f = filters if filters is not None and not filters.is_empty() else None
+        hits = fn(self.services, **args, k=k, filters=f)
+        given = ", ".join(f"{key}={val!r}" for key, val in args.items())
+        origin = f"{tool}({given})" + (f"; filters {describe_filters(f)}" if f is not None else "")
+        if not hits:
+            return Outcome(summary=f"No figure in the index matches ({origin}).")
+        recipe = Recipe(mode="tool", tool=tool, args=dict(args), k=k, filters=filters or Filters())
+        return self._push(hits, origin, None, recipe)
 
     def more_like(self, rank: int | None = None, figure_id: str | None = None,
                   text_weight: float | None = None) -> Outcome:
