@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.planner import vocabulary
 from agent.planner.extract import clean_query, leftover_topic, number_of, parse_facets, ranks_in
 from agent.planner.vocabulary import (
     ARTICLE_LEAD,
@@ -238,6 +239,23 @@ def _more_like(r: Request) -> Plan | None:
     return _one("more_like", {})
 
 
+# ---------------------------------------------------------------- search tools
+
+
+def _tool_phrase(r: Request) -> Plan | None:
+    """A search tool's phrasing from `vocabulary.TOOL_PHRASES` (read at call time, so a table extended at run
+    time is seen): "figures with the code B2" → run_search(tool="find_by_code", code="B2")."""
+    for phrase in vocabulary.TOOL_PHRASES:
+        m = phrase.trigger.match(r.text)
+        if m is None:
+            continue
+        raw = m.group("value") if "value" in phrase.trigger.groupindex else r.text[m.end():]
+        value = (raw or "").strip(" \t'\".,;:!?")
+        if value:
+            return _one("run_search", {"tool": phrase.tool, phrase.arg: value})
+    return None
+
+
 # ---------------------------------------------------------------- refining the current set
 
 
@@ -335,6 +353,7 @@ RULES: tuple[Callable[[Request], Plan | None], ...] = (
     _group, _cluster,
     _part_by_sign, _part_by_name, _why, _rank_pair, _compare, _explain,
     _weight_value, _weight_step, _more_like,
+    _tool_phrase,
     _drop, _refine,
     _keyword_search, _image_search, _part_figures, _text_search,
 )

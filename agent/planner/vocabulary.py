@@ -2,13 +2,15 @@
 
 Facet words (figure kinds, views, offices), ordinals and number words, result references ("#3", "the
 third one"), dates, and one pattern per kind of request (undo, cluster, explain, compare, drop, more
-like, weights...). The parsers in `agent.planner.extract` and the rules in `agent.planner.parsing` read
-these; nothing here decides anything. Patent and figure ids are read with `core.patnum`.
+like, weights...), and the phrasings of search tools (`TOOL_PHRASES`: a new search tool adds its rows
+there and needs no rule of its own). The parsers in `agent.planner.extract` and the rules in
+`agent.planner.parsing` read these; nothing here decides anything. Patent and figure ids are read with `core.patnum`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from core.vocab import KINDS, UNKNOWN, VIEWS, views_within
 
@@ -219,6 +221,25 @@ LEXICAL = re.compile(r"\b(?:AND|OR|NOT)\b|\b(?:title|abstract|claims?|descriptio
 SEARCH_VERB = re.compile(r"^\s*(?:please\s+)?(?:(?:can|could|would) you\s+)?(?:show|find|search|look|get|give|"
                          r"i'?m looking|i am looking|i need|i want|display|retrieve|fetch|are there)\b", re.IGNORECASE)
 
+
+
+@dataclass(frozen=True)
+class ToolPhrase:
+    """A phrasing of a search tool registered with ``search=`` in `agent.lc_tools.TOOLS`.
+
+    When `trigger` matches at the start of a request, the planner runs the tool with one argument, `arg`:
+    the trigger's group named ``value`` if it has one, else the rest of the request after the match (quotes
+    and end punctuation stripped). Phrases are tried in order, before refinements and plain searches.
+    """
+
+    trigger: re.Pattern[str]
+    tool: str  # the tool's name in agent.lc_tools.TOOLS
+    arg: str  # the search function's argument that gets the value
+
+
+# A new search tool's phrasings go here, e.g.
+#   ToolPhrase(re.compile(r"^\s*(?:find |show )?figures with the code\b", re.I), "find_by_code", "code"),
+TOOL_PHRASES: tuple[ToolPhrase, ...] = ()
 
 # Smaller cues the rules look for. Those without flags are matched against the lower-cased request.
 GROUP_WORD = re.compile(r"\bgroups?\b|\bclusters?\b")
