@@ -17,6 +17,8 @@ single-threaded process is the steadier figure. Both are reported.
     python bench/ocr_recall.py --engine rapidocr --docs US12448135 --json /tmp/ocr.json
     python bench/ocr_recall.py --no-hint                        # ignore the XML's landscape hint (as for PDFs)
     python bench/ocr_recall.py --markdown bench/results/ocr_recall.md
+    python bench/ocr_recall.py --engine easyocr --json /tmp/easy.json       # the slow engine alone, then
+    python bench/ocr_recall.py --engine rapidocr --include /tmp/easy.json --markdown   # both in one table
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ def bench_doc(reader: NumeralReader, path: Path, use_hint: bool, max_sheets: int
 def bench_engine(engine: str, zips: list[Path], args: argparse.Namespace) -> dict:
     """Every document read with one engine, and the summary over all sheets."""
     reader = NumeralReader(OcrSettings(engine=engine, scale=args.scale, threads=args.threads))
+    load_start = os.getloadavg()
     t0 = time.perf_counter()
     reader.load()
     load_s = time.perf_counter() - t0
@@ -130,6 +133,9 @@ def bench_engine(engine: str, zips: list[Path], args: argparse.Namespace) -> dic
         "p90_cpu_s": round(_pct(cpu, 0.9), 2),
         "raw_precision": round(sum(s["sign_tokens"] for s in sheets) / tokens, 3) if tokens else None,
         "rotations": {str(r): sum(1 for s in sheets if s["rotation"] == r) for r in (0, 90, 180, 270)},
+        "threads": args.threads,
+        "hint": not args.no_hint,
+        "load_avg": [round(load_start[0], 1), round(os.getloadavg()[0], 1)],
     }
     return {"summary": summary, "docs": docs}
 
@@ -142,7 +148,8 @@ class _Plain:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--engine", nargs="+", choices=sorted(ENGINES), default=["rapidocr", "easyocr"])
+    ap.add_argument("--engine", nargs="*", choices=sorted(ENGINES), default=["rapidocr", "easyocr"])
+    ap.add_argument("--include", nargs="*", type=Path, default=[], help="add the runs of earlier --json outputs")
     ap.add_argument("--docs", nargs="*", help="patent ids (or prefixes) of the USPTO ZIPs to read; default all")
     ap.add_argument("--json", type=Path, help="write the full results here")
     ap.add_argument("--markdown", type=Path, nargs="?", const=RESULTS, help=f"write the tables here ({RESULTS})")
@@ -158,16 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     if not zips:
         print(f"no USPTO ZIPs found under {SAMPLES / 'uspto'}", file=sys.stderr)
         return 1
-    load_start = os.getloadavg()
     runs = [bench_engine(e, zips, args) for e in args.engine]
+    for path in args.include:
+        runs += json.loads(path.read_text())["runs"]
+    if not runs:
+        print("nothing to report: name an --engine or --include a run", file=sys.stderr)
+        return 1
     meta = {
         "date": datetime.date.today().isoformat(),
         "command": "python bench/ocr_recall.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": f"{os.cpu_count()} cores, {_cpu_model()}, Python {platform.python_version()}",
-        "threads": args.threads,
-        "hint": not args.no_hint,
-        "load_avg_start": [round(x, 1) for x in load_start],
-        "load_avg_end": [round(x, 1) for x in os.getloadavg()],
     }
     text = report(runs, meta)
     print()
@@ -185,13 +192,15 @@ def main(argv: list[str] | None = None) -> int:
 def report(runs: list[dict], meta: dict) -> str:
     """The result tables as markdown: recall and precision per document, speed, orientation decisions."""
     engines = [r["summary"]["engine"] for r in runs]
+    loads = "; ".join(f"{r['summary']['engine']} {r['summary'].get('load_avg', 'not recorded')}" for r in runs)
     lines = [
         "# OCR numeral recall, precision and speed",
         "",
-        f"`{meta['command']}` on {meta['date']}: {meta['machine']}; one process, models on "
-        f"{meta['threads']} thread(s); landscape hint {'used' if meta['hint'] else 'ignored'}; load average "
-        f"{meta['load_avg_start'][0]} at start, {meta['load_avg_end'][0]} at end (a shared machine: wall time is "
-        "noisy, CPU time is the steadier figure).",
+        f"`{meta['command']}` on {meta['date']}: {meta['machine']}. One process per engine, models on "
+        f"{runs[0]['summary'].get('threads', 1)} thread(s), landscape hint "
+        f"{'used' if runs[0]['summary'].get('hint', True) else 'ignored'}. A shared machine: wall time is noisy, "
+        "CPU time (`time.process_time()` of the single-threaded process) is the steadier figure. Load average "
+        f"(1 min) at start and end: {loads}.",
         "",
         "| document | tagged | " + " | ".join(f"{e} linked | recall | linked P | raw P" for e in engines) + " |",
         "|---|---|" + "---|---|---|---|" * len(engines),

@@ -34,11 +34,10 @@ from models.ocr_rapid import RapidOcrEngine
 from models.ocr_text import Read, orientation_score, parse_reads
 
 REFERENCE_DPI = 300  # scales are relative to a 300-dpi sheet; images that state another dpi are rescaled
-SAMPLE_BOXES = 16  # crops recognised in each candidate turn to settle the orientation
+SAMPLE_BOXES = 8  # crops recognised in each candidate turn to settle the orientation (16 decided no better)
 # ... shaped like numerals or FIG labels: a line of text costs ten numerals to recognise, and reads less
 # differently upside down
 SAMPLE_SHAPE = (1.0, 5.0)
-TURN_SAMPLE = 8  # crops recognised in each of the four turns when nothing hints at the orientation
 CONFIDENT = 2.0  # orientation score above which an upright reading is accepted without trying a turn
 FLIP_MARGIN = (1.5, 0.5)  # another turn must beat the usual one by factor and offset
 
@@ -223,15 +222,13 @@ class NumeralReader:
         fit = [i for i, b in enumerate(boxes) if low <= shape(b) <= high]
         return sorted(fit, key=lambda i: shape(boxes[i]), reverse=True)[:SAMPLE_BOXES]
 
-    def _settle(
-        self, frame: _Frame, turns: tuple[int, ...], known: Collection[str], size: int = SAMPLE_BOXES
-    ) -> _Choice:
-        """Keep a frame or turn it (180°, or any quarter): whichever reads `size` sample crops clearly better.
+    def _settle(self, frame: _Frame, turns: tuple[int, ...], known: Collection[str]) -> _Choice:
+        """Keep a frame or turn it (180°, or any quarter): whichever reads sample crops clearly better.
 
         The frame itself wins unless a turn scores FLIP_MARGIN better, because the frame tried first is
         the usual one.
         """
-        sample = self._sample(frame.boxes, either_way=len(turns) > 2)[:size]
+        sample = self._sample(frame.boxes, either_way=len(turns) > 2)
         choices = []
         for j in turns:
             f = frame.turned(j) if j else frame
@@ -281,7 +278,7 @@ class NumeralReader:
         EasyOCR looks upright first and turns the sheet when nothing upright reads well.
         """
         if landscape is None and self.engine.rotation_tolerant:
-            best = self._settle(self._detect(det, rec, 0), (0, 1, 2, 3), known, TURN_SAMPLE)
+            best = self._settle(self._detect(det, rec, 0), (0, 1, 2, 3), known)
             if best.frame.k % 2:
                 best = self._settle(self._detect(det, rec, best.frame.k), (0,), known)
             return best
