@@ -269,9 +269,9 @@ def test_missing_model_file_says_where_it_looked(tmp_path):
         RapidOcrEngine(models=tmp_path).load()
 
 
-def test_recognition_batches_crops_of_similar_width():
-    widths = {0: 60, 1: 64, 2: 70, 3: 200, 4: 210, 5: 700}
-    assert ocr_rapid._batches([0, 1, 2, 3, 4, 5], widths) == [[0, 1, 2], [3, 4], [5]]
+def test_recognition_batches_narrow_crops_of_similar_width():
+    widths = {0: 60, 1: 64, 2: 70, 3: 95, 4: 200, 5: 210}
+    assert ocr_rapid._batches([0, 1, 2, 3, 4, 5], widths) == [[0, 1, 2], [3], [4], [5]]  # wide crops alone
     many = {i: 64 for i in range(ocr_rapid.REC_BATCH + 3)}
     assert [len(b) for b in ocr_rapid._batches(list(many), many)] == [ocr_rapid.REC_BATCH, 3]
 
