@@ -35,7 +35,8 @@ class OcrSettings(BaseModel):
 
     enabled: bool = True
     engine: Literal["rapidocr", "easyocr"] = "rapidocr"  # PP-OCR in ONNX Runtime, or EasyOCR (torch)
-    scale: float | None = Field(default=None, gt=0.1, le=1.0)  # detect at this fraction of a 300-dpi sheet; None: the engine's
+    # detect at this fraction of a 300-dpi sheet; None: the engine's own scale
+    scale: float | None = Field(default=None, gt=0.1, le=1.0)
     min_conf: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the engine's own floor
     threads: int = Field(default=1, ge=0)  # intra-op threads of the OCR models (0: the runtime's default, all cores)
     model_dir: Path | None = None  # the engine's weights folder; default: the package that ships them
