@@ -133,11 +133,13 @@ class NoOcr:
 def fake_models(settings):
     """Fake encoders for an ingest worker process (a top-level function, so a process pool can pickle it).
 
-    OCR is not faked: a run with these models must have OCR turned off.
+    OCR is not faked: it is the real default engine, built on first use (a run with OCR off never builds it).
     """
+    from models.ocr import NumeralReader
     from runtime.services import ModelSet
 
-    return ModelSet(settings=settings, make_visual=lambda: HashEncoder("fake:img16"), make_text=HashEncoder)
+    return ModelSet(settings=settings, make_visual=lambda: HashEncoder("fake:img16"), make_text=HashEncoder,
+                    make_ocr=lambda: NumeralReader(settings.ocr))
 
 
 # ---------------------------------------------------------------- chat models

@@ -70,16 +70,29 @@ def one_worker(tmp_path_factory, docs) -> Path:
     return root
 
 
-@pytest.mark.slow  # worker processes read and render real documents: a minute or more
-def test_two_workers_equal_one(tmp_path, docs, one_worker):
+@pytest.fixture(scope="module")
+def one_worker_ocr(tmp_path_factory, docs) -> Path:
+    """The same documents in one process with real OCR (the default engine)."""
+    root = tmp_path_factory.mktemp("one-ocr")
+    s = _services(root)
+    report = ingest_paths(s, docs, use_ocr=True)
+    s.close()
+    assert report.summary()["indexed"] == len(DOCS)
+    return root
+
+
+@pytest.mark.slow  # real OCR, and worker processes that read and render real documents
+def test_two_workers_equal_one(tmp_path, docs, one_worker_ocr):
     s = _services(tmp_path)
-    report = ingest_paths(s, docs, use_ocr=False, workers=2, parts_factory=fake_models)
+    report = ingest_paths(s, docs, use_ocr=True, workers=2, parts_factory=fake_models)
     s.close()
     summary = report.summary()
     assert summary["indexed"] == len(DOCS) and summary["failed"] == 0
     assert len(summary["peak_memory_mb_per_worker"]) == 2  # both workers took documents
     assert all(r.worker != os.getpid() for r in report.results)
-    assert snapshot(tmp_path) == snapshot(one_worker)
+    two, one = snapshot(tmp_path), snapshot(one_worker_ocr)
+    assert sum(len(sheet[3]) for sheet in one["sheets"].values()) > 20  # OCR linked components to compare
+    assert two == one
 
 
 def test_progress_is_recorded(tmp_path, docs):
