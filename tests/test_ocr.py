@@ -14,6 +14,7 @@ from core.errors import ModelUnavailable
 from core.settings import OcrSettings, Settings
 from core.types import Box, FigureDesc, OcrToken, Patent, RefSign
 from ingest.ocr_link import MAX_SENTENCES, assign_figs, figs_on_sheet, link_sheet, match_sign
+from ingest.read import read_document
 from models import ocr_rapid
 from models.ocr import NumeralReader, _Frame, mostly_vertical, rotate_box, unrotate_box
 from models.ocr_easy import EasyOcrEngine
@@ -294,8 +295,6 @@ def reader():
 
 @pytest.fixture(scope="module")
 def landscape_doc():
-    from ingest.read import read_document
-
     with read_document(sample("uspto/US12448135-20251021.ZIP")) as doc:
         src = doc.patent.sheets[0]
         yield doc.patent, src, doc.sheet_image(src, 10**9)
@@ -339,8 +338,6 @@ def test_landscape_sheet_found_without_hint(reader, landscape_doc):
 
 @pytest.mark.slow
 def test_portrait_sheet(reader):
-    from ingest.read import read_document
-
     with read_document(sample("uspto/US12448749-20251021.ZIP")) as doc:
         src = doc.patent.sheets[0]
         img = doc.sheet_image(src, 10**9)
@@ -364,8 +361,6 @@ def test_blank_sheet_reads_nothing(reader):
 def test_recall_on_a_whole_document(reader):
     """US12448135: the default engine links at least 60 of the 62 tagged signs over its five sheets, and
     nothing that is not a sign (issue 8's floor: today's recall may not drop)."""
-    from ingest.base import read_document
-
     with read_document(sample("uspto/US12448135-20251021.ZIP")) as doc:
         patent = doc.patent
         linked: set[str] = set()
@@ -380,8 +375,6 @@ def test_recall_on_a_whole_document(reader):
 @pytest.mark.slow
 def test_easyocr_still_reads_a_sheet():
     """EasyOCR stays available behind the same reader (PATFIG_OCR__ENGINE=easyocr)."""
-    from ingest.base import read_document
-
     try:
         easy = NumeralReader(OcrSettings(engine="easyocr")).load()
     except ModelUnavailable as e:
