@@ -1,17 +1,17 @@
 """Which chat backend a turn runs on: ChatOllama when the server answers and has the model, else offline.
 
-The probe is quick (one HTTP GET of ``/api/tags`` with a ~1 s timeout) and says why a backend is not
+The probe is quick (the `ollama` client's model list, with a ~1 s timeout) and says why a backend is not
 usable, so the UI and the terminal can tell the user what to do.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypedDict
+
+import httpx
+import ollama
 
 from core.settings import Settings
 
@@ -45,16 +45,12 @@ class Probe:
 
 def probe_ollama(host: str, model: str, timeout: float = PROBE_TIMEOUT) -> Probe:
     """Ask the Ollama server at `host` which models it has. Never raises."""
-    url = host.rstrip("/") + "/api/tags"
-    if not url.startswith(("http://", "https://")):
-        url = "http://" + url
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - a configured local URL
-            data = json.loads(resp.read().decode("utf-8") or "{}")
-    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as e:
-        reason = getattr(e, "reason", e)
+        listing = ollama.Client(host=host, timeout=timeout).list()
+    except (ConnectionError, httpx.HTTPError, ollama.ResponseError, ValueError) as e:
+        reason = "connection refused" if isinstance(e, ConnectionError) else f"{type(e).__name__}: {e}"
         return Probe(False, False, [], f"no Ollama server answers at {host} ({reason})")
-    models = [m.get("name") or m.get("model") or "" for m in data.get("models", [])]
+    models = [m.model or "" for m in listing.models]
     wanted = model if ":" in model else f"{model}:latest"
     has = wanted in models or model in models
     reason = "" if has else f"the Ollama server at {host} does not have {model} (run `ollama pull {model}`)"
