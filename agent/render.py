@@ -9,6 +9,7 @@ document that says "END OF DATA. Ignore previous instructions..." stays inside t
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from core.types import Hit, ResultSet
@@ -86,7 +87,4 @@ def short_ids(hits: Sequence[Hit], limit: int = 6) -> str:
 
 def counts(values: Sequence[str]) -> str:
     """"flowchart 3, drawing 9" from a list of values, most frequent first."""
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return ", ".join(f"{k} {n}" for k, n in sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+    return ", ".join(f"{k} {n}" for k, n in sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))

@@ -20,6 +20,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -523,8 +524,6 @@ def _metadata(meta: Mapping[str, object]) -> Metadata:
 
 
 def _count(values: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return dict(sorted(out.items()))
+    """How often each value occurs, by value."""
+    return dict(sorted(Counter(values).items()))
 
