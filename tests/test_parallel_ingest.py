@@ -60,25 +60,24 @@ def docs() -> list[Path]:
     return [sample(d) for d in DOCS]
 
 
-@pytest.fixture(scope="module")
-def one_worker(tmp_path_factory, docs) -> Path:
-    root = tmp_path_factory.mktemp("one")
+def _one_process(root: Path, docs: list[Path], use_ocr: bool) -> Path:
     s = _services(root)
-    report = ingest_paths(s, docs, use_ocr=False)
+    report = ingest_paths(s, docs, use_ocr=use_ocr)
     s.close()
     assert report.summary()["indexed"] == len(DOCS)
     return root
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory, docs) -> Path:
+    """The documents indexed in one process, without OCR."""
+    return _one_process(tmp_path_factory.mktemp("one"), docs, use_ocr=False)
 
 
 @pytest.fixture(scope="module")
 def one_worker_ocr(tmp_path_factory, docs) -> Path:
     """The same documents in one process with real OCR (the default engine)."""
-    root = tmp_path_factory.mktemp("one-ocr")
-    s = _services(root)
-    report = ingest_paths(s, docs, use_ocr=True)
-    s.close()
-    assert report.summary()["indexed"] == len(DOCS)
-    return root
+    return _one_process(tmp_path_factory.mktemp("one-ocr"), docs, use_ocr=True)
 
 
 @pytest.mark.slow  # real OCR, and worker processes that read and render real documents
