@@ -1,6 +1,6 @@
 """Shared fixtures: the real sample patents, and two indexes built from them by the real pipeline.
 
-- `sample_index` (slow tests only): real readers, real EasyOCR on the real sheets, the real text encoder
+- `sample_index` (slow tests only): real readers, real OCR (the default engine) on the real sheets, the real text encoder
   (offline all-MiniLM-L6-v2), the weight-free visual encoder, and a real embedded ChromaDB. Nothing is
   mocked. Built once per session (OCR takes ~25 minutes on 2 cores) unless $PATFIG_TEST_INDEX names a
   folder holding one.
