@@ -26,7 +26,9 @@ def ingest(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Files (USPTO .ZIP, .pdf), folders (searched recursively) or globs."),
     index: Path | None = IndexOpt,
-    ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="Read the numerals and FIG labels on the sheets (OCR engine: PATFIG_OCR__ENGINE)."),
+    ocr: bool = typer.Option(
+        True, "--ocr/--no-ocr", help="Read the numerals and FIG labels on the sheets (engine: PATFIG_OCR__ENGINE)."
+    ),
     force: bool = typer.Option(False, "--force", help="Re-index documents even if already indexed."),
     encoder: str | None = typer.Option(
         None, "--visual-encoder", help="auto (CLIP if weights load, else linedraw), clip or linedraw."
