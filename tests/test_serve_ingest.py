@@ -62,12 +62,24 @@ def client(port: int, proc: subprocess.Popen, timeout: float = 180):
 
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl+C would
+        os.kill(proc.pid, signal.SIGTERM)  # as `kill` or a service manager would; the server stops its workers
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the server's process group (its ingest workers) is still running."""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def wait_status(c, predicate, timeout: float = 600) -> str:
@@ -96,7 +108,9 @@ def test_serve_answers_while_ingesting_and_resumes_after_a_stop(tmp_path):
         assert "Results cover only the documents indexed so far" in line
         done_after = int(DONE.search(c.predict(api_name="/ingest_status")).group(1))
         assert len(found) <= done_after < N_DOCS
-        stop(proc)  # mid-ingest, as Ctrl+C would
+        stop(proc)  # mid-ingest
+        assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
+        assert not group_alive(proc.pid), "the ingest workers outlived the server"
         proc = start(index, port)  # the same command again resumes
         c = client(port, proc)
         final = wait_status(c, lambda s: s.startswith("Ingest finished"))

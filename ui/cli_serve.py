@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -46,6 +47,7 @@ def serve(
         console.print(ingest_progress(services).line())
     console.print(f"open http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port} in a browser "
                   "(Ctrl+C stops)")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a service manager stops it as Ctrl+C does
     try:
         launch(services, agent, host=host, port=port, block=True)
     except OSError as e:
@@ -54,6 +56,10 @@ def serve(
         if background is not None:
             background.stop.set()
         services.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _start_ingest(ctx: typer.Context, index: Path | None, paths: list[str], workers: int,
