@@ -2,7 +2,7 @@
 
 - `sample_index` (slow tests only): real readers, real OCR (the default engine) on the real sheets, the
   real text encoder (offline all-MiniLM-L6-v2), the weight-free visual encoder, and a real embedded
-  ChromaDB. Nothing is mocked. Built once per session (about a minute with PP-OCR on 2 cores) unless
+  ChromaDB. Nothing is mocked. Built once per session unless
   $PATFIG_TEST_INDEX names a folder holding one.
 - `fake_index` (the default suite): the same documents read by the real readers into a real embedded
   ChromaDB in a temporary folder, without OCR (no sheet has OCR-linked components), with the real
