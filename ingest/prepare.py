@@ -209,12 +209,9 @@ def init_worker(factory: PartsFactory, settings: Settings, threads: int) -> None
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import torch
+    import torch  # a declared dependency; imported here so that importing this module stays light
 
-        torch.set_num_threads(threads)
-    except ImportError:  # torch is a declared dependency; a fake-model run may not need it
-        pass
+    torch.set_num_threads(threads)
     _WORKER_PARTS = factory(settings)
 
 
