@@ -140,7 +140,8 @@ class ModalityScore(BaseModel):
     """One modality's contribution to a hit."""
 
     raw: float  # similarity as the modality computed it (cosine, bm25, ...)
-    norm: float  # after per-list normalisation to [0, 1]
+    norm: float  # after per-list min-max normalisation to [0, 1] (what the "minmax" fusion combines)
+    calibrated: float | None = None  # probability of relevance on the index's fixed scale (core.calibration)
     rank: int  # 1-based rank within that modality's list
     path: str = ""  # what produced it: "clip_text", "linked_text", "visual", "lexical", ...
 
@@ -150,7 +151,7 @@ class Breakdown(BaseModel):
 
     modalities: dict[str, ModalityScore] = Field(default_factory=dict)  # "visual", "text", ...
     fused: float = 0.0
-    method: str = "single"  # "avg", "max", "rrf" or "single"
+    method: str = "single"  # "avg", "max", "rrf", "minmax" or "single"
     weights: dict[str, float] = Field(default_factory=dict)
     matched_terms: list[str] = Field(default_factory=list)
     matched_components: list[Component] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ingest.pipeline import IngestReport, ingest_paths
@@ -30,8 +30,10 @@ class BackgroundIngest:
         workers: int,
         parts_factory: PartsFactory,
         use_ocr: bool = True,
+        on_finish: Callable[[Services, IngestReport], None] | None = None,
     ) -> None:
         self.services, self.paths = services, list(paths)
+        self.on_finish = on_finish  # e.g. refit the score calibration once the new documents are in
         self.workers, self.parts_factory, self.use_ocr = workers, parts_factory, use_ocr
         self.stop = threading.Event()
         self.report: IngestReport | None = None
@@ -46,6 +48,8 @@ class BackgroundIngest:
         try:
             self.report = ingest_paths(self.services, self.paths, use_ocr=self.use_ocr, workers=self.workers,
                                        parts_factory=self.parts_factory, stop=self.stop)
+            if self.on_finish is not None:
+                self.on_finish(self.services, self.report)
         except BaseException as e:  # the server goes on serving what is indexed; the progress says why
             self.error = e
             log.error("background ingest stopped: %s", e)

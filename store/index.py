@@ -246,6 +246,16 @@ class FigureStore:
         row = self.db.execute("SELECT value FROM meta WHERE key='ingest_progress'").fetchone()
         return json.loads(row[0]) if row else None
 
+    def set_calibration(self, curves: dict) -> None:
+        """Record the score calibration fitted on this index (`tools.calibrate`; JSON of `core.calibration`)."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES('calibration', ?)", (json.dumps(curves),))
+
+    def calibration(self) -> dict | None:
+        """The score calibration recorded for this index, None if it was never fitted."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='calibration'").fetchone()
+        return json.loads(row[0]) if row else None
+
     def recover(self) -> list[str]:
         """Remove every half-indexed (pending) patent. Returns their ids."""
         ids = [r[0] for r in self.db.execute("SELECT patent_id FROM patents WHERE status='pending'")]

@@ -77,12 +77,15 @@ def test_reid_and_family_on_handmade_vectors(handmade):
     # text: for both US1 sheets EP2-S1 is nearer than the sibling (rank 2: AP 0.5); US3 sheets find theirs.
     t = reid.results["text"]
     assert (t.map50, t.p1, t.r10, t.mrr10) == (0.75, 0.5, 1.0, 0.75)
-    # avg: US1-S1 query: US1-S2 = (1 + 0.456)/2 = 0.728 < EP2-S1 = (0.603 + 1)/2 = 0.801 → rank 2;
+    # minmax: US1-S1 query: US1-S2 = (1 + 0.456)/2 = 0.728 < EP2-S1 = (0.603 + 1)/2 = 0.801 → rank 2;
     # US1-S2 query: US1-S1 = (1 + 0.728)/2 = 0.864 > EP2-S1 = (0.600 + 1)/2 = 0.800 → rank 1.
-    a = reid.results["fused_avg"]
+    a = reid.results["fused_minmax"]
     assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
-    # max and rrf: sibling and EP2-S1 tie for both US1 queries (0.5 each; 0.5/61 + 0.5/62 each); ties go by id.
-    assert reid.results["fused_max"].p1 == 0.5 and reid.results["fused_rrf"].p1 == 0.5
+    # avg on the (uncalibrated: unknown encoders) raw cosines keeps the visual lead the min-max scaling erased
+    assert reid.results["fused_avg"].map50 >= max(v.map50, t.map50)
+    # rrf: sibling and EP2-S1 tie for both US1 queries (0.5/61 + 0.5/62 each); ties go by id. max takes the
+    # larger raw cosine, the sibling's visual 1.0, so it ranks every sibling first.
+    assert reid.results["fused_max"].p1 == 1.0 and reid.results["fused_rrf"].p1 == 0.5
     # family: US1 + EP2 share a priority; own patent filtered out, so every mode finds the member first.
     assert family.notes == ["families: EP2 + US1"]
     assert family.queries == 3 and family.chance_p1 == pytest.approx((1 / 3 + 1 / 3 + 1 / 2) / 3, abs=1e-4)
@@ -114,7 +117,7 @@ def test_components_protocol_and_no_families(tmp_path):
         assert family.queries == 0 and family.notes == ["no families found (no two patents share a priority number)"]
         assert comp.queries == 5
         assert comp.results["text"].p1 == 1.0 and comp.results["text"].map50 == 1.0
-        assert set(comp.na) == {"visual", "fused_avg", "fused_max", "fused_rrf"}
+        assert set(comp.na) == {"visual", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
         assert comp.na["visual"] == "the visual encoder fake:fixed8 has no text side"
         table = format_table(report)
         assert "    visual         n/a  the visual encoder fake:fixed8 has no text side" in table

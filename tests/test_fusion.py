@@ -1,7 +1,10 @@
+import numpy as np
 import pytest
 
+from core.calibration import UNCALIBRATED, Curve, logit, sigmoid
 from core.filters import Filters, cpc_prefixes, sheet_metadata
 from tests.fakes import make_patent, make_sheet
+from tools.calibrate import fit_logistic
 from tools.fusion import fuse, normalise, ranks
 
 
@@ -11,9 +14,12 @@ def test_normalise_and_ranks():
     assert ranks({"a": 0.2, "b": 0.6, "c": 0.4}) == {"b": 1, "c": 2, "a": 3}
 
 
-def test_avg_fusion_keeps_breakdown():
+CURVES = {"visual": Curve(slope=10.0, bias=-5.0), "text": Curve(slope=8.0, bias=-4.0)}
+
+
+def test_minmax_fusion_keeps_breakdown():
     lists = {"visual": {"x": 0.9, "y": 0.5, "z": 0.1}, "text": {"x": 0.2, "y": 0.8, "z": 0.6}}
-    fused = fuse(lists, {"visual": 0.5, "text": 0.5}, "avg")
+    fused = fuse(lists, {"visual": 0.5, "text": 0.5}, "minmax")
     by_id = {f.id: f for f in fused}
     # x: visual norm 1.0, text norm 0.0 -> 0.5; y: visual 0.5, text 1.0 -> 0.75; z: 0, 0.667 -> 0.333
     assert [f.id for f in fused] == ["y", "x", "z"]
@@ -22,16 +28,51 @@ def test_avg_fusion_keeps_breakdown():
     assert by_id["z"].modalities["text"].raw == 0.6
 
 
+def test_calibrated_avg_is_the_mean_log_odds_of_the_curves():
+    lists = {"visual": {"x": 0.9, "y": 0.5, "z": 0.1}, "text": {"x": 0.2, "y": 0.8, "z": 0.6}}
+    fused = {f.id: f for f in fuse(lists, {"visual": 0.5, "text": 0.5}, "avg", curves=CURVES)}
+    for i in "xyz":
+        pv, pt = CURVES["visual"](lists["visual"][i]), CURVES["text"](lists["text"][i])
+        assert fused[i].modalities["visual"].calibrated == pytest.approx(pv, abs=1e-6)
+        assert fused[i].score == pytest.approx(sigmoid(0.5 * logit(pv) + 0.5 * logit(pt)), abs=1e-6)
+    # two modalities that agree on a relevance give that relevance
+    same = {"visual": {"a": 0.7}, "text": {"a": 0.75}}
+    a = fuse(same, {"visual": 0.5, "text": 0.5}, "avg", curves=CURVES)[0]
+    assert a.score == pytest.approx(CURVES["visual"](0.7), abs=1e-6) == pytest.approx(CURVES["text"](0.75), abs=1e-6)
+
+
+def test_a_calibrated_score_does_not_depend_on_the_other_candidates():
+    """Min-max scores always run from 1 to 0; calibrated ones depend only on the figure's raw score."""
+    weak = {"text": {"a": 0.2, "b": 0.1}}
+    strong = {"text": {"a": 0.2, "c": 0.9}}
+    one = {f.id: f.score for f in fuse(weak, {"text": 1.0}, "avg", curves=CURVES)}
+    two = {f.id: f.score for f in fuse(strong, {"text": 1.0}, "avg", curves=CURVES)}
+    assert one["a"] == two["a"] == pytest.approx(CURVES["text"](0.2), abs=1e-6)
+    assert fuse(weak, {"text": 1.0}, "minmax")[0].score == 1.0  # what min-max made of a weak list
+
+
+def test_curves_fit_and_invert():
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(0, 1, 4000)
+    truth = Curve(slope=12.0, bias=-6.0)
+    relevant = rng.uniform(0, 1, raw.size) < np.array([truth(x) for x in raw])
+    slope, bias, _ = fit_logistic(raw.tolist(), relevant.tolist())
+    assert slope == pytest.approx(12.0, rel=0.15) and bias == pytest.approx(-6.0, rel=0.15)
+    for c in (truth, Curve(slope=2.0, bias=-7.0, feature="logdist")):
+        assert c(c.raw_for(0.3)) == pytest.approx(0.3, abs=1e-6)
+    assert UNCALIBRATED(1.7) == 1.0 and UNCALIBRATED(-0.2) == 0.0
+
+
 def test_weights_shift_the_ranking():
     lists = {"visual": {"x": 0.9, "y": 0.5, "z": 0.1}, "text": {"x": 0.2, "y": 0.8, "z": 0.6}}
-    assert fuse(lists, {"visual": 0.9, "text": 0.1}, "avg")[0].id == "x"
-    assert fuse(lists, {"visual": 0.1, "text": 0.9}, "avg")[0].id == "y"
+    assert fuse(lists, {"visual": 0.9, "text": 0.1}, "avg", curves=CURVES)[0].id == "x"
+    assert fuse(lists, {"visual": 0.1, "text": 0.9}, "avg", curves=CURVES)[0].id == "y"
 
 
 def test_max_and_rrf():
     lists = {"visual": {"x": 0.9, "y": 0.5}, "text": {"x": 0.1, "y": 0.8}}
-    mx = fuse(lists, {"visual": 0.5, "text": 0.5}, "max")
-    assert {f.id: f.score for f in mx} == {"x": 0.5, "y": 0.5}
+    mx = fuse(lists, {"visual": 0.5, "text": 0.5}, "max")  # no curves: the raw cosine, clipped
+    assert {f.id: f.score for f in mx} == {"x": 0.9, "y": 0.8}
     rrf = fuse(lists, {"visual": 1.0, "text": 1.0}, "rrf")
     assert rrf[0].score == pytest.approx(1 / 61 + 1 / 62, abs=1e-6)
     with pytest.raises(ValueError, match="unknown fusion method"):

@@ -13,9 +13,10 @@ Protocols (the relevant items of a query are known from the documents themselves
   cross-modal (CLIP) encoder and is n/a otherwise.
 
 Modes: ``visual`` (stored visual vectors), ``text`` (stored linked-text vectors), and ``fused_avg``,
-``fused_max``, ``fused_rrf``: both lists (top 50 + 1 each) pooled, every pooled candidate scored in both
-modalities (as `tools.search` does), normalised and fused by `tools.fusion.fuse` with the default text
-weight (visual 0.5, text 0.5).
+``fused_max``, ``fused_rrf``, ``fused_minmax``: both lists (top 50 + 1 each) pooled, every pooled candidate
+scored in both modalities (as `tools.search` does), and fused by `tools.fusion.fuse` with the default text
+weight (visual 0.5, text 0.5). ``fused_avg`` and ``fused_max`` combine calibrated scores (the index's
+curves, `tools.relevance`); ``fused_minmax`` is the min-max normalised average patfig used before.
 
 Metrics over the top 50: AP@50 = sum of P@i at each relevant rank i / min(|relevant|, 50), its mean mAP@50;
 P@1; R@10 = share of the relevant items in the top 10; MRR@10 = 1 / rank of the first relevant item in
@@ -33,6 +34,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, Field
 
+from core.calibration import Curve
 from core.defaults import DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
 from core.filters import Filters
@@ -41,8 +43,9 @@ from core.types import Sheet
 from runtime.services import Services
 from store.index import EncoderId, VectorHit
 from tools.fusion import fuse
+from tools.relevance import curves_for
 
-MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf")
+MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
 PROTOCOLS = ("reid", "family", "components")
 K = 50
 FUSION_WEIGHTS = {"visual": 1.0 - DEFAULT_TEXT_WEIGHT, "text": DEFAULT_TEXT_WEIGHT}  # as a default fused search
@@ -148,6 +151,7 @@ def _rankings(
     *,
     exclude: str | None = None,
     filters: Filters | None = None,
+    curves: dict[str, Curve] | None = None,
 ) -> dict[str, list[str]]:
     """Top-K figure ids per mode for one query, with `exclude` (the query itself) removed."""
     extra = 1 if exclude else 0
@@ -160,7 +164,7 @@ def _rankings(
         full = {m: {h.id: h.similarity for h in query_fns[m](v, len(pool), None, ids=pool)}
                 for m, v in vectors.items()} if pool else lists
         for mode in fused_modes:
-            out[mode] = [f.id for f in fuse(full, FUSION_WEIGHTS, mode.removeprefix("fused_"))][:K]
+            out[mode] = [f.id for f in fuse(full, FUSION_WEIGHTS, mode.removeprefix("fused_"), curves=curves)][:K]
     return out
 
 
@@ -185,10 +189,12 @@ def _sheet_protocol(
     txt = store.vectors("text", ids)
     acc = {m: _Accumulator() for m in modes}
     fns = {"visual": store.query_visual, "text": store.query_text}
+    curves = curves_for(services, ("visual", "text_sheet"))
+    curves["text"] = curves.pop("text_sheet")  # a figure's linked text queries the others', as in "more like this"
     for sheet, relevant, filters in queries:
         fid = sheet.figure_id
         vectors = {m: v for m, v in (("visual", vis.get(fid)), ("text", txt.get(fid))) if v is not None}
-        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=filters)
+        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=filters, curves=curves)
         for m in modes:
             if m in rankings:
                 acc[m].add(rankings[m], relevant)
@@ -303,8 +309,10 @@ def _components_protocol(services: Services, sheets: list[Sheet], modes: Sequenc
     todo = [m for m in modes if m not in res.na]
     acc = {m: _Accumulator() for m in todo}
     fns = {"visual": store.query_visual, "text": store.query_text}
+    curves = curves_for(services, ("text",)) | ({"visual": curves_for(services, ("clip_text",))["clip_text"]}
+                                                 if cross else {})
     for i, (_sheet, _text, relevant) in enumerate(queries):
-        rankings = _rankings(fns, {m: v[i] for m, v in vectors.items()}, todo)
+        rankings = _rankings(fns, {m: v[i] for m, v in vectors.items()}, todo, curves=curves)
         for m in todo:
             acc[m].add(rankings[m], relevant)
     res.results = {m: a.metrics() for m, a in acc.items() if a.rows}

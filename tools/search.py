@@ -1,8 +1,10 @@
 """Figure search: by image (or a crop of one), by words, by both, and "more like this figure".
 
-Every function returns ranked `Hit`s whose `breakdown` holds the raw and normalised score and rank of
-each modality, the fused score, the method and weights, the matched terms and components, and the
-filters. Modalities:
+Every function returns ranked `Hit`s whose `breakdown` holds the raw score, calibrated relevance and rank
+of each modality, the fused score, the method and weights, the matched terms and components, and the
+filters. Scores are calibrated relevances (`core.calibration`, `tools.relevance`): the same raw similarity
+scores the same in every query, so `min_score` cuts at the same level of match whatever was asked.
+Modalities:
 
 - ``visual``: the visual encoder's similarity between the query image and the sheet;
 - ``text``: sentence-transformer similarity between the query words and the sheet's linked text
@@ -10,7 +12,7 @@ filters. Modalities:
 - ``clip_text``: CLIP text→image similarity, only when the visual encoder is CLIP.
 
 Every candidate from any modality is scored in every modality (Chroma queried with ``ids=``), so the
-breakdown is complete and normalisation runs over one common candidate pool.
+breakdown is complete.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from core.types import Breakdown, Component, Hit, Patent
 from runtime.services import Services
 from store.index import EncoderId
 from tools.fusion import METHODS, Fused, fuse
+from tools.relevance import curves_for
 
 MAX_K = 100
 POOL = 100  # candidates per modality before fusion
@@ -45,6 +48,12 @@ def check_k(k: int) -> int:
     if not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise ToolError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
     return k
+
+
+def check_min_score(min_score: float) -> float:
+    if not 0.0 <= min_score <= 1.0:
+        raise ToolError(f"the minimum score is a calibrated relevance between 0 and 1, not {min_score}")
+    return min_score
 
 
 def check_text(text: str | None) -> str:
@@ -165,9 +174,13 @@ def _hits(
     filters: Filters | None,
     query: dict[str, object],
     terms: Sequence[str] = (),
+    min_score: float = 0.0,
 ) -> list[Hit]:
+    check_min_score(min_score)
     out: list[Hit] = []
     for f in fused:
+        if f.score < min_score:
+            break
         bd = Breakdown(
             modalities=f.modalities,
             fused=f.score,
@@ -230,7 +243,8 @@ def _text_vectors(
 
 
 def search_text(
-    services: Services, text: str, *, k: int = DEFAULT_K, filters: Filters | None = None, method: str = "avg"
+    services: Services, text: str, *, k: int = DEFAULT_K, filters: Filters | None = None, method: str = "avg",
+    min_score: float = 0.0,
 ) -> list[Hit]:
     """Figures matching words: through their linked text, and through CLIP text→image when CLIP is in use."""
     text = check_text(text)
@@ -239,10 +253,10 @@ def search_text(
     _check_encoders(services, visual=getattr(services.visual, "cross_modal", False), text=True)
     vectors, weights, paths = _text_vectors(services, text, 1.0)
     lists = _score_all(services, vectors, filters)
-    fused = fuse(lists, weights, method, paths)
+    fused = fuse(lists, weights, method, paths, curves_for(services, lists))
     query = {"mode": "text", "text": text, "clip": "clip_text" in vectors}
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
-                 terms=query_terms(text))
+                 terms=query_terms(text), min_score=min_score)
 
 
 def search_image(
@@ -256,6 +270,7 @@ def search_image(
     filters: Filters | None = None,
     method: str = "avg",
     exclude: Sequence[str] = (),
+    min_score: float = 0.0,
 ) -> list[Hit]:
     """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`."""
     check_k(k)
@@ -276,12 +291,12 @@ def search_image(
         weights |= tw
         paths |= tp
     lists = _score_all(services, vectors, filters, exclude)
-    fused = fuse(lists, weights, method, paths)
+    fused = fuse(lists, weights, method, paths, curves_for(services, lists))
     name = image if isinstance(image, str | Path) else "uploaded image"
     query = {"mode": "image+text" if has_text else "image", "image": str(name), "crop": list(crop) if crop else None,
              "text": text or "", "text_weight": text_weight}
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
-                 terms=query_terms(text or ""))
+                 terms=query_terms(text or ""), min_score=min_score)
 
 
 def more_like(
@@ -292,6 +307,7 @@ def more_like(
     text_weight: float = DEFAULT_MORE_LIKE_TEXT_WEIGHT,
     filters: Filters | None = None,
     method: str = "avg",
+    min_score: float = 0.0,
 ) -> list[Hit]:
     """Figures like an indexed figure, by its stored visual vector fused with its linked-text vector."""
     check_k(k)
@@ -309,9 +325,12 @@ def more_like(
         vectors["text"] = txt
         weights["text"] = text_weight
     lists = _score_all(services, vectors, filters, exclude=[figure_id])
-    fused = fuse(lists, weights, method, {"visual": "visual", "text": "linked_text"})
+    curves = curves_for(services, ("visual", "text_sheet"))  # figure against figure, in both modalities
+    fused = fuse(lists, weights, method, {"visual": "visual", "text": "linked_text"},
+                 {"visual": curves["visual"], "text": curves["text_sheet"]})
     query = {"mode": "more_like", "figure_id": figure_id, "text_weight": text_weight}
-    return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query)
+    return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
+                 min_score=min_score)
 
 
 def _check_method(method: str) -> None:

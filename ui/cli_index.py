@@ -15,6 +15,8 @@ from core.errors import ModelUnavailable, StoreError
 from core.settings import load_settings
 from ingest.discover import discover
 from ingest.pipeline import DocResult, IngestReport, ingest_paths
+from runtime.services import Services
+from tools.calibrate import calibrate_index
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, JsonOpt, WorkersOpt, console, fail, open_services, out, wiring
 
@@ -66,6 +68,8 @@ def ingest(
     if workers > 1 and (enc := services.store.encoders()):
         console.print("encoders: " + "; ".join(f"{k} [bold]{v.name}[/]" for k, v in enc.items()))
     _print_report(report, problems, as_json)
+    if recalibrate(services, report) and not as_json:
+        console.print("scores recalibrated on the updated index (`patfig calibrate` shows how)")
     services.close()
     if report.failed or problems:
         raise typer.Exit(1)
@@ -141,8 +145,38 @@ def models(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     out.print(t)
 
 
+def calibrate(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """Fit the score calibration on the index and store it with the index.
+
+    Scores are calibrated relevances on a fixed 0-1 scale: each modality's raw similarity is mapped by a
+    curve fitted on the index's own evaluation protocols (re-identification for drawings, component names
+    for words), so a score means the same for every query and `--min-score` is a real cut-off. `patfig
+    ingest` refits after every run that adds documents; run this after changing encoders by hand.
+    """
+    services = open_services(ctx, index)
+    try:
+        notes = calibrate_index(services)
+    except (ModelUnavailable, StoreError) as e:
+        fail(str(e))
+    if as_json:
+        out(json.dumps({"curves": services.store.calibration(), "notes": notes}, indent=2))
+    else:
+        for modality, note in notes.items():
+            console.print(f"{modality}: {note}")
+    services.close()
+
+
+def recalibrate(services: Services, report: IngestReport) -> bool:
+    """Refit the score calibration when an ingest run added documents. True if it was refitted."""
+    if not any(r.status == "indexed" for r in report.results):
+        return False
+    calibrate_index(services)
+    return True
+
+
 def register(app: typer.Typer) -> None:
-    """Add `ingest`, `stats` and `models` to the patfig CLI."""
+    """Add `ingest`, `calibrate`, `stats` and `models` to the patfig CLI."""
     app.command("ingest")(ingest)
+    app.command("calibrate")(calibrate)
     app.command("stats")(stats)
     app.command("models")(models)
