@@ -73,6 +73,10 @@ class PartNameArgs(BaseModel):
     name: str = Field(..., description="A component name, e.g. 'nacelle' or 'gripping unit'")
 
 
+WITHIN_SET = ("True only when the user asks to cut down the current list ('among these', 'from this list'); "
+              "otherwise the set's search runs again over the whole index with the constraint")
+
+
 class FilterArgs(BaseModel):
     kinds: list[Kind] | None = Field(None, description="Keep only these figure kinds")
     views: list[View] | None = Field(None, description="Keep only these views")
@@ -84,17 +88,20 @@ class FilterArgs(BaseModel):
     only_patents: list[str] | None = Field(None, description="Keep only these patent ids, e.g. ['US12448135']")
     exclude_patents: list[str] | None = Field(None, description="Drop these patent ids")
     has_components: bool | None = Field(None, description="True: only figures with OCR-read reference signs")
+    within_set: bool = Field(False, description=WITHIN_SET)
 
 
 class DropArgs(BaseModel):
     patent_ids: list[str] = Field(default_factory=list, description="Patents to remove, e.g. ['US12448135']")
     ranks: list[int] = Field(default_factory=list, description="Single results to remove, by rank, e.g. [3]")
+    within_set: bool = Field(False, description=WITHIN_SET)
 
 
 class TopicArgs(BaseModel):
     topic: str = Field(..., description="The domain in the user's words, e.g. 'autonomous driving'")
     cpc: list[str] | None = Field(None, description="Optional CPC prefixes from the index's list that cover the "
                                                     "topic; leave empty to match the topic to CPC titles automatically")
+    within_set: bool = Field(False, description=WITHIN_SET)
 
 
 class RankArgs(BaseModel):
@@ -257,15 +264,19 @@ TOOLS: tuple[ToolSpec, ...] = (
              lambda a, name: a.find_part_figures(name)),
     ToolSpec("filter_results", FilterArgs,
              "Refine the CURRENT result set by facets: figure kinds, views, CPC prefixes, offices, kind codes, "
-             "publication dates, patents to keep or drop, figures with reference signs. Makes a new set.",
+             "publication dates, patents to keep or drop, figures with reference signs. The set's search runs "
+             "again over the whole index with the filters. Makes a new set.",
              _filter_results),
     ToolSpec("drop_results", DropArgs,
-             "Remove patents (by id) or single results (by rank) from the current set. Makes a new set.",
-             lambda a, patent_ids=(), ranks=(): a.drop(patent_ids=list(patent_ids), ranks=list(ranks))),
+             "Remove patents (by id) or single results (by rank) from the current set; the search runs again "
+             "without them. Makes a new set.",
+             lambda a, patent_ids=(), ranks=(), within_set=False: a.drop(patent_ids=list(patent_ids),
+                                                                         ranks=list(ranks), within_set=within_set)),
     ToolSpec("narrow_to_topic", TopicArgs,
-             "Keep the current results about a domain ('autonomous driving', 'battery charging'): those in "
-             "matching CPC classes of the index, or whose linked text is close to the topic. Makes a new set.",
-             lambda a, topic, cpc=None: a.narrow(topic=topic, cpc=cpc)),
+             "Restrict the current results to a domain ('autonomous driving', 'battery charging'): figures in "
+             "matching CPC classes of the index, or whose linked text is close to the topic. The search runs "
+             "again over the index's figures about it. Makes a new set.",
+             lambda a, topic, cpc=None, within_set=False: a.narrow(topic=topic, cpc=cpc, within_set=within_set)),
     ToolSpec("more_like", MoreLikeArgs,
              "New search for figures like one result of the current set ('more like #3').",
              lambda a, rank, text_weight=None: a.more_like(rank=rank, text_weight=text_weight)),

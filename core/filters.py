@@ -158,6 +158,8 @@ FIELDS: tuple[FilterField, ...] = (
     FilterField("include_ids", "patent_id", _one_of, patent_level=True),
     FilterField("exclude_ids", "patent_id", _none_of, patent_level=True),
     FilterField("has_components", "has_components", _equals, patent_level=False),
+    FilterField("figure_ids", "figure_id", _one_of, patent_level=False),
+    FilterField("exclude_figures", "figure_id", _none_of, patent_level=False),
 )
 
 
@@ -226,6 +228,8 @@ class Filters(BaseModel):
     has_components: bool | None = Field(
         default=None, description="only sheets with (True) / without (False) OCR-linked components"
     )
+    figure_ids: list[str] = Field(default_factory=list, description="only these figures (a topic's members)")
+    exclude_figures: list[str] = Field(default_factory=list, description="drop these figures")
 
     @field_validator("kinds")
     @classmethod
@@ -286,7 +290,11 @@ class Filters(BaseModel):
         return Filters(**data)
 
     def describe(self) -> dict[str, object]:
-        return {k: v for k, v in self.model_dump().items() if v not in (None, [], "")}
+        """The restrictions set, for a breakdown (a topic's member list is summed up as its size)."""
+        out = {k: v for k, v in self.model_dump().items() if v not in (None, [], "")}
+        if self.figure_ids:
+            out["figure_ids"] = f"{len(self.figure_ids)} figures"
+        return out
 
     def patent_level(self) -> Filters:
         """These filters without their sheet-level fields (kinds, views, has_components), for passages."""

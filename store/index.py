@@ -449,6 +449,14 @@ class FigureStore:
         return {i: _metadata(m) for i, m in zip(res["ids"], res["metadatas"] or [], strict=False)
                 if m.get("patent_id") in complete}
 
+    def ids(self, filters: Filters | None = None) -> list[str]:
+        """The completely indexed figures that pass the filters (all of them without), sorted."""
+        where = filters.where() if filters is not None else None
+        res = self._col(VISUAL).get(where=cast("Where", where) if where else None, include=["metadatas"])
+        complete = self.complete_ids()
+        return sorted(i for i, m in zip(res["ids"], res["metadatas"] or [], strict=False)
+                      if m.get("patent_id") in complete)
+
     # ------------------------------------------------------------------ lexical search
 
     def lexical(self, fts_query: str, k: int = 50) -> list[tuple[str, float, dict[str, str]]]:

@@ -23,6 +23,7 @@ from core.filters import Filters
 from core.types import Box, Component, FigureDesc, Paragraph, Patent, RefSign, Sheet
 from store.index import Passage
 from tests.fakes import FixedVisual, Script, ScriptedChat, UnreachableChat
+from tools.search import search_text
 
 
 def call(name: str, n: int = 1, **args) -> AIMessage:
@@ -88,16 +89,20 @@ def test_multi_turn_refinement_and_undo(agent_for, fake_index):
     s2 = r2.result_set
     assert s2.set_id == 2 and s2.parent == 1
     assert s2.hits and all(h.kind == "drawing" for h in s2.hits)
-    expected = [h.figure_id for h in r1.result_set.hits if h.kind == "drawing"]
-    assert [h.figure_id for h in s2.hits] == expected
-    assert [h.rank for h in s2.hits] == list(range(1, len(expected) + 1))
+    # a refinement searches the whole index again with the filter: a full top 20, as a fresh filtered search
+    fresh = search_text(fake_index, "aircraft with hydrogen fuel cells and solar panels", k=20,
+                        filters=Filters(kinds=["drawing"]))
+    assert [h.figure_id for h in s2.hits] == [h.figure_id for h in fresh] and len(s2.hits) == 20
+    assert [h.rank for h in s2.hits] == list(range(1, 21))
     # the second turn's system prompt names the current set and its text weight-free origin
     assert "Current: Set 1: 20 figures" in model.seen[2][0].content
 
     r3 = agent.run(session, "drop US12448135")
     assert r3.result_set.set_id == 3 and r3.result_set.parent == 2
     assert all(h.patent_id != "US12448135" for h in r3.result_set.hits)
-    assert len(r3.result_set.hits) == len(s2.hits) - sum(h.patent_id == "US12448135" for h in s2.hits)
+    without = search_text(fake_index, "aircraft with hydrogen fuel cells and solar panels", k=20,
+                          filters=Filters(kinds=["drawing"], exclude_ids=["US12448135"]))
+    assert [h.figure_id for h in r3.result_set.hits] == [h.figure_id for h in without]
 
     r4 = agent.run(session, "undo")
     assert r4.result_set is not None and r4.result_set.set_id == 2
@@ -232,7 +237,10 @@ def test_apply_filters_from_the_facet_panel(agent_for):
     agent.run(session, "charging station for electric vehicles")
     rs = agent.apply_filters(session, Filters(offices=["EP"]))
     assert rs.set_id == 2 and rs.parent == 1 and all(h.office == "EP" for h in rs.hits)
-    assert session.messages[-1].content.startswith(f"{len(rs.hits)} of the 20 figures of set 1 pass offices=EP.")
+    n = len(agent.services.store.ids(Filters(offices=["EP"])))
+    assert len(rs.hits) == min(20, n)
+    assert session.messages[-1].content.startswith(f"I searched the whole index again for figures from EP: {n} "
+                                                   f"figures of the index qualify")
     with pytest.raises(ToolError, match="no office 'JP' in the index"):
         agent.apply_filters(session, Filters(offices=["JP"]))
     assert session.current.set_id == 2

@@ -13,6 +13,7 @@ from agent.events import Outcome
 from agent.lc_tools import TOOL_NAMES, make_tools
 from agent.render import DATA_BEGIN, DATA_END
 from agent.session import Session
+from core.filters import Filters
 from runtime.services import Services
 from tests.fakes import BagEncoder
 from tests.test_cluster import build_corpus
@@ -47,14 +48,14 @@ def test_tools_are_typed_with_few_visible_arguments(kit):
         for prop in schema["properties"].values():
             assert prop.get("description"), (name, prop)
         sizes[name] = len(schema["properties"])
-    assert sizes["filter_results"] == 10
+    assert sizes["filter_results"] == 11  # ten filters and within_set
     assert max(v for k, v in sizes.items() if k != "filter_results") == 3
     assert sizes["go_back"] == 1 and sizes["explain_ranking"] == 2
     kinds = tools["filter_results"].tool_call_schema.model_json_schema()["properties"]["kinds"]
     assert "flowchart" in str(kinds) and "block diagram" in str(kinds)  # the model sees the allowed values
 
 
-def test_search_then_refine_through_injected_session_state(kit):
+def test_search_then_refine_through_injected_session_state(kit, corpus):
     session, tools = kit
     m = invoke(tools, "search_figures", query="gripping unit on a rail")
     assert m.status != "error" and isinstance(m.artifact, Outcome)
@@ -72,8 +73,10 @@ def test_search_then_refine_through_injected_session_state(kit):
     m2 = invoke(tools, "filter_results", views=["side"])
     assert session.current.set_id == 2 and session.current.parent == 1
     assert all(x.view in ("side", "left", "right") for x in session.current.hits)  # "side" takes in left, right
-    assert m2.content.startswith(
-        f"{len(session.current.hits)} of the 6 figures of set 1 pass views=side,left,right.")
+    n = len(session.current.hits)
+    assert n == min(6, len(corpus.store.ids(Filters(views=["side"]))))  # every side view of the index
+    assert m2.content.startswith(f"I searched the whole index again for side, left or right views: {n} figures "
+                                 f"of the index qualify, and here they all are.")
 
     m3 = invoke(tools, "go_back")
     assert session.current.set_id == 1 and m3.content.startswith("Back to the previous results. Set 1:")

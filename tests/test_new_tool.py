@@ -108,7 +108,8 @@ def test_a_refinement_re_runs_it_over_the_index(with_tool, fake_index):
     assert steps[0].action == "filter" and steps[0].error is None
     rs = session.current
     assert rs.set_id == 2 and rs.parent == 1
-    assert "so the same search was run again over the whole index with it" in reply
+    assert reply.startswith("I searched the whole index again for flowcharts: 7 figures of the index qualify, "
+                            "and here are the best 3.")
     assert [(h.patent_id, h.sheet_no) for h in rs.hits] == [
         ("EP3358703", 2), ("US20250250937", 7), ("US20250250937", 8)]
     assert session.recipe().filters.kinds == ["flowchart"] and session.recipe().tool == "find_kind_code"

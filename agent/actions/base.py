@@ -22,9 +22,11 @@ from runtime.services import Services
 from tools.cluster import Titler
 from tools.filtering import facet_values
 from tools.lexical import search_lexical
-from tools.narrow import narrow_hits
+from tools.narrow import mark_topic, topic_members
 from tools.refsigns import find_component
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
+
+NO_FIGURE = "(none)"  # a figure id that matches nothing: the restriction of a topic no figure is about
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,24 @@ class ActionBase:
             f"patents in the index: {', '.join(sorted(known)[:30])}"
         raise ToolError(f"no patent {text!r} in the index; {hint}")
 
+    def recipe_filters(self, recipe: Recipe) -> Filters:
+        """All a recipe's constraints as one filter: its facets, the figures dropped one by one, and each
+        topic narrowing as the set of the index's figures about that topic (`tools.narrow.topic_members`)."""
+        f = recipe.filters
+        if recipe.dropped:
+            f = f.model_copy(update={"exclude_figures": sorted(set(f.exclude_figures) | set(recipe.dropped))})
+        for topic, cpc in recipe.topics:
+            members, _ = topic_members(self.services, topic, cpc)
+            if f.figure_ids:
+                members &= set(f.figure_ids)
+            f = f.model_copy(update={"figure_ids": sorted(members) or [NO_FIGURE]})
+        return f
+
     def _run_recipe(self, recipe: Recipe, k: int | None = None) -> list[Hit]:
-        """Recompute a set from its recipe: the base search with its filters, then drops and narrowings."""
+        """Recompute a set from its recipe: the base search over the whole index with all its constraints."""
         k = k or recipe.k or self.k
-        f = recipe.filters if not recipe.filters.is_empty() else None
+        f = self.recipe_filters(recipe)
+        f = f if not f.is_empty() else None
         if recipe.mode == "text":
             hits = search_text(self.services, recipe.text, k=k, filters=f)
         elif recipe.mode in ("image", "image+text"):
@@ -106,19 +122,53 @@ class ActionBase:
             hits = search_function(recipe.tool)(self.services, **recipe.args, k=k, filters=f)
         else:
             raise ToolError("this set was hand-picked (a group or a selection), so it cannot be recomputed")
-        hits = [h for h in hits if h.figure_id not in set(recipe.dropped)]
         for topic, cpc in recipe.topics:
-            hits, _ = narrow_hits(self.services, hits, topic, cpc)
+            hits = mark_topic(self.services, hits, topic, cpc)
         return hits
+
+    def index_count(self, recipe: Recipe) -> int:
+        """How many figures of the index pass all of a recipe's constraints."""
+        return len(self.services.store.ids(self.recipe_filters(recipe)))
+
+
+def _either(words: Sequence[str]) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _date(yyyymmdd: int) -> str:
+    s = str(yyyymmdd)
+    return s[:4] if s[4:] == "0101" else f"{s[:4]}-{s[4:6]}-{s[6:]}"
 
 
 def describe_filters(f: Filters) -> str:
-    """"kinds=flowchart; offices=EP" for a set's origin and a reply."""
+    """Filters as a noun phrase for a reply: "flowcharts from EP, published in 2018 or later"."""
+    kinds = _either([k if k.endswith("s") else k + "s" for k in f.kinds]) if f.kinds else ""
+    views = _either(f.views) + " views" if f.views else ""
+    head = f"{kinds} in {views}" if kinds and views else kinds or views or "figures"
     parts = []
-    for key, val in f.describe().items():
-        v = ",".join(map(str, val)) if isinstance(val, list) else val
-        parts.append(f"{key}={v}")
-    return "; ".join(parts)
+    if f.offices:
+        parts.append("from " + _either(f.offices))
+    if f.kind_codes:
+        parts.append("of kind code " + _either(f.kind_codes))
+    if f.cpc:
+        parts.append("in CPC " + _either(f.cpc))
+    if f.date_from and f.date_to:
+        parts.append(f"published between {_date(f.date_from)} and {_date(f.date_to)}")
+    elif f.date_from:
+        parts.append(f"published in {_date(f.date_from)} or later")
+    elif f.date_to:
+        parts.append(f"published no later than {_date(f.date_to)}")
+    if f.include_ids:
+        parts.append("of " + _either(f.include_ids))
+    if f.exclude_ids:
+        parts.append("not of " + _either(f.exclude_ids))
+    if f.has_components is not None:
+        parts.append("with reference signs read" if f.has_components else "without reference signs read")
+    if f.exclude_figures:
+        n = len(f.exclude_figures)
+        parts.append(f"without the {n} figure{'s' if n != 1 else ''} you dropped")
+    return " ".join([head, ", ".join(parts)]).strip()
 
 
 def set_facets(hits: Sequence[Hit]) -> str:

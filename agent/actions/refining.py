@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from agent.actions.base import ActionBase, describe_filters, set_facets
 from agent.events import Outcome
-from agent.render import counts
+from agent.session import Recipe
 from core.errors import ToolError
 from core.filters import Filters
+from core.types import Hit
 from tools.cpc_topics import cpc_for_topic, cpc_legend
 from tools.filtering import apply_filters, make_filters
-from tools.narrow import TOPIC_STRONG_SIM, narrow_hits
+from tools.narrow import narrow_hits
 
 WEIGHT_STEP = 0.2
 RERUNNABLE = ("text", "image", "image+text", "more_like", "lexical", "component", "tool")
@@ -32,9 +33,9 @@ class RefineActions(ActionBase):
         only_patents: Sequence[str] | None = None,
         exclude_patents: Sequence[str] | None = None,
         has_components: bool | None = None,
+        within_set: bool = False,
     ) -> Outcome:
-        """Keep the current hits that pass facet filters (kinds, views, cpc, offices, dates, patents...)."""
-        rs = self.session.require_current()
+        """Search again over the whole index with facet filters added; with `within_set`, cut the current list."""
         f = make_filters(
             self.services, kinds=kinds, views=views, cpc=cpc, offices=offices, kind_codes=kind_codes,
             date_from=date_from, date_to=date_to, has_components=has_components,
@@ -45,79 +46,76 @@ class RefineActions(ActionBase):
             raise ToolError("name at least one filter: kinds, views, cpc, offices, kind_codes, date_from, "
                             "date_to, only_patents, exclude_patents or has_components")
         recipe = self.session.recipe()
-        new_recipe = recipe.refined(filters=_merge_filters(recipe.filters, f))
-        kept = apply_filters(self.services, rs.hits, f)
-        what = describe_filters(f)
-        if kept:
-            return self._push(kept, f"set {rs.set_id} filtered by {what}", rs.set_id, new_recipe,
-                              lead=f"{len(kept)} of the {len(rs.hits)} figures of set {rs.set_id} pass {what}.")
-        have = set_facets(rs.hits)
-        if recipe.mode in RERUNNABLE:
-            hits = self._run_recipe(new_recipe)
-            if hits:
-                return self._push(hits, f"{recipe.mode} search of set {rs.set_id} re-run with {what}", rs.set_id,
-                                  new_recipe, lead=f"None of the {len(rs.hits)} figures of set {rs.set_id} passes "
-                                  f"{what}, so the same search was run again over the whole index with it.")
-        return Outcome(summary=f"No figure passes {what}, neither in set {rs.set_id} nor in a new search. "
-                               f"Set {rs.set_id} stays current.",
-                       text=f"Set {rs.set_id} has: {have}.")
+        return self._refine(recipe.refined(filters=_merge_filters(recipe.filters, f)), describe_filters(f),
+                            lambda hits: apply_filters(self.services, hits, f), within_set)
 
-    def drop(self, patent_ids: Sequence[str] = (), ranks: Sequence[int] = ()) -> Outcome:
-        """Remove patents (by id) or single figures (by rank) from the current set."""
+    def drop(self, patent_ids: Sequence[str] = (), ranks: Sequence[int] = (), within_set: bool = False) -> Outcome:
+        """Leave out patents (by id) or single figures (by rank): search again without them, or cut the list."""
         rs = self.session.require_current()
         if not patent_ids and not ranks:
             raise ToolError("say what to drop: patent ids like US12448135, or ranks like 3")
         pids = [self.resolve_patent_id(p) for p in patent_ids]
         figs = [self.session.hit(int(r)).figure_id for r in ranks]
-        kept = [h for h in rs.hits if h.patent_id not in pids and h.figure_id not in figs]
         asked = ", ".join([*pids, *(f"#{r}" for r in ranks)])
-        if len(kept) == len(rs.hits):
+        if not any(h.patent_id in pids or h.figure_id in figs for h in rs.hits):
             in_set = ", ".join(sorted({h.patent_id for h in rs.hits}))
-            return Outcome(summary=f"Nothing to drop: {asked} is not in set {rs.set_id}. Set {rs.set_id} stays "
-                                   f"current.", text=f"Patents in set {rs.set_id}: {in_set}.")
+            return Outcome(summary=f"There is nothing to drop: {asked} is not in set {rs.set_id}. Set {rs.set_id} "
+                                   f"stays current.", text=f"Patents in set {rs.set_id}: {in_set}.")
         recipe = self.session.recipe()
         filters = recipe.filters
         if pids:
             filters = filters.model_copy(update={"exclude_ids": sorted(set(filters.exclude_ids) | set(pids))})
         new_recipe = recipe.refined(filters=filters, dropped=[*recipe.dropped, *figs])
-        for i, h in enumerate(kept):
-            kept[i] = h.model_copy(deep=True)
-            if pids:
-                kept[i].breakdown.filters = {**kept[i].breakdown.filters, "exclude_ids": sorted(pids)}
-        n = len(rs.hits) - len(kept)
-        return self._push(kept, f"set {rs.set_id} without {asked}", rs.set_id, new_recipe,
-                          lead=f"Dropped {n} figure{'s' if n != 1 else ''} ({asked}).")
+        return self._refine(new_recipe, f"figures other than {asked}",
+                            lambda hits: [h for h in hits if h.patent_id not in pids and h.figure_id not in figs],
+                            within_set)
 
-    def narrow(self, topic: str, cpc: Sequence[str] | None = None) -> Outcome:
-        """Keep the current hits about a domain: CPC classes of the index that match it, plus text similarity."""
-        rs = self.session.require_current()
+    def narrow(self, topic: str, cpc: Sequence[str] | None = None, within_set: bool = False) -> Outcome:
+        """Restrict to figures about a domain (CPC classes that match it, or close linked text): search again
+        over the index's figures about it, or with `within_set` cut the current list."""
+        self.session.require_current()
         topic = (topic or "").strip()
         if not topic:
             raise ToolError("say which topic to narrow to, e.g. 'autonomous driving'")
-        present = self.facet_values()["cpc"]
         if cpc:
             prefixes = make_filters(self.services, cpc=list(cpc)).cpc  # validated against the index
-            how = "CPC given"
         else:
-            prefixes = cpc_for_topic(topic, present, self.services.text)
-            how = "CPC classes whose titles match the topic"
-        kept, info = narrow_hits(self.services, rs.hits, topic, prefixes)
-        legend = "; ".join(cpc_legend(prefixes)) if prefixes else ""
-        rule = (f"in {', '.join(prefixes)} ({how}: {legend}) or linked-text similarity >= {TOPIC_STRONG_SIM}"
-                if prefixes else f"linked-text similarity to '{topic}' >= {info['threshold']:.3f} "
-                f"(no CPC class in the index matches the topic)")
-        if not kept:
-            return Outcome(summary=f"No figure of set {rs.set_id} is about '{topic}' by the rule: {rule}. "
-                                   f"Set {rs.set_id} stays current.",
-                           text=f"Best linked-text similarity in the set: {info['best_similarity']:.3f}. "
-                                f"CPC in the set: {counts([c[:4] for h in rs.hits for c in h.cpc[:1]])}.")
+            prefixes = cpc_for_topic(topic, self.facet_values()["cpc"], self.services.text)
+        legend = "; ".join(cpc_legend(prefixes))
+        what = (f"figures about {topic} (in CPC {', '.join(prefixes)}: {legend}; or with linked text close to "
+                f"the topic)" if prefixes else f"figures about {topic} (linked text close to the topic, since no "
+                f"CPC class of the index matches it)")
         recipe = self.session.recipe()
         new_recipe = recipe.refined(topics=[*recipe.topics, (topic, list(prefixes))])
-        out = self._push(kept, f"set {rs.set_id} narrowed to '{topic}'", rs.set_id, new_recipe,
-                         lead=f"{len(kept)} of the {len(rs.hits)} figures of set {rs.set_id} "
-                              f"{'are' if len(kept) != 1 else 'is'} about '{topic}' (kept if {rule}).")
-        out.artifact["topic"] = {"topic": topic, "cpc": list(prefixes), **info}
+        out = self._refine(new_recipe, what, lambda hits: narrow_hits(self.services, hits, topic, prefixes)[0],
+                           within_set)
+        out.artifact["topic"] = {"topic": topic, "cpc": list(prefixes)}
         return out
+
+    def _refine(self, recipe: Recipe, what: str, cut: Callable[[list[Hit]], list[Hit]], within_set: bool) -> Outcome:
+        """A refined set: the recipe searched again over the whole index (a full top k of the figures that
+        pass), or the current list cut down when the user asked for that or the set cannot be searched again."""
+        rs = self.session.require_current()
+        if within_set or recipe.mode not in RERUNNABLE:
+            kept = cut(rs.hits)
+            why = ("as you asked, only among the current results" if within_set else "only among the current "
+                   "results, because this set was picked by hand and cannot be searched again")
+            if not kept:
+                return Outcome(summary=f"Set {rs.set_id} holds no {what}. Set {rs.set_id} stays current.",
+                               text=f"Set {rs.set_id} has {set_facets(rs.hits)}.")
+            return self._push(kept, f"set {rs.set_id}, kept if {what}", rs.set_id, recipe,
+                              lead=f"I kept the {len(kept)} {what} among the {len(rs.hits)} figures of set "
+                                   f"{rs.set_id} (filtered {why}).")
+        total = self.index_count(recipe)
+        if not total:
+            return Outcome(summary=f"I found no {what} in the index, so nothing was searched. Set {rs.set_id} "
+                                   f"stays current.", text=f"Set {rs.set_id} has {set_facets(rs.hits)}.")
+        hits = self._run_recipe(recipe)
+        qualify = f"{total} figures of the index qualify" if total != 1 else "1 figure of the index qualifies"
+        best = f"here are the best {len(hits)}" if len(hits) < total else "here they all are"
+        return self._push(hits, f"set {rs.set_id}'s search again for {what}", rs.set_id, recipe,
+                          lead=f"I searched the whole index again for {what}: {qualify}, and {best}. Say "
+                               f"\"among these\" to filter only the current results instead.")
 
     def reweight(self, text_weight: float | None = None, more_text: bool | None = None) -> Outcome:
         """Re-run the current set's search with more (or less) weight on the words against the image."""

@@ -57,8 +57,11 @@ from agent.planner.vocabulary import (
     WEIGHT_VALUE,
     WEIGHT_WORD,
     WHY,
+    WITHIN_SET,
 )
 from core.patnum import FIGURE_ID_IN_TEXT, patent_ids_in
+
+SCOPED_ACTIONS = ("filter", "drop", "narrow")  # refinements that search again unless told "among these"
 
 
 @dataclass
@@ -364,9 +367,16 @@ def plan(message: str, *, has_image: bool = False, has_results: bool = False) ->
     text = (message or "").strip()
     if not text:
         return _one("search", {"query": "", "use_image": True}) if has_image else Plan(reply="help")
+    scoped = WITHIN_SET.search(text) if has_results else None
+    if scoped:  # "only flowcharts among these": cut the current list instead of searching again
+        text = (text[: scoped.start()] + " " + text[scoped.end():]).strip(" ,.;:")
     request = Request.read(text, has_image=has_image, has_results=has_results)
     for rule in RULES:
         found = rule(request)
         if found is not None:
+            if scoped:
+                for step in found.steps:
+                    if step.action in SCOPED_ACTIONS:
+                        step.args["within_set"] = True
             return found
     raise AssertionError("the last rule always answers")  # pragma: no cover

@@ -169,6 +169,9 @@ CLUSTER_K = re.compile(r"\b(?:in|into|to)?\s*(\d{1,2}|two|three|four|five|six|se
                        r"(?:groups?|clusters?|categories|themes|buckets|kinds|sets)\b", re.IGNORECASE)
 GROUP = re.compile(r"\b(?:group|cluster)\s*(?:#|no\.?|number)?\s*(\d{1,2}|one|two|three|four|five|six|seven|eight)\b",
                    re.IGNORECASE)
+WITHIN_SET = re.compile(
+    r"\b(?:(?:only |just )?(?:among|from|of|in|within) (?:these|those|this list|the current (?:results?|list|set)|"
+    r"the (?:results|figures|hits) (?:shown|above|here)|this set)(?: (?:results|figures|hits))?)\b", re.IGNORECASE)
 KEEP = re.compile(r"\b(?:keep|only|just|select|use|take|restrict to|narrow to|limit to)\b", re.IGNORECASE)
 WHY = re.compile(r"\b(?:why|explain|how come|reason|justify|what makes|how did)\b", re.IGNORECASE)
 PAIR = re.compile(r"\b(?:above|below|higher|lower|over|under|ahead of|before|after|better|worse|rather than|"
