@@ -92,9 +92,10 @@ class Agent:
     # ------------------------------------------------------------------ turns
 
     def run(self, session: Session, message: str, *, image: QueryImage | None = None, crop: CropBox | None = None,
-            text_weight: float | None = None, k: int | None = None) -> TurnResult:
+            text_weight: float | None = None, k: int | None = None, min_score: float | None = None) -> TurnResult:
         """One turn, collected: see `stream` for the arguments."""
-        events = list(self.stream(session, message, image=image, crop=crop, text_weight=text_weight, k=k))
+        events = list(self.stream(session, message, image=image, crop=crop, text_weight=text_weight, k=k,
+                                  min_score=min_score))
         reply = next((e.payload for e in reversed(events) if e.kind == "reply"), "")
         calls = [e.payload for e in events if e.kind == "tool_call" and isinstance(e.payload, ToolCall)]
         sets = [e.payload for e in events if e.kind == "result_set" and isinstance(e.payload, ResultSet)]
@@ -109,15 +110,16 @@ class Agent:
         crop: CropBox | None = None,
         text_weight: float | None = None,
         k: int | None = None,
+        min_score: float | None = None,
     ) -> Iterator[TurnEvent]:
         """Run one turn and yield its events in order; the last one is always ``reply``.
 
         `image` (a path or PIL image) and `crop` (x0, y0, x1, y1 in its pixels) attach a query image to
-        this message; `text_weight` (0..1) and `k` set the weight of words against the image and the
-        number of hits for searches made in this turn.
+        this message; `text_weight` (0..1), `k` and `min_score` (a calibrated score, 0..1) set the weight of
+        words against the image, the number of hits and the lowest score kept for searches made in this turn.
         """
         actions = Actions(self.services, session, image=image, crop=crop, text_weight=text_weight, k=k,
-                          titler=self._titler())
+                          min_score=min_score, titler=self._titler())
         if self.backend is None:
             yield from self._offline_turn(session, actions, message, first_notice=True)
             return

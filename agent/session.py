@@ -39,6 +39,7 @@ class Recipe:
     figure_id: str = ""
     text_weight: float = DEFAULT_TEXT_WEIGHT
     k: int = DEFAULT_K
+    min_score: float = 0.0  # hits below this calibrated score were left out
     filters: Filters = field(default_factory=Filters)
     topics: list[tuple[str, list[str]]] = field(default_factory=list)  # (topic phrase, CPC prefixes) narrowings
     dropped: list[str] = field(default_factory=list)  # figure ids dropped one by one
@@ -48,7 +49,7 @@ class Recipe:
         data = {
             "mode": self.mode, "tool": self.tool, "args": dict(self.args), "text": self.text,
             "image": self.image, "crop": self.crop,
-            "figure_id": self.figure_id, "text_weight": self.text_weight, "k": self.k,
+            "figure_id": self.figure_id, "text_weight": self.text_weight, "k": self.k, "min_score": self.min_score,
             "filters": self.filters, "topics": list(self.topics), "dropped": list(self.dropped),
         }
         data.update(changes)

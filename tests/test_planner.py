@@ -19,6 +19,7 @@ from agent.loop import Agent
 from agent.planner import HELP, Step, extract, parse_dates, plan, ranks_in, vocabulary
 from agent.planner.execution import resolve_step
 from agent.session import Session
+from core.defaults import WEAK_SCORE
 from core.filters import Filters
 from core.patnum import patent_ids_in
 from core.types import Hit
@@ -350,7 +351,10 @@ def check_base(s, r, a):
     hits = new_set(s, r, parent=None)
     assert len(hits) == K and s.current.origin == f"text search '{BASE}'"
     assert hits[0].patent_id == "US12448135"
-    assert r.reply.startswith(f"Set 1: {K} figures (text search '{BASE}').\n#1 US12448135 sheet")
+    assert r.reply.startswith(f"Set 1: {K} figures (text search '{BASE}').")
+    weak = sum(h.score < WEAK_SCORE for h in hits)  # the reply says how many are weak matches
+    assert f"The last {weak} of these score below {WEAK_SCORE:.2f}, which makes them weak matches." in r.reply
+    assert "\n#1 US12448135 sheet" in r.reply
 
 
 def check_undo(s, r, a):

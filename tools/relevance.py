@@ -8,9 +8,11 @@ refitted them) and picks, per modality, the curve for the encoder that built the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from core.calibration import Calibration, Curve
+from core.defaults import WEAK_SCORE
+from core.types import Hit
 from runtime.services import Services
 
 CACHE_KEY = "calibration"
@@ -38,3 +40,25 @@ def curves_for(services: Services, modalities: Iterable[str]) -> dict[str, Curve
         enc = encoders.get(ENCODER_OF.get(m, m))
         out[m] = calibration.curve(m, enc.name if enc else "")
     return out
+
+
+def calibrated(hit: Hit) -> bool:
+    """Whether a hit's score is a calibrated relevance (searches by drawing or words; not keyword or component
+    lookups, whose scores only rank)."""
+    mods = hit.breakdown.modalities.values()
+    return bool(mods) and hit.breakdown.method != "rrf" and all(m.calibrated is not None for m in mods)
+
+
+def strength_note(hits: Sequence[Hit]) -> str:
+    """A sentence on how well the best hits match, from their calibrated scores ("" when they are not)."""
+    if not hits or not calibrated(hits[0]):
+        return ""
+    best = hits[0].score
+    if best < WEAK_SCORE:
+        return (f"Nothing in the index matches well: the best figure scores {best:.2f}, and scores below "
+                f"{WEAK_SCORE:.2f} are weak matches, so treat these results as loose leads.")
+    weak = sum(h.score < WEAK_SCORE for h in hits)
+    if weak:
+        return (f"The last {weak} of these score below {WEAK_SCORE:.2f}, which makes them weak matches." if weak > 1
+                else f"The last one scores below {WEAK_SCORE:.2f}, which makes it a weak match.")
+    return ""

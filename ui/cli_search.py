@@ -9,13 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
+from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT, WEAK_SCORE
 from core.errors import StoreError, ToolError
 from core.types import Hit
 from tools.evaluate import MODES, PROTOCOLS, evaluate, format_table
 from tools.filtering import facet_values, make_filters
 from tools.lexical import search_lexical, search_passages
 from tools.refsigns import find_component, lookup_refsign
+from tools.relevance import strength_note
 from tools.search import more_like, search_image, search_text
 from ui.cli_common import IndexOpt, JsonOpt, fail, open_services, out
 
@@ -26,7 +27,11 @@ search_app = typer.Typer(
 )
 
 KOpt = typer.Option(10, "--k", "-k", help="How many hits (1-100).")
-MethodOpt = typer.Option("avg", "--method", help="Fusion of modalities: avg, max or rrf.")
+MethodOpt = typer.Option("avg", "--method", help="Fusion of modalities: avg (default: mean log-odds of the "
+                         "calibrated scores), max, rrf, or minmax (the older min-max normalised average).")
+MinScoreOpt = typer.Option(0.0, "--min-score", min=0.0, max=1.0, help=(
+    "Keep only hits scoring at least this (0-1). Scores are calibrated relevances, the same for every query; "
+    f"below {WEAK_SCORE} a match is weak."))
 KindOpt = typer.Option(None, "--kind", help="Only figure kinds, comma-separated (see `patfig facets`).")
 ViewOpt = typer.Option(None, "--view", help="Only views, comma-separated (perspective, sectional, ...).")
 CpcOpt = typer.Option(None, "--cpc", help="Only CPC prefixes, comma-separated: B, B66, B66C.")
@@ -49,15 +54,18 @@ def print_hits(hits: list[Hit], as_json: bool, title: str) -> None:
         out.print(f"{title}: no hits")
         return
     t = Table(title=title)
-    for col in ("#", "patent", "sheet", "FIG", "kind", "view", "score", "by modality", "matched"):
+    for col in ("#", "patent", "sheet", "FIG", "kind", "view", "score", "by modality: raw→score (#rank)", "matched"):
         t.add_column(col)
     for h in hits:
-        mods = " ".join(f"{m}={s.norm:.2f}(#{s.rank})" for m, s in h.breakdown.modalities.items())
+        mods = " ".join(f"{m} {s.raw:.3f}→{s.calibrated if s.calibrated is not None else s.norm:.2f} (#{s.rank})"
+                        for m, s in h.breakdown.modalities.items())
         matched = ", ".join(h.breakdown.matched_terms[:4] + [f"{c.numeral} {c.label}" for c in
                                                              h.breakdown.matched_components[:3]])
         t.add_row(str(h.rank), h.patent_id, str(h.sheet_no), ",".join(h.figs) or "?", h.kind, h.view,
                   f"{h.score:.3f}", mods, escape(matched))
     out.print(t)
+    if note := strength_note(hits):
+        out.print(note)
     for h in hits:
         for p in h.passages[:2]:
             out.print(f"  #{h.rank} {h.patent_id}: {escape(p[:200])}")
@@ -75,11 +83,12 @@ def _run(fn, *args, **kwargs):
 def text_cmd(ctx: typer.Context, query: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
              kind: str | None = KindOpt, view: str | None = ViewOpt, cpc: str | None = CpcOpt,
              office: str | None = OfficeOpt, after: str | None = AfterOpt, before: str | None = BeforeOpt,
-             exclude: str | None = ExcludeOpt, as_json: bool = JsonOpt) -> None:
+             exclude: str | None = ExcludeOpt, min_score: float = MinScoreOpt, as_json: bool = JsonOpt) -> None:
     """Figures matching words (linked text; plus CLIP text→image when CLIP weights are configured)."""
     s = open_services(ctx, index)
     f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
-    print_hits(_run(search_text, s, query, k=k, filters=f, method=method), as_json, f"text: {query}")
+    print_hits(_run(search_text, s, query, k=k, filters=f, method=method, min_score=min_score), as_json,
+               f"text: {query}")
 
 
 @search_app.command("image")
@@ -93,7 +102,7 @@ def image_cmd(
     index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt, kind: str | None = KindOpt,
     view: str | None = ViewOpt, cpc: str | None = CpcOpt, office: str | None = OfficeOpt,
     after: str | None = AfterOpt, before: str | None = BeforeOpt, exclude: str | None = ExcludeOpt,
-    as_json: bool = JsonOpt,
+    min_score: float = MinScoreOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Figures like an image (a sketch, a figure, or a crop of one), optionally conditioned on words."""
     box = None
@@ -107,7 +116,7 @@ def image_cmd(
     s = open_services(ctx, index)
     f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
     hits = _run(search_image, s, str(image), crop=box, text=text, text_weight=text_weight if text else 0.0, k=k,
-                filters=f, method=method)
+                filters=f, method=method, min_score=min_score)
     print_hits(hits, as_json, f"image: {image.name}" + (f" + '{text}'" if text else ""))
 
 
@@ -115,10 +124,11 @@ def image_cmd(
 def like_cmd(ctx: typer.Context, figure_id: str, index: Path | None = IndexOpt, k: int = KOpt, method: str = MethodOpt,
              text_weight: float = typer.Option(DEFAULT_MORE_LIKE_TEXT_WEIGHT, "--text-weight",
                                                help="Weight of linked text, 0-1."),
-             as_json: bool = JsonOpt) -> None:
+             min_score: float = MinScoreOpt, as_json: bool = JsonOpt) -> None:
     """Figures like an indexed figure (id like US12448135-S1)."""
     s = open_services(ctx, index)
-    print_hits(_run(more_like, s, figure_id, k=k, text_weight=text_weight, method=method), as_json,
+    print_hits(_run(more_like, s, figure_id, k=k, text_weight=text_weight, method=method, min_score=min_score),
+               as_json,
                f"more like {figure_id}")
 
 

@@ -24,6 +24,7 @@ from tools.filtering import facet_values
 from tools.lexical import search_lexical
 from tools.narrow import mark_topic, topic_members
 from tools.refsigns import find_component
+from tools.relevance import strength_note
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
 
 NO_FIGURE = "(none)"  # a figure id that matches nothing: the restriction of a topic no figure is about
@@ -49,6 +50,7 @@ class ActionBase:
         crop: CropBox | None = None,
         text_weight: float | None = None,
         k: int | None = None,
+        min_score: float | None = None,
         titler: Titler | None = None,
     ) -> None:
         self.services = services
@@ -57,13 +59,14 @@ class ActionBase:
         self.turn_crop: CropBox | None = (crop[0], crop[1], crop[2], crop[3]) if crop else None
         self.turn_text_weight = text_weight
         self.k = k or DEFAULT_K
+        self.min_score = min_score or 0.0  # searches of this turn keep only hits scoring at least this
         self.titler = titler
         if image is not None:
             session.image, session.crop = image, self.turn_crop
 
     def _push(self, hits: list[Hit], origin: str, parent: int | None, recipe: Recipe, lead: str = "") -> Outcome:
         rs = self.session.push(hits, origin, parent, recipe)
-        summary = (lead + " " if lead else "") + set_header(rs) + "."
+        summary = " ".join(p for p in (lead, set_header(rs) + ".", strength_note(rs.hits)) if p)
         return Outcome(summary=summary, data=listing(rs.hits), artifact=set_artifact(rs),
                        events=[TurnEvent("result_set", rs)])
 
@@ -105,15 +108,18 @@ class ActionBase:
         k = k or recipe.k or self.k
         f = self.recipe_filters(recipe)
         f = f if not f.is_empty() else None
+        cut = recipe.min_score
         if recipe.mode == "text":
-            hits = search_text(self.services, recipe.text, k=k, filters=f)
+            hits = search_text(self.services, recipe.text, k=k, filters=f, min_score=cut)
         elif recipe.mode in ("image", "image+text"):
             if recipe.image is None:
                 raise ToolError("the query image of this set is no longer available: attach it again")
             hits = search_image(self.services, recipe.image, crop=recipe.crop, text=recipe.text or None,
-                                text_weight=recipe.text_weight if recipe.text else 0.0, k=k, filters=f)
+                                text_weight=recipe.text_weight if recipe.text else 0.0, k=k, filters=f,
+                                min_score=cut)
         elif recipe.mode == "more_like":
-            hits = more_like(self.services, recipe.figure_id, k=k, text_weight=recipe.text_weight, filters=f)
+            hits = more_like(self.services, recipe.figure_id, k=k, text_weight=recipe.text_weight, filters=f,
+                             min_score=cut)
         elif recipe.mode == "lexical":
             hits = search_lexical(self.services, recipe.text, k=k, filters=f)
         elif recipe.mode == "component":

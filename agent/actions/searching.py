@@ -29,22 +29,24 @@ class SearchActions(ActionBase):
         k = k or self.k
         f = filters if filters is not None and not filters.is_empty() else None
         if image is None:
-            hits = search_text(self.services, query, k=k, filters=f)
-            recipe = Recipe(mode="text", text=query, k=k, filters=filters or Filters())
+            hits = search_text(self.services, query, k=k, filters=f, min_score=self.min_score)
+            recipe = Recipe(mode="text", text=query, k=k, filters=filters or Filters(), min_score=self.min_score)
             origin = f"text search '{query}'"
         else:
             tw = text_weight if text_weight is not None else self.turn_text_weight
             tw = (DEFAULT_TEXT_WEIGHT if tw is None else float(tw)) if query else 0.0
-            hits = search_image(self.services, image, crop=crop, text=query or None, text_weight=tw, k=k, filters=f)
+            hits = search_image(self.services, image, crop=crop, text=query or None, text_weight=tw, k=k, filters=f,
+                                min_score=self.min_score)
             name = Path(image).name if isinstance(image, str | Path) else "the uploaded image"
             where = f"{name} cropped to {tuple(round(c) for c in crop)}" if crop else name
             origin = f"image {where}" + (f" + text '{query}', text weight {tw:.2f}" if query else "")
             recipe = Recipe(mode="image+text" if query else "image", text=query, image=image, crop=crop,
-                            text_weight=tw, k=k, filters=filters or Filters())
+                            text_weight=tw, k=k, filters=filters or Filters(), min_score=self.min_score)
         if f is not None:
             origin += f"; filters {describe_filters(f)}"
         if not hits:
-            return Outcome(summary=f"No figure in the index matches ({origin}).")
+            cut = f" with a score of at least {self.min_score:.2f}" if self.min_score else ""
+            return Outcome(summary=f"No figure in the index matches{cut} ({origin}).")
         return self._push(hits, origin, None, recipe)
 
     def _query_image(self, use_image: bool | None) -> tuple[QueryImage | None, CropBox | None]:
@@ -104,10 +106,10 @@ class SearchActions(ActionBase):
         else:
             raise ToolError("say which result to start from, e.g. #3")
         tw = DEFAULT_MORE_LIKE_TEXT_WEIGHT if text_weight is None else float(text_weight)
-        hits = more_like(self.services, fid, k=self.k, text_weight=tw)
+        hits = more_like(self.services, fid, k=self.k, text_weight=tw, min_score=self.min_score)
         self.session.focus = fid
         parent = self.session.current.set_id if self.session.current else None
-        recipe = Recipe(mode="more_like", figure_id=fid, text_weight=tw, k=self.k)
+        recipe = Recipe(mode="more_like", figure_id=fid, text_weight=tw, k=self.k, min_score=self.min_score)
         return self._push(hits, f"more like {label}, text weight {tw:.2f}", parent, recipe)
 
     def _figure_of(self, fid: str) -> str:

@@ -47,7 +47,7 @@ def _wire_chat(cb: Callbacks, w: Widgets) -> None:
     def after_turn(ev: Any) -> None:
         ev.then(cb.show_groups, [w.state], groups_out).then(cb.show_detail, [w.state], [w.state, *detail_out])
 
-    inputs = [w.state, w.msg, w.weight, w.topk]
+    inputs = [w.state, w.msg, w.weight, w.topk, w.min_score]
     after_turn(w.send.click(cb.send, inputs, turn_out, concurrency_id="index"))
     after_turn(w.msg.submit(cb.send, inputs, turn_out, concurrency_id="index"))
     for button, text in [*zip(w.ex_buttons, w.examples, strict=True),

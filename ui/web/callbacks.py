@@ -104,7 +104,8 @@ class Callbacks:
 
     # ------------------------------------------------------------ chat turns
 
-    def send(self, state: UiState | None, message: str, text_weight: float, k: float) -> Iterator[tuple]:
+    def send(self, state: UiState | None, message: str, text_weight: float, k: float,
+             min_score: float = 0.0) -> Iterator[tuple]:
         """One chat turn: the message (and the query drawing, if any) to the agent, its events streamed."""
         st = tab_state(state)
         text = (message or "").strip()
@@ -127,7 +128,8 @@ class Callbacks:
         if image is not None:
             st.chat.append({"role": "user", "content": {"path": query.chat_thumb(st, self.cache),
                                                         "mime_type": "image/png"}})
-        yield from self._stream(st, text, image=image, crop=crop, text_weight=float(text_weight), k=int(k))
+        yield from self._stream(st, text, image=image, crop=crop, text_weight=float(text_weight), k=int(k),
+                                min_score=float(min_score or 0.0))
 
     def ask(self, state: UiState | None, text: str) -> Iterator[tuple]:
         """A chat turn from a button ("more like this", examples): the text only, no query drawing."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.defaults import DEFAULT_K, DEFAULT_TEXT_WEIGHT
+from core.defaults import DEFAULT_K, DEFAULT_TEXT_WEIGHT, WEAK_SCORE
 from ui import views
 from ui.web.state import MAX_GROUPS, RESULT_EXAMPLES
 
@@ -104,6 +104,9 @@ def _query_drawing(w: Widgets) -> None:
         w.weight = gr.Slider(0, 1, value=DEFAULT_TEXT_WEIGHT, step=0.05, label="Text weight (drawing + words)",
                              elem_id="text-weight")
         w.topk = gr.Slider(1, 100, value=DEFAULT_K, step=1, label="Top k", elem_id="top-k")
+        w.min_score = gr.Slider(0, 1, value=0, step=0.05, label="Minimum score", elem_id="min-score",
+                                info="Scores are calibrated relevances: the same for every query. Below "
+                                     f"{WEAK_SCORE:.2f} a match is weak.")
 
 
 def _results(w: Widgets, facets: dict[str, Any]) -> None:
