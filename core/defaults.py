@@ -3,3 +3,7 @@
 DEFAULT_TEXT_WEIGHT = 0.5  # weight of text against the drawing in a fused image+text search
 DEFAULT_MORE_LIKE_TEXT_WEIGHT = 0.3  # weight of a figure's linked text against its drawing in "more like this"
 DEFAULT_K = 20  # hits a search returns unless asked for another number
+
+# How a score on the calibrated scale is called in words (tools.phrasing.strength); set by measurement later.
+WEAK_SCORE = 0.3  # below: a weak match
+STRONG_SCORE = 0.6  # from here: a strong match (between the two: fair)

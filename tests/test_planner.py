@@ -299,7 +299,7 @@ def explained(rank):
         hit = s.current.hits[rank - 1]
         assert ex["kind"] == "hit" and ex["facts"]["figure_id"] == hit.figure_id
         assert ex["facts"]["fused"] == hit.breakdown.fused
-        assert f"Score {hit.breakdown.fused:.3f}" in r.reply
+        assert f"Its score is {hit.breakdown.fused:.3f}" in r.reply or f"Its score {hit.breakdown.fused:.3f}" in r.reply
         assert s.focus == hit.figure_id
     return check
 
@@ -311,9 +311,9 @@ def pair(a_rank, b_rank):
         hi, lo = sorted((a_rank, b_rank))
         assert facts["higher"]["rank"] == hi and facts["lower"]["rank"] == lo
         gap = s.current.hits[hi - 1].breakdown.fused - s.current.hits[lo - 1].breakdown.fused
-        assert f"Difference {gap:.3f}" in r.reply
+        assert f"{gap:.3f} less." in r.reply
         if a_rank > b_rank:
-            assert f"#{a_rank} is not above #{b_rank}: #{b_rank} ranks higher." in r.reply
+            assert f"#{a_rank} is below #{b_rank}, not above it." in r.reply
     return check
 
 
