@@ -81,7 +81,7 @@ def test_the_langchain_tool_exists_and_pushes_a_set(with_tool, fake_index):
     rs = session.current
     assert rs is not None and rs.set_id == 1 and len(rs.hits) == 3
     assert {h.patent_id for h in rs.hits} <= {"US12448135", "US12448527", "US12448730", "US12448895", "US8765276"}
-    assert m.content.startswith("Set 1: 3 figures (find_kind_code(code='B2')).")
+    assert m.content.startswith("Set 1: 3 figures (find kind code: 'B2').")
     recipe = session.recipe()
     assert (recipe.mode, recipe.tool, recipe.args) == ("tool", "find_kind_code", {"code": "B2"})
     bad = tools["find_kind_code"].invoke({"type": "tool_call", "name": "find_kind_code", "args": {"code": "Z9"},
@@ -108,7 +108,7 @@ def test_a_refinement_re_runs_it_over_the_index(with_tool, fake_index):
     assert steps[0].action == "filter" and steps[0].error is None
     rs = session.current
     assert rs.set_id == 2 and rs.parent == 1
-    assert "so the same search was run again over the whole index with it" in reply
+    assert "so I ran the same search again over the whole index, flowcharts only." in reply
     assert [(h.patent_id, h.sheet_no) for h in rs.hits] == [
         ("EP3358703", 2), ("US20250250937", 7), ("US20250250937", 8)]
     assert session.recipe().filters.kinds == ["flowchart"] and session.recipe().tool == "find_kind_code"

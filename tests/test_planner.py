@@ -343,7 +343,8 @@ def check_clusters(k):
         res = next(e.payload for e in r.events if e.kind == "clusters")
         assert (res.k == k) if k else 2 <= res.k <= 8
         assert s.clusters is res and sum(len(c.hits) for c in res.clusters) == K
-        assert r.reply.startswith(f"Set 1 in {res.k} groups of similar drawings (")
+        assert r.reply.startswith(f"I sorted the {K} figures of set 1 into {res.k} groups of similar drawings.")
+        assert res.map_png not in r.reply and ".png" not in r.reply  # the map goes to the UI, not into words
     return check
 
 
@@ -373,12 +374,12 @@ def check_part(s, r, a):
     overlays = [e.payload for e in r.events if e.kind == "overlay"]
     if found.sheets:
         where = ", ".join(f"sheet {m.sheet_no} (FIG {','.join(m.figs) or '?'})" for m in found.sheets)
-        assert f"OCR found 104 on: {where}." in r.reply
+        assert f"104 was read on {where}." in r.reply and ".png" not in r.reply
         assert len(overlays) == 1 and overlays[0]["numerals"] == ["104"]
         assert overlays[0]["figure_id"] in {m.figure_id for m in found.sheets}
         assert s.focus == overlays[0]["figure_id"]
     else:
-        assert "OCR did not find 104 on any sheet of US12448135." in r.reply and not overlays
+        assert "104 was not read on any sheet of US12448135." in r.reply and not overlays
 
 
 def check_more_like(rank):

@@ -61,14 +61,14 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def and_list(items: Sequence[str], limit: int = 8) -> str:
-    """"a", "a and b", "a, b and c"; beyond `limit` items: "a, b, … and 4 more"."""
+def and_list(items: Sequence[str], limit: int = 8, word: str = "and") -> str:
+    """"a", "a and b", "a, b and c"; beyond `limit` items: "a, b, … and 4 more". `word` may be "or"."""
     items = [str(x) for x in items if str(x)]
     if len(items) > limit:
         return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return ", ".join(items[:-1]) + f" {word} " + items[-1]
 
 
 def plural(n: int, noun: str) -> str:
@@ -87,7 +87,8 @@ def figure_words(figs: Sequence[str], sheet_no: int, patent_id: str) -> str:
 
 
 def filters_words(described: Mapping[str, object]) -> str:
-    """A filter as a person says it: {"kinds": ["flowchart"], "offices": ["EP"]} → "flowcharts only, from EP".
+    """A filter as a person says it: {"kinds": ["flowchart"], "offices": ["EP"]} → "flowcharts only; EP documents
+    only". Each part reads after "keeping" ("keeping flowcharts only") and as a set's name.
 
     Takes `Filters.describe()`; a field without its own phrasing is said as "<field in words> <values>".
     """
@@ -99,19 +100,19 @@ def filters_words(described: Mapping[str, object]) -> str:
 
 
 def _filter_part(key: str, values: list[str]) -> str:
-    listed = " or ".join(values)
+    listed = and_list(values, 20, "or")
     phrases = {
-        "kinds": lambda: " or ".join(plural(2, v).removeprefix("2 ") for v in values) + " only",
+        "kinds": lambda: and_list([plural(2, v).removeprefix("2 ") for v in values], 20, "or") + " only",
         "views": lambda: f"{listed} views only",
-        "cpc": lambda: f"CPC {listed}",
-        "offices": lambda: f"from {listed}",
-        "kind_codes": lambda: f"kind code {listed}",
-        "date_from": lambda: f"published on or after {_date(values[0])}",
-        "date_to": lambda: f"published on or before {_date(values[0])}",
-        "include_ids": lambda: f"only {' and '.join(values)}",
-        "exclude_ids": lambda: f"without {' and '.join(values)}",
-        "has_components": lambda: ("only figures with labelled parts" if values[0] == "True"
-                                   else "only figures without labelled parts"),
+        "cpc": lambda: f"CPC {listed} only",
+        "offices": lambda: f"{listed} documents only",
+        "kind_codes": lambda: f"kind code {listed} only",
+        "date_from": lambda: f"documents published on or after {_date(values[0])}",
+        "date_to": lambda: f"documents published on or before {_date(values[0])}",
+        "include_ids": lambda: f"{' and '.join(values)} only",
+        "exclude_ids": lambda: f"all but {' and '.join(values)}",
+        "has_components": lambda: ("figures with labelled parts only" if values[0] == "True"
+                                   else "figures without labelled parts only"),
     }
     if key in phrases:
         return phrases[key]()

@@ -23,6 +23,7 @@ from tools.cluster import Titler
 from tools.filtering import facet_values
 from tools.lexical import search_lexical
 from tools.narrow import narrow_hits
+from tools.phrasing import filters_words
 from tools.refsigns import find_component
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
 
@@ -113,12 +114,8 @@ class ActionBase:
 
 
 def describe_filters(f: Filters) -> str:
-    """"kinds=flowchart; offices=EP" for a set's origin and a reply."""
-    parts = []
-    for key, val in f.describe().items():
-        v = ",".join(map(str, val)) if isinstance(val, list) else val
-        parts.append(f"{key}={v}")
-    return "; ".join(parts)
+    """"flowcharts only; from EP" for a set's origin and a reply (tools.phrasing.filters_words)."""
+    return filters_words(f.describe())
 
 
 def set_facets(hits: Sequence[Hit]) -> str:

@@ -49,17 +49,18 @@ class RefineActions(ActionBase):
         kept = apply_filters(self.services, rs.hits, f)
         what = describe_filters(f)
         if kept:
-            return self._push(kept, f"set {rs.set_id} filtered by {what}", rs.set_id, new_recipe,
-                              lead=f"{len(kept)} of the {len(rs.hits)} figures of set {rs.set_id} pass {what}.")
+            return self._push(kept, what, rs.set_id, new_recipe,
+                              lead=f"Keeping {what} leaves {len(kept)} of the {len(rs.hits)} figures of set "
+                                   f"{rs.set_id}.")
         have = set_facets(rs.hits)
         if recipe.mode in RERUNNABLE:
             hits = self._run_recipe(new_recipe)
             if hits:
-                return self._push(hits, f"{recipe.mode} search of set {rs.set_id} re-run with {what}", rs.set_id,
-                                  new_recipe, lead=f"None of the {len(rs.hits)} figures of set {rs.set_id} passes "
-                                  f"{what}, so the same search was run again over the whole index with it.")
-        return Outcome(summary=f"No figure passes {what}, neither in set {rs.set_id} nor in a new search. "
-                               f"Set {rs.set_id} stays current.",
+                return self._push(hits, f"the search of set {rs.set_id} again, {what}", rs.set_id,
+                                  new_recipe, lead=f"None of the {len(rs.hits)} figures of set {rs.set_id} is left "
+                                  f"with {what}, so I ran the same search again over the whole index, {what}.")
+        return Outcome(summary=f"No figure fits {what}, neither in set {rs.set_id} nor in a new search over the "
+                               f"whole index. Set {rs.set_id} stays current.",
                        text=f"Set {rs.set_id} has: {have}.")
 
     def drop(self, patent_ids: Sequence[str] = (), ranks: Sequence[int] = ()) -> Outcome:
