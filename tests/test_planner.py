@@ -351,7 +351,7 @@ def check_clusters(k):
 def check_group(s, r, a):
     unchanged(s, r)
     g = s.clusters.clusters[1]
-    assert r.reply.startswith(f"Group 2 of set 1 has {len(g.hits)} figures")
+    assert r.reply.startswith(f"Group 2 of set 1 has {len(g.hits)} figure")
 
 
 def check_compare_ranks(s, r, i, j):

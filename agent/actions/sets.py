@@ -3,9 +3,11 @@ grouping a set into clusters of similar drawings."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from agent.actions.base import ActionBase, set_artifact
 from agent.events import Outcome, TurnEvent
-from agent.render import counts, listing, set_header, short_ids
+from agent.render import listing, set_header, short_ids
 from core.errors import ToolError
 from tools.cluster import ClusterResult, cluster_hits
 from tools.cpc_topics import cpc_legend
@@ -82,9 +84,9 @@ class SetActions(ActionBase):
             recipe = self.session.recipe().refined(mode="", topics=[], dropped=[])
             return self._push(list(c.hits), f"group {c.cluster_id} of set {rs.set_id}", rs.set_id, recipe,
                               lead=f"Kept group {c.cluster_id} ({len(c.hits)} figures).")
-        kinds = counts([h.kind for h in c.hits])
-        return Outcome(summary=f"Group {c.cluster_id} of set {rs.set_id} has {len(c.hits)} figures "
-                               f"({kinds}), from {len({h.patent_id for h in c.hits})} patents.",
+        kinds = and_list([plural(n, k) for k, n in Counter(h.kind for h in c.hits).most_common()])
+        return Outcome(summary=f"Group {c.cluster_id} of set {rs.set_id} has {plural(len(c.hits), 'figure')} "
+                               f"({kinds}), from {plural(len({h.patent_id for h in c.hits}), 'patent')}.",
                        data=[f"Title: {c.title} ({TITLE_SOURCES.get(c.title_source, c.title_source)})",
                              f"Keywords: {and_list(c.keywords) or 'none'}.",
                              *listing(c.hits, 12)],
