@@ -234,7 +234,7 @@ def _overlap_lines(fh: HitFacts, fl: HitFacts) -> list[str]:
     th, tl = set(fh["matched_terms"]), set(fl["matched_terms"])
     parts = []
     if th & tl:
-        parts.append(f"both have your words {and_list(sorted(th & tl))}")
+        parts.append(f"both have your {'word' if len(th & tl) == 1 else 'words'} {and_list(sorted(th & tl))}")
     if th - tl:
         parts.append(f"only #{hi} has {and_list(sorted(th - tl))}")
     if tl - th:
