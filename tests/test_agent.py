@@ -116,7 +116,7 @@ def test_multi_turn_refinement_and_undo(agent_for, fake_index):
 def test_explanation_numbers_match_the_breakdown(agent_for):
     def answer(messages: list) -> AIMessage:
         content = last_tool_content(messages)
-        score = re.search(r"Score (\d\.\d{3})", content).group(1)
+        score = re.search(r"Its score (?:is )?(\d\.\d{3})", content).group(1)
         return AIMessage(f"#1 scores {score}; see the breakdown.")
 
     agent, model = agent_for(
@@ -133,9 +133,9 @@ def test_explanation_numbers_match_the_breakdown(agent_for):
     r = agent.run(session, "why is #1 ranked first?")
     bd = top.breakdown
     content = tool_messages(model)[-1].content
-    assert f"Score {bd.fused:.3f}" in content
-    for name, ms in bd.modalities.items():
-        assert f"normalised {ms.norm:.3f} (rank {ms.rank} in the {name} list)" in content
+    assert f"Its score is {bd.fused:.3f}" in content or f"Its score {bd.fused:.3f}" in content
+    for ms in bd.modalities.values():
+        assert f"(similarity {ms.raw:.3f}" in content
     assert r.reply == f"#1 scores {bd.fused:.3f}; see the breakdown."
     ex = next(e.payload for e in r.events if e.kind == "explanation")
     assert ex["kind"] == "hit" and ex["facts"]["fused"] == bd.fused and ex["facts"]["figure_id"] == top.figure_id
@@ -148,7 +148,7 @@ def test_explanation_numbers_match_the_breakdown(agent_for):
     facts = next(e.payload for e in pair.events if e.kind == "explanation")["facts"]
     h2, h5 = session.current.hits[1], session.current.hits[4]
     assert facts["higher"]["fused"] == h2.breakdown.fused and facts["lower"]["fused"] == h5.breakdown.fused
-    assert f"Difference {h2.breakdown.fused - h5.breakdown.fused:.3f}" in tool_messages(model)[-1].content
+    assert f"{h2.breakdown.fused - h5.breakdown.fused:.3f} less." in tool_messages(model)[-1].content
 
 
 def test_bad_argument_comes_back_and_the_model_corrects_it(agent_for):

@@ -123,7 +123,8 @@ def test_cluster_group_explain_compare_and_part_tools(kit):
     session, tools = kit
     invoke(tools, "search_figures", query="hoist gripping unit rail motor propeller")
     m = invoke(tools, "cluster_results", k=2)
-    assert m.content.startswith("Set 1 in 2 groups of similar drawings (given: k=2).")
+    assert m.content.startswith("I sorted the 6 figures of set 1 into 2 groups of similar drawings.\n")
+    assert "Group 1, " in m.content and ".png" not in m.content
     assert session.clusters is not None and session.clusters_of == 1
     assert [e.kind for e in m.artifact.events] == ["clusters"]
     group2 = [h.figure_id for h in session.clusters.clusters[1].hits]

@@ -321,7 +321,7 @@ def explained(rank):
         hit = s.current.hits[rank - 1]
         assert ex["kind"] == "hit" and ex["facts"]["figure_id"] == hit.figure_id
         assert ex["facts"]["fused"] == hit.breakdown.fused
-        assert f"Score {hit.breakdown.fused:.3f}" in r.reply
+        assert f"Its score is {hit.breakdown.fused:.3f}" in r.reply or f"Its score {hit.breakdown.fused:.3f}" in r.reply
         assert s.focus == hit.figure_id
     return check
 
@@ -333,9 +333,9 @@ def pair(a_rank, b_rank):
         hi, lo = sorted((a_rank, b_rank))
         assert facts["higher"]["rank"] == hi and facts["lower"]["rank"] == lo
         gap = s.current.hits[hi - 1].breakdown.fused - s.current.hits[lo - 1].breakdown.fused
-        assert f"Difference {gap:.3f}" in r.reply
+        assert f"{gap:.3f} less." in r.reply
         if a_rank > b_rank:
-            assert f"#{a_rank} is not above #{b_rank}: #{b_rank} ranks higher." in r.reply
+            assert f"#{a_rank} is below #{b_rank}, not above it." in r.reply
     return check
 
 
@@ -368,14 +368,15 @@ def check_clusters(k):
         res = next(e.payload for e in r.events if e.kind == "clusters")
         assert (res.k == k) if k else 2 <= res.k <= 8
         assert s.clusters is res and sum(len(c.hits) for c in res.clusters) == K
-        assert r.reply.startswith(f"Set 1 in {res.k} groups of similar drawings (")
+        assert r.reply.startswith(f"I sorted the {K} figures of set 1 into {res.k} groups of similar drawings.")
+        assert res.map_png not in r.reply and ".png" not in r.reply  # the map goes to the UI, not into words
     return check
 
 
 def check_group(s, r, a):
     unchanged(s, r)
     g = s.clusters.clusters[1]
-    assert r.reply.startswith(f"Group 2 of set 1 has {len(g.hits)} figures")
+    assert r.reply.startswith(f"Group 2 of set 1 has {len(g.hits)} figure")
 
 
 def check_compare_ranks(s, r, i, j):
@@ -398,12 +399,12 @@ def check_part(s, r, a):
     overlays = [e.payload for e in r.events if e.kind == "overlay"]
     if found.sheets:
         where = ", ".join(f"sheet {m.sheet_no} (FIG {','.join(m.figs) or '?'})" for m in found.sheets)
-        assert f"OCR found 104 on: {where}." in r.reply
+        assert f"104 was read on {where}." in r.reply and ".png" not in r.reply
         assert len(overlays) == 1 and overlays[0]["numerals"] == ["104"]
         assert overlays[0]["figure_id"] in {m.figure_id for m in found.sheets}
         assert s.focus == overlays[0]["figure_id"]
     else:
-        assert "OCR did not find 104 on any sheet of US12448135." in r.reply and not overlays
+        assert "104 was not read on any sheet of US12448135." in r.reply and not overlays
 
 
 def check_more_like(rank):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from core.cpc import is_known_prefix
 from core.errors import ToolError
 from core.filters import Facets, Filters
 from core.types import Hit
@@ -11,8 +12,15 @@ from runtime.services import Services
 
 
 def facet_values(services: Services) -> Facets:
-    """The filter values that occur in the index: kinds, views, offices, kind codes, CPC prefixes, dates."""
-    return services.store.facets()
+    """The filter values that occur in the index: kinds, views, offices, kind codes, CPC prefixes, dates.
+
+    CPC prefixes that name no class or subclass of the scheme (an index built before ingest checked them
+    may hold "B00R" read from a garbled PDF) are left out.
+    """
+    facets = services.store.facets()
+    facets["cpc"] = [p for p in facets["cpc"] if is_known_prefix(p)]
+    facets["cpc_counts"] = {p: n for p, n in facets["cpc_counts"].items() if is_known_prefix(p)}
+    return facets
 
 
 def make_filters(services: Services | None = None, **values: object) -> Filters:
@@ -32,7 +40,7 @@ def make_filters(services: Services | None = None, **values: object) -> Filters:
 
 
 def _check_against_index(services: Services, f: Filters) -> None:
-    facets = services.store.facets()
+    facets = facet_values(services)
     checks = (
         ("office", f.offices, facets["offices"]),
         ("kind code", f.kind_codes, facets["kind_codes"]),

@@ -75,10 +75,10 @@ class UnderstandActions(ActionBase):
         target = focus if focus in sheet_ids else (sheet_ids[0] if sheet_ids else None)
         label = found.labels[0] if found.labels else "(no label in the text)"
         where = ", ".join(f"sheet {s.sheet_no} (FIG {','.join(s.figs) or '?'})" for s in found.sheets)
-        text = [f"OCR found {found.numeral} on: {where}." if where else
-                f"OCR did not find {found.numeral} on any sheet of {pid}."]
+        text = [f"{found.numeral} was read on {where}." if where else
+                f"{found.numeral} was not read on any sheet of {pid}."]
         if focus and target is not None and target != focus:
-            text.append(f"It was not read on {focus} itself.")
+            text.append(f"It was not read on sheet {focus.rpartition('-S')[2]} itself.")
         if found.described_figs:
             text.append(f"The brief description mentions it for FIG {', '.join(found.described_figs)}.")
         events: list[TurnEvent] = []
@@ -87,7 +87,8 @@ class UnderstandActions(ActionBase):
             overlay = self._overlay(target, found, pid)
             events.append(TurnEvent("overlay", overlay))
             artifact["overlay"] = overlay
-            text.append(f"Overlay of {target} with {found.numeral} boxed: {overlay['path']}.")
+            sheet = next(s for s in found.sheets if s.figure_id == target)
+            text.append(f"Sheet {sheet.sheet_no} is shown with {found.numeral} boxed.")
         data = [f"{pid} reference sign {found.numeral}: {label}"]
         if len(found.labels) > 1:
             data.append("Also called: " + ", ".join(found.labels[1:4]))
