@@ -232,7 +232,7 @@ def test_apply_filters_from_the_facet_panel(agent_for):
     agent.run(session, "charging station for electric vehicles")
     rs = agent.apply_filters(session, Filters(offices=["EP"]))
     assert rs.set_id == 2 and rs.parent == 1 and all(h.office == "EP" for h in rs.hits)
-    assert session.messages[-1].content.startswith(f"{len(rs.hits)} of the 20 figures of set 1 pass offices=EP.")
+    assert session.messages[-1].content.startswith(f"{len(rs.hits)} of the 20 figures of set 1 pass office EP.")
     with pytest.raises(ToolError, match="no office 'JP' in the index"):
         agent.apply_filters(session, Filters(offices=["JP"]))
     assert session.current.set_id == 2

@@ -73,7 +73,7 @@ def test_search_then_refine_through_injected_session_state(kit):
     assert session.current.set_id == 2 and session.current.parent == 1
     assert all(x.view in ("side", "left", "right") for x in session.current.hits)  # "side" takes in left, right
     assert m2.content.startswith(
-        f"{len(session.current.hits)} of the 6 figures of set 1 pass views=side,left,right.")
+        f"{len(session.current.hits)} of the 6 figures of set 1 pass side, left or right view.")
 
     m3 = invoke(tools, "go_back")
     assert session.current.set_id == 1 and m3.content.startswith("Back to the previous results. Set 1:")

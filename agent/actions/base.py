@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from agent.actions.registry import search_function
 from agent.events import Outcome, TurnEvent
-from agent.render import counts, listing, set_header
+from agent.render import counts, date_text, listing, set_header
 from agent.session import Recipe, Session
 from core.defaults import DEFAULT_K
 from core.errors import ToolError
@@ -113,12 +113,27 @@ class ActionBase:
 
 
 def describe_filters(f: Filters) -> str:
-    """"kinds=flowchart; offices=EP" for a set's origin and a reply."""
-    parts = []
-    for key, val in f.describe().items():
-        v = ",".join(map(str, val)) if isinstance(val, list) else val
-        parts.append(f"{key}={v}")
-    return "; ".join(parts)
+    """The filters in plain words, for a set's origin and a reply: "kind flowchart, office EP and no graph"."""
+    parts = [_filter_words(name, value) for name, value in f.describe().items()]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+_FILTER_WORDS = {  # field → how its values read; "{}" is the values joined with "or"
+    "kinds": "kind {}", "views": "{} view", "cpc": "CPC {}", "offices": "office {}", "kind_codes": "kind code {}",
+    "date_from": "published on or after {}", "date_to": "published on or before {}", "include_ids": "only {}",
+    "exclude_ids": "not {}", "exclude_kinds": "no {}", "exclude_views": "no {} view", "exclude_cpc": "not in CPC {}",
+    "exclude_offices": "not from {}", "exclude_kind_codes": "no kind code {}",
+}
+
+
+def _filter_words(name: str, value: object) -> str:
+    if name == "has_components":
+        return "with reference signs read on the drawing" if value else "without reference signs read on it"
+    if name in ("date_from", "date_to"):
+        return _FILTER_WORDS[name].format(date_text(int(str(value))))
+    values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    joined = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+    return _FILTER_WORDS.get(name, name.replace("_", " ") + " {}").format(joined)
 
 
 def set_facets(hits: Sequence[Hit]) -> str:

@@ -32,14 +32,22 @@ class RefineActions(ActionBase):
         only_patents: Sequence[str] | None = None,
         exclude_patents: Sequence[str] | None = None,
         has_components: bool | None = None,
+        exclude_kinds: Sequence[str] | None = None,
+        exclude_views: Sequence[str] | None = None,
+        exclude_cpc: Sequence[str] | None = None,
+        exclude_offices: Sequence[str] | None = None,
+        exclude_kind_codes: Sequence[str] | None = None,
     ) -> Outcome:
-        """Keep the current hits that pass facet filters (kinds, views, cpc, offices, dates, patents...)."""
+        """Keep the current hits that pass facet filters (kinds, views, cpc, offices, dates, patents...);
+        the exclude_ arguments drop what they name ("anything except EP", "no graphs")."""
         rs = self.session.require_current()
         f = make_filters(
             self.services, kinds=kinds, views=views, cpc=cpc, offices=offices, kind_codes=kind_codes,
             date_from=date_from, date_to=date_to, has_components=has_components,
             include_ids=[self.resolve_patent_id(p) for p in only_patents or []],
             exclude_ids=[self.resolve_patent_id(p) for p in exclude_patents or []],
+            exclude_kinds=exclude_kinds, exclude_views=exclude_views, exclude_cpc=exclude_cpc,
+            exclude_offices=exclude_offices, exclude_kind_codes=exclude_kind_codes,
         )
         if f.is_empty():
             raise ToolError("name at least one filter: kinds, views, cpc, offices, kind_codes, date_from, "
