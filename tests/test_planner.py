@@ -24,6 +24,7 @@ from core.types import Hit
 from core.vocab import KINDS, UNKNOWN, VIEWS, ViewTerm
 from tests.fakes import HashEncoder
 from tools.cpc_topics import cpc_for_topic
+from tools.filtering import make_filters
 
 # ---------------------------------------------------------------- part 1: reading requests
 
@@ -39,6 +40,16 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("hydrogen tank in an aircraft wing", {}, [("search", {"query": "hydrogen tank in an aircraft wing"})]),
     ("flowcharts of a method for charging an electric vehicle", {},
      [("search", {"query": "a method for charging an electric vehicle", "_filters": {"kinds": ["flowchart"]}})]),
+    # a filter or topic stated inside the first request
+    ("exploded views of a hinge", {}, [("search", {"query": "a hinge", "_filters": {"views": ["exploded"]}})]),
+    ("flowcharts of a method for charging after 2018", {},
+     [("search", {"query": "a method for charging", "_filters": {"kinds": ["flowchart"], "date_from": 20190101}})]),
+    ("EP drawings of a wind turbine", {}, [("search", {"query": "a wind turbine", "_filters": {"offices": ["EP"]}})]),
+    ("a hinge, exploded views only", {}, [("search", {"query": "a hinge", "_filters": {"views": ["exploded"]}})]),
+    ("wind turbines but no EP", {}, [("search", {"query": "wind turbines", "_filters": {"exclude_offices": ["EP"]}})]),
+    ("show me charging stations from WO published before 2020", {},
+     [("search", {"query": "charging stations", "_filters": {"date_to": 20191231, "offices": ["WO"]}})]),
+    ("hinge without springs", {}, [("search", {"query": "hinge without springs"})]),
     ("windmill AND turbine", {}, [("keyword_search", {"query": "windmill AND turbine"})]),
     ('title:"wind turbine" NOT claims:blade', {"has_results": True},
      [("keyword_search", {"query": 'title:"wind turbine" NOT claims:blade'})]),
@@ -64,7 +75,7 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("only views from the left", {"has_results": True}, [("filter", {"views": ["left"]})]),
     ("only left and right side views", {"has_results": True}, [("filter", {"views": ["left", "right"]})]),
     ("only top and bottom views", {"has_results": True}, [("filter", {"views": ["top", "bottom"]})]),
-    ("remove the left side views", {"has_results": True}, [("filter", {"_negate": {"views": ["left"]}})]),
+    ("remove the left side views", {"has_results": True}, [("filter", {"exclude_views": ["left"]})]),
     ("only EP documents after 2015", {"has_results": True},
      [("filter", {"offices": ["EP"], "date_from": 20160101})]),
     ("only US patents published before 2020", {"has_results": True},
@@ -88,9 +99,76 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("remove US 12,448,135 B2 please", {"has_results": True},
      [("drop", {"patent_ids": ["US12448135"], "ranks": []})]),
     ("drop #2 and #4", {"has_results": True}, [("drop", {"patent_ids": [], "ranks": [2, 4]})]),
-    ("remove the flowcharts", {"has_results": True}, [("filter", {"_negate": {"kinds": ["flowchart"]}})]),
-    ("no graphs", {"has_results": True}, [("filter", {"_negate": {"kinds": ["graph"]}})]),
-    ("exclude WO documents", {"has_results": True}, [("filter", {"_negate": {"offices": ["WO"]}})]),
+    ("remove the flowcharts", {"has_results": True}, [("filter", {"exclude_kinds": ["flowchart"]})]),
+    ("no graphs", {"has_results": True}, [("filter", {"exclude_kinds": ["graph"]})]),
+    ("exclude WO documents", {"has_results": True}, [("filter", {"exclude_offices": ["WO"]})]),
+    # exclusion inside a filter, and several constraints in one sentence
+    ("drop the graphs", {"has_results": True}, [("filter", {"exclude_kinds": ["graph"]})]),
+    ("anything except EP", {"has_results": True}, [("filter", {"exclude_offices": ["EP"]})]),
+    ("everything but the flowcharts", {"has_results": True}, [("filter", {"exclude_kinds": ["flowchart"]})]),
+    ("without perspective views", {"has_results": True}, [("filter", {"exclude_views": ["perspective"]})]),
+    ("no side views", {"has_results": True}, [("filter", {"exclude_views": ["side"]})]),
+    ("not before 2015", {"has_results": True}, [("filter", {"date_from": 20150101})]),
+    ("not after 2018", {"has_results": True}, [("filter", {"date_to": 20181231})]),
+    ("nothing published before 2016 please", {"has_results": True}, [("filter", {"date_from": 20160101})]),
+    ("only flowcharts but no EP", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "exclude_offices": ["EP"]})]),
+    ("only EP flowcharts but not graphs", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "offices": ["EP"], "exclude_kinds": ["graph"]})]),
+    ("only US patents, but no B2", {"has_results": True},
+     [("filter", {"offices": ["US"], "exclude_kind_codes": ["B2"]})]),
+    ("keep US documents after 2015 except the block diagrams", {"has_results": True},
+     [("filter", {"date_from": 20160101, "offices": ["US"], "exclude_kinds": ["block diagram"]})]),
+    ("except CPC B64", {"has_results": True}, [("filter", {"exclude_cpc": ["B64"]})]),
+    ("drop everything from WO", {"has_results": True}, [("filter", {"exclude_offices": ["WO"]})]),
+    ("remove the ones before 2015", {"has_results": True}, [("filter", {"date_from": 20150101})]),
+    ("no granted patents", {"has_results": True}, [("filter", {"applications": True})]),
+    # references to results and patents
+    ("just that patent, #3", {"has_results": True}, [("filter", {"_rank_patent": 3})]),
+    ("only the patent of #4", {"has_results": True}, [("filter", {"_rank_patent": 4})]),
+    ("show me the patent of #2", {"has_results": True}, [("filter", {"_rank_patent": 2})]),
+    ("all figures of the second one", {"has_results": True}, [("filter", {"_rank_patent": 2})]),
+    ("only this patent", {"has_results": True}, [("filter", {"_rank_patent": 0})]),
+    ("drop that patent", {"has_results": True}, [("drop", {"_rank_patents": [0]})]),
+    ("remove the patent of #5", {"has_results": True}, [("drop", {"_rank_patents": [5]})]),
+    ("the same applicant as #2", {"has_results": True}, [("same_applicant", {"rank": 2})]),
+    ("more from the same applicant", {"has_results": True}, [("same_applicant", {"_rank_patent": 0})]),
+    ("patents by the applicant of US12448135", {"has_results": True},
+     [("same_applicant", {"patent_id": "US12448135"})]),
+    # ordering a set
+    ("sort by date", {"has_results": True}, [("order", {"by": "date"})]),
+    ("order them by publication date, newest first", {"has_results": True},
+     [("order", {"by": "date", "descending": True})]),
+    ("newest first", {"has_results": True}, [("order", {"by": "date", "descending": True})]),
+    ("oldest first please", {"has_results": True}, [("order", {"by": "date", "descending": False})]),
+    ("sort them chronologically", {"has_results": True}, [("order", {"by": "date"})]),
+    ("sort by date descending", {"has_results": True}, [("order", {"by": "date", "descending": True})]),
+    ("sort by score", {"has_results": True}, [("order", {"by": "score"})]),
+    ("order by relevance, lowest first", {"has_results": True}, [("order", {"by": "score", "descending": False})]),
+    ("sort by patent", {"has_results": True}, [("order", {"by": "patent"})]),
+    ("arrange the results by patent number", {"has_results": True}, [("order", {"by": "patent"})]),
+    ("sort these into 3 groups", {"has_results": True}, [("cluster", {"k": 3})]),
+    # how many results
+    ("give me 50", {"has_results": True}, [("resize", {"k": 50})]),
+    ("show 40 results", {"has_results": True}, [("resize", {"k": 40})]),
+    ("only the top 5", {"has_results": True}, [("resize", {"k": 5})]),
+    ("just the first ten", {"has_results": True}, [("resize", {"k": 10})]),
+    ("top 5", {"has_results": True}, [("resize", {"k": 5})]),
+    ("10 more", {"has_results": True}, [("resize", {"_add": 10})]),
+    ("more", {"has_results": True}, [("resize", {"more": True})]),
+    ("more results please", {"has_results": True}, [("resize", {"more": True})]),
+    ("show me more", {"has_results": True}, [("resize", {"more": True})]),
+    ("fewer", {"has_results": True}, [("resize", {"_fewer": True})]),
+    # a question about one figure or FIG of a result
+    ("what is shown in FIG 2 of #4?", {"has_results": True}, [("figure", {"rank": 4, "fig": "2"})]),
+    ("what does #2 show?", {"has_results": True}, [("figure", {"rank": 2})]),
+    ("describe figure 3 of the second result", {"has_results": True}, [("figure", {"rank": 2, "fig": "3"})]),
+    ("describe #3", {"has_results": True}, [("figure", {"rank": 3})]),
+    ("what is in the last one?", {"has_results": True}, [("figure", {"rank": -1})]),
+    ("tell me about FIG. 5 of US12448135", {"has_results": True},
+     [("figure", {"patent_id": "US12448135", "fig": "5"})]),
+    ("what am I looking at in #1?", {"has_results": True}, [("figure", {"rank": 1})]),
+    ("describe this figure", {"has_results": True}, [("figure", {})]),
     # more like, weights
     ("more like #3", {"has_results": True}, [("more_like", {"rank": 3})]),
     ("similar to the third one", {"has_results": True}, [("more_like", {"rank": 3})]),
@@ -174,10 +252,11 @@ def test_no_side_views_drops_the_left_and_right_views_too(fake_index):
     session.push([Hit(rank=i + 1, figure_id=f"US1-S{i}", patent_id="US1", sheet_no=i, view=v)
                   for i, v in enumerate(views)], "hand-made", None)
     actions = Actions(fake_index, session)
-    assert resolve_step(actions, Step("filter", {"_negate": {"views": ["side"]}})) == \
-        {"views": ["front", "perspective"]}
-    assert resolve_step(actions, Step("filter", {"_negate": {"views": ["left"]}})) == \
-        {"views": ["front", "perspective", "right", "side"]}
+    for said, kept in (("no side views", ["front", "perspective"]),
+                       ("remove the left side views", ["side", "right", "front", "perspective"])):
+        step = plan(said, has_results=True).steps[0]
+        f = make_filters(**resolve_step(actions, step))
+        assert [v for v in views if f.match({"view": v})] == kept
 
 
 def test_help_and_small_parsers():

@@ -23,6 +23,7 @@ from tools.cluster import Titler
 from tools.filtering import facet_values
 from tools.lexical import search_lexical
 from tools.narrow import narrow_hits
+from tools.ordering import order_hits
 from tools.refsigns import find_component
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
 
@@ -109,7 +110,7 @@ class ActionBase:
         hits = [h for h in hits if h.figure_id not in set(recipe.dropped)]
         for topic, cpc in recipe.topics:
             hits, _ = narrow_hits(self.services, hits, topic, cpc)
-        return hits
+        return order_hits(hits, recipe.order_by, recipe.descending) if recipe.order_by else hits
 
 
 def describe_filters(f: Filters) -> str:
