@@ -470,6 +470,73 @@ def check_more_like(rank):
     return check
 
 
+def same_figures(s, r, a):
+    hits = new_set(s, r)
+    assert sorted(h.figure_id for h in hits) == sorted(h.figure_id for h in s.sets[-2].hits)
+    return hits
+
+
+def ordered_by(key, descending, reply):
+    def check(s, r, a):
+        values = [key(h) for h in same_figures(s, r, a) if key(h) is not None]
+        assert values == sorted(values, reverse=descending) and len(set(values)) > 1
+        assert r.reply.startswith(reply) and s.recipe().order_by
+    return check
+
+
+def sized(n, *, same_top=False):
+    def check(s, r, a):
+        hits = new_set(s, r)
+        assert (len(hits) == n) if n > 0 else len(hits) > K
+        assert s.recipe().k == (n if n > 0 else s.recipe().k) and s.recipe().text == BASE
+        if same_top:  # the same search with another k: the same first figures
+            assert [h.figure_id for h in hits] == [h.figure_id for h in s.sets[0].hits[:n]]
+    return check
+
+
+def only_patent_of(rank, set_index=0):
+    def check(s, r, a):
+        pid = s.sets[set_index].hits[rank - 1].patent_id
+        assert {h.patent_id for h in new_set(s, r, parent=set_index + 1)} == {pid}
+    return check
+
+
+def none(test, parent=1):
+    """No hit of the new set passes `test` (an excluded facet), and the set is not empty."""
+    def check(s, r, a):
+        hits = new_set(s, r, parent=parent)
+        assert not [h.figure_id for h in hits if test(h, a)]
+    return check
+
+
+def figure_answer(rank, fig):
+    def check(s, r, a):
+        from tools.search import patent_of
+
+        unchanged(s, r, set_id=len(s.sets))
+        hit = s.current.hits[rank - 1]
+        doc = patent_of(a.services, hit.patent_id)
+        if fig:
+            desc = doc.figure(fig).text
+            sheet = next(x for x in a.services.store.sheets(hit.patent_id) if fig in x.figs)
+            assert r.reply.startswith(f"FIG {fig} of {hit.patent_id} is ")
+        else:
+            sheet = a.services.store.sheet(hit.figure_id)
+            desc = sheet.description
+            assert r.reply.startswith(f"#{rank} of set {s.current.set_id} ({hit.patent_id}, FIG ")
+        assert f"Description: {desc.split()[0]}" in r.reply and f"It is drawn on sheet {sheet.sheet_no}" in r.reply
+        assert s.focus == sheet.figure_id and not [e for e in r.events if e.kind == "tool_call" and
+                                                   e.payload.name in ("search", "filter")]
+    return check
+
+
+def not_understood(start):
+    def check(s, r, a):
+        unchanged(s, r)
+        assert r.reply.startswith(start) and "I can " in r.reply
+    return check
+
+
 RUNS: list[Case] = [
     Case(BASE, check_base, pre=[]),
     Case("find figures of a turbine blade", lambda s, r, a: new_set(s, r, parent=None)
@@ -554,6 +621,63 @@ RUNS: list[Case] = [
     Case("help", lambda s, r, a: unchanged(s, r) or r.reply == HELP),
     Case("more like #99", lambda s, r, a: unchanged(s, r) or r.reply ==
          f"I could not do that: there is no #99 in result set 1; it has #1 to #{K}"),
+    # exclusions, and several constraints in one sentence
+    Case("anything except EP", none(lambda h, a: h.office == "EP")),
+    Case("everything but the flowcharts", none(lambda h, a: h.kind == "flowchart")),
+    Case("drop the graphs", none(lambda h, a: h.kind == "graph")),
+    Case("no side views", none(lambda h, a: h.view in ("side", "left", "right"))),
+    Case("not before 2015", none(lambda h, a: not h.pub_date or h.pub_date < 20150101)),
+    Case("not after 2018", none(lambda h, a: not h.pub_date or h.pub_date > 20181231)),
+    Case("except CPC B64", none(lambda h, a: any(c.startswith("B64") for c in h.cpc))),
+    Case("no granted patents", none(lambda h, a: meta(a, [h])[h.figure_id]["kind_code"].startswith("B"))),
+    Case("only US patents but no flowcharts", none(lambda h, a: h.office != "US" or h.kind == "flowchart")),
+    Case("keep documents after 2015 except the US ones", none(
+        lambda h, a: h.office == "US" or not h.pub_date or h.pub_date < 20160101)),
+    Case("no lizards", not_understood("I can leave out offices, figure kinds, views")),
+    # references to results and patents
+    Case("just that patent, #3", only_patent_of(3)),
+    Case("only the patent of #4", only_patent_of(4)),
+    Case("show me all figures of the second one", only_patent_of(2)),
+    Case("only this patent", only_patent_of(2), pre=[BASE, "what does #2 show?"]),
+    Case("drop the patent of #2", lambda s, r, a: none_from(s.sets[0].hits[1].patent_id)(s, r, a)),
+    Case("patents by the applicant of US8765276", lambda s, r, a: {h.patent_id for h in new_set(s, r)} <= {
+        "US8765276", "WO2013173195"} and r.reply.startswith("Tesla Motors, Inc applied for US8765276 and 1 other")),
+    Case("the second one", not_understood("I did not understand what to do with #2.")),
+    Case("#3 please", not_understood("I did not understand what to do with #3.")),
+    # ordering a set
+    Case("sort by date, newest first", ordered_by(lambda h: h.pub_date, True,
+                                                  "Ordered by publication date, newest first.")),
+    Case("oldest first", ordered_by(lambda h: h.pub_date, False, "Ordered by publication date, oldest first.")),
+    Case("sort by patent", ordered_by(lambda h: h.patent_id, False, "Ordered by patent number, first to last.")),
+    Case("order by score, weakest first", ordered_by(lambda h: h.score, False, "Ordered by score, weakest first.")),
+    Case("sort by colour", not_understood("I can order the results by publication date")),
+    Case("only the flowcharts", lambda s, r, a: all(h.kind == "flowchart" for h in new_set(s, r, parent=2)) and [
+        h.pub_date for h in s.current.hits] == sorted((h.pub_date for h in s.current.hits), reverse=True),
+        pre=[BASE, "newest first"]),  # a sorted set stays sorted when it is refined
+    # how many results
+    Case("give me 10", sized(10, same_top=True)),
+    Case("only the top 5", sized(5, same_top=True)),
+    Case("more", sized(0)),
+    Case("show me more results", sized(0)),
+    Case("fewer", sized(K // 2, same_top=True)),
+    Case("give me 10", lambda s, r, a: [h.pub_date for h in new_set(s, r, parent=2)] == sorted(
+        (h.pub_date for h in s.current.hits), reverse=True), pre=[BASE, "newest first"]),
+    # a question about one figure or FIG of a result: answered from the index, no search, the set unchanged
+    Case("what is shown in FIG 2 of #1?", figure_answer(1, "2")),
+    Case("what does #2 show?", figure_answer(2, None)),
+    Case("describe figure 1B of the first result", figure_answer(1, "1B")),
+    Case("describe #3", figure_answer(3, None)),
+    Case("what is shown in FIG 99 of #1?", lambda s, r, a: unchanged(s, r) or r.reply.startswith(
+        "I could not do that: US12448135 has no FIG 99; its figures are FIG 1A, 1B")),
+    # a filter or topic stated inside the first request
+    Case("flowcharts of a method for charging after 2012", lambda s, r, a: all(
+        h.kind == "flowchart" and h.pub_date >= 20130101 for h in new_set(s, r, parent=None)), pre=[]),
+    Case("EP drawings of a wind turbine", lambda s, r, a: all(
+        h.office == "EP" for h in new_set(s, r, parent=None)), pre=[]),
+    Case("charging stations but no EP", lambda s, r, a: all(
+        h.office != "EP" for h in new_set(s, r, parent=None)) and s.recipe().text == "charging stations", pre=[]),
+    Case("an aircraft, perspective views only", lambda s, r, a: all(
+        h.view == "perspective" for h in new_set(s, r, parent=None)), pre=[]),
 ]
 
 
