@@ -60,10 +60,10 @@ class SetActions(ActionBase):
         data = []
         for c in result.clusters:
             data.append(f"Group {c.cluster_id} \"{c.title}\" ({len(c.hits)} figures): {short_ids(c.hits, 8)}; "
-                        f"keywords: {', '.join(c.keywords) or 'none'}")
+                        f"keywords: {', '.join(c.keywords) or 'none'}.")
         notes = " ".join(result.notes)
         return Outcome(summary=f"Set {rs.set_id} in {result.k} groups of similar drawings ({result.k_method}).",
-                       text=(f"Map of the groups: {result.map_png}." + (f" Notes: {notes}" if notes else "")),
+                       text=f"Notes: {notes}" if notes else "",
                        data=data, artifact={"clusters": result.model_dump(mode="json")},
                        events=[TurnEvent("clusters", result)])
 

@@ -70,7 +70,7 @@ class UnderstandActions(ActionBase):
             found = lookup_refsign(self.services, pid, sign)
         except ToolError as e:
             others = self._sign_elsewhere(pid, sign)
-            return Outcome(summary=f"Not found: {e}",
+            return Outcome(summary=f"Not found: {str(e).rstrip('.')}.",
                            text="The current set has it in other patents:" if others else "",
                            data=others)
         sheet_ids = [s.figure_id for s in found.sheets]
@@ -90,9 +90,9 @@ class UnderstandActions(ActionBase):
             events.append(TurnEvent("overlay", overlay))
             artifact["overlay"] = overlay
             text.append(f"Overlay of {target} with {found.numeral} boxed: {overlay['path']}.")
-        data = [f"{pid} reference sign {found.numeral}: {label}"]
+        data = [f"{pid} reference sign {found.numeral}: {label}."]
         if len(found.labels) > 1:
-            data.append("Also called: " + ", ".join(found.labels[1:4]))
+            data.append("Also called: " + ", ".join(found.labels[1:4]) + ".")
         data += [f"Text: {s}" for s in found.sentences[:3]]
         return Outcome(summary=f"Reference sign {found.numeral} of {pid}:", text=" ".join(text), data=data,
                        artifact=artifact, events=events)
