@@ -106,7 +106,8 @@ class UnderstandActions(ActionBase):
         doc = patent_of(self.services, pid)
         figs = [fig.upper()] if fig else (sheet.figs if sheet else [])
         descs = [d for d in (doc.figures if doc else []) if d.fig.upper() in figs]
-        what = f"FIG {fig.upper()} of {pid}" if fig else f"{where} ({pid}, FIG {', '.join(figs) or 'unnumbered'})"
+        what = f"FIG {fig.upper()} of {pid}" if fig else \
+            f"{where or 'The figure being discussed'} ({pid}, FIG {', '.join(figs) or 'unnumbered'})"
         kinds = [(d.kind, d.view) for d in descs] or ([(sheet.kind, sheet.view)] if sheet else [])
         shown = "; ".join(f"a {k if k != 'unknown' else 'figure'}" + (f", {v} view" if v != "unknown" else "")
                           for k, v in dict.fromkeys(kinds)) or "a figure"
@@ -128,24 +129,27 @@ class UnderstandActions(ActionBase):
                                             "figure_id": sheet.figure_id if sheet else None}})
 
     def _figure_sheet(self, rank: int | None, fig: str | None, patent_id: str | None) -> tuple[str, Sheet | None, str]:
-        """(patent id, the sheet meant, where it is in the current set) for a figure question."""
+        """(patent id, the sheet meant, "#rank of set n" when that sheet is a hit of the current set)."""
         hit = self.session.hit(int(rank)) if rank is not None else None
         pid = hit.patent_id if hit else (self.resolve_patent_id(patent_id) if patent_id else None)
-        if pid is None:
+        focus = None
+        if pid is None:  # the figure being discussed, else #1
             pid, focus = self._part_figure(None, None)
-            hit = next((h for h in self.session.current.hits if h.figure_id == focus), None) \
-                if self.session.current else None
-        where = f"#{hit.rank} of set {self.session.require_current().set_id}" if hit else pid
-        if not fig:
-            return pid, self.services.store.sheet(hit.figure_id) if hit else None, where
+            hit = next((h for h in self.session.require_current().hits if h.figure_id == focus), None)
         sheets = self.services.store.sheets(pid)
-        sheet = next((s for s in sheets if fig.upper() in (f.upper() for f in s.figs)), None)
-        doc = patent_of(self.services, pid)
-        if sheet is None and (doc is None or doc.figure(fig) is None):
-            have = [d.fig for d in doc.figures] if doc else [f for s in sheets for f in s.figs]
-            raise ToolError(f"{pid} has no FIG {fig.upper()}; its figures are FIG {', '.join(have) or 'unnumbered'}")
-        here = sheet is not None and hit is not None and sheet.figure_id == hit.figure_id
-        return pid, sheet, (where if here else "")
+        if fig:
+            sheet = next((s for s in sheets if fig.upper() in (f.upper() for f in s.figs)), None)
+            doc = patent_of(self.services, pid)
+            if sheet is None and (doc is None or doc.figure(fig) is None):
+                have = ", ".join([d.fig for d in doc.figures] if doc else [f for s in sheets for f in s.figs])
+                raise ToolError(f"{pid} has no FIG {fig.upper()}; its figures are FIG {have or 'unnumbered'}")
+        elif hit is not None or focus is not None:
+            sheet = self.services.store.sheet(hit.figure_id if hit else str(focus))
+        else:
+            figs = ", ".join(f for s in sheets for f in s.figs) or "unnumbered"
+            raise ToolError(f"which figure of {pid}? Name a FIG, for example FIG 1; its figures are FIG {figs}")
+        here = hit is not None and sheet is not None and sheet.figure_id == hit.figure_id
+        return pid, sheet, f"#{hit.rank} of set {self.session.require_current().set_id}" if here and hit else ""
 
     def _part_figure(self, rank: int | None, patent_id: str | None) -> tuple[str, str | None]:
         """(patent id, figure id or None) a part question is about: #rank, a patent, the focus, else #1."""
