@@ -324,6 +324,9 @@ TOOLS: tuple[ToolSpec, ...] = (
              "Run the current set's search again for another number of results ('give me 50', 'more', 'only "
              "the top 5'). Makes a new set.",
              lambda a, k=None, more=False: a.resize(k=k, more=more)),
+    ToolSpec("patent_applicant", ApplicantArgs,
+             "Who applied for the patent of one result or a patent id, as its document names them. No new set.",
+             lambda a, rank=None, patent_id=None: a.applicant(rank=rank, patent_id=patent_id)),
     ToolSpec("same_applicant", ApplicantArgs,
              "Keep the results from patents of the same applicant as one result or patent. Makes a new set.",
              lambda a, rank=None, patent_id=None: a.same_applicant(rank=rank, patent_id=patent_id)),

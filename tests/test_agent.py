@@ -116,6 +116,7 @@ def test_the_llm_tools_exclude_order_resize_and_answer_figure_questions(agent_fo
         call("set_result_count", k=8), "Eight.",
         call("describe_figure", rank=1, fig="2"), "FIG 2 shows it.",
         call("same_applicant", rank=1), "Same applicant.",
+        call("patent_applicant", rank=1), "The applicant.",
     )
     session = Session()
     agent.run(session, "hydrogen energy system of an aircraft")
@@ -140,6 +141,11 @@ def test_the_llm_tools_exclude_order_resize_and_answer_figure_questions(agent_fo
     r = agent.run(session, "the same applicant as #1")
     assert {h.patent_id for h in r.result_set.hits} >= {top.patent_id}
     assert [c.name for c in r.tool_calls] == ["same_applicant"] and first.set_id == 1
+    current = session.current
+    agent.run(session, "who is the applicant of #1?")
+    names = " and ".join(dict.fromkeys(agent.services.store.patent(top.patent_id).applicants))
+    assert last_tool_content(session.messages).startswith(f"The document of #1 ({top.patent_id}) names ")
+    assert session.current is current and names.split(" and ")[0] in last_tool_content(session.messages)
 
 
 def test_explanation_numbers_match_the_breakdown(agent_for):

@@ -123,6 +123,10 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("keep US documents after 2015 except the block diagrams", {"has_results": True},
      [("filter", {"date_from": 20160101, "offices": ["US"], "exclude_kinds": ["block diagram"]})]),
     ("except CPC B64", {"has_results": True}, [("filter", {"exclude_cpc": ["B64"]})]),
+    ("show everything except the graphs", {"has_results": True}, [("filter", {"exclude_kinds": ["graph"]})]),
+    ("I don't want flowcharts", {"has_results": True}, [("filter", {"exclude_kinds": ["flowchart"]})]),
+    ("keep the flowcharts, but not the ones from WO", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "exclude_offices": ["WO"]})]),
     ("drop everything from WO", {"has_results": True}, [("filter", {"exclude_offices": ["WO"]})]),
     ("remove the ones before 2015", {"has_results": True}, [("filter", {"date_from": 20150101})]),
     ("no granted patents", {"has_results": True}, [("filter", {"applications": True})]),
@@ -133,6 +137,9 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("all figures of the second one", {"has_results": True}, [("filter", {"_rank_patent": 2})]),
     ("only this patent", {"has_results": True}, [("filter", {"_rank_patent": 0})]),
     ("drop that patent", {"has_results": True}, [("drop", {"_rank_patents": [0]})]),
+    ("just #3's patent", {"has_results": True}, [("filter", {"_rank_patent": 3})]),
+    ("who is the applicant of #2?", {"has_results": True}, [("applicant", {"rank": 2})]),
+    ("which company filed that patent?", {"has_results": True}, [("applicant", {"_rank_patent": 0})]),
     ("remove the patent of #5", {"has_results": True}, [("drop", {"_rank_patents": [5]})]),
     ("the same applicant as #2", {"has_results": True}, [("same_applicant", {"rank": 2})]),
     ("more from the same applicant", {"has_results": True}, [("same_applicant", {"_rank_patent": 0})]),
@@ -151,6 +158,10 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("sort by patent", {"has_results": True}, [("order", {"by": "patent"})]),
     ("arrange the results by patent number", {"has_results": True}, [("order", {"by": "patent"})]),
     ("sort these into 3 groups", {"has_results": True}, [("cluster", {"k": 3})]),
+    ("group by patent", {"has_results": True}, [("order", {"by": "patent"})]),
+    ("group them by similarity", {"has_results": True}, [("cluster", {"k": None})]),
+    ("reverse the order", {"has_results": True}, [("order", {"_reverse": True})]),
+    ("most recent first", {"has_results": True}, [("order", {"by": "date", "descending": True})]),
     # how many results
     ("give me 50", {"has_results": True}, [("resize", {"k": 50})]),
     ("show 40 results", {"has_results": True}, [("resize", {"k": 40})]),
@@ -172,6 +183,8 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
      [("figure", {"patent_id": "US12448135", "fig": "5"})]),
     ("what am I looking at in #1?", {"has_results": True}, [("figure", {"rank": 1})]),
     ("describe this figure", {"has_results": True}, [("figure", {})]),
+    ("show me FIG 3 of #2", {"has_results": True}, [("figure", {"rank": 2, "fig": "3"})]),
+    ("explain what #4 shows", {"has_results": True}, [("figure", {"rank": 4})]),
     # more like, weights
     ("more like #3", {"has_results": True}, [("more_like", {"rank": 3})]),
     ("similar to the third one", {"has_results": True}, [("more_like", {"rank": 3})]),
@@ -637,6 +650,8 @@ RUNS: list[Case] = [
     Case("keep documents after 2015 except the US ones", none(
         lambda h, a: h.office == "US" or not h.pub_date or h.pub_date < 20160101)),
     Case("no lizards", not_understood("I can leave out offices, figure kinds, views")),
+    Case("show everything except the graphs", none(lambda h, a: h.kind == "graph")),
+    Case("I don't want flowcharts", none(lambda h, a: h.kind == "flowchart")),
     # references to results and patents
     Case("just that patent, #3", only_patent_of(3)),
     Case("only the patent of #4", only_patent_of(4)),
@@ -646,6 +661,9 @@ RUNS: list[Case] = [
     Case("patents by the applicant of US8765276", lambda s, r, a: {h.patent_id for h in new_set(s, r)} <= {
         "US8765276", "WO2013173195"} and r.reply.startswith("Tesla Motors, Inc applied for US8765276 and 1 other")),
     Case("the second one", not_understood("I did not understand what to do with #2.")),
+    Case("who is the applicant of #1?", lambda s, r, a: unchanged(s, r) or r.reply.startswith(
+        "The document of #1 (US12448135) names 2 applicants:\nApplicant: Eric Gavizon\nApplicant: HELIOS")
+        and s.current.set_id == 1),
     Case("#3 please", not_understood("I did not understand what to do with #3.")),
     # ordering a set
     Case("sort by date, newest first", ordered_by(lambda h: h.pub_date, True,
@@ -654,6 +672,8 @@ RUNS: list[Case] = [
     Case("sort by patent", ordered_by(lambda h: h.patent_id, False, "Ordered by patent number, first to last.")),
     Case("order by score, weakest first", ordered_by(lambda h: h.score, False, "Ordered by score, weakest first.")),
     Case("sort by colour", not_understood("I can order the results by publication date")),
+    Case("reverse the order", ordered_by(lambda h: h.score, False, "Ordered by score, weakest first.")),
+    Case("group by patent", ordered_by(lambda h: h.patent_id, False, "Ordered by patent number, first to last.")),
     Case("only the flowcharts", lambda s, r, a: all(h.kind == "flowchart" for h in new_set(s, r, parent=2)) and [
         h.pub_date for h in s.current.hits] == sorted((h.pub_date for h in s.current.hits), reverse=True),
         pre=[BASE, "newest first"]),  # a sorted set stays sorted when it is refined

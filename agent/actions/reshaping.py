@@ -48,8 +48,9 @@ class ReshapeActions(RefineActions):
         if more and len(hits) <= n:
             return Outcome(summary=f"There are no more figures for this search: set {rs.set_id} already has all "
                                    f"{n} that it finds. Set {rs.set_id} stays current.")
+        fewer = f" Only {len(hits)} figures match it." if len(hits) < k else ""
         return self._push(hits, f"set {rs.set_id} with {k} results asked for", rs.set_id, recipe.refined(k=k),
-                          lead=f"The same search again, now asked for {k} results instead of {recipe.k}.")
+                          lead=f"The same search again, now asked for {k} results instead of {recipe.k}.{fewer}")
 
     def same_applicant(self, rank: int | None = None, patent_id: str | None = None) -> Outcome:
         """Keep the figures of patents by the applicant of one result (#rank) or of a patent id."""

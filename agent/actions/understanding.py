@@ -128,6 +128,19 @@ class UnderstandActions(ActionBase):
                        artifact={"figure": {"patent_id": pid, "figs": figs,
                                             "figure_id": sheet.figure_id if sheet else None}})
 
+    def applicant(self, rank: int | None = None, patent_id: str | None = None) -> Outcome:
+        """Who applied for the patent of one result (#rank, default #1) or of a patent id, as its document says."""
+        pid = self.resolve_patent_id(patent_id) if patent_id else self.session.hit(int(rank or 1)).patent_id
+        doc = patent_of(self.services, pid)
+        names = list(dict.fromkeys(doc.applicants)) if doc else []
+        ref = f"#{rank} ({pid})" if rank else pid
+        if not names:
+            return Outcome(summary=f"The data I have for {ref} names no applicant.",
+                           text=f"I can keep only its figures ('just that patent, {ref.split()[0]}') or compare it "
+                                "with the other results.")
+        return Outcome(summary=f"The document of {ref} names {len(names)} applicant{'s' if len(names) > 1 else ''}:",
+                       data=[f"Applicant: {n}" for n in names])
+
     def _figure_sheet(self, rank: int | None, fig: str | None, patent_id: str | None) -> tuple[str, Sheet | None, str]:
         """(patent id, the sheet meant, "#rank of set n" when that sheet is a hit of the current set)."""
         hit = self.session.hit(int(rank)) if rank is not None else None

@@ -17,6 +17,7 @@ from agent.planner.parsing import Step, plan
 from agent.session import Session
 from core.errors import ToolError
 from tools.filtering import make_filters
+from tools.ordering import DEFAULT_DESCENDING
 
 HELP = """I can search patent drawings and refine the results step by step. For example:
 - "show me drawings of a gripping unit on an overhead hoist"
@@ -149,6 +150,16 @@ def _resolve_patent_ref(actions: Actions, args: dict[str, Any]) -> dict[str, Any
     return args
 
 
+def _resolve_order(actions: Actions, args: dict[str, Any]) -> dict[str, Any]:
+    """"reverse the order": the current order (the search's own: by score), the other way round."""
+    if not args.pop("_reverse", False):
+        return args
+    recipe = actions.session.recipe()
+    by = recipe.order_by or "score"
+    now = DEFAULT_DESCENDING[by] if recipe.descending is None else recipe.descending
+    return {"by": by, "descending": not now}
+
+
 def _patent_of_rank(session: Session, rank: int) -> str:
     """The patent of #rank (-1: the last one; 0: the figure being discussed)."""
     rs = session.require_current()
@@ -167,6 +178,8 @@ _RESOLVERS: dict[str, Callable[[Actions, dict[str, Any]], dict[str, Any]]] = {
     "part": _resolve_last_rank,
     "figure": _resolve_last_rank,
     "same_applicant": _resolve_patent_ref,
+    "applicant": _resolve_patent_ref,
+    "order": _resolve_order,
     "drop": _resolve_drop,
     "resize": _resolve_resize,
 }

@@ -220,6 +220,8 @@ def facet_tail(query: str) -> tuple[dict[str, Any], str]:
         except ValueError:
             continue
         head = " ".join(words[:i]).rstrip(" ,;:")
+        if NEG_WORD.search(head + " ") and not split_negation(head)[1].strip():
+            continue  # "everything except | the graphs": the tail is what is excluded
         if values and not topic and not neg_topic and leftover_topic(head):
             return values, head
     return {}, query

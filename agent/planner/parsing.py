@@ -27,6 +27,7 @@ from agent.planner.extract import (
 )
 from agent.planner.vocabulary import (
     APPLICANT,
+    APPLICANT_QUESTION,
     ARTICLE_LEAD,
     ASKS_HELP,
     CLUSTER,
@@ -74,6 +75,7 @@ from agent.planner.vocabulary import (
     REFINE_LEAD,
     SEARCH_VERB,
     SHOW,
+    SHOWS,
     SIMILAR_WORD,
     THIS,
     UNDO,
@@ -171,9 +173,13 @@ def _order(r: Request) -> Plan | None:
         return None
     if not r.has_results:
         return Plan(reply=NO_RESULTS_YET)
+    if m.group("reverse"):
+        return _one("order", {"_reverse": True})
     said = " ".join(x for x in (m.group("key"), m.group("first"), m.group("chrono")) if x).strip()
     by = next((key for key, rx in (("date", ORDER_DATE), ("score", ORDER_SCORE), ("patent", ORDER_PATENT))
                if rx.search(said)), None)
+    if (m.group("verb") or "").lower() == "group" and by != "patent":
+        return None  # "group by similarity" is a clustering
     if by is None:
         return Plan(reply=f"I can order the results {ORDER_CHOICES}, but not by '{said}'.")
     args: dict[str, Any] = {"by": by}
@@ -210,6 +216,8 @@ def _patent_ref(r: Request) -> Plan | None:
         return None
     ref: dict[str, Any] = {"rank": r.ranks[0]} if r.ranks else (
         {"patent_id": r.ids[0]} if r.ids else {"_rank_patent": 0})
+    if APPLICANT_QUESTION.match(r.text):
+        return _one("applicant", ref)
     if APPLICANT.search(r.text):
         return _one("same_applicant", ref)
     if not PATENT_REF.search(r.text) or SIMILAR_WORD.search(r.lowered) or r.ids:
@@ -224,7 +232,8 @@ def _patent_ref(r: Request) -> Plan | None:
 
 def _figure_question(r: Request) -> Plan | None:
     """"what is shown in FIG 2 of #4?", "what does #2 show?", "describe figure 3 of the second result"."""
-    if not FIGURE_QUESTION.search(r.text) or COMPARE.search(r.text) or WHY.search(r.text):
+    why = WHY.search(r.text) and not SHOWS.search(r.text)  # "explain what #4 shows" is about the figure
+    if not (FIGURE_QUESTION.search(r.text) or SHOWS.search(r.text)) or COMPARE.search(r.text) or why:
         return None
     fig = FIG_REF.search(r.text)
     ranks = ranks_in(FIG_REF.sub(" ", r.text))
@@ -390,7 +399,8 @@ def _refine(r: Request) -> Plan | None:
     if neg_topic and (lead or neg or values):
         return Plan(reply=f"I can leave out offices, figure kinds, views, kind codes, CPC classes, dates or patents, "
                           f"but '{neg_topic}' is none of these. To drop single results, say 'drop #3'.")
-    facet_first = values and not SEARCH_VERB.match(r.text) and not topic
+    excludes = any(key.startswith("exclude_") for key in values) or bool(neg)
+    facet_first = values and not topic and (excludes or not SEARCH_VERB.match(r.text))
     if not (lead or facet_first or (neg and values)):
         return None
     steps = []

@@ -216,7 +216,8 @@ WEIGHT_VALUE = re.compile(r"\btext(?:\s+weight)?\s*(?:to|=|:|of|at)?\s*(0?\.\d+|
 DROP = re.compile(r"^\s*(?:please\s+)?(?:now\s+)?(?:drop|remove|exclude|delete|hide|discard|eliminate|"
                   r"get rid of|take out|skip|ignore|throw out|leave out|without|no more|filter out)\b",
                   re.IGNORECASE)
-NEG_FACET = re.compile(r"^\s*(?:no|nothing|without|except|excluding|but not|not|minus|other than)\b\s*(?:the\s+)?",
+NEG_FACET = re.compile(r"^\s*(?:no|nothing|without|except|excluding|but not|not|minus|other than|"
+                       r"(?:i\s+)?(?:don'?t|do\s+not)\s+(?:want|need|show(?:\s+me)?))\b\s*(?:the\s+)?",
                        re.IGNORECASE)
 LEXICAL = re.compile(r"\b(?:AND|OR|NOT)\b|\b(?:title|abstract|claims?|description|desc|figures?|text):\S")
 SEARCH_VERB = re.compile(r"^\s*(?:please\s+)?(?:(?:can|could|would) you\s+)?(?:show|find|search|look|get|give|"
@@ -264,17 +265,19 @@ FACET_HEAD = re.compile(r"^\s*((?:[\w-]+\s+){0,3}?)(?:of|about|for|showing|on|de
 # "anything except WO", "not before 2015", "without graphs").
 NEG_WORD = re.compile(
     r"(?:^|,?\s+|\b)(?:but\s+(?:not|no|without)|and\s+(?:not|no)|except(?:\s+for)?|excluding|exclude|without|"
-    r"other\s+than|apart\s+from|minus|not|no|nothing|everything\s+but|anything\s+but)\b\s*(?:the\s+|any\s+)?",
+    r"other\s+than|apart\s+from|minus|not|no|nothing|everything\s+but|anything\s+but|"
+    r"(?:i\s+)?(?:don'?t|do\s+not)\s+(?:want|need|show(?:\s+me)?|care\s+about))\b\s*(?:the\s+|any\s+)?",
     re.IGNORECASE,
 )
 CPC_WORD = re.compile(r"\b(?:CPC\s+(?:class\s+)?|class\s+)?([A-H]\d\d[A-Z]?)\b")  # "B64", "CPC B64D"
 
 # Ordering a set: "sort by date", "newest first", "order them by score".
 ORDER = re.compile(
-    r"\b(?:sort|order|re-?order|re-?sort|arrange|rank|list)(?:\s+(?:them|these|it|this|those|the\s+(?:results?|set|"
+    r"\b(?P<verb>sort|order|re-?order|re-?sort|arrange|rank|list|group)(?:\s+(?:them|these|it|this|those|the\s+(?:results?|set|"
     r"hits|figures|drawings|list)))?\s+(?:by|on|according\s+to|in)\s+(?P<key>[\w\s'-]+?)\s*(?:[,.!?]|$)|"
     r"\b(?P<first>newest|latest|most\s+recent|recent|oldest|earliest|best|highest[\s-]scor\w*|lowest[\s-]scor\w*)"
-    r"(?:\s+(?:ones?|results?|figures?|patents?))?\s+first\b|\b(?P<chrono>chronologically)\b",
+    r"(?:\s+(?:ones?|results?|figures?|patents?))?\s+first\b|\b(?P<chrono>chronologically)\b|"
+    r"\b(?P<reverse>reverse|invert|flip)\s+(?:the\s+)?(?:order|list|ranking|sorting)\b",
     re.IGNORECASE,
 )
 ORDER_DATE = re.compile(r"\b(?:date|dates|year|years|time|age|chronolog\w*|publication|published|recent|newest|"
@@ -309,14 +312,19 @@ COUNT_WORDS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 
 # A question about one figure: "what is shown in FIG 2 of #4?", "what does #2 show?", "describe #3".
 FIG_REF = re.compile(r"\bFIG(?:URE)?S?\.?\s*(\d{1,3}[A-Za-z]?)\b", re.IGNORECASE)
 FIGURE_QUESTION = re.compile(
-    r"\b(?:what(?:'s|\s+is|\s+are)?\s+(?:shown|depicted|drawn|illustrated|pictured|visible|seen|on|in)\b|"
+    r"^\s*show(?:\s+me)?\s+(?:the\s+)?fig(?:ure|s)?\.?\s*\d|\b(?:what(?:'s|\s+is|\s+are)?\s+(?:shown|depicted|drawn|illustrated|pictured|visible|seen|on|in)\b|"
     r"what\s+(?:does|do|did)\b.*\b(?:show|depict|illustrate|contain|represent)\b|describe|description\s+of|"
     r"tell\s+me\s+(?:about|what)|what\s+(?:am\s+i|are\s+we)\s+looking\s+at)",
     re.IGNORECASE,
 )
 
 # References to a result's patent and applicant: "just that patent, #3", "the patent of #4", "the same applicant".
-PATENT_REF = re.compile(r"\b(?:(?:that|this|its|the\s+same)\s+patent|the\s+patent\s+(?:of|for|behind|from|in)|"
+PATENT_REF = re.compile(r"'s\s+patent\b|\b(?:(?:that|this|its|the\s+same)\s+patent|"
+                        r"the\s+patent\s+(?:of|for|behind|from|in)|"
                         r"(?:all|every|the\s+other)\s+(?:figures?|sheets?|drawings?)\s+of|whole\s+patent)\b", re.I)
+SHOWS = re.compile(r"\bwhat\b.*\b(?:shows?|depicts?|illustrates?|is\s+shown)\b", re.I)
+APPLICANT_QUESTION = re.compile(  # "who is the applicant of #2?", "which company filed it?"
+    r"^(?=.*\b(?:who|which\s+(?:company|firm)|what(?:'s|\s+is)\s+the)\b)"
+    r"(?=.*\b(?:applicants?|assignees?|owners?|company|firm|filed|applied|owns)\b)", re.I)
 APPLICANT = re.compile(r"\b(?:same|this|that|its|their)\s+(?:applicant|assignee|company|owner|proprietor|"
                        r"applicants)\b|\bapplicant\s+of\b|\bby\s+the\s+applicant\b", re.I)
