@@ -89,7 +89,9 @@ class UnderstandActions(ActionBase):
             overlay = self._overlay(target, found, pid)
             events.append(TurnEvent("overlay", overlay))
             artifact["overlay"] = overlay
-            text.append(f"Overlay of {target} with {found.numeral} boxed: {overlay['path']}.")
+            sheet_no = next((s.sheet_no for s in found.sheets if s.figure_id == target), None)
+            where = f"sheet {sheet_no}" if sheet_no is not None else "the sheet"
+            text.append(f"The overlay shows {where} of {pid} with {found.numeral} boxed.")
         data = [f"{pid} reference sign {found.numeral}: {label}."]
         if len(found.labels) > 1:
             data.append("Also called: " + ", ".join(found.labels[1:4]) + ".")
