@@ -293,11 +293,12 @@ class Filters(BaseModel):
         return self == Filters()
 
     def merged(self, other: Filters) -> Filters:
-        """This filter narrowed further by `other` (lists: other's non-empty lists replace)."""
+        """This filter narrowed further by `other`: other's non-empty lists replace, except the exclusions
+        (exclude_*), which add up: "no EP", then "no WO" leaves out both."""
         data = self.model_dump()
         for key, val in other.model_dump().items():
             if val not in (None, [], ""):
-                data[key] = val
+                data[key] = list(dict.fromkeys([*data[key], *val])) if key.startswith("exclude_") else val
         return Filters(**data)
 
     def describe(self) -> dict[str, object]:

@@ -138,3 +138,10 @@ def test_an_exclusion_drops_what_it_names_and_keeps_the_rest(store):
         assert found == {fid for fid, m in metas.items() if not gone(m)}, f.describe()
     assert Filters(exclude_views=["side"]).exclude_views[:3] == ["side", "left", "right"]
     assert not Filters(offices=["EP"], exclude_offices=["EP"]).match(next(iter(metas.values())))
+
+
+def test_merged_exclusions_add_up_and_other_lists_replace():
+    f = Filters(offices=["US"], exclude_offices=["EP"], exclude_kinds=["graph"])
+    g = f.merged(Filters(offices=["WO"], exclude_offices=["WO"], exclude_views=["top"]))
+    assert g.offices == ["WO"] and g.exclude_offices == ["EP", "WO"] and g.exclude_kinds == ["graph"]
+    assert g.exclude_views == ["top"]
