@@ -53,6 +53,12 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("show me charging stations from WO published before 2020", {},
      [("search", {"query": "charging stations", "_filters": {"date_to": 20191231, "offices": ["WO"]}})]),
     ("hinge without springs", {}, [("search", {"query": "hinge without springs"})]),
+    ("give me 50 drawings of a hinge", {}, [("search", {"query": "a hinge", "k": 50})]),
+    ("the top 5 results for wind turbine blades", {"has_results": True},
+     [("search", {"query": "wind turbine blades", "k": 5})]),
+    ("show 10 flowcharts of a charging method", {},
+     [("search", {"query": "a charging method", "_filters": {"kinds": ["flowchart"]}, "k": 10})]),
+    ("100 kW motor", {}, [("search", {"query": "100 kW motor"})]),
     ("windmill AND turbine", {}, [("keyword_search", {"query": "windmill AND turbine"})]),
     ('title:"wind turbine" NOT claims:blade', {"has_results": True},
      [("keyword_search", {"query": 'title:"wind turbine" NOT claims:blade'})]),
@@ -699,6 +705,8 @@ RUNS: list[Case] = [
         h.office == "EP" for h in new_set(s, r, parent=None)), pre=[]),
     Case("charging stations but no EP", lambda s, r, a: all(
         h.office != "EP" for h in new_set(s, r, parent=None)) and s.recipe().text == "charging stations", pre=[]),
+    Case("give me 8 drawings of a turbine blade", lambda s, r, a: len(new_set(s, r, parent=None)) == 8
+         and s.recipe().k == 8 and s.recipe().text == "a turbine blade", pre=[]),
     Case("an aircraft, perspective views only", lambda s, r, a: all(
         h.view == "perspective" for h in new_set(s, r, parent=None)), pre=[]),
 ]

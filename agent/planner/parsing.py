@@ -34,6 +34,7 @@ from agent.planner.vocabulary import (
     CLUSTER_K,
     COMPARE,
     COUNT,
+    COUNT_LEAD,
     COUNT_WORDS,
     DROP,
     EXPLAIN_LEAD,
@@ -449,6 +450,7 @@ def _text_search(r: Request) -> Plan:
     at the end ("a hinge, exploded views only", "charging stations after 2018", "turbines but no EP") as filters."""
     query = clean_query(r.text)
     values: dict[str, Any] = {}
+    k, query = _count_lead(query)
     head = FACET_HEAD.match(query)
     if head:
         fvals, frest = parse_facets(head.group(1))
@@ -461,13 +463,28 @@ def _text_search(r: Request) -> Plan:
     args: dict[str, Any] = {"query": query}
     if values:
         args["_filters"] = values
+    if k:
+        args["k"] = k
     return _one("search", args)
+
+
+def _count_lead(query: str) -> tuple[int | None, str]:
+    """A number of results at the start of a search: "50 drawings of a hinge" → (50, "a hinge"); "10 flowcharts
+    of a method" → (10, "flowcharts of a method"). A number that counts something else stays ("100 kW motor")."""
+    m = COUNT_LEAD.match(query)
+    if m is None:
+        return None, query
+    rest = query[m.end():]
+    head = FACET_HEAD.match(rest)
+    if not (m.group("noun") or (head and parse_facets(head.group(1))[0])):
+        return None, query
+    return int(m.group("n")), rest
 
 
 def _not_understood(r: Request) -> Plan | None:
     """A request that names a result but no rule could read: say so and offer the nearest things, never a search
     for the words."""
-    if not (r.has_results and (r.ranks or FIG_REF.search(r.text))):
+    if not (r.has_results and (r.ranks or FIG_REF.search(r.text))) or _count_lead(clean_query(r.text))[0]:
         return None
     n = next((x for x in r.ranks if x > 0), 1)
     return Plan(reply=f"I did not understand what to do with #{n}. I can say what it shows ('what does #{n} "

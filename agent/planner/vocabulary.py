@@ -307,6 +307,11 @@ MORE = re.compile(
 )
 FEWER = re.compile(r"^\s*(?:please\s+)?(?:(?:show|give)(?:\s+me)?\s+)?(?:fewer|less)(?:\s+(?:results?|hits|figures|"
                    r"drawings|ones))?(?:\s+please)?\s*[.!]*\s*$", re.IGNORECASE)
+COUNT_LEAD = re.compile(  # a number of results said with a new search: "50 drawings of a hinge", "10 flowcharts of"
+    r"^(?:the\s+)?(?:(?:top|first|best)\s+)?(?P<n>\d{1,3})\s+(?:(?P<noun>(?:patent\s+)?(?:drawings?|figures?|"
+    r"results?|images?|sheets?|hits|examples?))\s+(?:of\s+|showing\s+|with\s+|for\s+|about\s+|on\s+)?)?",
+    re.IGNORECASE,
+)
 COUNT_WORDS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
 
 # A question about one figure: "what is shown in FIG 2 of #4?", "what does #2 show?", "describe #3".
