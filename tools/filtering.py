@@ -26,7 +26,8 @@ def facet_values(services: Services) -> Facets:
 def make_filters(services: Services | None = None, **values: object) -> Filters:
     """Validated filters. Values the index does not hold are refused with the list of valid ones."""
     clean = {k: v for k, v in values.items() if v not in (None, "", [])}
-    for key in ("kinds", "views", "cpc", "offices", "kind_codes", "include_ids", "exclude_ids"):
+    for key in ("kinds", "views", "cpc", "offices", "kind_codes", "include_ids", "exclude_ids", "exclude_kinds",
+                "exclude_views", "exclude_cpc", "exclude_offices", "exclude_kind_codes"):
         if isinstance(clean.get(key), str):
             clean[key] = [x for x in str(clean[key]).replace(";", ",").split(",") if x.strip()]
     try:
@@ -42,14 +43,14 @@ def make_filters(services: Services | None = None, **values: object) -> Filters:
 def _check_against_index(services: Services, f: Filters) -> None:
     facets = facet_values(services)
     checks = (
-        ("office", f.offices, facets["offices"]),
-        ("kind code", f.kind_codes, facets["kind_codes"]),
+        ("office", f.offices + f.exclude_offices, facets["offices"]),
+        ("kind code", f.kind_codes + f.exclude_kind_codes, facets["kind_codes"]),
     )
     for label, asked, valid in checks:
         bad = [x for x in asked if x not in valid]
         if bad:
             raise ToolError(f"no {label} {bad[0]!r} in the index; valid values: {', '.join(map(str, valid))}")
-    missing_cpc = [p for p in f.cpc if p not in facets["cpc"]]
+    missing_cpc = [p for p in f.cpc + f.exclude_cpc if p not in facets["cpc"]]
     if missing_cpc:
         classes = [c for c in facets["cpc"] if len(c) >= 3]
         raise ToolError(
