@@ -190,6 +190,21 @@ def test_calibrated_scores_are_named_by_strength(corpus):
         "weak", "fair", "fair", "strong"]
 
 
+def test_fused_calibrated_scores_are_the_parts_of_the_score(corpus, similar):
+    hit = similar[0]
+    mods = {m: ms.model_copy(update={"calibrated": c}) for (m, ms), c in zip(hit.breakdown.modalities.items(),
+                                                                             (0.7, 0.4), strict=True)}
+    fused = round(0.7 * 0.7 + 0.3 * 0.4, 6)
+    bd = hit.breakdown.model_copy(update={"modalities": mods, "fused": fused})
+    ex = explain_hit(corpus, [hit.model_copy(update={"breakdown": bd, "score": fused}), *similar[1:]], 1)
+    assert ex.facts["recomputed"] == pytest.approx(fused, abs=1e-6)
+    assert f"Its score {fused:.3f}, a {strength(fused)} match, is a weighted average of the evidence" in ex.text
+    assert "calibrated relevance 0.700, a strong match" in ex.text
+    assert "calibrated relevance 0.400, a fair match" in ex.text
+    assert "add up to" not in ex.text
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
+
+
 def test_unknown_rank_and_same_rank_are_refused(corpus, similar):
     with pytest.raises(ToolError, match=r"^no #7 in the current results \(1..6\)$"):
         explain_hit(corpus, similar, 7)

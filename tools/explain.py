@@ -6,8 +6,9 @@ filters) and from the indexed documents (title, FIG descriptions, components). N
 number in the text is in `facts`. The sentences themselves are written by `tools.explain_words`.
 
 Contributions per modality follow `tools.fusion`: for ``avg`` and ``max`` a modality contributes
-weight / sum(weights) × normalised score (avg adds them up, max takes the largest); for ``rrf`` it
-contributes weight / (60 + rank). A modality missing from a hit's breakdown contributes 0.
+weight / sum(weights) × its calibrated score, or its normalised score when the search computed no
+calibrated one (avg adds them up, max takes the largest); for ``rrf`` it contributes weight / (60 + rank).
+A modality missing from a hit's breakdown contributes 0.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from core.errors import ToolError
 from core.textnorm import CLAIM_BOILERPLATE, CONTENT_STOPWORDS, content_words, normalise_label
-from core.types import Breakdown, Hit, Patent, Sheet
+from core.types import Breakdown, Hit, ModalityScore, Patent, Sheet
 from runtime.services import Services
 from tools.explain_words import comparison_text, hit_text, pair_text
 from tools.fusion import RRF_K
@@ -131,7 +132,7 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
         elif bd.method == "single" and ms is not None and len(bd.modalities) == 1:
             contrib = bd.fused  # one modality: the score is that modality's (raw or normalised) score
         else:
-            contrib = share * ms.norm if ms else 0.0
+            contrib = share * _fused_value(ms) if ms else 0.0
         out[m] = {
             "present": ms is not None,
             "raw": ms.raw if ms else None,
@@ -144,6 +145,12 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
             "contribution": round(contrib, 6),
         }
     return out
+
+
+def _fused_value(ms: ModalityScore) -> float:
+    """The per-modality score that avg/max fusion combines: the calibrated one when the search computed it."""
+    calibrated = getattr(ms, "calibrated", None)
+    return float(calibrated) if calibrated is not None else ms.norm
 
 
 def _recomputed(method: str, contrib: dict[str, Contribution]) -> float:

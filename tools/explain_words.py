@@ -113,8 +113,8 @@ def _score_sentence(f: HitFacts) -> str:
         how = (f"weight {c['weight']:.3f} / (60 + rank {c['rank']})" if method == "rrf" and c["present"]
                else f"weight {c['weight']:.3f}")
         parts.append(f"{short_words(m)} {_num(c['contribution'], method)} ({how})")
-    return (f"Its score {_num(f['fused'], method)}{overall} is {METHOD_WORDS.get(method, method)} of the "
-            f"evidence: {and_list(parts)}.")
+    return (f"Its score {_num(f['fused'], method)}{overall + ',' if overall else ''} is "
+            f"{METHOD_WORDS.get(method, method)} of the evidence: {and_list(parts)}.")
 
 
 def _components(comps: list[ComponentFact]) -> str:
