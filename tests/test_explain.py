@@ -21,6 +21,7 @@ from tools.explain import compare, contributions, explain_hit, explain_pair
 from tools.explain_words import MAX_LISTED
 from tools.export import hits_to_csv, hits_to_json
 from tools.fusion import RRF_K
+from tools.lexical import search_lexical
 from tools.overlay import render_overlay
 from tools.phrasing import filters_words, ordinal, strength
 from tools.search import more_like, search_text
@@ -313,6 +314,10 @@ def test_real_explanations_quote_only_the_breakdown(fake_index):
     sheet = max(fake_index.store.sheets(), key=lambda s: len(s.description))
     _check_real_explanations(fake_index, more_like(fake_index, sheet.figure_id, k=10, text_weight=0.3))
     _check_real_explanations(fake_index, search_text(fake_index, "charging station for an electric vehicle", k=8))
+    keyword = search_lexical(fake_index, "charging AND station", k=4)
+    assert len(keyword) >= 2
+    _check_real_explanations(fake_index, keyword)
+    assert "it matches your words charging and station" in explain_hit(fake_index, keyword, 1).text
 
 
 @pytest.mark.slow  # the real text model's scores and OCR-linked components

@@ -97,13 +97,16 @@ class HitFacts(TypedDict):
     matched_components: list[ComponentFact]
     filters: dict[str, object]
     query: dict[str, object]
-    query_terms: list[str]  # the content words of the query text
+    query_terms: list[str]  # the query's words matched against the linked text (text searches only, else [])
     fig_descriptions: dict[str, str]  # FIG → its description ("sheet" → the sheet's when no FIG has one)
     components: list[ComponentFact]
     passages: list[str]
 
 
 # ---------------------------------------------------------------- helpers
+
+
+LINKED_MODES = ("text", "image", "image+text")  # searches whose matched terms are the query's words in linked text
 
 
 def find_hit(hits: Sequence[Hit], rank: int) -> Hit:
@@ -199,7 +202,7 @@ def _hit_facts(services: Services, hit: Hit, set_size: int) -> HitFacts:
         "matched_components": [{"numeral": c.numeral, "label": c.label} for c in bd.matched_components],
         "filters": dict(bd.filters),
         "query": dict(bd.query),
-        "query_terms": query_terms(str(bd.query.get("text") or "")),
+        "query_terms": query_terms(str(bd.query.get("text") or "")) if bd.query.get("mode") in LINKED_MODES else [],
         "fig_descriptions": descs,
         "components": [{"numeral": c.numeral, "label": c.label} for c in (sheet.components if sheet else [])],
         "passages": list(hit.passages[:2]),

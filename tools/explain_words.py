@@ -60,10 +60,11 @@ def _standing(m: str, c: Contribution) -> str:
 
 
 def _words_clause(f: HitFacts) -> str:
-    """How many of the query's words the figure's linked text has, or '' for a query without words."""
+    """How many of the query's words the figure's linked text has (or, for a keyword or part search, which
+    words matched), or '' when no words were asked or matched."""
     asked, found = f["query_terms"], f["matched_terms"]
     if not asked:
-        return ""
+        return f"it matches your {'word' if len(found) == 1 else 'words'} {and_list(found)}" if found else ""
     src = source_words("text", "linked_text")
     if not found:
         return f"none of your words occurs in {src}"
@@ -78,7 +79,7 @@ def _why(f: HitFacts) -> str:
     """The first sentence: why the hit ranks where it does, its strongest evidence first."""
     mods = {m: c for m, c in f["modalities"].items() if c["present"]}
     order = sorted(mods, key=lambda m: -mods[m]["contribution"])
-    clauses = [_words_clause(f)] if f["query_terms"] else []
+    clauses = [c for c in [_words_clause(f)] if c]
     if order:
         clauses.append("among the figures searched, it is " + and_list([_standing(m, mods[m]) for m in order]))
     clauses += [f"it is not in the {short_words(m)} list, so that counts 0"
@@ -103,9 +104,10 @@ def _score_sentence(f: HitFacts) -> str:
     cal = [c["calibrated"] for c in mods.values() if c["calibrated"] is not None]
     overall = f", a {strength(f['score'])} match" if cal else ""
     if len(mods) <= 1 or method == "single":
-        c = next(iter(mods.values()), None)
+        m, c = next(iter(mods.items()), ("", None))
         if c is not None and not cal and abs(c["norm"] - f["fused"]) < 0.0006 and c["raw"] != c["norm"]:
-            return (f"Its score is {_num(f['fused'])}: its similarity rescaled between the weakest and the best "
+            what = "similarity" if m in SIMILARITY_MODALITIES else "match score"
+            return (f"Its score is {_num(f['fused'])}: its {what} rescaled between the weakest and the best "
                     "match of this search.")
         return f"Its score is {_num(f['fused'])}{overall}."
     parts = []
