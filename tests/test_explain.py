@@ -132,8 +132,10 @@ def test_explain_pair_names_the_modality_that_made_the_difference(corpus, simila
     vis = similar[2].breakdown.modalities["visual"]
     assert (f"The drawing made the difference: #1 is the best drawing match (similarity "
             f"{similar[0].breakdown.modalities['visual'].raw:.3f}), #3 is the {ordinal(vis.rank)} best drawing "
-            f"match (similarity {vis.raw:.3f}); that gave #1 {a[decisive]['contribution']:.3f} against "
+            f"match (similarity {vis.raw:.3f}); that gave #1 {a[decisive]['contribution']:.3f} and #3 "
             f"{b[decisive]['contribution']:.3f}.") in ex.text
+    txt = "#1 {:.3f}, #3 {:.3f}".format(a["text"]["contribution"], b["text"]["contribution"])
+    assert f"The text favoured #{1 if diffs['text'] > 0 else 3} ({txt})." in ex.text
     gap = similar[0].breakdown.fused - similar[2].breakdown.fused
     assert f"scores {similar[2].breakdown.fused:.3f}, {gap:.3f} less." in ex.text
     allowed = allowed_numbers(ex.facts["higher"]) + allowed_numbers(ex.facts["lower"]) + [gap]

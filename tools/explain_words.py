@@ -214,7 +214,7 @@ def _difference_lines(fh: HitFacts, fl: HitFacts, diffs: dict[str, float], decis
     lines = [f"{what} made the difference: #{hi} is {_side(fh, decisive)}, "
              f"#{lo} is {_side(fl, decisive)}."]
     if len(diffs) > 1:
-        lines[0] = lines[0][:-1] + (f"; that gave #{hi} {_num(_contrib(fh, decisive), method)} against "
+        lines[0] = lines[0][:-1] + (f"; that gave #{hi} {_num(_contrib(fh, decisive), method)} and #{lo} "
                                     f"{_num(_contrib(fl, decisive), method)}.")
     if method == "max" and fh["top_modality"] and fl["top_modality"]:
         lines.append(f"With the best of the weighted scores, each figure counts only its strongest evidence: "
@@ -226,7 +226,7 @@ def _difference_lines(fh: HitFacts, fl: HitFacts, diffs: dict[str, float], decis
         if abs(d) < 0.0005:
             lines.append(f"The {short_words(m)} was even ({a} each).")
         else:
-            lines.append(f"The {short_words(m)} favoured #{hi if d > 0 else lo} ({a} against {b}).")
+            lines.append(f"The {short_words(m)} favoured #{hi if d > 0 else lo} (#{hi} {a}, #{lo} {b}).")
     return lines
 
 
@@ -237,10 +237,9 @@ def _overlap_lines(fh: HitFacts, fl: HitFacts) -> list[str]:
     parts = []
     if th & tl:
         parts.append(f"both have your {'word' if len(th & tl) == 1 else 'words'} {and_list(sorted(th & tl))}")
-    if th - tl:
-        parts.append(f"only #{hi} has {and_list(sorted(th - tl))}")
-    if tl - th:
-        parts.append(f"only #{lo} has {and_list(sorted(tl - th))}")
+    for rank, only in ((hi, th - tl), (lo, tl - th)):
+        if only:
+            parts.append(f"only #{rank} has your {'word' if len(only) == 1 else 'words'} {and_list(sorted(only))}")
     lines = [(parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""]
     ch = sorted({normalise_label(c["label"]) for c in fh["matched_components"]} - {""})
     cl = sorted({normalise_label(c["label"]) for c in fl["matched_components"]} - {""})
