@@ -8,6 +8,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from core.cpc import KNOWN_CLASSES, KNOWN_SUBCLASSES, clean_codes, is_known, is_known_prefix, repair
+from core.errors import ToolError
 from ingest.read import read_document
 from tests.conftest import sample
 from tools.cpc_topics import CPC_TITLES
@@ -77,5 +78,5 @@ def test_facets_offer_only_known_prefixes(fake_index):
     fv = facet_values(fake_index)
     assert fv["cpc"] and all(is_known_prefix(p) for p in fv["cpc"])
     assert set(fv["cpc_counts"]) == set(fv["cpc"])
-    with pytest.raises(Exception, match="no patent in the index has CPC 'B00R'"):
+    with pytest.raises(ToolError, match="no patent in the index has CPC 'B00R'"):
         make_filters(fake_index, cpc=["B00R"])

@@ -22,6 +22,7 @@ from tools.explain import compare, contributions, explain_hit, explain_pair
 from tools.explain_words import MAX_LISTED
 from tools.export import hits_to_csv, hits_to_json
 from tools.fusion import RRF_K
+from tools.lexical import search_lexical
 from tools.overlay import render_overlay
 from tools.phrasing import filters_words, ordinal, strength
 from tools.search import more_like, search_text
@@ -139,8 +140,11 @@ def test_explain_pair_names_the_modality_that_made_the_difference(corpus, simila
     assert (f"The drawing made the difference: #1 is the best drawing match (similarity {top.raw:.3f}, calibrated "
             f"relevance {top.calibrated:.3f}, a {strength(top.calibrated)} match), #3 is the {ordinal(vis.rank)} "
             f"best drawing match (similarity {vis.raw:.3f}, calibrated relevance {vis.calibrated:.3f}, a "
-            f"{strength(vis.calibrated)} match); that gave #1 {top.calibrated:.3f} against "
+            f"{strength(vis.calibrated)} match); that gave #1 {top.calibrated:.3f} and #3 "
             f"{vis.calibrated:.3f}.") in ex.text
+    t1, t3 = similar[0].breakdown.modalities["text"], similar[2].breakdown.modalities["text"]
+    txt = f"#1 {t1.calibrated:.3f}, #3 {t3.calibrated:.3f}"
+    assert f"The text favoured #{1 if diffs['text'] > 0 else 3} ({txt})." in ex.text
     gap = similar[0].breakdown.fused - similar[2].breakdown.fused
     assert f"scores {similar[2].breakdown.fused:.3f}, {gap:.3f} less." in ex.text
     allowed = allowed_numbers(ex.facts["higher"]) + allowed_numbers(ex.facts["lower"]) + [gap]
@@ -198,6 +202,23 @@ def test_calibrated_scores_are_named_by_strength(corpus):
     assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
     assert [strength(x) for x in (WEAK_SCORE - 0.01, WEAK_SCORE, STRONG_SCORE - 0.01, STRONG_SCORE)] == [
         "weak", "fair", "fair", "strong"]
+
+
+def test_fused_calibrated_scores_are_the_parts_of_the_score(corpus, similar):
+    hit = similar[0]
+    mods = {m: ms.model_copy(update={"calibrated": c}) for (m, ms), c in zip(hit.breakdown.modalities.items(),
+                                                                             (0.7, 0.4), strict=True)}
+    fused = round(sigmoid(0.7 * logit(0.7) + 0.3 * logit(0.4)), 6)  # weights 0.7 / 0.3, as tools.fusion combines
+    bd = hit.breakdown.model_copy(update={"modalities": mods, "fused": fused})
+    ex = explain_hit(corpus, [hit.model_copy(update={"breakdown": bd, "score": fused}), *similar[1:]], 1)
+    assert ex.facts["recomputed"] == pytest.approx(fused, abs=1e-6)
+    assert (f"Its score {fused:.3f}, a {strength(fused)} match, combines the calibrated relevance of each kind of "
+            f"evidence, drawing 0.700 (weight 0.700) and text 0.400 (weight 0.300), as the weighted average of "
+            f"their log-odds") in ex.text
+    assert "calibrated relevance 0.700, a strong match" in ex.text
+    assert "calibrated relevance 0.400, a fair match" in ex.text  # fair: between WEAK_SCORE and STRONG_SCORE
+    assert "add up to" not in ex.text
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
 
 
 def test_unknown_rank_and_same_rank_are_refused(corpus, similar):
@@ -312,6 +333,10 @@ def test_real_explanations_quote_only_the_breakdown(fake_index):
     sheet = max(fake_index.store.sheets(), key=lambda s: len(s.description))
     _check_real_explanations(fake_index, more_like(fake_index, sheet.figure_id, k=10, text_weight=0.3))
     _check_real_explanations(fake_index, search_text(fake_index, "charging station for an electric vehicle", k=8))
+    keyword = search_lexical(fake_index, "charging AND station", k=4)
+    assert len(keyword) >= 2
+    _check_real_explanations(fake_index, keyword)
+    assert "it matches your words charging and station" in explain_hit(fake_index, keyword, 1).text
 
 
 @pytest.mark.slow  # the real text model's scores and OCR-linked components

@@ -766,8 +766,7 @@ def test_offline_request_produces_its_result(agent, query_image, case):
         r = dataclasses.replace(r, reply=r.reply.split("\n\n", 1)[1])
     outcome = case.check(session, r, agent)
     assert outcome is None or outcome is True
-    if case.say not in WORDS_HELPER:  # those replies are the "words" helper's (see part 3)
-        assert not reply_faults(r.reply), (reply_faults(r.reply), r.reply)
+    assert not reply_faults(r.reply), (reply_faults(r.reply), r.reply)
 
 
 def test_first_offline_reply_says_so_and_how_to_enable_chat(agent):
@@ -807,15 +806,7 @@ def test_reply_faults_are_found():
     assert not reply_faults("Set 2: 5 figures (text search 'hinge').\n#1 US1 sheet 2 FIG 1 (drawing, side view)")
 
 
-# Replies that come from texts another helper ("words") is rewriting: tools/explain.py, agent/render.py, cluster.
-WORDS_HELPER = {"why is #1 ranked first?", "why is the top result there?", "explain #3", "explain the third result"}
-
-
-def _words_helper(text: str) -> pytest.MarkDecorator | tuple[()]:
-    return pytest.mark.xfail(reason="words helper") if text in WORDS_HELPER else ()
-
-
-@pytest.mark.parametrize(("text", "ctx"), [pytest.param(t, c, marks=_words_helper(t)) for t, c, _ in PARSES],
+@pytest.mark.parametrize(("text", "ctx"), [pytest.param(t, c) for t, c, _ in PARSES],
                          ids=[p[0] or "<image only>" for p in PARSES])
 def test_every_reply_of_the_table_is_plain_sentences(agent, query_image, text, ctx):
     session = Session()

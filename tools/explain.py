@@ -6,8 +6,9 @@ filters) and from the indexed documents (title, FIG descriptions, components). N
 number in the text is in `facts`. The sentences themselves are written by `tools.explain_words`.
 
 Contributions per modality follow `tools.fusion`: for ``avg`` and ``max`` a modality contributes
-weight / sum(weights) × normalised score (avg adds them up, max takes the largest); for ``rrf`` it
-contributes weight / (60 + rank). A modality missing from a hit's breakdown contributes 0.
+weight / sum(weights) × its calibrated score, or its normalised score when the search computed no
+calibrated one (avg adds them up, max takes the largest); for ``rrf`` it contributes weight / (60 + rank).
+A modality missing from a hit's breakdown contributes 0.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from core.calibration import logit, sigmoid
 from core.errors import ToolError
 from core.textnorm import CLAIM_BOILERPLATE, CONTENT_STOPWORDS, content_words, normalise_label
-from core.types import Breakdown, Hit, Patent, Sheet
+from core.types import Breakdown, Hit, ModalityScore, Patent, Sheet
 from runtime.services import Services
 from tools.explain_words import comparison_text, hit_text, pair_text
 from tools.fusion import RRF_K
@@ -97,13 +98,16 @@ class HitFacts(TypedDict):
     matched_components: list[ComponentFact]
     filters: dict[str, object]
     query: dict[str, object]
-    query_terms: list[str]  # the content words of the query text
+    query_terms: list[str]  # the query's words matched against the linked text (text searches only, else [])
     fig_descriptions: dict[str, str]  # FIG → its description ("sheet" → the sheet's when no FIG has one)
     components: list[ComponentFact]
     passages: list[str]
 
 
 # ---------------------------------------------------------------- helpers
+
+
+LINKED_MODES = ("text", "image", "image+text")  # searches whose matched terms are the query's words in linked text
 
 
 def find_hit(hits: Sequence[Hit], rank: int) -> Hit:
@@ -137,7 +141,7 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
         elif bd.method == "max" and cal is not None:
             contrib = cal
         else:
-            contrib = share * ms.norm if ms else 0.0
+            contrib = share * _fused_value(ms) if ms else 0.0
         out[m] = {
             "present": ms is not None,
             "raw": ms.raw if ms else None,
@@ -150,6 +154,12 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
             "contribution": round(contrib, 6),
         }
     return out
+
+
+def _fused_value(ms: ModalityScore) -> float:
+    """The per-modality score that avg/max fusion combines: the calibrated one when the search computed it."""
+    calibrated = getattr(ms, "calibrated", None)
+    return float(calibrated) if calibrated is not None else ms.norm
 
 
 def _recomputed(method: str, contrib: dict[str, Contribution]) -> float:
@@ -203,7 +213,7 @@ def _hit_facts(services: Services, hit: Hit, set_size: int) -> HitFacts:
         "matched_components": [{"numeral": c.numeral, "label": c.label} for c in bd.matched_components],
         "filters": dict(bd.filters),
         "query": dict(bd.query),
-        "query_terms": query_terms(str(bd.query.get("text") or "")),
+        "query_terms": query_terms(str(bd.query.get("text") or "")) if bd.query.get("mode") in LINKED_MODES else [],
         "fig_descriptions": descs,
         "components": [{"numeral": c.numeral, "label": c.label} for c in (sheet.components if sheet else [])],
         "passages": list(hit.passages[:2]),

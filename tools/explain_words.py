@@ -60,10 +60,11 @@ def _standing(m: str, c: Contribution) -> str:
 
 
 def _words_clause(f: HitFacts) -> str:
-    """How many of the query's words the figure's linked text has, or '' for a query without words."""
+    """How many of the query's words the figure's linked text has (or, for a keyword or part search, which
+    words matched), or '' when no words were asked or matched."""
     asked, found = f["query_terms"], f["matched_terms"]
     if not asked:
-        return ""
+        return f"it matches your {'word' if len(found) == 1 else 'words'} {and_list(found)}" if found else ""
     src = source_words("text", "linked_text")
     if not found:
         return f"none of your words occurs in {src}"
@@ -78,7 +79,7 @@ def _why(f: HitFacts) -> str:
     """The first sentence: why the hit ranks where it does, its strongest evidence first."""
     mods = {m: c for m, c in f["modalities"].items() if c["present"]}
     order = sorted(mods, key=lambda m: -mods[m]["contribution"])
-    clauses = [_words_clause(f)] if f["query_terms"] else []
+    clauses = [c for c in [_words_clause(f)] if c]
     if order:
         clauses.append("among the figures searched, it is " + and_list([_standing(m, mods[m]) for m in order]))
     clauses += [f"it is not in the {short_words(m)} list, so that counts 0"
@@ -103,9 +104,10 @@ def _score_sentence(f: HitFacts) -> str:
     cal = [c["calibrated"] for c in mods.values() if c["calibrated"] is not None]
     overall = f", a {strength(f['score'])} match" if cal else ""
     if len(mods) <= 1 or method == "single":
-        c = next(iter(mods.values()), None)
+        m, c = next(iter(mods.items()), ("", None))
         if c is not None and (method == "minmax" or not cal) and abs(c["norm"] - f["fused"]) < 0.0006:
-            return (f"Its score is {_num(f['fused'])}: its similarity rescaled between the weakest and the best "
+            what = "similarity" if m in SIMILARITY_MODALITIES else "match score"
+            return (f"Its score is {_num(f['fused'])}: its {what} rescaled between the weakest and the best "
                     "match of this search.")
         return f"Its score is {_num(f['fused'])}{overall}."
     if method in ("avg", "max") and len(cal) == len(mods):
@@ -120,8 +122,8 @@ def _score_sentence(f: HitFacts) -> str:
         how = (f"weight {c['weight']:.3f} / (60 + rank {c['rank']})" if method == "rrf" and c["present"]
                else f"weight {c['weight']:.3f}")
         parts.append(f"{short_words(m)} {_num(c['contribution'], method)} ({how})")
-    return (f"Its score {_num(f['fused'], method)}{overall} is {METHOD_WORDS.get(method, method)} of the "
-            f"evidence: {and_list(parts)}.")
+    return (f"Its score {_num(f['fused'], method)}{overall + ',' if overall else ''} is "
+            f"{METHOD_WORDS.get(method, method)} of the evidence: {and_list(parts)}.")
 
 
 def _components(comps: list[ComponentFact]) -> str:
@@ -222,7 +224,7 @@ def _difference_lines(fh: HitFacts, fl: HitFacts, diffs: dict[str, float], decis
     lines = [f"{what} made the difference: #{hi} is {_side(fh, decisive)}, "
              f"#{lo} is {_side(fl, decisive)}."]
     if len(diffs) > 1:
-        lines[0] = lines[0][:-1] + (f"; that gave #{hi} {_num(_contrib(fh, decisive), method)} against "
+        lines[0] = lines[0][:-1] + (f"; that gave #{hi} {_num(_contrib(fh, decisive), method)} and #{lo} "
                                     f"{_num(_contrib(fl, decisive), method)}.")
     if method == "max" and fh["top_modality"] and fl["top_modality"]:
         lines.append(f"With the best of the weighted scores, each figure counts only its strongest evidence: "
@@ -234,7 +236,7 @@ def _difference_lines(fh: HitFacts, fl: HitFacts, diffs: dict[str, float], decis
         if abs(d) < 0.0005:
             lines.append(f"The {short_words(m)} was even ({a} each).")
         else:
-            lines.append(f"The {short_words(m)} favoured #{hi if d > 0 else lo} ({a} against {b}).")
+            lines.append(f"The {short_words(m)} favoured #{hi if d > 0 else lo} (#{hi} {a}, #{lo} {b}).")
     return lines
 
 
@@ -245,10 +247,9 @@ def _overlap_lines(fh: HitFacts, fl: HitFacts) -> list[str]:
     parts = []
     if th & tl:
         parts.append(f"both have your {'word' if len(th & tl) == 1 else 'words'} {and_list(sorted(th & tl))}")
-    if th - tl:
-        parts.append(f"only #{hi} has {and_list(sorted(th - tl))}")
-    if tl - th:
-        parts.append(f"only #{lo} has {and_list(sorted(tl - th))}")
+    for rank, only in ((hi, th - tl), (lo, tl - th)):
+        if only:
+            parts.append(f"only #{rank} has your {'word' if len(only) == 1 else 'words'} {and_list(sorted(only))}")
     lines = [(parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""]
     ch = sorted({normalise_label(c["label"]) for c in fh["matched_components"]} - {""})
     cl = sorted({normalise_label(c["label"]) for c in fl["matched_components"]} - {""})
