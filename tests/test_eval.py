@@ -120,7 +120,7 @@ def test_components_protocol_and_no_families(tmp_path):
         assert set(comp.na) == {"visual", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
         assert comp.na["visual"] == "the visual encoder fake:fixed8 has no text side"
         table = format_table(report)
-        assert "    visual         n/a  the visual encoder fake:fixed8 has no text side" in table
+        assert "    visual           n/a  the visual encoder fake:fixed8 has no text side" in table
     finally:
         services.close()
 
