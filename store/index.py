@@ -4,7 +4,8 @@ This is the only module that imports chromadb or opens the SQLite database.
 
 Layout of an index folder::
 
-    chroma/          Chroma persistent store: sheets_visual, sheets_text, passages
+    chroma/          Chroma persistent store: sheets_visual, sheets_text, passages (none with a Chroma server,
+                     where the collections are named with this index's namespace, kept in meta)
     patfig.sqlite    patents, sheets, sources, meta and the FTS5 table
     sheets/          the stored drawing sheets as PNG
 
@@ -20,11 +21,12 @@ import json
 import logging
 import sqlite3
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from core.errors import IndexMismatch, StoreError
 from core.filters import CPC_FLAG, Facets, Filters, Metadata, patent_metadata, sheet_metadata
@@ -109,6 +111,7 @@ class FigureStore:
         self._client = client
         self.db = db
         self._cols: dict[str, Collection] = {}
+        self._prefix = ""  # a Chroma server's collections carry the index's namespace (see `open`)
 
     # ------------------------------------------------------------------ opening
 
@@ -135,13 +138,40 @@ class FigureStore:
             raise StoreError("the index needs chromadb: pip install 'chromadb==1.5.9'") from e
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if chroma_host:
-            client = chromadb.HttpClient(host=chroma_host, port=chroma_port, settings=chroma_settings)
+            client = _http_client(chromadb, chroma_host, chroma_port, chroma_settings)
         else:
             client = chromadb.PersistentClient(path=str(root / "chroma"), settings=chroma_settings)
         db = sqlite3.connect(dbfile, timeout=30, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(SCHEMA)
-        return cls(root, client, db)
+        store = cls(root, client, db)
+        try:
+            store._prefix = store._namespace(server=bool(chroma_host))
+        except StoreError:
+            store.close()
+            raise
+        return store
+
+    def _namespace(self, *, server: bool) -> str:
+        """The prefix of this index's collection names: "" embedded; on a Chroma server, one made for this
+        index and kept in meta, so that several indexes on one server never share (and clobber) collections.
+
+        Raises StoreError when the index's vectors live elsewhere than where they are asked for: an index
+        built on a server opened without one, or an embedded index with patents opened with a server.
+        """
+        row = self.db.execute("SELECT value FROM meta WHERE key='chroma_namespace'").fetchone()
+        if row and not server:
+            raise StoreError(f"the index at {self.root} keeps its vectors on a Chroma server (collections "
+                             f"{row[0]}*): set PATFIG_CHROMA_HOST and PATFIG_CHROMA_PORT to that server")
+        if not server:
+            return ""
+        if row is None and self.db.execute("SELECT count(*) FROM patents").fetchone()[0]:
+            raise StoreError(f"the index at {self.root} keeps its vectors in its own folder (embedded Chroma): "
+                             "unset PATFIG_CHROMA_HOST, or ingest into a new index folder for the server")
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES('chroma_namespace', ?)",
+                            (f"patfig-{uuid.uuid4().hex[:12]}-",))
+        return self.db.execute("SELECT value FROM meta WHERE key='chroma_namespace'").fetchone()[0]
 
     def close(self) -> None:
         self.db.close()
@@ -194,7 +224,7 @@ class FigureStore:
             meta: dict[str, str | int] = {"hnsw:space": "cosine"}
             if enc:
                 meta |= {"embedder": enc.name, "dim": enc.dim}
-            col = self._client.get_or_create_collection(name, metadata=meta, embedding_function=None)
+            col = self._client.get_or_create_collection(self._prefix + name, metadata=meta, embedding_function=None)
             recorded = (col.metadata or {}).get("embedder")
             if enc and recorded and recorded != enc.name:
                 raise IndexMismatch(f"collection {name} was built with {recorded}, the index says {enc.name}")
@@ -516,6 +546,17 @@ class FigureStore:
                 for r in self.db.execute("SELECT source, error FROM sources WHERE status='failed'")
             ],
         }
+
+
+def _http_client(chromadb: Any, host: str, port: int, settings: Any) -> ClientAPI:
+    """A client of the Chroma server at host:port; a server that does not answer is a StoreError that says so."""
+    try:
+        return chromadb.HttpClient(host=host, port=port, settings=settings)
+    except Exception as e:  # connection refused, a timeout, a proxy's error page: chromadb raises several kinds
+        raise StoreError(
+            f"no Chroma server answers at {host}:{port} ({type(e).__name__}: {e}); start one with "
+            f"`chroma run --path DIR --host {host} --port {port}`, or unset PATFIG_CHROMA_HOST for the embedded store"
+        ) from e
 
 
 def _metadata(meta: Mapping[str, object]) -> Metadata:
