@@ -79,6 +79,7 @@ class StTextEncoder:
         self._model: Any = None
         self._dim: int | None = None
         self._lock = threading.Lock()
+        self._encoding = threading.Lock()
 
     def _load(self) -> Any:
         with self._lock:
@@ -117,11 +118,12 @@ class StTextEncoder:
         if not texts:
             return []
         model = self._load()
-        vecs = model.encode(
-            list(texts),
-            batch_size=self.settings.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._encoding:  # a fast tokenizer is not reentrant ("Already borrowed" from parallel sessions)
+            vecs = model.encode(
+                list(texts),
+                batch_size=self.settings.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return vecs.astype("float32").tolist()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from collections import Counter
@@ -106,10 +107,13 @@ class IndexStats(TypedDict):
 class FigureStore:
     """Vectors, facets and documents of indexed patents."""
 
-    def __init__(self, root: Path, client: ClientAPI, db: sqlite3.Connection) -> None:
+    def __init__(self, root: Path, client: ClientAPI, dbfile: Path) -> None:
         self.root = root
         self._client = client
-        self.db = db
+        self._dbfile = dbfile
+        self._local = threading.local()  # this thread's SQLite connection (see `db`)
+        self._connections: list[sqlite3.Connection] = []  # every thread's, to close them all
+        self._lock = threading.Lock()
         self._cols: dict[str, Collection] = {}
         self._prefix = ""  # a Chroma server's collections carry the index's namespace (see `open`)
 
@@ -141,14 +145,15 @@ class FigureStore:
             client = _http_client(chromadb, chroma_host, chroma_port, chroma_settings)
         else:
             client = chromadb.PersistentClient(path=str(root / "chroma"), settings=chroma_settings)
-        db = sqlite3.connect(dbfile, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(SCHEMA)
-        store = cls(root, client, db)
+        store = cls(root, client, dbfile)
+        store.db.execute("PRAGMA journal_mode=WAL")
+        store.db.executescript(SCHEMA)
         try:
             store._prefix = store._namespace(server=bool(chroma_host))
         except StoreError:
             store.close()
+            if chroma_host:
+                _release_http(client)
             raise
         return store
 
@@ -173,8 +178,30 @@ class FigureStore:
                             (f"patfig-{uuid.uuid4().hex[:12]}-",))
         return self.db.execute("SELECT value FROM meta WHERE key='chroma_namespace'").fetchone()[0]
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection to the SQLite store, opened on its first use in the thread.
+
+        One connection per thread: the web app runs several sessions' turns at once in a pool of threads,
+        and a connection shared between threads would share its transactions and cursors too.
+        """
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self._dbfile, timeout=30, check_same_thread=False)  # `close` may run elsewhere
+            with self._lock:
+                self._connections.append(con)
+            self._local.con = con
+        return con
+
     def close(self) -> None:
-        self.db.close()
+        """Close every thread's connection to the SQLite store."""
+        with self._lock:
+            for con in self._connections:
+                con.close()
+            self._connections.clear()
+        self._local = threading.local()
+        if self._prefix:  # a Chroma server's client
+            _release_http(self._client)
 
     # ------------------------------------------------------------------ encoders
 
@@ -557,6 +584,20 @@ def _http_client(chromadb: Any, host: str, port: int, settings: Any) -> ClientAP
             f"no Chroma server answers at {host}:{port} ({type(e).__name__}: {e}); start one with "
             f"`chroma run --path DIR --host {host} --port {port}`, or unset PATFIG_CHROMA_HOST for the embedded store"
         ) from e
+
+
+def _release_http(client: ClientAPI) -> None:
+    """Close an HttpClient's pooled connections and drop chromadb's cache entry for it.
+
+    chromadb 1.3 gives every HttpClient a System of its own and keeps it in a class-level cache for the life
+    of the process, so a closed store would otherwise hold its sockets to the server until exit.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(getattr(client, "_identifier", ""), None)
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is not None:
+        session.close()
 
 
 def _metadata(meta: Mapping[str, object]) -> Metadata:

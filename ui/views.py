@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,8 +57,16 @@ def downscaled(path: str | Path, cache_dir: Path, max_side: int) -> str:
         img = img.convert("L" if img.mode in ("1", "L", "I;16") else "RGB")
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        img.save(out, optimize=True)
+        save_png(img, out, optimize=True)
     return str(out)
+
+
+def save_png(img: Image.Image, out: Path, **options: object) -> None:
+    """Write a PNG under a temporary name, then rename it: a session that finds `out` (another session may be
+    writing the same cached picture at this moment) never reads half of it."""
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
+    img.save(tmp, format="PNG", **options)
+    os.replace(tmp, out)
 
 
 def crop_preview(
@@ -82,7 +92,7 @@ def crop_preview(
     tag = hashlib.sha1(f"{key}|{crop}|{corner}".encode()).hexdigest()[:16]
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = cache_dir / f"query-{tag}.png"
-    shown.save(out)
+    save_png(shown, out)
     return str(out), scale
 
 
