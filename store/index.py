@@ -338,11 +338,7 @@ class FigureStore:
         pid = patent.patent_id
         if self.patent_status(pid) is not None:
             self.delete_patent(pid)
-        with self.db:
-            self.db.execute(
-                "INSERT INTO patents VALUES(?, 'pending', ?, ?, ?, ?)",
-                (pid, patent.source, source_sig, patent.model_dump_json(), time.time()),
-            )
+        self.record_pending(patent, source_sig)
         metas: list[ChromaMetadata] = [sheet_metadata(patent, s) for s in sheets]
         ids = [s.figure_id for s in sheets]
         if sheets:
@@ -361,6 +357,23 @@ class FigureStore:
                 metadatas=[cast("ChromaMetadata", pmeta | {"field": p.field, "pid": p.pid}) for p in passages],
                 documents=[p.text for p in passages],
             )
+        self.complete_patent(patent, sheets)
+
+    def record_pending(self, patent: Patent, source_sig: str = "") -> None:
+        """First step of `add_patent`: the patent's row, as pending (invisible to queries), in its own transaction."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO patents VALUES(?, 'pending', ?, ?, ?, ?)",
+                (patent.patent_id, patent.source, source_sig, patent.model_dump_json(), time.time()),
+            )
+
+    def complete_patent(self, patent: Patent, sheets: Sequence[Sheet]) -> None:
+        """Last step of `add_patent`, after its vectors: sheets and lexical rows, and `complete`, in one transaction.
+
+        With `record_pending`, this is everything a patent writes to the SQLite store (the single-node part of
+        the index, whose write rate bench/sqlite_ceiling.py measures).
+        """
+        pid = patent.patent_id
         with self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO sheets VALUES(?, ?, ?, ?)",
