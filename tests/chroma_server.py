@@ -77,15 +77,17 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
-def forget_clients() -> None:
-    """Drop chromadb's cached HTTP clients with ResourceWarnings off, so that their pooled sockets to a stopped
-    server close quietly now instead of warning at the interpreter's exit."""
+def forget_clients(*, clear_cache: bool = True) -> None:
+    """Drop chromadb's cached HTTP clients (with `clear_cache`; only when no store of the process uses them any
+    more) and collect garbage with ResourceWarnings off, so that the pooled sockets to a stopped server close
+    quietly now instead of warning at the interpreter's exit."""
     import gc
     import warnings
 
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    SharedSystemClient.clear_system_cache()
+    if clear_cache:
+        SharedSystemClient.clear_system_cache()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()

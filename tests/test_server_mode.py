@@ -15,7 +15,7 @@ from core.settings import Settings
 from ingest.pipeline import ingest_paths
 from patfig.wiring import build_services
 from store.index import FigureStore
-from tests.chroma_server import HOST, free_port, running_chroma
+from tests.chroma_server import HOST, forget_clients, free_port, running_chroma
 from tests.conftest import sample
 from tests.fakes import HashEncoder, fake_models
 
@@ -27,6 +27,7 @@ def server(tmp_path_factory):
     """A real Chroma server for this module: (host, port)."""
     with running_chroma(tmp_path_factory.mktemp("chroma") / "data") as address:
         yield address
+    forget_clients(clear_cache=False)  # a session's server (PATFIG_TEST_CHROMA=server) may still be in use
 
 
 def services_at(root, address, *, create=True):
