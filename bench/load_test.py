@@ -193,6 +193,7 @@ def load(url: str, sessions: int, rounds: int, server_pid: int | None = None, li
     threads = [threading.Thread(target=run_session, args=(url, i, rounds, barrier, logs[i], first_word),
                                 daemon=True) for i in range(sessions)]
     cpu0, t0, load0 = _cpu_seconds(server_pid) if server_pid else None, time.perf_counter(), os.getloadavg()[0]
+    client0 = time.process_time()  # this process: the N clients, which share the machine with the app
     for t in threads:
         t.start()
     for t in threads:
@@ -203,6 +204,7 @@ def load(url: str, sessions: int, rounds: int, server_pid: int | None = None, li
     out = {"sessions": sessions, "rounds": rounds, "turns": len(turns), "wall_seconds": round(wall, 2),
            "errors": sum(1 for t in turns if t.error) + unfinished, "unfinished_turns": unfinished,
            "violations": [v for log in logs for v in log.violations],
+           "client_cpu_seconds": round(time.process_time() - client0, 2),
            "load_avg_start": round(load0, 2), "load_avg_end": round(os.getloadavg()[0], 2),
            "per_kind": {k: _percentiles([t.seconds for t in turns if t.kind == k]) for k in ("search", "refine",
                                                                                         "explain")},
@@ -223,13 +225,13 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 
 def markdown(report: dict) -> str:
     rows = ["| sessions | turns | search p50 / p95 | refine p50 / p95 | explain p50 / p95 | all turns p50 / p95 | "
-            "errors | cross-session violations | server CPU s / wall s |", "|" + "---|" * 9]
+            "errors | cross-session violations | server CPU s / clients' CPU s / wall s |", "|" + "---|" * 9]
     for run in report["runs"]:
         kinds = [run["per_kind"][k] for k in ("search", "refine", "explain")] + [run["all_turns"]]
         cells = [f"{k.get('p50_ms', '–')} / {k.get('p95_ms', '–')} ms" for k in kinds]
         rows.append(f"| {run['sessions']} | {run['turns']} | " + " | ".join(cells) +
                     f" | {run['errors']} | {len(run['violations'])} | {run.get('server_cpu_seconds', '–')} / "
-                    f"{run['wall_seconds']} |")
+                    f"{run['client_cpu_seconds']} / {run['wall_seconds']} |")
     return "\n".join([f"`{report['command']}` on {report['date']}: {report['machine']}.", "", *rows, "",
                       f"p95 of all turns at {report['runs'][-1]['sessions']} sessions / at 1 session: "
                       f"{report.get('p95_ratio', '–')}", ""])

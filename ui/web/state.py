@@ -20,6 +20,7 @@ GROUP_REQUEST = "group the results"
 # Chat turns, filters and figure views (the events with concurrency_id "index") of all tabs run in parallel, up to
 # this many at once; the others (status, groups, detail) each have a limit of their own of the same size.
 CONCURRENT_TURNS = 8
+STREAM_SECONDS = 0.1  # a chat turn's streamed updates come at most this often (plus its last one)
 
 
 @dataclass
