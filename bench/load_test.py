@@ -234,7 +234,9 @@ def markdown(report: dict) -> str:
                     f"{run['client_cpu_seconds']} / {run['wall_seconds']} |")
     return "\n".join([f"`{report['command']}` on {report['date']}: {report['machine']}.", "", *rows, "",
                       f"p95 of all turns at {report['runs'][-1]['sessions']} sessions / at 1 session: "
-                      f"{report.get('p95_ratio', '–')}", ""])
+                      f"{report.get('p95_ratio', '–')}. The machine's load average during the runs: "
+                      + ", ".join(f"{r['load_avg_start']}–{r['load_avg_end']}" for r in report["runs"])
+                      + " (other jobs shared its cores).", ""])
 
 
 def machine() -> str:

@@ -103,7 +103,8 @@ def markdown(report: dict) -> str:
         f"{report['source_documents']} patents with {report['source_figures']} sheets from {report['index']}.", "",
         *rows, "",
         f"Size at {TARGET_FIGURES:,} figures, linear from the measured points: "
-        f"{report['extrapolated_bytes_1m'] / 1e9:.1f} GB.", ""])
+        f"{report['extrapolated_bytes_1m'] / 1e9:.1f} GB. Load average at the end: {report['load_avg_end']} "
+        "(other jobs shared the machine's cores and disk).", ""])
 
 
 def machine() -> str:
