@@ -77,17 +77,18 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
-def forget_clients(*, clear_cache: bool = True) -> None:
-    """Drop chromadb's cached HTTP clients (with `clear_cache`; only when no store of the process uses them any
-    more) and collect garbage with ResourceWarnings off, so that the pooled sockets to a stopped server close
-    quietly now instead of warning at the interpreter's exit."""
+def forget_clients(port: int) -> None:
+    """Drop chromadb's cached clients of the server at `port` and collect garbage with ResourceWarnings off, so
+    that their pooled sockets to the stopped server close quietly now instead of warning at the interpreter's
+    exit (chromadb keeps every HttpClient's System, under more than one key, for the life of the process)."""
     import gc
     import warnings
 
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    if clear_cache:
-        SharedSystemClient.clear_system_cache()
+    cache = SharedSystemClient._identifier_to_system
+    for key in [k for k, system in cache.items() if str(system.settings.chroma_server_http_port) == str(port)]:
+        cache.pop(key, None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()

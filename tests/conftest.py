@@ -69,7 +69,7 @@ def chroma_server_mode(tmp_path_factory) -> Iterator[tuple[str, int] | None]:
             yield host, port
         finally:
             env.undo()
-            forget_clients()
+            forget_clients(port)
 
 
 def sample(rel: str) -> Path:

@@ -27,7 +27,7 @@ def server(tmp_path_factory):
     """A real Chroma server for this module: (host, port)."""
     with running_chroma(tmp_path_factory.mktemp("chroma") / "data") as address:
         yield address
-    forget_clients(clear_cache=False)  # a session's server (PATFIG_TEST_CHROMA=server) may still be in use
+    forget_clients(address[1])
 
 
 def services_at(root, address, *, create=True):
