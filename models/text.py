@@ -124,7 +124,7 @@ class StTextEncoder:
         if known is not None:  # a query asked again (a refinement re-runs its search)
             return [list(known)]
         model = self._load()
-        with self._encoding:  # a fast tokenizer is not reentrant ("Already borrowed" from parallel sessions)
+        with self._encoding:  # a shared fast tokenizer may raise "Already borrowed" (huggingface/tokenizers#537)
             vecs = model.encode(
                 list(texts),
                 batch_size=self.settings.batch_size,
