@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from core.errors import ModelUnavailable
 from core.settings import TextSettings
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+QUERY_CACHE = 512  # vectors of the latest single texts (queries) kept; ingest's batches are not kept
 _DEFAULT_ALIASES = {"", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 
 
@@ -79,6 +81,8 @@ class StTextEncoder:
         self._model: Any = None
         self._dim: int | None = None
         self._lock = threading.Lock()
+        self._encoding = threading.Lock()
+        self._queries: OrderedDict[str, tuple[float, ...]] = OrderedDict()  # single texts (queries) → vector
 
     def _load(self) -> Any:
         with self._lock:
@@ -116,12 +120,20 @@ class StTextEncoder:
         """Unit-length vectors, one per text; empty strings are allowed."""
         if not texts:
             return []
+        known = self._queries.get(texts[0]) if len(texts) == 1 else None
+        if known is not None:  # a query asked again (a refinement re-runs its search)
+            return [list(known)]
         model = self._load()
-        vecs = model.encode(
-            list(texts),
-            batch_size=self.settings.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return vecs.astype("float32").tolist()
+        with self._encoding:  # a shared fast tokenizer may raise "Already borrowed" (huggingface/tokenizers#537)
+            vecs = model.encode(
+                list(texts),
+                batch_size=self.settings.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype("float32").tolist()
+            if len(texts) == 1:
+                self._queries[texts[0]] = tuple(vecs[0])
+                while len(self._queries) > QUERY_CACHE:
+                    self._queries.popitem(last=False)
+        return vecs

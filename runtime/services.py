@@ -7,6 +7,7 @@ first use by the factories the root passes in, so `patfig stats` never loads tor
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -35,26 +36,34 @@ class ModelSet:
     _visual: VisualEncoder | None = field(default=None, repr=False)
     _text: TextEncoder | None = field(default=None, repr=False)
     _ocr: NumeralReader | None = field(default=None, repr=False)
+    # the web app's sessions run in parallel threads: the first uses of a model must build it once, not once each
+    _building: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def visual(self) -> VisualEncoder:
         """The visual encoder, built on first use."""
         if self._visual is None:
-            self._visual = self.make_visual()
+            with self._building:
+                if self._visual is None:
+                    self._visual = self.make_visual()
         return self._visual
 
     @property
     def text(self) -> TextEncoder:
         """The text encoder, built on first use."""
         if self._text is None:
-            self._text = self.make_text()
+            with self._building:
+                if self._text is None:
+                    self._text = self.make_text()
         return self._text
 
     @property
     def ocr(self) -> NumeralReader:
         """The OCR numeral reader, built on first use."""
         if self._ocr is None:
-            self._ocr = self.make_ocr()
+            with self._building:
+                if self._ocr is None:
+                    self._ocr = self.make_ocr()
         return self._ocr
 
 

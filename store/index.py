@@ -4,7 +4,8 @@ This is the only module that imports chromadb or opens the SQLite database.
 
 Layout of an index folder::
 
-    chroma/          Chroma persistent store: sheets_visual, sheets_text, passages
+    chroma/          Chroma persistent store: sheets_visual, sheets_text, passages (none with a Chroma server,
+                     where the collections are named with this index's namespace, kept in meta)
     patfig.sqlite    patents, sheets, sources, meta and the FTS5 table
     sheets/          the stored drawing sheets as PNG
 
@@ -19,12 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from core.errors import IndexMismatch, StoreError
 from core.filters import CPC_FLAG, Facets, Filters, Metadata, patent_metadata, sheet_metadata
@@ -104,11 +107,15 @@ class IndexStats(TypedDict):
 class FigureStore:
     """Vectors, facets and documents of indexed patents."""
 
-    def __init__(self, root: Path, client: ClientAPI, db: sqlite3.Connection) -> None:
+    def __init__(self, root: Path, client: ClientAPI, dbfile: Path) -> None:
         self.root = root
         self._client = client
-        self.db = db
+        self._dbfile = dbfile
+        self._local = threading.local()  # this thread's SQLite connection (see `db`)
+        self._connections: list[sqlite3.Connection] = []  # every thread's, to close them all
+        self._lock = threading.Lock()
         self._cols: dict[str, Collection] = {}
+        self._prefix = ""  # a Chroma server's collections carry the index's namespace (see `open`)
 
     # ------------------------------------------------------------------ opening
 
@@ -135,16 +142,66 @@ class FigureStore:
             raise StoreError("the index needs chromadb: pip install 'chromadb==1.5.9'") from e
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if chroma_host:
-            client = chromadb.HttpClient(host=chroma_host, port=chroma_port, settings=chroma_settings)
+            client = _http_client(chromadb, chroma_host, chroma_port, chroma_settings)
         else:
             client = chromadb.PersistentClient(path=str(root / "chroma"), settings=chroma_settings)
-        db = sqlite3.connect(dbfile, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(SCHEMA)
-        return cls(root, client, db)
+        store = cls(root, client, dbfile)
+        store.db.execute("PRAGMA journal_mode=WAL")
+        store.db.executescript(SCHEMA)
+        try:
+            store._prefix = store._namespace(server=bool(chroma_host))
+        except StoreError:
+            store.close()
+            if chroma_host:
+                _release_http(client)
+            raise
+        return store
+
+    def _namespace(self, *, server: bool) -> str:
+        """The prefix of this index's collection names: "" embedded; on a Chroma server, one made for this
+        index and kept in meta, so that several indexes on one server never share (and clobber) collections.
+
+        Raises StoreError when the index's vectors live elsewhere than where they are asked for: an index
+        built on a server opened without one, or an embedded index with patents opened with a server.
+        """
+        row = self.db.execute("SELECT value FROM meta WHERE key='chroma_namespace'").fetchone()
+        if row and not server:
+            raise StoreError(f"the index at {self.root} keeps its vectors on a Chroma server (collections "
+                             f"{row[0]}*): set PATFIG_CHROMA_HOST and PATFIG_CHROMA_PORT to that server")
+        if not server:
+            return ""
+        if row is None and self.db.execute("SELECT count(*) FROM patents").fetchone()[0]:
+            raise StoreError(f"the index at {self.root} keeps its vectors in its own folder (embedded Chroma): "
+                             "unset PATFIG_CHROMA_HOST, or ingest into a new index folder for the server")
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES('chroma_namespace', ?)",
+                            (f"patfig-{uuid.uuid4().hex[:12]}-",))
+        return self.db.execute("SELECT value FROM meta WHERE key='chroma_namespace'").fetchone()[0]
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection to the SQLite store, opened on its first use in the thread.
+
+        One connection per thread: the web app runs several sessions' turns at once in a pool of threads,
+        and a connection shared between threads would share its transactions and cursors too.
+        """
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self._dbfile, timeout=30, check_same_thread=False)  # `close` may run elsewhere
+            with self._lock:
+                self._connections.append(con)
+            self._local.con = con
+        return con
 
     def close(self) -> None:
-        self.db.close()
+        """Close every thread's connection to the SQLite store."""
+        with self._lock:
+            for con in self._connections:
+                con.close()
+            self._connections.clear()
+        self._local = threading.local()
+        if self._prefix:  # a Chroma server's client
+            _release_http(self._client)
 
     # ------------------------------------------------------------------ encoders
 
@@ -194,7 +251,7 @@ class FigureStore:
             meta: dict[str, str | int] = {"hnsw:space": "cosine"}
             if enc:
                 meta |= {"embedder": enc.name, "dim": enc.dim}
-            col = self._client.get_or_create_collection(name, metadata=meta, embedding_function=None)
+            col = self._client.get_or_create_collection(self._prefix + name, metadata=meta, embedding_function=None)
             recorded = (col.metadata or {}).get("embedder")
             if enc and recorded and recorded != enc.name:
                 raise IndexMismatch(f"collection {name} was built with {recorded}, the index says {enc.name}")
@@ -291,11 +348,7 @@ class FigureStore:
         pid = patent.patent_id
         if self.patent_status(pid) is not None:
             self.delete_patent(pid)
-        with self.db:
-            self.db.execute(
-                "INSERT INTO patents VALUES(?, 'pending', ?, ?, ?, ?)",
-                (pid, patent.source, source_sig, patent.model_dump_json(), time.time()),
-            )
+        self.record_pending(patent, source_sig)
         metas: list[ChromaMetadata] = [sheet_metadata(patent, s) for s in sheets]
         ids = [s.figure_id for s in sheets]
         if sheets:
@@ -314,6 +367,23 @@ class FigureStore:
                 metadatas=[cast("ChromaMetadata", pmeta | {"field": p.field, "pid": p.pid}) for p in passages],
                 documents=[p.text for p in passages],
             )
+        self.complete_patent(patent, sheets)
+
+    def record_pending(self, patent: Patent, source_sig: str = "") -> None:
+        """First step of `add_patent`: the patent's row, as pending (invisible to queries), in its own transaction."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO patents VALUES(?, 'pending', ?, ?, ?, ?)",
+                (patent.patent_id, patent.source, source_sig, patent.model_dump_json(), time.time()),
+            )
+
+    def complete_patent(self, patent: Patent, sheets: Sequence[Sheet]) -> None:
+        """Last step of `add_patent`, after its vectors: sheets and lexical rows, and `complete`, in one transaction.
+
+        With `record_pending`, this is everything a patent writes to the SQLite store (the single-node part of
+        the index, whose write rate bench/sqlite_ceiling.py measures).
+        """
+        pid = patent.patent_id
         with self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO sheets VALUES(?, ?, ?, ?)",
@@ -534,6 +604,31 @@ class FigureStore:
                 for r in self.db.execute("SELECT source, error FROM sources WHERE status='failed'")
             ],
         }
+
+
+def _http_client(chromadb: Any, host: str, port: int, settings: Any) -> ClientAPI:
+    """A client of the Chroma server at host:port; a server that does not answer is a StoreError that says so."""
+    try:
+        return chromadb.HttpClient(host=host, port=port, settings=settings)
+    except Exception as e:  # connection refused, a timeout, a proxy's error page: chromadb raises several kinds
+        raise StoreError(
+            f"no Chroma server answers at {host}:{port} ({type(e).__name__}: {e}); start one with "
+            f"`chroma run --path DIR --host {host} --port {port}`, or unset PATFIG_CHROMA_HOST for the embedded store"
+        ) from e
+
+
+def _release_http(client: ClientAPI) -> None:
+    """Close an HttpClient's pooled connections and drop chromadb's cache entry for it.
+
+    chromadb 1.3 gives every HttpClient a System of its own and keeps it in a class-level cache for the life
+    of the process, so a closed store would otherwise hold its sockets to the server until exit.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(getattr(client, "_identifier", ""), None)
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is not None:
+        session.close()
 
 
 def _metadata(meta: Mapping[str, object]) -> Metadata:

@@ -11,11 +11,16 @@
 
 Tests that need OCR-linked components or the real text model's rankings are marked `slow` and use
 `sample_index`; everything else uses `fake_index`.
+
+Server mode: with `PATFIG_TEST_CHROMA=server`, the session starts a real Chroma server (`chroma run` on a
+free loopback port) and every index built through `Settings` keeps its vectors there (each index folder
+in its own namespace); `scripts/test.sh` runs the search and chat modules so.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +44,32 @@ INDEX_DOCS = (
     "pdf/WO2013173195A1.pdf",
     "pdf/US8765276B2.pdf",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chroma_server_mode(tmp_path_factory) -> Iterator[tuple[str, int] | None]:
+    """(host, port) of the session's Chroma server with PATFIG_TEST_CHROMA=server, else None (embedded).
+
+    The server's address goes into the environment (PATFIG_CHROMA_HOST/PORT), which `Settings` reads, so
+    the tests run unchanged against it; it is stopped, and the environment restored, at the session's end.
+    """
+    mode = os.environ.get("PATFIG_TEST_CHROMA", "embedded")
+    if mode == "embedded":
+        yield None
+        return
+    if mode != "server":
+        raise pytest.UsageError(f"PATFIG_TEST_CHROMA={mode!r}: use 'embedded' (the default) or 'server'")
+    from tests.chroma_server import forget_clients, running_chroma
+
+    with running_chroma(tmp_path_factory.mktemp("chroma-server") / "data") as (host, port):
+        env = pytest.MonkeyPatch()
+        env.setenv("PATFIG_CHROMA_HOST", host)
+        env.setenv("PATFIG_CHROMA_PORT", str(port))
+        try:
+            yield host, port
+        finally:
+            env.undo()
+            forget_clients(port)
 
 
 def sample(rel: str) -> Path:

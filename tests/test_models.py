@@ -190,6 +190,24 @@ def test_text_encoder_loads_offline_and_ranks_by_meaning():
     close, far = float(v[0] @ v[1]), float(v[0] @ v[2])
     assert close > 0.7 and far < 0.35 and close > far  # measured 0.807 and 0.212
     assert enc.embed_texts([]) == []
+    one = enc.embed_texts(["wind turbine blade"])  # a query: encoded once, then kept
+    one[0][0] = 99.0  # what a caller does with its list never reaches the kept vector
+    again = enc.embed_texts(["wind turbine blade"])
+    assert np.allclose(again[0], v[0], atol=1e-5) and len(enc._queries) == 1
+
+
+@pytest.mark.slow
+def test_text_encoders_of_parallel_sessions_give_the_vectors_of_one_at_a_time():
+    """The web app encodes the queries of several sessions at once: each gets its own text's vector."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    enc = build_text_encoder(Settings())
+    texts = [f"figures of part {i} of a wind turbine" for i in range(16)]
+    alone = np.array(enc.embed_texts(texts))
+    enc._queries.clear()
+    with ThreadPoolExecutor(8) as pool:
+        together = np.array([v[0] for v in pool.map(lambda t: enc.embed_texts([t]), texts)])
+    assert np.allclose(together, alone, atol=1e-5)
 
 
 TINY_CLIP = {

@@ -8,7 +8,9 @@ numerals asked for.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -108,5 +110,7 @@ def render_overlay(services: Services, figure_id: str, numerals: list[str] | str
                 ly = min(img.height - th - 2 * pad, y1 + pad + line)
             draw.rectangle((lx, ly, lx + tw + 2 * pad, ly + th + 2 * pad), fill="white", outline=colour, width=1)
             draw.text((lx + pad - tx0, ly + pad - ty0), text, fill=colour, font=font)
-    img.save(out, format="PNG", optimize=False)
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}-{threading.get_ident()}.tmp")  # sessions render in parallel:
+    img.save(tmp, format="PNG", optimize=False)  # one that finds `out` must never read it half written
+    os.replace(tmp, out)
     return out

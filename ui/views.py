@@ -6,9 +6,12 @@ Images are only ever downscaled for display (thumbnails, previews); searches use
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
-from collections.abc import Iterable, Sequence
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +53,42 @@ def downscaled(path: str | Path, cache_dir: Path, max_side: int) -> str:
     out = cache_dir / f"{src.stem[:40]}-{_cache_name(src, max_side)}.png"
     if out.exists():
         return str(out)
-    with Image.open(src) as img:
-        if max(img.size) <= max_side and img.format in ("PNG", "JPEG"):
-            return str(src)
-        img = img.convert("L" if img.mode in ("1", "L", "I;16") else "RGB")
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        img.save(out, optimize=True)
+    with _making(out):  # sessions that show the same new figure at once: one makes it, the others wait for it
+        if out.exists():
+            return str(out)
+        with Image.open(src) as img:
+            if max(img.size) <= max_side and img.format in ("PNG", "JPEG"):
+                return str(src)
+            img = img.convert("L" if img.mode in ("1", "L", "I;16") else "RGB")
+            img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            save_png(img, out, optimize=True)
     return str(out)
+
+
+_MAKING: dict[Path, threading.Lock] = {}  # a lock per cached picture being made (see `_making`)
+_MAKING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _making(out: Path) -> Iterator[None]:
+    """Hold the lock of one cached picture while it is made; the lock is dropped when nobody needs it."""
+    with _MAKING_LOCK:
+        lock = _MAKING.setdefault(out, threading.Lock())
+    with lock:
+        try:
+            yield
+        finally:
+            with _MAKING_LOCK:
+                _MAKING.pop(out, None)
+
+
+def save_png(img: Image.Image, out: Path, **options: object) -> None:
+    """Write a PNG under a temporary name, then rename it: a session that finds `out` (another session may be
+    writing the same cached picture at this moment) never reads half of it."""
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
+    img.save(tmp, format="PNG", **options)
+    os.replace(tmp, out)
 
 
 def crop_preview(
@@ -83,7 +114,7 @@ def crop_preview(
     tag = hashlib.sha1(f"{key}|{crop}|{corner}".encode()).hexdigest()[:16]
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = cache_dir / f"query-{tag}.png"
-    shown.save(out)
+    save_png(shown, out)
     return str(out), scale
 
 

@@ -1,7 +1,9 @@
 """`build_ui(services, agent)`: the layout with its events wired to the callbacks; `launch(...)` serves it.
 
 Each browser tab has its own `UiState` (and so its own agent `Session`) in a `gr.State`; the services and
-the agent are shared.
+the agent are shared, and read-only but for caches of index data (the same for every tab). Several tabs'
+turns run at once in Gradio's worker threads (`CONCURRENT_TURNS`): the store gives each thread its own SQLite
+connection, the models are built once under a lock, and cached pictures are written atomically.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from tools.filtering import facet_values
 from tools.suggest import example_requests
 from ui.web.callbacks import Callbacks
 from ui.web.layout import CSS, THEME, Widgets, build_layout, new_page
-from ui.web.state import GROUP_REQUEST, INGEST_POLL_SECONDS, MAX_GROUPS, RESULT_EXAMPLES, UiState
+from ui.web.state import (
+    CONCURRENT_TURNS,
+    GROUP_REQUEST,
+    INGEST_POLL_SECONDS,
+    MAX_GROUPS,
+    RESULT_EXAMPLES,
+    UiState,
+)
 
 
 def build_ui(services: Services, agent: Any, cache_dir: Path | None = None) -> gr.Blocks:
@@ -130,7 +139,7 @@ def launch(
 ) -> gr.Blocks:
     """Serve the app. With `block=False` it runs in a background thread (tests); `demo.close()` stops it."""
     demo = build_ui(services, agent, cache_dir)
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=CONCURRENT_TURNS)
     demo.launch(
         server_name=host,
         server_port=port,

@@ -7,6 +7,7 @@ display: no search logic here. Bad input gives a visible message and the app goe
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,15 @@ from tools.filtering import make_filters
 from tools.search import load_image
 from ui import views
 from ui.web import panels, query
-from ui.web.state import MAX_GROUPS, N_DETAIL_OUTPUTS, N_RESULT_OUTPUTS, UiState, tab_state, warn
+from ui.web.state import (
+    MAX_GROUPS,
+    N_DETAIL_OUTPUTS,
+    N_RESULT_OUTPUTS,
+    STREAM_SECONDS,
+    UiState,
+    tab_state,
+    warn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +154,19 @@ class Callbacks:
         yield from self.ask(st, f"more like {st.selected}")
 
     def _stream(self, st: UiState, text: str, **kwargs: Any) -> Iterator[tuple]:
-        """The agent's events of one turn into the chat and the panels, one update per event."""
+        """The agent's events of one turn into the chat and the panels: an update when STREAM_SECONDS have passed
+        since the last one (events that come faster are shown together: each update costs the server a
+        render of the whole chat, which several sessions at once feel), and one at the end."""
         turn = _Turn(st)
         yield self._turn_outputs(st, "", "", results=False)
+        last, results, tab = time.monotonic(), False, None
         try:
             for ev in self.agent.stream(st.session, text, **kwargs):
                 turn.apply(ev)
-                yield self._turn_outputs(st, "", "", results=ev.kind == "result_set",
-                                         tab=turn.tab if ev.kind in SHOWN_EVENTS else None)
+                results, tab = results or ev.kind == "result_set", turn.tab if ev.kind in SHOWN_EVENTS else tab
+                if time.monotonic() - last >= STREAM_SECONDS:
+                    yield self._turn_outputs(st, "", "", results=results, tab=tab)
+                    last, results, tab = time.monotonic(), False, None
         except ToolError as e:
             st.chat.append({"role": "assistant", "content": f"⚠ {views._md(str(e))}"})
             yield self._turn_outputs(st, "", warn(str(e)), results=False)

@@ -17,6 +17,10 @@ N_RESULT_OUTPUTS = 3  # gallery, set summary, history dropdown
 N_DETAIL_OUTPUTS = 7  # sheet, bibliography, reference signs, overlay, breakdown table and text, explanation
 RESULT_EXAMPLES = ("only perspective views", "group them", "undo")
 GROUP_REQUEST = "group the results"
+# Chat turns, filters and figure views (the events with concurrency_id "index") of all tabs run in parallel, up to
+# this many at once; the others (status, groups, detail) each have a limit of their own of the same size.
+CONCURRENT_TURNS = 8
+STREAM_SECONDS = 0.1  # a chat turn's streamed updates come at most this often (plus its last one)
 
 
 @dataclass
