@@ -8,9 +8,9 @@ from pathlib import Path
 from core.errors import ModelUnavailable
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
+from models.clip_hub import fetch_allowed, pull_clip_weights, timed_pull
 from models.linedraw import DEFAULT_DESCRIPTOR, LineDrawEncoder
 from models.text import StTextEncoder, resolve_text_model
-from models.clip_hub import fetch_allowed, pull_clip_weights, timed_pull
 from models.visual import HOW_TO, ClipEncoder, clip_name, locate_clip_weights
 
 log = logging.getLogger(__name__)

@@ -24,13 +24,14 @@ from core.errors import ModelUnavailable
 from core.settings import ClipSettings, OcrSettings, Settings
 from ingest.pipeline import ingest_paths
 from models.clip_hub import pull_clip_weights
+from models.factory import describe_models
 from patfig.wiring import build_services
 from tests.conftest import REPO, sample
 from tools.search import search_image, search_text
 
 HUB_MODEL = "hf-hub:patentclip/PatentCLIP_Vit_B"
 HUB_NAME = f"open_clip:{HUB_MODEL}"
-DOCS = ("uspto/US12448135-20251021.ZIP", "uspto/US12448527-20251021.ZIP", "pdf/EP3358703A1.pdf")
+DOCS = ("uspto/US12448135-20251021.ZIP", "uspto/US12448527-20251021.ZIP")
 TINY_CFG = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
@@ -86,18 +87,22 @@ def test_default_clip_model_is_patentclip_from_the_hub():
 
 @pytest.mark.slow
 def test_hub_cached_clip_ingests_and_searches_by_image_words_and_both(hub_cache, tmp_path, samples, caplog):
+    from tests.fakes import WordBagEncoder
+
     snapshot = lay_out_hub_model(hub_cache)
     with caplog.at_level(logging.WARNING):
-        services = build_services(default_settings(tmp_path / "index"), create=True)
+        services = build_services(default_settings(tmp_path / "index"), create=True, text=WordBagEncoder())
         report = ingest_paths(services, [sample(d) for d in DOCS], use_ocr=False)
     assert not report.failed and report.summary()["indexed"] == len(DOCS)
     assert services.visual.name == HUB_NAME and services.visual.dim == 32
     assert Path(services.visual.weights).parent == snapshot  # type: ignore[attr-defined]
     assert services.store.encoders()["visual"].name == HUB_NAME
     assert not any("linedraw" in r.getMessage() for r in caplog.records)
+    (row,) = [r for r in describe_models(default_settings(tmp_path / "index")) if r["kind"] == "clip"]
+    assert row["available"] is True and row["active"] is True and str(snapshot) in str(row["note"])
     services.close()
 
-    services = build_services(default_settings(tmp_path / "index"))  # a later query process: disk only
+    services = build_services(default_settings(tmp_path / "index"), text=WordBagEncoder())  # a later query: disk only
     words = "aircraft engine with a propeller"
     text_hits = search_text(services, words, k=10)
     assert text_hits and text_hits[0].breakdown.query["clip"] is True
@@ -152,6 +157,7 @@ def test_checkpoint_needs_an_architecture_not_a_hub_name(tmp_path, hub_cache):
         locate_clip_weights(ClipSettings(checkpoint=checkpoint))
 
 
+@pytest.mark.slow
 def test_models_pull_without_a_reachable_hub_fails_fast_with_what_to_do(tmp_path):
     """The real command, online mode, against a hub address that refuses connections."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
