@@ -34,7 +34,9 @@ def ingest(
     ),
     force: bool = typer.Option(False, "--force", help="Re-index documents even if already indexed."),
     encoder: str | None = typer.Option(
-        None, "--visual-encoder", help="auto (CLIP if weights load, else linedraw), clip or linedraw."
+        None, "--visual-encoder",
+        help="auto (CLIP if its weights load, else linedraw), clip or linedraw. A new index fetches missing CLIP "
+        "weights first when online and PATFIG_OFFLINE is not set (see `patfig models`)."
     ),
     workers: int = WorkersOpt,
     as_json: bool = JsonOpt,
