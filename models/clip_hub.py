@@ -64,7 +64,7 @@ def locate_hub_weights(repo: str, how_to: str) -> Path:
     return weights
 
 
-def fetch_allowed(offline: bool) -> str:
+def why_no_fetch(offline: bool) -> str:
     """Why no weights may be fetched now ("" if they may): PATFIG_OFFLINE or HF_HUB_OFFLINE is set."""
     from huggingface_hub import constants
 
@@ -106,7 +106,7 @@ def pull_clip_weights(s: ClipSettings, *, offline: bool = False, timeout: float 
     label = s.model if hub_repo(s.model) else f"{s.model}/{s.pretrained}"
     if s.checkpoint is not None:
         raise ModelUnavailable(f"PATFIG_CLIP__CHECKPOINT={s.checkpoint} is a local file: there is nothing to fetch")
-    if why := fetch_allowed(offline):
+    if why := why_no_fetch(offline):
         raise ModelUnavailable(f"cannot fetch CLIP {label}: {why}")
     if why := _probe(constants.ENDPOINT, timeout):
         raise ModelUnavailable(

@@ -8,7 +8,7 @@ from pathlib import Path
 from core.errors import ModelUnavailable
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
-from models.clip_hub import fetch_allowed, pull_clip_weights, timed_pull
+from models.clip_hub import pull_clip_weights, timed_pull, why_no_fetch
 from models.linedraw import DEFAULT_DESCRIPTOR, LineDrawEncoder
 from models.text import StTextEncoder, resolve_text_model
 from models.visual import HOW_TO, ClipEncoder, clip_name, locate_clip_weights
@@ -59,7 +59,7 @@ def choose_visual_for_new_index(settings: Settings) -> Settings:
         why = str(e)
     if settings.clip.checkpoint is not None:
         pass  # a missing local file: nothing to fetch
-    elif no_fetch := fetch_allowed(settings.offline):
+    elif no_fetch := why_no_fetch(settings.offline):
         why = f"{why} (not fetched: {no_fetch})"
     else:
         weights, why, seconds = timed_pull(settings.clip, offline=settings.offline)

@@ -37,7 +37,8 @@ TINY_CFG = {
     "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
 }
-PREPROCESS_CFG = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
+PREPROCESS_CFG = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
+                  "interpolation": "bicubic", "resize_mode": "shortest"}  # as the hub's ViT-B configs have
 
 
 def lay_out_hub_model(cache: Path, repo: str = "patentclip/PatentCLIP_Vit_B") -> Path:
