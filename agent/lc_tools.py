@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, GetCoreSchemaHandler, ValidationError
@@ -32,6 +32,7 @@ from agent.events import Outcome
 from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
 from core.vocab import KINDS, VIEWS
+from tools.search import MAX_K
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,37 @@ class FilterArgs(BaseModel):
     exclude_patents: list[str] | None = Field(None, description="Drop these patent ids")
     has_components: bool | None = Field(None, description="True: only figures with OCR-read reference signs")
     within_set: bool = Field(False, description=WITHIN_SET)
+
+
+class ExcludeArgs(BaseModel):
+    kinds: list[Kind] | None = Field(None, description="Figure kinds to leave out, e.g. ['graph']")
+    views: list[View] | None = Field(None, description="Views to leave out ('side' also leaves out left and right)")
+    offices: list[str] | None = Field(None, description="Offices to leave out: 'US', 'EP', 'WO'")
+    kind_codes: list[str] | None = Field(None, description="Kind codes to leave out, e.g. ['A1']")
+    cpc: list[str] | None = Field(None, description="CPC prefixes of the index to leave out, e.g. ['B64']")
+
+
+class OrderArgs(BaseModel):
+    by: Literal["date", "score", "patent"] = Field("date", description="Order by publication date, score or patent")
+    descending: bool | None = Field(None, description="True: newest / best / last first. Empty: oldest first for "
+                                                      "date, best first for score, by number for patent")
+
+
+class CountArgs(BaseModel):
+    k: int | None = Field(None, ge=1, le=MAX_K, description="How many results to show, e.g. 50 for 'give me 50'")
+    more: bool = Field(False, description="True for 'more' without a number: twice as many")
+
+
+class FigureArgs(BaseModel):
+    rank: int | None = Field(None, ge=1, description="The result asked about: 4 for #4; empty = the figure being "
+                                                     "discussed, else #1")
+    fig: str | None = Field(None, description="A FIG number of that result's patent, e.g. '2' or '3A'")
+    patent_id: str | None = Field(None, description="Or a patent id, with fig")
+
+
+class ApplicantArgs(BaseModel):
+    rank: int | None = Field(None, ge=1, description="The result whose applicant is meant: 2 for #2")
+    patent_id: str | None = Field(None, description="Or a patent id")
 
 
 class DropArgs(BaseModel):
@@ -241,6 +273,13 @@ def _filter_results(a: Actions, **values: Any) -> Outcome:
     return a.filter(**{k: v for k, v in values.items() if v is not None})
 
 
+def _exclude(a: Actions, **values: Any) -> Outcome:
+    given = {f"exclude_{k}": v for k, v in values.items() if v}
+    if not given:
+        raise ToolError("name something to leave out: kinds, views, offices, kind_codes or cpc")
+    return a.filter(**given)
+
+
 def _go_back(a: Actions, set_id: int | None = None) -> Outcome:
     return a.undo() if set_id is None else a.goto(set_id)
 
@@ -267,6 +306,10 @@ TOOLS: tuple[ToolSpec, ...] = (
              "publication dates, patents to keep or drop, figures with reference signs. The set's search runs "
              "again over the whole index with the filters. Makes a new set.",
              _filter_results),
+    ToolSpec("exclude_from_results", ExcludeArgs,
+             "Refine the CURRENT result set by leaving out figure kinds, views, offices, kind codes or CPC "
+             "prefixes ('anything except EP', 'no graphs'). Makes a new set.",
+             _exclude),
     ToolSpec("drop_results", DropArgs,
              "Remove patents (by id) or single results (by rank) from the current set; the search runs again "
              "without them. Makes a new set.",
@@ -284,6 +327,20 @@ TOOLS: tuple[ToolSpec, ...] = (
              "Re-run the current set's image+text (or more-like) search with another weight on the words "
              "('give text more weight'). Makes a new set.",
              lambda a, text_weight: a.reweight(text_weight=text_weight)),
+    ToolSpec("order_results", OrderArgs,
+             "Put the current set in another order: by publication date (oldest or newest first), by score, or "
+             "by patent. Makes a new set with ranks renumbered.",
+             lambda a, by="date", descending=None: a.order(by=by, descending=descending)),
+    ToolSpec("set_result_count", CountArgs,
+             "Run the current set's search again for another number of results ('give me 50', 'more', 'only "
+             "the top 5'). Makes a new set.",
+             lambda a, k=None, more=False: a.resize(k=k, more=more)),
+    ToolSpec("patent_applicant", ApplicantArgs,
+             "Who applied for the patent of one result or a patent id, as its document names them. No new set.",
+             lambda a, rank=None, patent_id=None: a.applicant(rank=rank, patent_id=patent_id)),
+    ToolSpec("same_applicant", ApplicantArgs,
+             "Keep the results from patents of the same applicant as one result or patent. Makes a new set.",
+             lambda a, rank=None, patent_id=None: a.same_applicant(rank=rank, patent_id=patent_id)),
     ToolSpec("go_back", SetArgs,
              "Undo: make the previous result set current again, or a given earlier set ('back to set 2').",
              _go_back),
@@ -308,6 +365,10 @@ TOOLS: tuple[ToolSpec, ...] = (
              "What a reference sign is ('what is part 104 in this figure?'): its name, the sentences that "
              "mention it, the sheets where OCR read it, and an overlay image with it boxed.",
              lambda a, part, rank=None, patent_id=None: a.part(sign=part, rank=rank, patent_id=patent_id)),
+    ToolSpec("describe_figure", FigureArgs,
+             "What one result, or one FIG of its patent, shows ('what is shown in FIG 2 of #4?', 'what does #2 "
+             "show?'): its description, components and linked sentences. No new search.",
+             lambda a, rank=None, fig=None, patent_id=None: a.figure(rank=rank, fig=fig, patent_id=patent_id)),
 )
 TOOL_NAMES = tuple(t.name for t in TOOLS)
 

@@ -136,7 +136,9 @@ class Agent:
             kinds=filters.kinds, views=filters.views, cpc=filters.cpc, offices=filters.offices,
             kind_codes=filters.kind_codes, date_from=filters.date_from, date_to=filters.date_to,
             only_patents=filters.include_ids, exclude_patents=filters.exclude_ids,
-            has_components=filters.has_components,
+            has_components=filters.has_components, exclude_kinds=filters.exclude_kinds,
+            exclude_views=filters.exclude_views, exclude_cpc=filters.exclude_cpc,
+            exclude_offices=filters.exclude_offices, exclude_kind_codes=filters.exclude_kind_codes,
         )
         if session.current is None or session.current.set_id == before:
             raise ToolError(outcome.summary)

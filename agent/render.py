@@ -54,8 +54,10 @@ def date_text(date: int | None) -> str:
 def hit_line(hit: Hit, *, title: bool = True) -> str:
     """One hit on one line: rank, patent, sheet, FIG numbers, kind, view, date, CPC, score (and title)."""
     cpc = ",".join(hit.cpc[:3]) if hit.cpc else "no CPC"
+    what = ", ".join(x for x in (hit.kind if hit.kind != "unknown" else "figure",
+                                 f"{hit.view} view" if hit.view != "unknown" else "") if x)
     line = (
-        f"#{hit.rank} {hit.patent_id} sheet {hit.sheet_no} FIG {figs_text(hit)} ({hit.kind}, {hit.view} view) "
+        f"#{hit.rank} {hit.patent_id} sheet {hit.sheet_no} FIG {figs_text(hit)} ({what}) "
         f"score {hit.score:.3f} · {hit.office} {date_text(hit.pub_date)} · {cpc}"
     )
     if title and hit.title:

@@ -43,6 +43,8 @@ class Recipe:
     filters: Filters = field(default_factory=Filters)
     topics: list[tuple[str, list[str]]] = field(default_factory=list)  # (topic phrase, CPC prefixes) narrowings
     dropped: list[str] = field(default_factory=list)  # figure ids dropped one by one
+    order_by: str = ""  # "" (the search's own ranking), or a key of tools.ordering.ORDER_KEYS
+    descending: bool | None = None  # with order_by: None for that key's usual direction
 
     def refined(self, **changes: Any) -> Recipe:
         """A copy with some fields changed (lists and args copied, never shared)."""
@@ -51,6 +53,7 @@ class Recipe:
             "image": self.image, "crop": self.crop,
             "figure_id": self.figure_id, "text_weight": self.text_weight, "k": self.k, "min_score": self.min_score,
             "filters": self.filters, "topics": list(self.topics), "dropped": list(self.dropped),
+            "order_by": self.order_by, "descending": self.descending,
         }
         data.update(changes)
         return Recipe(**data)

@@ -3,5 +3,7 @@
 DEFAULT_TEXT_WEIGHT = 0.5  # weight of text against the drawing in a fused image+text search
 DEFAULT_MORE_LIKE_TEXT_WEIGHT = 0.3  # weight of a figure's linked text against its drawing in "more like this"
 DEFAULT_K = 20  # hits a search returns unless asked for another number
-WEAK_SCORE = 0.1  # a best score below this is a weak match: nothing in the index matches well (bench/weak_threshold.py)
-STRONG_SCORE = 0.5  # from here a calibrated score says the figure is more likely relevant than not
+
+# How a score on the calibrated scale is called in words (tools.phrasing.strength), set by measurement:
+WEAK_SCORE = 0.1  # below: a weak match; above every nonsense query's best score (bench/weak_threshold.py)
+STRONG_SCORE = 0.5  # from here: a strong match, more likely relevant than not (between the two: fair)

@@ -9,7 +9,8 @@ operator), so "only flowcharts" cannot mean two things. tests/test_filters.py ch
 
 Unknown values pass no test that asks for a value: a sheet whose publication date is unknown (stored as 0)
 passes neither a `date_from` nor a `date_to` bound, and one of a patent without CPC codes passes no `cpc`
-filter.
+filter. The exclusion fields (`exclude_kinds`, `exclude_offices`, ...) drop what they name and keep the
+rest, unknown values included: "anything except EP" keeps a sheet whose office is not recorded.
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ def _none_of(key: str, value: object) -> list[Where]:
     return [{key: {"$nin": _scalars(value)}}]
 
 
+def _no_flag(prefix: str, value: object) -> list[Where]:
+    return [{f"{prefix}{name}": {"$ne": True}} for name in _scalars(value)]
+
+
 def _equals(key: str, value: object) -> list[Where]:
     return [{key: {"$eq": _scalar(value)}}]
 
@@ -160,6 +165,11 @@ FIELDS: tuple[FilterField, ...] = (
     FilterField("has_components", "has_components", _equals, patent_level=False),
     FilterField("figure_ids", "figure_id", _one_of, patent_level=False),
     FilterField("exclude_figures", "figure_id", _none_of, patent_level=False),
+    FilterField("exclude_kinds", "kind", _none_of, patent_level=False),
+    FilterField("exclude_views", "view", _none_of, patent_level=False),
+    FilterField("exclude_cpc", CPC_FLAG, _no_flag, patent_level=True),
+    FilterField("exclude_offices", "office", _none_of, patent_level=True),
+    FilterField("exclude_kind_codes", "kind_code", _none_of, patent_level=True),
 )
 
 
@@ -230,8 +240,13 @@ class Filters(BaseModel):
     )
     figure_ids: list[str] = Field(default_factory=list, description="only these figures (a topic's members)")
     exclude_figures: list[str] = Field(default_factory=list, description="drop these figures")
+    exclude_kinds: list[str] = Field(default_factory=list, description="drop these figure kinds")
+    exclude_views: list[str] = Field(default_factory=list, description="drop these views (and those refining them)")
+    exclude_cpc: list[str] = Field(default_factory=list, description="drop patents in these CPC prefixes")
+    exclude_offices: list[str] = Field(default_factory=list, description="drop these offices")
+    exclude_kind_codes: list[str] = Field(default_factory=list, description="drop these kind codes")
 
-    @field_validator("kinds")
+    @field_validator("kinds", "exclude_kinds")
     @classmethod
     def _kinds(cls, v: list[str]) -> list[str]:
         v = [x.strip().lower() for x in v]
@@ -240,7 +255,7 @@ class Filters(BaseModel):
             raise ValueError(f"unknown figure kind {bad[0]!r}; valid kinds: {', '.join(KINDS)}")
         return v
 
-    @field_validator("views")
+    @field_validator("views", "exclude_views")
     @classmethod
     def _views(cls, v: list[str]) -> list[str]:
         v = [x.strip().lower() for x in v]
@@ -250,7 +265,7 @@ class Filters(BaseModel):
         # a broad view takes in the views that refine it: "plan" also finds top views, "side" left and right
         return list(dict.fromkeys(w for x in v for w in views_within(x)))
 
-    @field_validator("cpc")
+    @field_validator("cpc", "exclude_cpc")
     @classmethod
     def _cpc(cls, v: list[str]) -> list[str]:
         out = []
@@ -261,7 +276,7 @@ class Filters(BaseModel):
             out.append(c[:4])
         return out
 
-    @field_validator("offices", "kind_codes", "include_ids", "exclude_ids")
+    @field_validator("offices", "kind_codes", "include_ids", "exclude_ids", "exclude_offices", "exclude_kind_codes")
     @classmethod
     def _upper(cls, v: list[str]) -> list[str]:
         return [x.strip().upper().replace(" ", "") for x in v if x.strip()]
@@ -282,11 +297,12 @@ class Filters(BaseModel):
         return self == Filters()
 
     def merged(self, other: Filters) -> Filters:
-        """This filter narrowed further by `other` (lists: other's non-empty lists replace)."""
+        """This filter narrowed further by `other`: other's non-empty lists replace, except the exclusions
+        (exclude_*), which add up: "no EP", then "no WO" leaves out both."""
         data = self.model_dump()
         for key, val in other.model_dump().items():
             if val not in (None, [], ""):
-                data[key] = val
+                data[key] = list(dict.fromkeys([*data[key], *val])) if key.startswith("exclude_") else val
         return Filters(**data)
 
     def describe(self) -> dict[str, object]:

@@ -21,6 +21,7 @@ from xml.etree import ElementTree as ET
 
 from PIL import Image
 
+from core.cpc import clean_codes
 from core.errors import ReadError
 from core.patnum import normalize_number
 from core.types import Paragraph, Patent, SheetSource
@@ -323,7 +324,7 @@ def _classes(bib: ET.Element) -> tuple[list[str], list[str]]:
     if not ipc:
         main_ipc = bib.findtext("classification-ipc/main-classification") or ""
         ipc = [re.sub(r"\s+", "", main_ipc)] if main_ipc.strip() else []
-    return _unique([c for c in cpc if c]), _unique([c for c in ipc if c])
+    return clean_codes(c for c in cpc if c), clean_codes(c for c in ipc if c)
 
 
 def _locarno(bib: ET.Element) -> str:

@@ -113,10 +113,51 @@ def test_multi_turn_refinement_and_undo(agent_for, fake_index):
     assert all(m.artifact is None for m in session.messages if isinstance(m, ToolMessage))
 
 
+def test_the_llm_tools_exclude_order_resize_and_answer_figure_questions(agent_for):
+    agent, model = agent_for(
+        call("search_figures", query="hydrogen energy system of an aircraft"), "Set 1.",
+        call("exclude_from_results", offices=["EP"], kinds=["graph"]), "Set 2 has no EP and no graphs.",
+        call("order_results", by="date", descending=True), "Newest first.",
+        call("set_result_count", k=8), "Eight.",
+        call("describe_figure", rank=1, fig="2"), "FIG 2 shows it.",
+        call("same_applicant", rank=1), "Same applicant.",
+        call("patent_applicant", rank=1), "The applicant.",
+    )
+    session = Session()
+    agent.run(session, "hydrogen energy system of an aircraft")
+    first = session.current
+    r = agent.run(session, "anything except EP, and no graphs")
+    assert r.result_set.parent == 1 and r.result_set.hits
+    assert all(h.office != "EP" and h.kind != "graph" for h in r.result_set.hits)
+    assert "I searched the whole index again for figures other than graphs, not from EP:" in last_tool_content(
+        session.messages)
+    r = agent.run(session, "newest first")
+    dates = [h.pub_date for h in r.result_set.hits]
+    assert dates == sorted(dates, reverse=True) and r.result_set.parent == 2
+    r = agent.run(session, "give me 8")
+    assert len(r.result_set.hits) == 8 and session.recipe().k == 8
+    resized = [h.pub_date for h in r.result_set.hits]
+    assert resized == sorted(resized, reverse=True)  # the search is run again for 8, and still newest first
+    assert all(h.office != "EP" and h.kind != "graph" for h in r.result_set.hits)
+    before = session.current
+    r = agent.run(session, "what is shown in FIG 2 of #1?")
+    assert r.result_set is None and session.current is before  # a question makes no set
+    top = before.hits[0]
+    assert last_tool_content(session.messages).startswith(f"FIG 2 of {top.patent_id} is ")
+    r = agent.run(session, "the same applicant as #1")
+    assert {h.patent_id for h in r.result_set.hits} >= {top.patent_id}
+    assert [c.name for c in r.tool_calls] == ["same_applicant"] and first.set_id == 1
+    current = session.current
+    agent.run(session, "who is the applicant of #1?")
+    names = " and ".join(dict.fromkeys(agent.services.store.patent(top.patent_id).applicants))
+    assert last_tool_content(session.messages).startswith(f"The document of #1 ({top.patent_id}) names ")
+    assert session.current is current and names.split(" and ")[0] in last_tool_content(session.messages)
+
+
 def test_explanation_numbers_match_the_breakdown(agent_for):
     def answer(messages: list) -> AIMessage:
         content = last_tool_content(messages)
-        score = re.search(r"Score (\d\.\d{3})", content).group(1)
+        score = re.search(r"Its score (?:is )?(\d\.\d{3})", content).group(1)
         return AIMessage(f"#1 scores {score}; see the breakdown.")
 
     agent, model = agent_for(
@@ -133,9 +174,9 @@ def test_explanation_numbers_match_the_breakdown(agent_for):
     r = agent.run(session, "why is #1 ranked first?")
     bd = top.breakdown
     content = tool_messages(model)[-1].content
-    assert f"Score {bd.fused:.3f}" in content
-    for name, ms in bd.modalities.items():
-        assert f"normalised {ms.norm:.3f} (rank {ms.rank} in the {name} list)" in content
+    assert f"Its score is {bd.fused:.3f}" in content or f"Its score {bd.fused:.3f}" in content
+    for ms in bd.modalities.values():
+        assert f"(similarity {ms.raw:.3f}" in content
     assert r.reply == f"#1 scores {bd.fused:.3f}; see the breakdown."
     ex = next(e.payload for e in r.events if e.kind == "explanation")
     assert ex["kind"] == "hit" and ex["facts"]["fused"] == bd.fused and ex["facts"]["figure_id"] == top.figure_id
@@ -148,7 +189,7 @@ def test_explanation_numbers_match_the_breakdown(agent_for):
     facts = next(e.payload for e in pair.events if e.kind == "explanation")["facts"]
     h2, h5 = session.current.hits[1], session.current.hits[4]
     assert facts["higher"]["fused"] == h2.breakdown.fused and facts["lower"]["fused"] == h5.breakdown.fused
-    assert f"Difference {h2.breakdown.fused - h5.breakdown.fused:.3f}" in tool_messages(model)[-1].content
+    assert f"{h2.breakdown.fused - h5.breakdown.fused:.3f} less." in tool_messages(model)[-1].content
 
 
 def test_bad_argument_comes_back_and_the_model_corrects_it(agent_for):

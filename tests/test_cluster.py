@@ -125,6 +125,7 @@ def test_silhouette_finds_the_two_groups_and_names_them_by_keywords(corpus):
     res = cluster_hits(corpus, hits_for(corpus, INTERLEAVED))
     assert res.k == 2
     assert res.k_method.startswith("silhouette over 2..5: best k=2 (")
+    assert res.silhouette is not None and f"best k=2 ({res.silhouette:.2f})" in res.k_method
     first, second = res.clusters
     assert first.cluster_id == 1 and [h.rank for h in first.hits] == [1, 3, 5]
     assert {h.patent_id for h in second.hits} == {"US2"}
@@ -162,8 +163,7 @@ def test_failing_titler_falls_back_to_keywords_and_says_so(corpus):
 
     res = cluster_hits(corpus, hits_for(corpus, INTERLEAVED), k=2, titler=broken)
     assert all(c.title_source == "keywords" for c in res.clusters)
-    assert res.notes[0] == ("cluster 1: the LLM title failed (ConnectionError: ollama is not running); "
-                            "keyword title used")
+    assert res.notes[0] == "Group 1 is named by its keywords: the language model did not answer."
 
 
 def test_bad_input_is_refused_with_what_is_valid(corpus):

@@ -9,15 +9,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from PIL import Image, ImageChops
 
+from core.calibration import logit, sigmoid
+from core.defaults import STRONG_SCORE, WEAK_SCORE
 from core.errors import ToolError
 from tests.test_cluster import PATENTS, axis, build_corpus
 from tools.explain import compare, contributions, explain_hit, explain_pair
+from tools.explain_words import MAX_LISTED
 from tools.export import hits_to_csv, hits_to_json
+from tools.fusion import RRF_K
+from tools.lexical import search_lexical
 from tools.overlay import render_overlay
+from tools.phrasing import filters_words, ordinal, strength
 from tools.search import more_like, search_text
 
 # A third patent close to US1: a crane whose gripping unit runs on a rail (shares B66C and two components).
@@ -45,6 +52,44 @@ def similar(corpus):
     return more_like(corpus, "US1-S1", k=6, text_weight=0.3)
 
 
+NUMBER = re.compile(r"(?<![\w.\-/])(\d+(?:\.\d+)?)(st|nd|rd|th)?(?![\w/])")
+SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
+
+
+def allowed_numbers(f: dict) -> list[float]:
+    """Every number an explanation of one hit may print: the hit's breakdown and identity, as in its facts."""
+    values: list[float] = [f["rank"], f["set_size"], f["sheet_no"], f["score"], f["fused"], f["recomputed"], RRF_K,
+                           len(f["query_terms"]), len(f["matched_terms"])]
+    values += [float(x) for x in f["figs"] if x.isdigit()]
+    for c in f["modalities"].values():
+        values += [x for x in (c["raw"], c["norm"], c["rank"], c["weight"], c["contribution"], c["calibrated"])
+                   if x is not None]
+    values += [float(x) for v in f["query"].values() for x in re.findall(r"\d+(?:\.\d+)?", str(v))]
+    values += [float(x) for x in re.findall(r"\d+", filters_words(f["filters"]))]
+    for comps in (f["components"], f["matched_components"]):
+        values += [float(x) for c in comps for x in re.findall(r"\d+", c["numeral"])] + [len(comps) - MAX_LISTED]
+    return values
+
+
+def unexplained_numbers(text: str, allowed: list[float]) -> list[str]:
+    """Numbers in the text (outside quoted document text) that no allowed value gives at their precision."""
+    bare = re.sub(r'"[^"]*"', " ", text)
+    bad = []
+    for m in NUMBER.finditer(bare):
+        token = m.group(1)
+        decimals = len(token.split(".")[1]) if "." in token else 0
+        if not any(f"{v:.{decimals}f}" == token for v in allowed):
+            bad.append(token)
+    return bad
+
+
+def check_plain(text: str) -> None:
+    """No field names (snake_case), no file paths, one sentence per line at most ending in a full stop."""
+    assert not SNAKE.search(re.sub(r'"[^"]*"', " ", text)), SNAKE.search(text)
+    assert "/" not in re.sub(r'"[^"]*"|\d/\d|weight / \(', " ", text)
+    assert ".png" not in text and "=" not in text
+
+
 def test_explain_hit_quotes_the_breakdown(corpus, similar):
     top = similar[0]
     ex = explain_hit(corpus, similar, 1)
@@ -54,14 +99,33 @@ def test_explain_hit_quotes_the_breakdown(corpus, similar):
         fact = ex.facts["modalities"][m]
         assert (fact["raw"], fact["norm"], fact["rank"]) == (bd.modalities[m].raw, bd.modalities[m].norm,
                                                              bd.modalities[m].rank)
-        assert fact["contribution"] == pytest.approx(bd.weights[m] * bd.modalities[m].norm, abs=1e-6)
-        assert f"normalised {fact['norm']:.3f} (rank {fact['rank']} in the {m} list)" in ex.text
-    assert sum(c["contribution"] for c in ex.facts["modalities"].values()) == pytest.approx(bd.fused, abs=1e-5)
-    assert ex.text.startswith(f"#1: {top.patent_id} \"{top.title}\", sheet {top.sheet_no}, FIG. {top.figs[0]}")
-    assert f"Score {bd.fused:.3f}, by weighted average of normalised scores (avg); weights visual 0.700, " \
-           f"text 0.300." in ex.text
-    assert "Query (more_like) figure US1-S1, text weight 0.300." in ex.text
-    assert f'FIG. {top.figs[0]}: "{ex.facts["fig_descriptions"][top.figs[0]]}"' in ex.text
+        # calibrated fusion: each kind of evidence adds its weighted log-odds; the score is their sigmoid
+        assert fact["contribution"] == pytest.approx(bd.weights[m] * logit(bd.modalities[m].calibrated), abs=1e-5)
+    assert sigmoid(sum(c["contribution"] for c in ex.facts["modalities"].values())) == pytest.approx(bd.fused,
+                                                                                                     abs=1e-5)
+    lines = ex.text.splitlines()
+    vis, txt = bd.modalities["visual"], bd.modalities["text"]
+    assert lines[0] == (f"#1 ranks first of 6 because among the figures searched, it is the best drawing match "
+                        f"(similarity {vis.raw:.3f}, calibrated relevance {vis.calibrated:.3f}, a "
+                        f"{strength(vis.calibrated)} match) and the best text match (similarity {txt.raw:.3f}, "
+                        f"calibrated relevance {txt.calibrated:.3f}, a {strength(txt.calibrated)} match).")
+    assert lines[1] == "You asked for figures like sheet 1 of US1, with weight 0.300 on the text."
+    assert lines[2] == (f"Its score {bd.fused:.3f}, a {strength(bd.fused)} match, combines the calibrated relevance "
+                        f"of each kind of evidence, drawing {vis.calibrated:.3f} (weight 0.700) and text "
+                        f"{txt.calibrated:.3f} (weight 0.300), as the weighted average of their log-odds, so "
+                        f"evidence that agrees adds up.")
+    assert f'#1 is FIG. {top.figs[0]} on sheet {top.sheet_no} of {top.patent_id}' in ex.text
+    described = ex.facts["fig_descriptions"][top.figs[0]].rstrip(".")
+    assert f'The patent describes FIG. {top.figs[0]} as "{described}".' in ex.text
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
+    check_plain(ex.text)
+
+
+def test_the_number_check_catches_an_invented_number(corpus, similar):
+    ex = explain_hit(corpus, similar, 2)
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
+    assert unexplained_numbers(ex.text + " Its score is 0.123.", allowed_numbers(ex.facts)) == ["0.123"]
+    assert unexplained_numbers(ex.text + " It ranks 17th.", allowed_numbers(ex.facts)) == ["17"]
 
 
 def test_explain_pair_names_the_modality_that_made_the_difference(corpus, similar):
@@ -69,13 +133,25 @@ def test_explain_pair_names_the_modality_that_made_the_difference(corpus, simila
     a, b = contributions(similar[0].breakdown), contributions(similar[2].breakdown)
     diffs = {m: a[m]["contribution"] - b[m]["contribution"] for m in a}
     decisive = max(diffs, key=diffs.get)
-    assert ex.facts["decisive_modality"] == decisive
+    assert ex.facts["decisive_modality"] == decisive == "visual"
     assert ex.facts["modality_differences"][decisive] == pytest.approx(diffs[decisive], abs=1e-6)
-    assert (f"{decisive} made the difference: {a[decisive]['contribution']:.3f} vs "
-            f"{b[decisive]['contribution']:.3f} (+{diffs[decisive]:.3f};") in ex.text
-    assert f"Difference {similar[0].breakdown.fused - similar[2].breakdown.fused:.3f}" in ex.text
+    vis = similar[2].breakdown.modalities["visual"]
+    top = similar[0].breakdown.modalities["visual"]
+    assert (f"The drawing made the difference: #1 is the best drawing match (similarity {top.raw:.3f}, calibrated "
+            f"relevance {top.calibrated:.3f}, a {strength(top.calibrated)} match), #3 is the {ordinal(vis.rank)} "
+            f"best drawing match (similarity {vis.raw:.3f}, calibrated relevance {vis.calibrated:.3f}, a "
+            f"{strength(vis.calibrated)} match); that gave #1 {top.calibrated:.3f} and #3 "
+            f"{vis.calibrated:.3f}.") in ex.text
+    t1, t3 = similar[0].breakdown.modalities["text"], similar[2].breakdown.modalities["text"]
+    txt = f"#1 {t1.calibrated:.3f}, #3 {t3.calibrated:.3f}"
+    assert f"The text favoured #{1 if diffs['text'] > 0 else 3} ({txt})." in ex.text
+    gap = similar[0].breakdown.fused - similar[2].breakdown.fused
+    assert f"scores {similar[2].breakdown.fused:.3f}, {gap:.3f} less." in ex.text
+    allowed = allowed_numbers(ex.facts["higher"]) + allowed_numbers(ex.facts["lower"]) + [gap]
+    assert unexplained_numbers(ex.text, allowed) == []
+    check_plain(ex.text)
     swapped = explain_pair(corpus, similar, 3, 1)
-    assert swapped.text.startswith("#3 is not above #1: #1 ranks higher.")
+    assert swapped.text.startswith("#3 is below #1, not above it.\n")
     assert swapped.facts["decisive_modality"] == decisive
 
 
@@ -84,21 +160,65 @@ def test_rrf_and_max_contributions(corpus):
     ex = explain_hit(corpus, rrf, 2)
     vis = rrf[1].breakdown.modalities["visual"]
     assert ex.facts["modalities"]["visual"]["contribution"] == pytest.approx(0.7 / (60 + vis.rank), abs=1e-6)
-    assert f"rank {vis.rank} → weight 0.700 / (60 + {vis.rank}) = {0.7 / (60 + vis.rank):.3f}" in ex.text
+    assert f"drawing {0.7 / (60 + vis.rank):.4f} (weight 0.700 / (60 + rank {vis.rank}))" in ex.text
     assert ex.facts["recomputed"] == pytest.approx(rrf[1].breakdown.fused, abs=1e-5)
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
     mx = more_like(corpus, "US1-S1", k=4, text_weight=0.3, method="max")
     ex = explain_hit(corpus, mx, 1)
     assert ex.facts["recomputed"] == pytest.approx(mx[0].breakdown.fused, abs=1e-5)
-    assert f"{ex.facts['top_modality']} gave the score" in ex.text
+    assert "combines the calibrated relevance of each kind of evidence" in ex.text and "as the best of them." in ex.text
+    pair = explain_pair(corpus, mx, 1, 2)
+    assert pair.facts["decisive_modality"] == pair.facts["higher"]["top_modality"]  # max: only the best counts
+    assert "each figure counts only its strongest evidence" in pair.text
 
 
 def test_text_search_explanation_lists_matched_words_and_components(corpus):
     hits = search_text(corpus, "gripping unit on a rail", k=5)
     ex = explain_hit(corpus, hits, 1)
     assert hits[0].figure_id in ("US1-S2", "US3-S1")  # the two sheets that show a gripping unit and a rail
-    assert "Query words found in the sheet's linked text: gripping, unit, rail." in ex.text
-    assert "Components on this sheet that match the query: " in ex.text and " rail" in ex.text
-    assert "the hit's score is its normalised score" in ex.text  # one modality (no CLIP): score = normalised
+    assert ex.text.startswith("#1 ranks first of 5 because the text linked to its reference numerals has all 3 "
+                              "of your words (gripping, unit and rail); among the figures searched, it is the "
+                              "best text match (similarity ")
+    assert ", and there was no drawing to compare." in ex.text.splitlines()[0]
+    assert 'You searched for "gripping unit on a rail".' in ex.text
+    assert "Parts on this sheet that match your words: " in ex.text and " rail" in ex.text
+    assert f"Its score is {hits[0].score:.3f}, a {strength(hits[0].score)} match." in ex.text  # one modality
+    minmax = search_text(corpus, "gripping unit on a rail", k=5, method="minmax")
+    assert "rescaled between the weakest and the best match of this search" in explain_hit(corpus, minmax, 1).text
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
+    check_plain(ex.text)
+
+
+def test_calibrated_scores_are_named_by_strength(corpus):
+    hits = search_text(corpus, "gripping unit on a rail", k=5)
+    hit = hits[1]
+    ms = hit.breakdown.modalities["text"]
+    calibrated = ms.model_copy(update={"calibrated": 0.05})
+    bd = hit.breakdown.model_copy(update={"modalities": {"text": calibrated}, "fused": 0.05})
+    ex = explain_hit(corpus, [hits[0], hit.model_copy(update={"breakdown": bd, "score": 0.05})], 2)
+    assert ex.facts["modalities"]["text"]["calibrated"] == 0.05
+    assert "calibrated relevance 0.050, a weak match" in ex.text
+    assert "Its score is 0.050, a weak match." in ex.text
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
+    assert [strength(x) for x in (WEAK_SCORE - 0.01, WEAK_SCORE, STRONG_SCORE - 0.01, STRONG_SCORE)] == [
+        "weak", "fair", "fair", "strong"]
+
+
+def test_fused_calibrated_scores_are_the_parts_of_the_score(corpus, similar):
+    hit = similar[0]
+    mods = {m: ms.model_copy(update={"calibrated": c}) for (m, ms), c in zip(hit.breakdown.modalities.items(),
+                                                                             (0.7, 0.4), strict=True)}
+    fused = round(sigmoid(0.7 * logit(0.7) + 0.3 * logit(0.4)), 6)  # weights 0.7 / 0.3, as tools.fusion combines
+    bd = hit.breakdown.model_copy(update={"modalities": mods, "fused": fused})
+    ex = explain_hit(corpus, [hit.model_copy(update={"breakdown": bd, "score": fused}), *similar[1:]], 1)
+    assert ex.facts["recomputed"] == pytest.approx(fused, abs=1e-6)
+    assert (f"Its score {fused:.3f}, a {strength(fused)} match, combines the calibrated relevance of each kind of "
+            f"evidence, drawing 0.700 (weight 0.700) and text 0.400 (weight 0.300), as the weighted average of "
+            f"their log-odds") in ex.text
+    assert "calibrated relevance 0.700, a strong match" in ex.text
+    assert "calibrated relevance 0.400, a fair match" in ex.text  # fair: between WEAK_SCORE and STRONG_SCORE
+    assert "add up to" not in ex.text
+    assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
 
 
 def test_unknown_rank_and_same_rank_are_refused(corpus, similar):
@@ -120,8 +240,10 @@ def test_compare_patents_shared_and_distinct(corpus):
     assert c.kinds == {"US1": {"drawing": 3}, "US3": {"drawing": 2}}
     assert set(c.key_terms_shared) >= {"gripping", "rail"}
     assert "crane" in c.key_terms_distinct["US3"] and "overhead" in c.key_terms_distinct["US1"]
-    assert "Components in all of them: gripping unit, rail." in c.text
-    assert "Only US3 (named in the text): crane trolley." in c.text
+    assert "Parts named in all of them: gripping unit and rail." in c.text
+    assert "Only US3 names crane trolley in its text." in c.text
+    assert "They share the CPC subclass B66C." in c.text
+    check_plain(c.text)
 
 
 def test_compare_hits_uses_the_figures_components(corpus, similar):
@@ -129,7 +251,7 @@ def test_compare_hits_uses_the_figures_components(corpus, similar):
     c = compare(corpus, hits=two)
     assert c.component_source == {"US1": "figures", "US2": "figures"}
     assert c.distinct_components == {"US1": ["gripping unit", "rail"], "US2": ["electric motor", "propeller"]}
-    assert c.shared_components == [] and "No component label occurs in all of them." in c.text
+    assert c.shared_components == [] and "No part name occurs in all of them." in c.text
     with pytest.raises(ToolError, match="all come from US1; compare needs figures of at least two"):
         compare(corpus, hits=[h for h in similar if h.patent_id == "US1"])
     with pytest.raises(ToolError, match="unknown patent id 'US9'; patents in the index: US1, US2, US3"):
@@ -182,20 +304,49 @@ def test_csv_guards_against_spreadsheet_formulas(corpus, similar):
 # ---------------------------------------------------------------- on the sample documents (overlay: real index, OCR on)
 
 
-def test_real_explanation_quotes_the_real_breakdown(fake_index):
-    sheet = max(fake_index.store.sheets(), key=lambda s: len(s.components))
-    hits = more_like(fake_index, sheet.figure_id, k=10, text_weight=0.3)
-    ex = explain_hit(fake_index, hits, 1)
-    bd = hits[0].breakdown
-    for m, ms in bd.modalities.items():
-        fact = ex.facts["modalities"][m]
-        assert (fact["raw"], fact["norm"], fact["rank"]) == (ms.raw, ms.norm, ms.rank)
-        assert f"similarity {ms.raw:.3f} → normalised {ms.norm:.3f} (rank {ms.rank} in the {m} list)" in ex.text
-    assert ex.facts["recomputed"] == pytest.approx(bd.fused, abs=1e-5)
-    assert f"Score {bd.fused:.3f}" in ex.text and hits[0].patent_id in ex.text
-    pair = explain_pair(fake_index, hits, 1, 10)
-    diffs = pair.facts["modality_differences"]
-    assert sum(diffs.values()) == pytest.approx(hits[0].breakdown.fused - hits[9].breakdown.fused, abs=1e-5)
+def _check_real_explanations(services, hits):
+    """Each explanation of one hit and of #1 against the last quotes only the numbers of its breakdown."""
+    for hit in hits:
+        ex = explain_hit(services, hits, hit.rank)
+        bd = hit.breakdown
+        for m, ms in bd.modalities.items():
+            fact = ex.facts["modalities"][m]
+            assert (fact["raw"], fact["norm"], fact["rank"]) == (ms.raw, ms.norm, ms.rank)
+        assert ex.facts["recomputed"] == pytest.approx(bd.fused, abs=1e-5)
+        assert f"#{hit.rank} ranks {ordinal(hit.rank)} of {len(hits)} because" in ex.text
+        assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == [], ex.text
+        check_plain(ex.text)
+    pair = explain_pair(services, hits, 1, len(hits))
+    diffs = pair.facts["modality_differences"]  # differences of the contributions: log-odds for calibrated fusion
+    hi, lo = hits[0].breakdown, hits[-1].breakdown
+    if hi.method == "avg":
+        assert sigmoid(logit(lo.fused) + sum(diffs.values())) == pytest.approx(hi.fused, abs=2e-3)  # 6-decimal scores
+    else:
+        assert sum(diffs.values()) == pytest.approx(hi.fused - lo.fused, abs=1e-5)
+    allowed = (allowed_numbers(pair.facts["higher"]) + allowed_numbers(pair.facts["lower"])
+               + [pair.facts["score_difference"]])
+    assert unexplained_numbers(pair.text, allowed) == [], pair.text
+    check_plain(pair.text)
+
+
+def test_real_explanations_quote_only_the_breakdown(fake_index):
+    sheet = max(fake_index.store.sheets(), key=lambda s: len(s.description))
+    _check_real_explanations(fake_index, more_like(fake_index, sheet.figure_id, k=10, text_weight=0.3))
+    _check_real_explanations(fake_index, search_text(fake_index, "charging station for an electric vehicle", k=8))
+    keyword = search_lexical(fake_index, "charging AND station", k=4)
+    assert len(keyword) >= 2
+    _check_real_explanations(fake_index, keyword)
+    assert "it matches your words charging and station" in explain_hit(fake_index, keyword, 1).text
+
+
+@pytest.mark.slow  # the real text model's scores and OCR-linked components
+def test_real_explanations_on_the_sample_index(sample_index):
+    hits = search_text(sample_index, "hydrogen fuel system aircraft", k=20)
+    _check_real_explanations(sample_index, hits)
+    first = explain_hit(sample_index, hits, 1)
+    assert first.facts["matched_terms"] and "of your words (" in first.text.splitlines()[0]
+    sheet = max(sample_index.store.sheets(), key=lambda s: len(s.components))
+    _check_real_explanations(sample_index, more_like(sample_index, sheet.figure_id, k=10, text_weight=0.3))
 
 
 @pytest.mark.slow  # needs OCR-linked components

@@ -65,8 +65,13 @@ def _random_filters(rng: random.Random, patent_ids: list[str]) -> Filters:
         "include_ids": lambda: some([*patent_ids, "US999"]),
         "exclude_ids": lambda: some([*patent_ids, "US999"]),
         "has_components": lambda: rng.random() < 0.5,
+        "exclude_kinds": lambda: some(KINDS),
+        "exclude_views": lambda: some(VIEWS),
+        "exclude_cpc": lambda: some(CPC_ASKED),
+        "exclude_offices": lambda: some(OFFICES),
+        "exclude_kind_codes": lambda: some(KIND_CODES),
     }
-    return Filters(**{name: make() for name, make in choices.items() if rng.random() < 0.3})
+    return Filters(**{name: make() for name, make in choices.items() if rng.random() < 0.25})
 
 
 def test_every_filter_field_has_one_row():
@@ -121,3 +126,22 @@ def test_where_evaluator_follows_chroma_on_missing_keys_and_types():
     assert holds({"$or": [{"n": {"$gt": 5}}, {"office": "US"}]}, meta)
     with pytest.raises(ValueError, match="unknown where operator"):
         holds({"n": {"$like": 3}}, meta)
+
+
+def test_an_exclusion_drops_what_it_names_and_keeps_the_rest(store):
+    metas = store.all_metadata()
+    query = ENC.embed_texts(["anything"])[0]
+    for f, gone in ((Filters(exclude_offices=["ep"]), lambda m: m["office"] == "EP"),
+                    (Filters(exclude_cpc=["B64"]), lambda m: "B64" in str(m["cpc"])),
+                    (Filters(exclude_kind_codes=["B2"]), lambda m: m["kind_code"] == "B2")):
+        found = {h.id for h in store.query_visual(query, len(metas), f)}
+        assert found == {fid for fid, m in metas.items() if not gone(m)}, f.describe()
+    assert Filters(exclude_views=["side"]).exclude_views[:3] == ["side", "left", "right"]
+    assert not Filters(offices=["EP"], exclude_offices=["EP"]).match(next(iter(metas.values())))
+
+
+def test_merged_exclusions_add_up_and_other_lists_replace():
+    f = Filters(offices=["US"], exclude_offices=["EP"], exclude_kinds=["graph"])
+    g = f.merged(Filters(offices=["WO"], exclude_offices=["WO"], exclude_views=["top"]))
+    assert g.offices == ["WO"] and g.exclude_offices == ["EP", "WO"] and g.exclude_kinds == ["graph"]
+    assert g.exclude_views == ["top"]

@@ -48,8 +48,8 @@ def test_tools_are_typed_with_few_visible_arguments(kit):
         for prop in schema["properties"].values():
             assert prop.get("description"), (name, prop)
         sizes[name] = len(schema["properties"])
-    assert sizes["filter_results"] == 11  # ten filters and within_set
-    assert max(v for k, v in sizes.items() if k != "filter_results") == 3
+    assert sizes["filter_results"] == 11 and sizes["exclude_from_results"] == 5  # ten filters and within_set
+    assert max(v for k, v in sizes.items() if k not in ("filter_results", "exclude_from_results")) == 3
     assert sizes["go_back"] == 1 and sizes["explain_ranking"] == 2
     kinds = tools["filter_results"].tool_call_schema.model_json_schema()["properties"]["kinds"]
     assert "flowchart" in str(kinds) and "block diagram" in str(kinds)  # the model sees the allowed values
@@ -123,7 +123,8 @@ def test_cluster_group_explain_compare_and_part_tools(kit):
     session, tools = kit
     invoke(tools, "search_figures", query="hoist gripping unit rail motor propeller")
     m = invoke(tools, "cluster_results", k=2)
-    assert m.content.startswith("Set 1 in 2 groups of similar drawings (given: k=2).")
+    assert m.content.startswith("I sorted the 6 figures of set 1 into 2 groups of similar drawings.\n")
+    assert "Group 1, " in m.content and ".png" not in m.content
     assert session.clusters is not None and session.clusters_of == 1
     assert [e.kind for e in m.artifact.events] == ["clusters"]
     group2 = [h.figure_id for h in session.clusters.clusters[1].hits]
@@ -147,3 +148,26 @@ def test_cluster_group_explain_compare_and_part_tools(kit):
     assert overlay.kind == "overlay" and overlay.payload["numerals"] == [sign]
     assert overlay.payload["path"].endswith(".png")
     assert session.focus == overlay.payload["figure_id"]
+
+
+def test_order_count_exclude_and_figure_tools_check_their_arguments(kit):
+    session, tools = kit
+    invoke(tools, "search_figures", query="hoist gripping unit rail motor propeller")
+    m = invoke(tools, "order_results", by="colour")
+    assert m.status == "error" and "by: Input should be 'date', 'score' or 'patent' (got 'colour')" in m.content
+    m = invoke(tools, "set_result_count", k=0)
+    assert m.status == "error" and "k: Input should be greater than or equal to 1" in m.content
+    m = invoke(tools, "exclude_from_results")
+    assert m.status == "error" and "name something to leave out" in m.content
+    m = invoke(tools, "exclude_from_results", offices=["JP"])
+    assert m.status == "error" and "no office 'JP' in the index; valid values: US" in m.content
+    top = session.current.hits[0]
+    m = invoke(tools, "describe_figure", rank=1, fig="99")
+    assert m.status == "error" and f"{top.patent_id} has no FIG 99; its figures are FIG" in m.content
+    m = invoke(tools, "describe_figure", rank=1)
+    assert m.status != "error" and m.content.startswith(f"#1 of set 1 ({top.patent_id}, FIG {top.figs[0]}) is ")
+    assert "Components: " in m.content and session.focus == top.figure_id
+    m = invoke(tools, "order_results", by="patent", descending=True)
+    ids = [h.patent_id for h in session.current.hits]
+    assert ids == sorted(ids, reverse=True) and session.current.set_id == 2
+    assert all(s.set_id <= 2 for s in session.sets)  # the failed calls and the question made no sets

@@ -81,7 +81,7 @@ def test_the_langchain_tool_exists_and_pushes_a_set(with_tool, fake_index):
     rs = session.current
     assert rs is not None and rs.set_id == 1 and len(rs.hits) == 3
     assert {h.patent_id for h in rs.hits} <= {"US12448135", "US12448527", "US12448730", "US12448895", "US8765276"}
-    assert m.content.startswith("Set 1: 3 figures (find_kind_code(code='B2')).")
+    assert m.content.startswith("Set 1: 3 figures (find kind code: 'B2').")
     recipe = session.recipe()
     assert (recipe.mode, recipe.tool, recipe.args) == ("tool", "find_kind_code", {"code": "B2"})
     bad = tools["find_kind_code"].invoke({"type": "tool_call", "name": "find_kind_code", "args": {"code": "Z9"},

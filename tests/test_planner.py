@@ -3,11 +3,14 @@
 Part 1 checks `plan()` on varied phrasings. Part 2 runs each request through the offline Agent over the
 sample index, after a base search, and checks the resulting set: after "only the flowcharts" every hit
 is a flowchart, after "drop US12448135" none is from it, after "undo" the set id goes back, and so on.
+Part 3 checks that every reply of both tables is plain sentences for a patent searcher: no file path, no
+snake_case field name, no two sentences run together.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +29,7 @@ from core.types import Hit
 from core.vocab import KINDS, UNKNOWN, VIEWS, ViewTerm
 from tests.fakes import HashEncoder
 from tools.cpc_topics import cpc_for_topic
+from tools.filtering import make_filters
 from tools.narrow import topic_members
 from tools.search import search_text
 
@@ -43,6 +47,22 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("hydrogen tank in an aircraft wing", {}, [("search", {"query": "hydrogen tank in an aircraft wing"})]),
     ("flowcharts of a method for charging an electric vehicle", {},
      [("search", {"query": "a method for charging an electric vehicle", "_filters": {"kinds": ["flowchart"]}})]),
+    # a filter or topic stated inside the first request
+    ("exploded views of a hinge", {}, [("search", {"query": "a hinge", "_filters": {"views": ["exploded"]}})]),
+    ("flowcharts of a method for charging after 2018", {},
+     [("search", {"query": "a method for charging", "_filters": {"kinds": ["flowchart"], "date_from": 20190101}})]),
+    ("EP drawings of a wind turbine", {}, [("search", {"query": "a wind turbine", "_filters": {"offices": ["EP"]}})]),
+    ("a hinge, exploded views only", {}, [("search", {"query": "a hinge", "_filters": {"views": ["exploded"]}})]),
+    ("wind turbines but no EP", {}, [("search", {"query": "wind turbines", "_filters": {"exclude_offices": ["EP"]}})]),
+    ("show me charging stations from WO published before 2020", {},
+     [("search", {"query": "charging stations", "_filters": {"date_to": 20191231, "offices": ["WO"]}})]),
+    ("hinge without springs", {}, [("search", {"query": "hinge without springs"})]),
+    ("give me 50 drawings of a hinge", {}, [("search", {"query": "a hinge", "k": 50})]),
+    ("the top 5 results for wind turbine blades", {"has_results": True},
+     [("search", {"query": "wind turbine blades", "k": 5})]),
+    ("show 10 flowcharts of a charging method", {},
+     [("search", {"query": "a charging method", "_filters": {"kinds": ["flowchart"]}, "k": 10})]),
+    ("100 kW motor", {}, [("search", {"query": "100 kW motor"})]),
     ("windmill AND turbine", {}, [("keyword_search", {"query": "windmill AND turbine"})]),
     ('title:"wind turbine" NOT claims:blade', {"has_results": True},
      [("keyword_search", {"query": 'title:"wind turbine" NOT claims:blade'})]),
@@ -68,7 +88,7 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("only views from the left", {"has_results": True}, [("filter", {"views": ["left"]})]),
     ("only left and right side views", {"has_results": True}, [("filter", {"views": ["left", "right"]})]),
     ("only top and bottom views", {"has_results": True}, [("filter", {"views": ["top", "bottom"]})]),
-    ("remove the left side views", {"has_results": True}, [("filter", {"_negate": {"views": ["left"]}})]),
+    ("remove the left side views", {"has_results": True}, [("filter", {"exclude_views": ["left"]})]),
     ("only EP documents after 2015", {"has_results": True},
      [("filter", {"offices": ["EP"], "date_from": 20160101})]),
     ("only US patents published before 2020", {"has_results": True},
@@ -92,9 +112,89 @@ PARSES: list[tuple[str, dict, list[tuple[str, dict]]]] = [
     ("remove US 12,448,135 B2 please", {"has_results": True},
      [("drop", {"patent_ids": ["US12448135"], "ranks": []})]),
     ("drop #2 and #4", {"has_results": True}, [("drop", {"patent_ids": [], "ranks": [2, 4]})]),
-    ("remove the flowcharts", {"has_results": True}, [("filter", {"_negate": {"kinds": ["flowchart"]}})]),
-    ("no graphs", {"has_results": True}, [("filter", {"_negate": {"kinds": ["graph"]}})]),
-    ("exclude WO documents", {"has_results": True}, [("filter", {"_negate": {"offices": ["WO"]}})]),
+    ("remove the flowcharts", {"has_results": True}, [("filter", {"exclude_kinds": ["flowchart"]})]),
+    ("no graphs", {"has_results": True}, [("filter", {"exclude_kinds": ["graph"]})]),
+    ("exclude WO documents", {"has_results": True}, [("filter", {"exclude_offices": ["WO"]})]),
+    # exclusion inside a filter, and several constraints in one sentence
+    ("drop the graphs", {"has_results": True}, [("filter", {"exclude_kinds": ["graph"]})]),
+    ("anything except EP", {"has_results": True}, [("filter", {"exclude_offices": ["EP"]})]),
+    ("everything but the flowcharts", {"has_results": True}, [("filter", {"exclude_kinds": ["flowchart"]})]),
+    ("without perspective views", {"has_results": True}, [("filter", {"exclude_views": ["perspective"]})]),
+    ("no side views", {"has_results": True}, [("filter", {"exclude_views": ["side"]})]),
+    ("not before 2015", {"has_results": True}, [("filter", {"date_from": 20150101})]),
+    ("not after 2018", {"has_results": True}, [("filter", {"date_to": 20181231})]),
+    ("nothing published before 2016 please", {"has_results": True}, [("filter", {"date_from": 20160101})]),
+    ("only flowcharts but no EP", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "exclude_offices": ["EP"]})]),
+    ("only EP flowcharts but not graphs", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "offices": ["EP"], "exclude_kinds": ["graph"]})]),
+    ("only US patents, but no B2", {"has_results": True},
+     [("filter", {"offices": ["US"], "exclude_kind_codes": ["B2"]})]),
+    ("keep US documents after 2015 except the block diagrams", {"has_results": True},
+     [("filter", {"date_from": 20160101, "offices": ["US"], "exclude_kinds": ["block diagram"]})]),
+    ("except CPC B64", {"has_results": True}, [("filter", {"exclude_cpc": ["B64"]})]),
+    ("show everything except the graphs", {"has_results": True}, [("filter", {"exclude_kinds": ["graph"]})]),
+    ("I don't want flowcharts", {"has_results": True}, [("filter", {"exclude_kinds": ["flowchart"]})]),
+    ("keep the flowcharts, but not the ones from WO", {"has_results": True},
+     [("filter", {"kinds": ["flowchart"], "exclude_offices": ["WO"]})]),
+    ("drop everything from WO", {"has_results": True}, [("filter", {"exclude_offices": ["WO"]})]),
+    ("remove the ones before 2015", {"has_results": True}, [("filter", {"date_from": 20150101})]),
+    ("no granted patents", {"has_results": True}, [("filter", {"applications": True})]),
+    # references to results and patents
+    ("just that patent, #3", {"has_results": True}, [("filter", {"_rank_patent": 3})]),
+    ("only the patent of #4", {"has_results": True}, [("filter", {"_rank_patent": 4})]),
+    ("show me the patent of #2", {"has_results": True}, [("filter", {"_rank_patent": 2})]),
+    ("all figures of the second one", {"has_results": True}, [("filter", {"_rank_patent": 2})]),
+    ("only this patent", {"has_results": True}, [("filter", {"_rank_patent": 0})]),
+    ("drop that patent", {"has_results": True}, [("drop", {"_rank_patents": [0]})]),
+    ("just #3's patent", {"has_results": True}, [("filter", {"_rank_patent": 3})]),
+    ("who is the applicant of #2?", {"has_results": True}, [("applicant", {"rank": 2})]),
+    ("which company filed that patent?", {"has_results": True}, [("applicant", {"_rank_patent": 0})]),
+    ("remove the patent of #5", {"has_results": True}, [("drop", {"_rank_patents": [5]})]),
+    ("the same applicant as #2", {"has_results": True}, [("same_applicant", {"rank": 2})]),
+    ("more from the same applicant", {"has_results": True}, [("same_applicant", {"_rank_patent": 0})]),
+    ("patents by the applicant of US12448135", {"has_results": True},
+     [("same_applicant", {"patent_id": "US12448135"})]),
+    # ordering a set
+    ("sort by date", {"has_results": True}, [("order", {"by": "date"})]),
+    ("order them by publication date, newest first", {"has_results": True},
+     [("order", {"by": "date", "descending": True})]),
+    ("newest first", {"has_results": True}, [("order", {"by": "date", "descending": True})]),
+    ("oldest first please", {"has_results": True}, [("order", {"by": "date", "descending": False})]),
+    ("sort them chronologically", {"has_results": True}, [("order", {"by": "date"})]),
+    ("sort by date descending", {"has_results": True}, [("order", {"by": "date", "descending": True})]),
+    ("sort by score", {"has_results": True}, [("order", {"by": "score"})]),
+    ("order by relevance, lowest first", {"has_results": True}, [("order", {"by": "score", "descending": False})]),
+    ("sort by patent", {"has_results": True}, [("order", {"by": "patent"})]),
+    ("arrange the results by patent number", {"has_results": True}, [("order", {"by": "patent"})]),
+    ("sort these into 3 groups", {"has_results": True}, [("cluster", {"k": 3})]),
+    ("group by patent", {"has_results": True}, [("order", {"by": "patent"})]),
+    ("group them by similarity", {"has_results": True}, [("cluster", {"k": None})]),
+    ("reverse the order", {"has_results": True}, [("order", {"_reverse": True})]),
+    ("most recent first", {"has_results": True}, [("order", {"by": "date", "descending": True})]),
+    # how many results
+    ("give me 50", {"has_results": True}, [("resize", {"k": 50})]),
+    ("show 40 results", {"has_results": True}, [("resize", {"k": 40})]),
+    ("only the top 5", {"has_results": True}, [("resize", {"k": 5})]),
+    ("just the first ten", {"has_results": True}, [("resize", {"k": 10})]),
+    ("top 5", {"has_results": True}, [("resize", {"k": 5})]),
+    ("10 more", {"has_results": True}, [("resize", {"_add": 10})]),
+    ("more", {"has_results": True}, [("resize", {"more": True})]),
+    ("more results please", {"has_results": True}, [("resize", {"more": True})]),
+    ("show me more", {"has_results": True}, [("resize", {"more": True})]),
+    ("fewer", {"has_results": True}, [("resize", {"_fewer": True})]),
+    # a question about one figure or FIG of a result
+    ("what is shown in FIG 2 of #4?", {"has_results": True}, [("figure", {"rank": 4, "fig": "2"})]),
+    ("what does #2 show?", {"has_results": True}, [("figure", {"rank": 2})]),
+    ("describe figure 3 of the second result", {"has_results": True}, [("figure", {"rank": 2, "fig": "3"})]),
+    ("describe #3", {"has_results": True}, [("figure", {"rank": 3})]),
+    ("what is in the last one?", {"has_results": True}, [("figure", {"rank": -1})]),
+    ("tell me about FIG. 5 of US12448135", {"has_results": True},
+     [("figure", {"patent_id": "US12448135", "fig": "5"})]),
+    ("what am I looking at in #1?", {"has_results": True}, [("figure", {"rank": 1})]),
+    ("describe this figure", {"has_results": True}, [("figure", {})]),
+    ("show me FIG 3 of #2", {"has_results": True}, [("figure", {"rank": 2, "fig": "3"})]),
+    ("explain what #4 shows", {"has_results": True}, [("figure", {"rank": 4})]),
     # more like, weights
     ("more like #3", {"has_results": True}, [("more_like", {"rank": 3})]),
     ("similar to the third one", {"has_results": True}, [("more_like", {"rank": 3})]),
@@ -178,10 +278,11 @@ def test_no_side_views_drops_the_left_and_right_views_too(fake_index):
     session.push([Hit(rank=i + 1, figure_id=f"US1-S{i}", patent_id="US1", sheet_no=i, view=v)
                   for i, v in enumerate(views)], "hand-made", None)
     actions = Actions(fake_index, session)
-    assert resolve_step(actions, Step("filter", {"_negate": {"views": ["side"]}})) == \
-        {"views": ["front", "perspective"]}
-    assert resolve_step(actions, Step("filter", {"_negate": {"views": ["left"]}})) == \
-        {"views": ["front", "perspective", "right", "side"]}
+    for said, kept in (("no side views", ["front", "perspective"]),
+                       ("remove the left side views", ["side", "right", "front", "perspective"])):
+        step = plan(said, has_results=True).steps[0]
+        f = make_filters(**resolve_step(actions, step))
+        assert [v for v in views if f.match({"view": v})] == kept
 
 
 def test_help_and_small_parsers():
@@ -321,7 +422,7 @@ def explained(rank):
         hit = s.current.hits[rank - 1]
         assert ex["kind"] == "hit" and ex["facts"]["figure_id"] == hit.figure_id
         assert ex["facts"]["fused"] == hit.breakdown.fused
-        assert f"Score {hit.breakdown.fused:.3f}" in r.reply
+        assert f"Its score is {hit.breakdown.fused:.3f}" in r.reply or f"Its score {hit.breakdown.fused:.3f}" in r.reply
         assert s.focus == hit.figure_id
     return check
 
@@ -333,9 +434,9 @@ def pair(a_rank, b_rank):
         hi, lo = sorted((a_rank, b_rank))
         assert facts["higher"]["rank"] == hi and facts["lower"]["rank"] == lo
         gap = s.current.hits[hi - 1].breakdown.fused - s.current.hits[lo - 1].breakdown.fused
-        assert f"Difference {gap:.3f}" in r.reply
+        assert f"{gap:.3f} less." in r.reply
         if a_rank > b_rank:
-            assert f"#{a_rank} is not above #{b_rank}: #{b_rank} ranks higher." in r.reply
+            assert f"#{a_rank} is below #{b_rank}, not above it." in r.reply
     return check
 
 
@@ -368,14 +469,15 @@ def check_clusters(k):
         res = next(e.payload for e in r.events if e.kind == "clusters")
         assert (res.k == k) if k else 2 <= res.k <= 8
         assert s.clusters is res and sum(len(c.hits) for c in res.clusters) == K
-        assert r.reply.startswith(f"Set 1 in {res.k} groups of similar drawings (")
+        assert r.reply.startswith(f"I sorted the {K} figures of set 1 into {res.k} groups of similar drawings.")
+        assert res.map_png not in r.reply and ".png" not in r.reply  # the map goes to the UI, not into words
     return check
 
 
 def check_group(s, r, a):
     unchanged(s, r)
     g = s.clusters.clusters[1]
-    assert r.reply.startswith(f"Group 2 of set 1 has {len(g.hits)} figures")
+    assert r.reply.startswith(f"Group 2 of set 1 has {len(g.hits)} figure")
 
 
 def check_compare_ranks(s, r, i, j):
@@ -398,12 +500,12 @@ def check_part(s, r, a):
     overlays = [e.payload for e in r.events if e.kind == "overlay"]
     if found.sheets:
         where = ", ".join(f"sheet {m.sheet_no} (FIG {','.join(m.figs) or '?'})" for m in found.sheets)
-        assert f"OCR found 104 on: {where}." in r.reply
+        assert f"104 was read on {where}." in r.reply and ".png" not in r.reply
         assert len(overlays) == 1 and overlays[0]["numerals"] == ["104"]
         assert overlays[0]["figure_id"] in {m.figure_id for m in found.sheets}
         assert s.focus == overlays[0]["figure_id"]
     else:
-        assert "OCR did not find 104 on any sheet of US12448135." in r.reply and not overlays
+        assert "104 was not read on any sheet of US12448135." in r.reply and not overlays
 
 
 def check_more_like(rank):
@@ -413,6 +515,73 @@ def check_more_like(rank):
         assert s.current.origin.startswith(f"more like #{rank} ({src.patent_id} FIG")
         assert src.figure_id not in {h.figure_id for h in hits} and s.focus == src.figure_id
         assert hits[0].breakdown.query["figure_id"] == src.figure_id
+    return check
+
+
+def same_figures(s, r, a):
+    hits = new_set(s, r)
+    assert sorted(h.figure_id for h in hits) == sorted(h.figure_id for h in s.sets[-2].hits)
+    return hits
+
+
+def ordered_by(key, descending, reply):
+    def check(s, r, a):
+        values = [key(h) for h in same_figures(s, r, a) if key(h) is not None]
+        assert values == sorted(values, reverse=descending) and len(set(values)) > 1
+        assert r.reply.startswith(reply) and s.recipe().order_by
+    return check
+
+
+def sized(n, *, same_top=False):
+    def check(s, r, a):
+        hits = new_set(s, r)
+        assert (len(hits) == n) if n > 0 else len(hits) > K
+        assert s.recipe().k == (n if n > 0 else s.recipe().k) and s.recipe().text == BASE
+        if same_top:  # the same search with another k: the same first figures
+            assert [h.figure_id for h in hits] == [h.figure_id for h in s.sets[0].hits[:n]]
+    return check
+
+
+def only_patent_of(rank, set_index=0):
+    def check(s, r, a):
+        pid = s.sets[set_index].hits[rank - 1].patent_id
+        assert {h.patent_id for h in new_set(s, r, parent=set_index + 1)} == {pid}
+    return check
+
+
+def none(test, parent=1):
+    """No hit of the new set passes `test` (an excluded facet), and the set is not empty."""
+    def check(s, r, a):
+        hits = new_set(s, r, parent=parent)
+        assert not [h.figure_id for h in hits if test(h, a)]
+    return check
+
+
+def figure_answer(rank, fig):
+    def check(s, r, a):
+        from tools.search import patent_of
+
+        unchanged(s, r, set_id=len(s.sets))
+        hit = s.current.hits[rank - 1]
+        doc = patent_of(a.services, hit.patent_id)
+        if fig:
+            desc = doc.figure(fig).text
+            sheet = next(x for x in a.services.store.sheets(hit.patent_id) if fig in x.figs)
+            assert r.reply.startswith(f"FIG {fig} of {hit.patent_id} is ")
+        else:
+            sheet = a.services.store.sheet(hit.figure_id)
+            desc = sheet.description
+            assert r.reply.startswith(f"#{rank} of set {s.current.set_id} ({hit.patent_id}, FIG ")
+        assert f"Description: {desc.split()[0]}" in r.reply and f"It is drawn on sheet {sheet.sheet_no}" in r.reply
+        assert s.focus == sheet.figure_id and not [e for e in r.events if e.kind == "tool_call" and
+                                                   e.payload.name in ("search", "filter")]
+    return check
+
+
+def not_understood(start):
+    def check(s, r, a):
+        unchanged(s, r)
+        assert r.reply.startswith(start) and "I can " in r.reply
     return check
 
 
@@ -507,6 +676,72 @@ RUNS: list[Case] = [
     Case("help", lambda s, r, a: unchanged(s, r) or r.reply == HELP),
     Case("more like #99", lambda s, r, a: unchanged(s, r) or r.reply ==
          f"I could not do that: there is no #99 in result set 1; it has #1 to #{K}"),
+    # exclusions, and several constraints in one sentence
+    Case("anything except EP", none(lambda h, a: h.office == "EP")),
+    Case("everything but the flowcharts", none(lambda h, a: h.kind == "flowchart")),
+    Case("drop the graphs", none(lambda h, a: h.kind == "graph")),
+    Case("no side views", none(lambda h, a: h.view in ("side", "left", "right"))),
+    Case("not before 2015", none(lambda h, a: not h.pub_date or h.pub_date < 20150101)),
+    Case("not after 2018", none(lambda h, a: not h.pub_date or h.pub_date > 20181231)),
+    Case("except CPC B64", none(lambda h, a: any(c.startswith("B64") for c in h.cpc))),
+    Case("no granted patents", none(lambda h, a: meta(a, [h])[h.figure_id]["kind_code"].startswith("B"))),
+    Case("only US patents but no flowcharts", none(lambda h, a: h.office != "US" or h.kind == "flowchart")),
+    Case("keep documents after 2015 except the US ones", none(
+        lambda h, a: h.office == "US" or not h.pub_date or h.pub_date < 20160101)),
+    Case("no lizards", not_understood("I can leave out offices, figure kinds, views")),
+    Case("show everything except the graphs", none(lambda h, a: h.kind == "graph")),
+    Case("I don't want flowcharts", none(lambda h, a: h.kind == "flowchart")),
+    # references to results and patents
+    Case("just that patent, #3", only_patent_of(3)),
+    Case("only the patent of #4", only_patent_of(4)),
+    Case("show me all figures of the second one", only_patent_of(2)),
+    Case("only this patent", only_patent_of(2), pre=[BASE, "what does #2 show?"]),
+    Case("drop the patent of #2", lambda s, r, a: none_from(s.sets[0].hits[1].patent_id)(s, r, a)),
+    Case("patents by the applicant of US8765276", lambda s, r, a: {h.patent_id for h in new_set(s, r)} <= {
+        "US8765276", "WO2013173195"} and r.reply.startswith("Tesla Motors, Inc applied for US8765276 and 1 other")),
+    Case("the second one", not_understood("I did not understand what to do with #2.")),
+    Case("who is the applicant of #1?", lambda s, r, a: unchanged(s, r) or r.reply.startswith(
+        "The document of #1 (US12448135) names 2 applicants:\nApplicant: Eric Gavizon\nApplicant: HELIOS")
+        and s.current.set_id == 1),
+    Case("#3 please", not_understood("I did not understand what to do with #3.")),
+    # ordering a set
+    Case("sort by date, newest first", ordered_by(lambda h: h.pub_date, True,
+                                                  "Ordered by publication date, newest first.")),
+    Case("oldest first", ordered_by(lambda h: h.pub_date, False, "Ordered by publication date, oldest first.")),
+    Case("sort by patent", ordered_by(lambda h: h.patent_id, False, "Ordered by patent number, first to last.")),
+    Case("order by score, weakest first", ordered_by(lambda h: h.score, False, "Ordered by score, weakest first.")),
+    Case("sort by colour", not_understood("I can order the results by publication date")),
+    Case("reverse the order", ordered_by(lambda h: h.score, False, "Ordered by score, weakest first.")),
+    Case("group by patent", ordered_by(lambda h: h.patent_id, False, "Ordered by patent number, first to last.")),
+    Case("only the flowcharts", lambda s, r, a: all(h.kind == "flowchart" for h in new_set(s, r, parent=2)) and [
+        h.pub_date for h in s.current.hits] == sorted((h.pub_date for h in s.current.hits), reverse=True),
+        pre=[BASE, "newest first"]),  # a sorted set stays sorted when it is refined
+    # how many results
+    Case("give me 10", sized(10, same_top=True)),
+    Case("only the top 5", sized(5, same_top=True)),
+    Case("more", sized(0)),
+    Case("show me more results", sized(0)),
+    Case("fewer", sized(K // 2, same_top=True)),
+    Case("give me 10", lambda s, r, a: [h.pub_date for h in new_set(s, r, parent=2)] == sorted(
+        (h.pub_date for h in s.current.hits), reverse=True), pre=[BASE, "newest first"]),
+    # a question about one figure or FIG of a result: answered from the index, no search, the set unchanged
+    Case("what is shown in FIG 2 of #1?", figure_answer(1, "2")),
+    Case("what does #2 show?", figure_answer(2, None)),
+    Case("describe figure 1B of the first result", figure_answer(1, "1B")),
+    Case("describe #3", figure_answer(3, None)),
+    Case("what is shown in FIG 99 of #1?", lambda s, r, a: unchanged(s, r) or r.reply.startswith(
+        "I could not do that: US12448135 has no FIG 99; its figures are FIG 1A, 1B")),
+    # a filter or topic stated inside the first request
+    Case("flowcharts of a method for charging after 2012", lambda s, r, a: all(
+        h.kind == "flowchart" and h.pub_date >= 20130101 for h in new_set(s, r, parent=None)), pre=[]),
+    Case("EP drawings of a wind turbine", lambda s, r, a: all(
+        h.office == "EP" for h in new_set(s, r, parent=None)), pre=[]),
+    Case("charging stations but no EP", lambda s, r, a: all(
+        h.office != "EP" for h in new_set(s, r, parent=None)) and s.recipe().text == "charging stations", pre=[]),
+    Case("give me 8 drawings of a turbine blade", lambda s, r, a: len(new_set(s, r, parent=None)) == 8
+         and s.recipe().k == 8 and s.recipe().text == "a turbine blade", pre=[]),
+    Case("an aircraft, perspective views only", lambda s, r, a: all(
+        h.view == "perspective" for h in new_set(s, r, parent=None)), pre=[]),
 ]
 
 
@@ -531,6 +766,7 @@ def test_offline_request_produces_its_result(agent, query_image, case):
         r = dataclasses.replace(r, reply=r.reply.split("\n\n", 1)[1])
     outcome = case.check(session, r, agent)
     assert outcome is None or outcome is True
+    assert not reply_faults(r.reply), (reply_faults(r.reply), r.reply)
 
 
 def test_first_offline_reply_says_so_and_how_to_enable_chat(agent):
@@ -541,3 +777,41 @@ def test_first_offline_reply_says_so_and_how_to_enable_chat(agent):
     assert [e.kind for e in r.events][:1] == ["notice"]
     r2 = agent.run(session, "only the flowcharts")
     assert not r2.reply.startswith("Offline mode") and r2.events[0].kind == "notice"
+
+
+# ---------------------------------------------------------------- part 3: replies in plain sentences
+
+PATH = re.compile(r"(?:^|[\s(])(?:~|\.{1,2})?/[\w.-]+(?:/[\w.-]+)+|\b[\w-]+\.(?:png|jpe?g|json|sqlite|db|html?|"
+                  r"pdf|xml|zip|tiff?|csv|md|py|txt)\b", re.I)
+SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9]\b")
+RUN_ON = re.compile(r"[a-z0-9)'\"]\s+(?:The|Set|No|None|I|It|This|These|There|Try|Say|Use|Back|Kept|Ordered|"
+                    r"Dropped|Nothing|Group|Comparison|Explanation|Reference|OCR)\s|[a-z]{2}\.[A-Z][a-z]")
+ITEM = re.compile(r"^\s*(?:#\d|-|\.\.\.|[A-Z][\w ]{0,20}: )")  # list items and labelled lines
+
+
+def reply_faults(reply: str) -> list[str]:
+    """What makes a reply unfit for a patent searcher: file paths, field names, sentences run together."""
+    faults = [f"path {m.group(0).strip()!r}" for m in PATH.finditer(reply)]
+    faults += [f"field name {m.group(0)!r}" for m in SNAKE.finditer(reply)]
+    faults += [f"run-on at {reply[max(0, m.start() - 30): m.end() + 10]!r}" for m in RUN_ON.finditer(reply)]
+    for line in reply.splitlines():
+        if line.strip() and not ITEM.match(line) and not re.search(r"[.!?:)…\"']\s*$", line):
+            faults.append(f"line without an end: {line[-60:]!r}")
+    return faults
+
+
+def test_reply_faults_are_found():
+    assert reply_faults("Set 1 stays current Set 2 is new.") and reply_faults("see data/sheets/US1-S1.png.")
+    assert reply_faults("name a filter: kind_codes or date_from.") and reply_faults("No figure passes\nSet 1 has.")
+    assert not reply_faults("Set 2: 5 figures (text search 'hinge').\n#1 US1 sheet 2 FIG 1 (drawing, side view)")
+
+
+@pytest.mark.parametrize(("text", "ctx"), [pytest.param(t, c) for t, c, _ in PARSES],
+                         ids=[p[0] or "<image only>" for p in PARSES])
+def test_every_reply_of_the_table_is_plain_sentences(agent, query_image, text, ctx):
+    session = Session()
+    if ctx.get("has_results"):
+        agent.run(session, BASE, k=K)
+    r = agent.run(session, text, k=K, image=query_image if ctx.get("has_image") else None)
+    reply = r.reply.split("\n\n", 1)[1] if r.reply.startswith("Offline mode:") else r.reply
+    assert reply and not reply_faults(reply), (reply_faults(reply), reply)

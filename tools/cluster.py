@@ -49,6 +49,7 @@ class ClusterResult(BaseModel):
 
     k: int
     k_method: str  # "given: k=3" or "silhouette over 2..8: best k=3 (0.41)"
+    silhouette: float | None = None  # of the chosen k, when k was chosen by silhouette
     clusters: list[Cluster]
     map_png: str  # the 2-D map (PCA of the visual vectors), an absolute path
     notes: list[str] = Field(default_factory=list)  # e.g. why an LLM title was not used
@@ -57,15 +58,16 @@ class ClusterResult(BaseModel):
 # ---------------------------------------------------------------- clustering
 
 
-def _choose_k(vectors: np.ndarray, n: int) -> tuple[int, str, list[int]]:
-    """k and labels by silhouette over 2..min(8, n-1), or the trivial answers for tiny sets."""
+def _choose_k(vectors: np.ndarray, n: int) -> tuple[int, str, list[int], float | None]:
+    """k, how it was chosen, labels and the silhouette of k by silhouette over 2..min(8, n-1), or the trivial
+    answers for tiny sets (no silhouette)."""
     from sklearn.metrics import silhouette_score
 
     distinct = len({tuple(np.round(v, 6)) for v in vectors})
     if distinct < 2:
-        return 1, "all hits have the same visual vector: k=1", [0] * n
+        return 1, "all hits have the same visual vector: k=1", [0] * n, None
     if n < 3:
-        return 2, f"only {n} hits, too few for a silhouette score: k=2", list(range(n))
+        return 2, f"only {n} hits, too few for a silhouette score: k=2", list(range(n)), None
     top = min(MAX_AUTO_K, n - 1, distinct)
     best: tuple[float, int, list[int]] | None = None
     scores = []
@@ -78,9 +80,9 @@ def _choose_k(vectors: np.ndarray, n: int) -> tuple[int, str, list[int]]:
         if best is None or s > best[0] + 1e-9:
             best = (s, k, labels)
     if best is None:
-        return 1, "k-means found no split: k=1", [0] * n
+        return 1, "k-means found no split: k=1", [0] * n, None
     s, k, labels = best
-    return k, f"silhouette over 2..{top}: best k={k} ({s:.2f}); tried {' '.join(scores)}", labels
+    return k, f"silhouette over 2..{top}: best k={k} ({s:.2f}); tried {' '.join(scores)}", labels, round(s, 4)
 
 
 def _kmeans(vectors: np.ndarray, k: int) -> list[int]:
@@ -142,15 +144,15 @@ def _title(titler: Titler | None, keywords: list[str], descriptions: list[str], 
             raw = titler(keywords, descriptions)
         except Exception as e:  # an LLM call can fail in many ways; the keyword title still serves
             log.warning("cluster titler failed: %s", e)
-            notes.append(f"cluster {cid}: the LLM title failed ({type(e).__name__}: {e}); keyword title used")
+            notes.append(f"Group {cid} is named by its keywords: the language model did not answer.")
         else:
             title = clean_title(raw)
             if title:
                 return title, "llm"
-            notes.append(f"cluster {cid}: the LLM gave an empty title; keyword title used")
+            notes.append(f"Group {cid} is named by its keywords: the language model gave an empty title.")
     if keywords:
         return " · ".join(keywords[:TITLE_KEYWORDS]), "keywords"
-    return f"cluster {cid} (no component labels or descriptions)", "keywords"
+    return f"group {cid} (no part names or descriptions)", "keywords"
 
 
 def clean_title(raw: str) -> str:
@@ -232,8 +234,9 @@ def cluster_hits(services: Services, hits: list[Hit], k: int | None = None,
     vectors = np.asarray([stored[i] for i in ids], dtype=np.float64)
 
     if k is None:
-        k, k_method, labels = _choose_k(vectors, n)
+        k, k_method, labels, silhouette = _choose_k(vectors, n)
     else:
+        silhouette = None
         labels = _kmeans(vectors, k) if k > 1 else [0] * n
         k_method = f"given: k={k}"
     # Renumber clusters by their best-ranked hit; k-means may leave a requested cluster empty.
@@ -243,7 +246,7 @@ def cluster_hits(services: Services, hits: list[Hit], k: int | None = None,
     k_found = len(order)
     notes: list[str] = []
     if k_found < k:
-        notes.append(f"k-means found only {k_found} distinct groups for k={k} (identical vectors)")
+        notes.append(f"Only {k_found} groups could be made of {k}: some drawings look exactly alike.")
 
     sheets = {i: services.store.sheet(i) for i in dict.fromkeys(ids)}
     members = [[j for j in range(n) if labels[j] == c] for c in range(k_found)]
@@ -267,4 +270,5 @@ def cluster_hits(services: Services, hits: list[Hit], k: int | None = None,
     path = out_dir / f"clusters-{uuid.uuid4().hex[:12]}.png"
     explained = [float(x) for x in np.nan_to_num(pca.explained_variance_ratio_)]
     _draw_map(path, points.tolist(), labels, [h.rank for h in hits], [c.title for c in clusters], explained)
-    return ClusterResult(k=k_found, k_method=k_method, clusters=clusters, map_png=str(path), notes=notes)
+    return ClusterResult(k=k_found, k_method=k_method, silhouette=silhouette, clusters=clusters,
+                         map_png=str(path), notes=notes)

@@ -1,12 +1,14 @@
 """Why a hit is where it is, why one hit is above another, and what a group of patents shares.
 
-Explanations are built only from each hit's `Breakdown` (per-modality raw/normalised score and rank,
-fused score, method, weights, matched terms and components, filters) and from the indexed documents
-(title, FIG descriptions, components). Nothing is invented: every number in the text is in `facts`.
+Explanations are built only from each hit's `Breakdown` (per-modality raw score, rank, normalised and,
+when the search computed it, calibrated score; fused score, method, weights, matched terms and components,
+filters) and from the indexed documents (title, FIG descriptions, components). Nothing is invented: every
+number in the text is in `facts`. The sentences themselves are written by `tools.explain_words`.
 
 Contributions per modality follow `tools.fusion`: for ``avg`` and ``max`` a modality contributes
-weight / sum(weights) × normalised score (avg adds them up, max takes the largest); for ``rrf`` it
-contributes weight / (60 + rank). A modality missing from a hit's breakdown contributes 0.
+weight / sum(weights) × its calibrated score, or its normalised score when the search computed no
+calibrated one (avg adds them up, max takes the largest); for ``rrf`` it contributes weight / (60 + rank).
+A modality missing from a hit's breakdown contributes 0.
 """
 
 from __future__ import annotations
@@ -18,20 +20,14 @@ from typing import TypedDict
 from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from core.calibration import logit, sigmoid
 from core.errors import ToolError
 from core.textnorm import CLAIM_BOILERPLATE, CONTENT_STOPWORDS, content_words, normalise_label
-from core.types import Breakdown, Hit, Patent, Sheet
+from core.types import Breakdown, Hit, ModalityScore, Patent, Sheet
 from runtime.services import Services
+from tools.explain_words import comparison_text, hit_text, pair_text
 from tools.fusion import RRF_K
-from tools.search import patent_of
-
-MAX_LISTED = 8
-METHOD_WORDS = {
-    "avg": "weighted average of normalised scores (avg)",
-    "max": "maximum of weighted normalised scores (max)",
-    "rrf": "reciprocal-rank fusion (rrf: sum of weight / (60 + rank))",
-    "single": "a single modality",
-}
+from tools.search import patent_of, query_terms
 
 
 class Explanation(BaseModel):
@@ -64,6 +60,7 @@ class Contribution(TypedDict):
     present: bool  # whether the hit is in this modality's candidate list
     raw: float | None
     norm: float
+    calibrated: float | None  # the calibrated relevance, when the search computed one
     rank: int | None
     path: str
     weight: float
@@ -82,6 +79,7 @@ class HitFacts(TypedDict):
     """Everything an explanation of one hit says, with its numbers."""
 
     rank: int
+    set_size: int  # figures in the result set the hit belongs to
     figure_id: str
     patent_id: str
     title: str
@@ -100,12 +98,16 @@ class HitFacts(TypedDict):
     matched_components: list[ComponentFact]
     filters: dict[str, object]
     query: dict[str, object]
+    query_terms: list[str]  # the query's words matched against the linked text (text searches only, else [])
     fig_descriptions: dict[str, str]  # FIG → its description ("sheet" → the sheet's when no FIG has one)
     components: list[ComponentFact]
     passages: list[str]
 
 
 # ---------------------------------------------------------------- helpers
+
+
+LINKED_MODES = ("text", "image", "image+text")  # searches whose matched terms are the query's words in linked text
 
 
 def find_hit(hits: Sequence[Hit], rank: int) -> Hit:
@@ -129,16 +131,22 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
         ms = bd.modalities.get(m)
         w = weights.get(m, 0.0)
         share = w / total
+        cal = ms.calibrated if ms else None
         if bd.method == "rrf":
             contrib = w / (RRF_K + ms.rank) if ms else 0.0
         elif bd.method == "single" and ms is not None and len(bd.modalities) == 1:
-            contrib = bd.fused  # one modality: the score is that modality's (raw or normalised) score
+            contrib = bd.fused  # one modality: the score is that modality's (calibrated or raw) score
+        elif bd.method == "avg" and cal is not None:
+            contrib = share * logit(cal)  # calibrated fusion averages log-odds (tools.fusion)
+        elif bd.method == "max" and cal is not None:
+            contrib = cal
         else:
-            contrib = share * ms.norm if ms else 0.0
+            contrib = share * _fused_value(ms) if ms else 0.0
         out[m] = {
             "present": ms is not None,
             "raw": ms.raw if ms else None,
             "norm": ms.norm if ms else 0.0,
+            "calibrated": getattr(ms, "calibrated", None) if ms else None,
             "rank": ms.rank if ms else None,
             "path": ms.path if ms else "",
             "weight": w,
@@ -148,38 +156,22 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
     return out
 
 
+def _fused_value(ms: ModalityScore) -> float:
+    """The per-modality score that avg/max fusion combines: the calibrated one when the search computed it."""
+    calibrated = getattr(ms, "calibrated", None)
+    return float(calibrated) if calibrated is not None else ms.norm
+
+
 def _recomputed(method: str, contrib: dict[str, Contribution]) -> float:
+    """The fused score as the contributions give it, the way `tools.fusion.fuse` combined them."""
     values = [c["contribution"] for c in contrib.values()]
     if not values:
         return 0.0
-    return max(values) if method == "max" else sum(values)
-
-
-def _figs(figs: Sequence[str]) -> str:
-    return "FIG. " + ", ".join(figs) if figs else "no FIG number"
-
-
-def _head(hit: Hit) -> str:
-    what = ", ".join(x for x in (hit.kind, f"{hit.view} view" if hit.view != "unknown" else "") if x)
-    title = f' "{hit.title}"' if hit.title else ""
-    return f"#{hit.rank}: {hit.patent_id}{title}, sheet {hit.sheet_no}, {_figs(hit.figs)} ({what})"
-
-
-def _modality_line(name: str, c: Contribution, method: str) -> str:
-    raw = c["raw"]
-    if not c["present"] or raw is None:
-        return f"- {name}: not in this modality's candidate list, counts as 0"
-    path = f" via {c['path']}" if c["path"] and c["path"] != name else ""
-    if method == "rrf":
-        return (f"- {name}{path}: similarity {c['raw']:.3f}, rank {c['rank']} → weight {c['weight']:.3f} / "
-                f"({RRF_K} + {c['rank']}) = {c['contribution']:.3f}")
-    if method == "single":
-        basis = ("its raw score" if abs(raw - c["contribution"]) < 0.0006
-                 else "its normalised score" if abs(c["norm"] - c["contribution"]) < 0.0006 else "")
-        return (f"- {name}{path}: score {c['raw']:.3f} → normalised {c['norm']:.3f} (rank {c['rank']} in the "
-                f"{name} list)" + (f"; the hit's score is {basis}" if basis else ""))
-    return (f"- {name}{path}: similarity {c['raw']:.3f} → normalised {c['norm']:.3f} (rank {c['rank']} in the "
-            f"{name} list) × weight share {c['share']:.3f} = {c['contribution']:.3f}")
+    if method == "max":
+        return max(values)
+    if method == "avg" and all(c["calibrated"] is not None for c in contrib.values() if c["present"]):
+        return sigmoid(sum(values))
+    return sum(values)
 
 
 def _documents(services: Services, hit: Hit) -> tuple[Sheet | None, Patent | None, dict[str, str]]:
@@ -195,13 +187,14 @@ def _documents(services: Services, hit: Hit) -> tuple[Sheet | None, Patent | Non
     return sheet, patent, descs
 
 
-def _hit_facts(services: Services, hit: Hit) -> HitFacts:
+def _hit_facts(services: Services, hit: Hit, set_size: int) -> HitFacts:
     bd = hit.breakdown
     contrib = contributions(bd)
     sheet, _patent, descs = _documents(services, hit)
     top = max(contrib, key=lambda m: contrib[m]["contribution"]) if contrib else None
     return {
         "rank": hit.rank,
+        "set_size": set_size,
         "figure_id": hit.figure_id,
         "patent_id": hit.patent_id,
         "title": hit.title,
@@ -220,35 +213,11 @@ def _hit_facts(services: Services, hit: Hit) -> HitFacts:
         "matched_components": [{"numeral": c.numeral, "label": c.label} for c in bd.matched_components],
         "filters": dict(bd.filters),
         "query": dict(bd.query),
+        "query_terms": query_terms(str(bd.query.get("text") or "")) if bd.query.get("mode") in LINKED_MODES else [],
         "fig_descriptions": descs,
         "components": [{"numeral": c.numeral, "label": c.label} for c in (sheet.components if sheet else [])],
         "passages": list(hit.passages[:2]),
     }
-
-
-def _query_words(query: dict[str, object]) -> str:
-    parts = []
-    if query.get("text"):
-        parts.append(f"'{query['text']}'")
-    if query.get("image"):
-        parts.append(f"image {query['image']}" + (f" cropped to {query['crop']}" if query.get("crop") else ""))
-    if query.get("figure_id"):
-        parts.append(f"figure {query['figure_id']}")
-    weight = query.get("text_weight")
-    if isinstance(weight, int | float) and (query.get("image") or query.get("figure_id")):
-        parts.append(f"text weight {float(weight):.3f}")
-    mode = query.get("mode", "")
-    return (f"({mode}) " if mode else "") + ", ".join(parts)
-
-
-def _components_text(comps: list[ComponentFact]) -> str:
-    shown = ", ".join(f"{c['numeral']} {c['label']}".strip() for c in comps[:MAX_LISTED])
-    more = f" (+{len(comps) - MAX_LISTED} more)" if len(comps) > MAX_LISTED else ""
-    return shown + more
-
-
-def _filters_text(filters: dict[str, object]) -> str:
-    return "; ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in filters.items())
 
 
 # ---------------------------------------------------------------- explain one hit
@@ -261,44 +230,8 @@ def explain_hit(services: Services, hits: list[Hit], rank: int) -> Explanation:
     OCR-linked components). Raises ToolError when no hit has that rank.
     """
     hit = find_hit(hits, rank)
-    f = _hit_facts(services, hit)
-    lines = [_head(hit) + "."]
-    if f["query"]:
-        lines.append(f"Query {_query_words(f['query'])}.")
-    weights = ", ".join(f"{m} {w:.3f}" for m, w in f["weights"].items())
-    lines.append(f"Score {f['fused']:.3f}, by {METHOD_WORDS.get(f['method'], f['method'])}"
-                 + (f"; weights {weights}." if weights else "."))
-    for m, c in f["modalities"].items():
-        lines.append(_modality_line(m, c, f["method"]))
-    mods = f["modalities"]
-    if len(mods) > 1 and f["top_modality"]:
-        top = f["top_modality"]
-        verb = "gave the score" if f["method"] == "max" else "contributed most"
-        lines.append(f"{top} {verb} ({mods[top]['contribution']:.3f} of {f['fused']:.3f}).")
-    if abs(f["recomputed"] - f["fused"]) > 0.0015:
-        lines.append(f"(These contributions give {f['recomputed']:.3f}; the recorded score is {f['fused']:.3f}.)")
-    if f["matched_terms"]:
-        lines.append("Query words found in the sheet's linked text: " + ", ".join(f["matched_terms"]) + ".")
-    elif f["query"].get("text"):
-        lines.append("None of the query words occurs in the sheet's linked text.")
-    if f["matched_components"]:
-        lines.append("Components on this sheet that match the query: "
-                     + _components_text(f["matched_components"]) + ".")
-    if f["filters"]:
-        lines.append("Filters applied: " + _filters_text(f["filters"]) + ".")
-    for fig, text in list(f["fig_descriptions"].items())[:3]:
-        label = "Sheet description" if fig == "sheet" else f"FIG. {fig}"
-        lines.append(f'{label}: "{_clip(text)}"')
-    if f["components"]:
-        lines.append("Components read on the sheet: " + _components_text(f["components"]) + ".")
-    if f["passages"]:
-        lines.append(f'Matched passage: "{_clip(f["passages"][0])}"')
-    return Explanation(text="\n".join(lines), facts=dict(f))
-
-
-def _clip(text: str, n: int = 220) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+    f = _hit_facts(services, hit, len(hits))
+    return Explanation(text=hit_text(f), facts=dict(f))
 
 
 # ---------------------------------------------------------------- explain a pair
@@ -308,7 +241,8 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
     """Why one hit ranks above another: which modality made the difference, with the numbers.
 
     The per-modality contributions (see the module docstring) of both hits are compared; the modality
-    with the largest difference in favour of the higher-ranked hit made the difference. Also compared:
+    with the largest difference in favour of the higher-ranked hit made the difference (with ``max``
+    fusion, the modality that gave the higher hit its score). Also compared:
     matched query words, matched components, components both sheets show. Raises ToolError for a rank
     not in the set or the same rank twice.
     """
@@ -316,21 +250,14 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
         raise ToolError(f"#{rank_a} twice: name two different results, e.g. #1 and #3")
     a, b = find_hit(hits, rank_a), find_hit(hits, rank_b)
     hi, lo = (a, b) if a.rank < b.rank else (b, a)
-    fh, fl = _hit_facts(services, hi), _hit_facts(services, lo)
-    method = fh["method"]
+    fh, fl = _hit_facts(services, hi, len(hits)), _hit_facts(services, lo, len(hits))
     names = list(dict.fromkeys([*fh["modalities"], *fl["modalities"]]))
     diffs = {m: round(_contrib(fh, m) - _contrib(fl, m), 6) for m in names}
     decisive = max(diffs, key=lambda m: diffs[m]) if diffs else None
-    lines = []
-    if a.rank > b.rank:
-        lines.append(f"#{a.rank} is not above #{b.rank}: #{b.rank} ranks higher. Here is why.")
-    lines += [_head(hi) + f": score {fh['fused']:.3f}.", _head(lo) + f": score {fl['fused']:.3f}."]
+    if fh["method"] == "max" and fh["top_modality"] in diffs:
+        decisive = fh["top_modality"]  # with max, only the best weighted score of each hit counts
     gap = fh["fused"] - fl["fused"]
-    lines.append(f"Difference {gap:.3f}, both by {METHOD_WORDS.get(method, method)}."
-                 if fl["method"] == method else
-                 f"Difference {gap:.3f}; #{hi.rank} was fused by {method}, #{lo.rank} by {fl['method']}.")
-    lines += _difference_lines(hi, lo, fh, fl, diffs, decisive)
-    lines += _overlap_lines(hi, lo, fh, fl)
+    decisive = decisive if decisive is not None and diffs[decisive] > 0 else None
     th, tl = set(fh["matched_terms"]), set(fl["matched_terms"])
     facts: dict[str, object] = {
         "higher": fh,
@@ -338,12 +265,12 @@ def explain_pair(services: Services, hits: list[Hit], rank_a: int, rank_b: int) 
         "asked": [rank_a, rank_b],
         "score_difference": round(gap, 6),
         "modality_differences": diffs,
-        "decisive_modality": decisive if decisive is not None and diffs[decisive] > 0 else None,
+        "decisive_modality": decisive,
         "terms_only_higher": sorted(th - tl),
         "terms_only_lower": sorted(tl - th),
         "components_both_sheets": sorted(_labels(fh["components"]) & _labels(fl["components"])),
     }
-    return Explanation(text="\n".join(lines), facts=facts)
+    return Explanation(text=pair_text(fh, fl, (rank_a, rank_b), diffs, decisive), facts=facts)
 
 
 def _contrib(f: HitFacts, m: str | None) -> float:
@@ -351,70 +278,8 @@ def _contrib(f: HitFacts, m: str | None) -> float:
     return c["contribution"] if c else 0.0
 
 
-def _norm(f: HitFacts, m: str) -> float:
-    c = f["modalities"].get(m)
-    return c["norm"] if c else 0.0
-
-
-def _rank(f: HitFacts, m: str) -> int | None:
-    c = f["modalities"].get(m)
-    return c["rank"] if c else None
-
-
 def _labels(comps: list[ComponentFact]) -> set[str]:
     return {normalise_label(c["label"]) for c in comps} - {""}
-
-
-def _difference_lines(hi: Hit, lo: Hit, fh: HitFacts, fl: HitFacts, diffs: dict[str, float],
-                      decisive: str | None) -> list[str]:
-    """Per modality: which of the two hits it favoured, by how much, and the numbers behind that."""
-    method = fh["method"]
-    lines = []
-    if method == "max" and decisive is not None:
-        th, tl = fh["top_modality"], fl["top_modality"]
-        lines.append(f"With max fusion each score is its best modality: #{hi.rank} takes {th} "
-                     f"({_contrib(fh, th):.3f}), #{lo.rank} takes {tl} ({_contrib(fl, tl):.3f}).")
-    for m, d in diffs.items():
-        side = f"#{hi.rank}" if d > 0 else f"#{lo.rank}"
-        detail = (f"rank {_rank(fh, m)} vs {_rank(fl, m)}"
-                  if method == "rrf" else f"normalised {_norm(fh, m):.3f} vs {_norm(fl, m):.3f}")
-        if m == decisive and d > 0:
-            lines.append(f"{m} made the difference: {_contrib(fh, m):.3f} vs {_contrib(fl, m):.3f} "
-                         f"(+{d:.3f}; {detail}).")
-        elif abs(d) < 0.0005:
-            lines.append(f"{m} was even: {_contrib(fh, m):.3f} vs {_contrib(fl, m):.3f} ({detail}).")
-        else:
-            lines.append(f"{m} favoured {side}: {_contrib(fh, m):.3f} vs {_contrib(fl, m):.3f} "
-                         f"({d:+.3f}; {detail}).")
-    if decisive is None or diffs[decisive] <= 0:
-        lines.append(f"No modality favours #{hi.rank}; its higher rank comes from how the set was ordered.")
-    return lines
-
-
-def _overlap_lines(hi: Hit, lo: Hit, fh: HitFacts, fl: HitFacts) -> list[str]:
-    """What the two hits share and where they differ: query words, matched components, components shown."""
-    lines = []
-    th, tl = set(fh["matched_terms"]), set(fl["matched_terms"])
-    if th | tl:
-        parts = []
-        if th - tl:
-            parts.append(f"only #{hi.rank} matches {', '.join(sorted(th - tl))}")
-        if tl - th:
-            parts.append(f"only #{lo.rank} matches {', '.join(sorted(tl - th))}")
-        if th & tl:
-            parts.append(f"both match {', '.join(sorted(th & tl))}")
-        lines.append("Query words: " + "; ".join(parts) + ".")
-    ch = {normalise_label(c["label"]) for c in fh["matched_components"]}
-    cl = {normalise_label(c["label"]) for c in fl["matched_components"]}
-    if ch != cl:
-        lines.append(f"Matched components: #{hi.rank} {', '.join(sorted(ch)) or 'none'}; "
-                     f"#{lo.rank} {', '.join(sorted(cl)) or 'none'}.")
-    both = _labels(fh["components"]) & _labels(fl["components"])
-    if both:
-        lines.append(f"Components both sheets show: {', '.join(sorted(both)[:MAX_LISTED])}.")
-    if hi.patent_id == lo.patent_id:
-        lines.append(f"Both are sheets of {hi.patent_id}.")
-    return lines
 
 
 # ---------------------------------------------------------------- compare patents
@@ -490,7 +355,7 @@ def compare(services: Services, hits: list[Hit] | None = None, patent_ids: list[
         key_terms_distinct=terms_distinct,
         text="",
     )
-    comparison.text = _comparison_text(comparison)
+    comparison.text = comparison_text(comparison)
     return comparison
 
 
@@ -538,30 +403,3 @@ def _patent_components(
             source[p.patent_id] = "text"
         comps[p.patent_id] = labels
     return comps, source, kinds
-
-
-def _comparison_text(c: Comparison) -> str:
-    """The comparison for the user, quoting only its fields."""
-    ids = c.patent_ids
-    lines = [", ".join(f'{pid} "{c.titles[pid]}"' for pid in ids) + "."]
-    lines.append(f"Components in all of them: {_listing(c.shared_components)}." if c.shared_components
-                 else "No component label occurs in all of them.")
-    for lab, pids in list(c.partly_shared_components.items())[:MAX_LISTED]:
-        lines.append(f"- {lab}: in {', '.join(pids)}")
-    for pid in ids:
-        src = "on the compared figures" if c.component_source[pid] == "figures" else "named in the text"
-        lines.append(f"Only {pid} ({src}): {_listing(c.distinct_components[pid]) or 'nothing'}.")
-    lines.append(f"CPC subclasses in common: {', '.join(c.cpc_shared) or 'none'}"
-                 + "".join(f"; only {pid}: {', '.join(v)}" for pid, v in c.cpc_distinct.items() if v) + ".")
-    lines.append("Figure kinds: " + "; ".join(
-        f"{pid} " + ", ".join(f"{n} {k}" for k, n in c.kinds[pid].items()) for pid in ids) + ".")
-    lines.append(f"Key terms in common (titles, abstracts, claims): {', '.join(c.key_terms_shared) or 'none'}.")
-    for pid in ids:
-        if c.key_terms_distinct.get(pid):
-            lines.append(f"Key terms only in {pid}: {', '.join(c.key_terms_distinct[pid][:6])}.")
-    return "\n".join(lines)
-
-
-def _listing(items: list[str]) -> str:
-    more = f" (+{len(items) - MAX_LISTED * 2} more)" if len(items) > MAX_LISTED * 2 else ""
-    return ", ".join(items[: MAX_LISTED * 2]) + more

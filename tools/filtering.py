@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from core.cpc import is_known_prefix
 from core.errors import ToolError
 from core.filters import Facets, Filters
 from core.types import Hit
@@ -11,14 +12,22 @@ from runtime.services import Services
 
 
 def facet_values(services: Services) -> Facets:
-    """The filter values that occur in the index: kinds, views, offices, kind codes, CPC prefixes, dates."""
-    return services.store.facets()
+    """The filter values that occur in the index: kinds, views, offices, kind codes, CPC prefixes, dates.
+
+    CPC prefixes that name no class or subclass of the scheme (an index built before ingest checked them
+    may hold "B00R" read from a garbled PDF) are left out.
+    """
+    facets = services.store.facets()
+    facets["cpc"] = [p for p in facets["cpc"] if is_known_prefix(p)]
+    facets["cpc_counts"] = {p: n for p, n in facets["cpc_counts"].items() if is_known_prefix(p)}
+    return facets
 
 
 def make_filters(services: Services | None = None, **values: object) -> Filters:
     """Validated filters. Values the index does not hold are refused with the list of valid ones."""
     clean = {k: v for k, v in values.items() if v not in (None, "", [])}
-    for key in ("kinds", "views", "cpc", "offices", "kind_codes", "include_ids", "exclude_ids"):
+    for key in ("kinds", "views", "cpc", "offices", "kind_codes", "include_ids", "exclude_ids", "exclude_kinds",
+                "exclude_views", "exclude_cpc", "exclude_offices", "exclude_kind_codes"):
         if isinstance(clean.get(key), str):
             clean[key] = [x for x in str(clean[key]).replace(";", ",").split(",") if x.strip()]
     try:
@@ -32,16 +41,16 @@ def make_filters(services: Services | None = None, **values: object) -> Filters:
 
 
 def _check_against_index(services: Services, f: Filters) -> None:
-    facets = services.store.facets()
+    facets = facet_values(services)
     checks = (
-        ("office", f.offices, facets["offices"]),
-        ("kind code", f.kind_codes, facets["kind_codes"]),
+        ("office", f.offices + f.exclude_offices, facets["offices"]),
+        ("kind code", f.kind_codes + f.exclude_kind_codes, facets["kind_codes"]),
     )
     for label, asked, valid in checks:
         bad = [x for x in asked if x not in valid]
         if bad:
             raise ToolError(f"no {label} {bad[0]!r} in the index; valid values: {', '.join(map(str, valid))}")
-    missing_cpc = [p for p in f.cpc if p not in facets["cpc"]]
+    missing_cpc = [p for p in f.cpc + f.exclude_cpc if p not in facets["cpc"]]
     if missing_cpc:
         classes = [c for c in facets["cpc"] if len(c) >= 3]
         raise ToolError(

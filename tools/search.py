@@ -184,7 +184,7 @@ def _hits(
         bd = Breakdown(
             modalities=f.modalities,
             fused=f.score,
-            method=method if len(f.modalities) > 1 or method == "rrf" else "single",
+            method=method if len(f.modalities) > 1 or method in ("rrf", "minmax") else "single",
             weights={m: round(w, 4) for m, w in weights.items() if w > 0},
             filters=filters.describe() if filters else {},
             query=query,

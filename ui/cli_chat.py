@@ -172,6 +172,8 @@ class ChatRunner:
         rs = result.result_set
         if rs is not None and not _listed(result.reply, rs):
             print("\n".join(result_lines(rs)), flush=True)
+        for label, path in shown_files(result.events):
+            print(f"file ({label}): {path}", flush=True)
         print(flush=True)
 
     def _run(self, message: str, image: str | None, crop: Any) -> Any:
@@ -201,6 +203,18 @@ class ChatRunner:
             print(json.dumps({"info": text}), flush=True)
         else:
             print(text, flush=True)
+
+
+def shown_files(events: Iterable[Any]) -> list[tuple[str, str]]:
+    """(what, path) of the pictures a turn made (cluster map, overlay): the web page shows them, the terminal
+    prints their paths on lines of their own, never inside the reply."""
+    out = []
+    for ev in events:
+        if ev.kind == "clusters":
+            out.append(("map of the groups", str(ev.payload.map_png)))
+        elif ev.kind == "overlay":
+            out.append(("sheet with the part boxed", str(ev.payload.get("path", ""))))
+    return out
 
 
 def run_lines(runner: ChatRunner, lines: Iterable[str]) -> None:

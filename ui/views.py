@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from core.types import Breakdown, Hit, Patent, ResultSet, Sheet
+from tools.phrasing import source_words
 
 THUMB_SIDE = 420  # gallery tiles
 READABLE_SIDE = 1600  # figure detail: readable, but not the multi-megapixel original
@@ -200,8 +201,8 @@ def breakdown_rows(bd: Breakdown) -> list[list[Any]]:
     """Per-modality scores and ranks with their fusion weights, one row per modality."""
     rows = []
     for name, m in sorted(bd.modalities.items(), key=lambda kv: -bd.weights.get(kv[0], 0.0)):
-        rows.append([MODALITY_NAMES.get(name, name), m.path or name, round(m.raw, 4), round(m.norm, 4), m.rank,
-                     round(bd.weights.get(name, 0.0), 3)])
+        rows.append([MODALITY_NAMES.get(name, name), source_words(name, m.path), round(m.raw, 4), round(m.norm, 4),
+                     m.rank, round(bd.weights.get(name, 0.0), 3)])
     return rows
 
 

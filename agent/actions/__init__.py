@@ -6,8 +6,8 @@ request means the same thing in both modes. Each method reads and refines the se
 `Outcome`: our own words and numbers, document text kept apart as data, and events for the UI.
 
 The actions are grouped by concern: `searching` (new sets), `refining` (new sets from the current one),
-`sets` (undo, go to, show, cluster, groups) and `understanding` (explain, compare, parts); `base` holds what
-they share.
+`reshaping` (order, size, same applicant), `sets` (undo, go to, show, cluster, groups) and `understanding`
+(explain, compare, parts, what a figure shows); `base` holds what they share.
 
 Bad input raises `ToolError` with a message that says what is valid; `run_action` turns that, and any
 failure of the index or a model, into an error text a model can act on or a person can read — never a
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.actions.refining import RefineActions
+from agent.actions.reshaping import ReshapeActions
 from agent.actions.searching import SearchActions
 from agent.actions.sets import SetActions
 from agent.actions.understanding import UnderstandActions
@@ -32,7 +33,7 @@ __all__ = ["Actions", "run_action"]
 log = logging.getLogger(__name__)
 
 
-class Actions(SearchActions, RefineActions, SetActions, UnderstandActions):
+class Actions(SearchActions, ReshapeActions, RefineActions, SetActions, UnderstandActions):
     """The tool actions of one turn, bound to one session and the turn's inputs (image, crop, weight, k)."""
 
 

@@ -23,6 +23,7 @@ from tools.cluster import Titler
 from tools.filtering import facet_values
 from tools.lexical import search_lexical
 from tools.narrow import mark_topic, topic_members
+from tools.ordering import order_hits
 from tools.refsigns import find_component
 from tools.relevance import strength_note
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
@@ -130,7 +131,7 @@ class ActionBase:
             raise ToolError("this set was hand-picked (a group or a selection), so it cannot be recomputed")
         for topic, cpc in recipe.topics:
             hits = mark_topic(self.services, hits, topic, cpc)
-        return hits
+        return order_hits(hits, recipe.order_by, recipe.descending) if recipe.order_by else hits
 
     def index_count(self, recipe: Recipe) -> int:
         """How many figures of the index pass all of a recipe's constraints."""
@@ -152,6 +153,10 @@ def describe_filters(f: Filters) -> str:
     kinds = _either([k if k.endswith("s") else k + "s" for k in f.kinds]) if f.kinds else ""
     views = _either(f.views) + " views" if f.views else ""
     head = f"{kinds} in {views}" if kinds and views else kinds or views or "figures"
+    others = [_either([k if k.endswith("s") else k + "s" for k in f.exclude_kinds])] if f.exclude_kinds else []
+    others += [_either(f.exclude_views) + " views"] if f.exclude_views else []
+    if others:
+        head += " other than " + " and ".join(others)
     parts = []
     if f.offices:
         parts.append("from " + _either(f.offices))
@@ -171,10 +176,17 @@ def describe_filters(f: Filters) -> str:
         parts.append("not of " + _either(f.exclude_ids))
     if f.has_components is not None:
         parts.append("with reference signs read" if f.has_components else "without reference signs read")
+    if f.exclude_offices:
+        parts.append("not from " + _either(f.exclude_offices))
+    if f.exclude_kind_codes:
+        parts.append("no kind code " + _either(f.exclude_kind_codes))
+    if f.exclude_cpc:
+        parts.append("not in CPC " + _either(f.exclude_cpc))
     if f.exclude_figures:
         n = len(f.exclude_figures)
         parts.append(f"without the {n} figure{'s' if n != 1 else ''} you dropped")
-    return " ".join([head, ", ".join(parts)]).strip()
+    sep = ", " if others else " "  # "figures other than graphs, not from EP"
+    return (head + sep + ", ".join(parts)) if parts else head
 
 
 def set_facets(hits: Sequence[Hit]) -> str:

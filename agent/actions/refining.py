@@ -33,18 +33,26 @@ class RefineActions(ActionBase):
         only_patents: Sequence[str] | None = None,
         exclude_patents: Sequence[str] | None = None,
         has_components: bool | None = None,
+        exclude_kinds: Sequence[str] | None = None,
+        exclude_views: Sequence[str] | None = None,
+        exclude_cpc: Sequence[str] | None = None,
+        exclude_offices: Sequence[str] | None = None,
+        exclude_kind_codes: Sequence[str] | None = None,
         within_set: bool = False,
     ) -> Outcome:
-        """Search again over the whole index with facet filters added; with `within_set`, cut the current list."""
+        """Search again over the whole index with facet filters added (the exclude_ arguments drop what they
+        name: "anything except EP", "no graphs"); with `within_set`, cut the current list instead."""
         f = make_filters(
             self.services, kinds=kinds, views=views, cpc=cpc, offices=offices, kind_codes=kind_codes,
             date_from=date_from, date_to=date_to, has_components=has_components,
             include_ids=[self.resolve_patent_id(p) for p in only_patents or []],
             exclude_ids=[self.resolve_patent_id(p) for p in exclude_patents or []],
+            exclude_kinds=exclude_kinds, exclude_views=exclude_views, exclude_cpc=exclude_cpc,
+            exclude_offices=exclude_offices, exclude_kind_codes=exclude_kind_codes,
         )
         if f.is_empty():
-            raise ToolError("name at least one filter: kinds, views, cpc, offices, kind_codes, date_from, "
-                            "date_to, only_patents, exclude_patents or has_components")
+            raise ToolError("say what to keep or leave out: figure kinds, views, CPC classes, offices, kind codes, "
+                            "publication dates, patents, or figures with reference signs read")
         recipe = self.session.recipe()
         return self._refine(recipe.refined(filters=_merge_filters(recipe.filters, f)), describe_filters(f),
                             lambda hits: apply_filters(self.services, hits, f), within_set)

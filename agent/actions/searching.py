@@ -3,7 +3,6 @@ name, a figure to find more like, or any search function registered for a tool (
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from agent.actions.base import ActionBase, describe_filters
@@ -37,13 +36,13 @@ class SearchActions(ActionBase):
             tw = (DEFAULT_TEXT_WEIGHT if tw is None else float(tw)) if query else 0.0
             hits = search_image(self.services, image, crop=crop, text=query or None, text_weight=tw, k=k, filters=f,
                                 min_score=self.min_score)
-            name = Path(image).name if isinstance(image, str | Path) else "the uploaded image"
-            where = f"{name} cropped to {tuple(round(c) for c in crop)}" if crop else name
-            origin = f"image {where}" + (f" + text '{query}', text weight {tw:.2f}" if query else "")
+            where = f"your drawing cropped to {tuple(round(c) for c in crop)}" if crop else "your drawing"
+            origin = f"search with {where}" + (f" and the words '{query}', weight {tw:.2f} on the words"
+                                               if query else "")
             recipe = Recipe(mode="image+text" if query else "image", text=query, image=image, crop=crop,
                             text_weight=tw, k=k, filters=filters or Filters(), min_score=self.min_score)
         if f is not None:
-            origin += f"; filters {describe_filters(f)}"
+            origin += f"; {describe_filters(f)}"
         if not hits:
             cut = f" with a score of at least {self.min_score:.2f}" if self.min_score else ""
             return Outcome(summary=f"No figure in the index matches{cut} ({origin}).")
@@ -86,8 +85,8 @@ class SearchActions(ActionBase):
         k = k or self.k
         f = filters if filters is not None and not filters.is_empty() else None
         hits = fn(self.services, **args, k=k, filters=f)
-        given = ", ".join(f"{key}={val!r}" for key, val in args.items())
-        origin = f"{tool}({given})" + (f"; filters {describe_filters(f)}" if f is not None else "")
+        given = ", ".join(f"{val!r}" for val in args.values())
+        origin = f"{tool.replace('_', ' ')}: {given}" + (f"; {describe_filters(f)}" if f is not None else "")
         if not hits:
             return Outcome(summary=f"No figure in the index matches ({origin}).")
         recipe = Recipe(mode="tool", tool=tool, args=dict(args), k=k, filters=filters or Filters())

@@ -3,12 +3,17 @@ grouping a set into clusters of similar drawings."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from agent.actions.base import ActionBase, set_artifact
 from agent.events import Outcome, TurnEvent
-from agent.render import counts, listing, set_header, short_ids
+from agent.render import listing, set_header, short_ids
 from core.errors import ToolError
-from tools.cluster import cluster_hits
+from tools.cluster import ClusterResult, cluster_hits
 from tools.cpc_topics import cpc_legend
+from tools.phrasing import and_list, plural
+
+TITLE_SOURCES = {"llm": "named by the language model", "keywords": "made of its keywords"}
 
 
 class SetActions(ActionBase):
@@ -57,13 +62,11 @@ class SetActions(ActionBase):
         rs = self.session.require_current()
         result = cluster_hits(self.services, rs.hits, k=k, titler=self.titler)
         self.session.clusters = result
-        data = []
-        for c in result.clusters:
-            data.append(f"Group {c.cluster_id} \"{c.title}\" ({len(c.hits)} figures): {short_ids(c.hits, 8)}; "
-                        f"keywords: {', '.join(c.keywords) or 'none'}")
-        notes = " ".join(result.notes)
-        return Outcome(summary=f"Set {rs.set_id} in {result.k} groups of similar drawings ({result.k_method}).",
-                       text=(f"Map of the groups: {result.map_png}." + (f" Notes: {notes}" if notes else "")),
+        data = [f"Group {c.cluster_id}, \"{c.title}\" ({plural(len(c.hits), 'figure')}): {short_ids(c.hits, 8)}. "
+                f"Keywords: {and_list(c.keywords) or 'none'}." for c in result.clusters]
+        summary = (f"I sorted the {plural(len(rs.hits), 'figure')} of set {rs.set_id} into "
+                   f"{plural(result.k, 'group')} of similar drawings.")
+        return Outcome(summary=summary, text=" ".join([_k_words(result, k), *result.notes]).strip(),
                        data=data, artifact={"clusters": result.model_dump(mode="json")},
                        events=[TurnEvent("clusters", result)])
 
@@ -81,9 +84,22 @@ class SetActions(ActionBase):
             recipe = self.session.recipe().refined(mode="", topics=[], dropped=[])
             return self._push(list(c.hits), f"group {c.cluster_id} of set {rs.set_id}", rs.set_id, recipe,
                               lead=f"Kept group {c.cluster_id} ({len(c.hits)} figures).")
-        kinds = counts([h.kind for h in c.hits])
-        return Outcome(summary=f"Group {c.cluster_id} of set {rs.set_id} has {len(c.hits)} figures "
-                               f"({kinds}), from {len({h.patent_id for h in c.hits})} patents.",
-                       data=[f"Title: {c.title} ({c.title_source})", f"Keywords: {', '.join(c.keywords) or 'none'}",
+        kinds = and_list([plural(n, k) for k, n in Counter(h.kind for h in c.hits).most_common()])
+        return Outcome(summary=f"Group {c.cluster_id} of set {rs.set_id} has {plural(len(c.hits), 'figure')} "
+                               f"({kinds}), from {plural(len({h.patent_id for h in c.hits}), 'patent')}.",
+                       data=[f"Title: {c.title} ({TITLE_SOURCES.get(c.title_source, c.title_source)})",
+                             f"Keywords: {and_list(c.keywords) or 'none'}.",
                              *listing(c.hits, 12)],
                        artifact={"group": c.model_dump(mode="json")})
+
+
+def _k_words(result: ClusterResult, asked: int | None) -> str:
+    """Why there are this many groups, in words (the technical record stays in `result.k_method`)."""
+    if asked is not None:
+        return "" if asked == result.k else f"You asked for {asked}."
+    if result.silhouette is not None:
+        return (f"{plural(result.k, 'group')} separate the drawings best: their silhouette score is "
+                f"{result.silhouette:.2f}, on a scale where 1 is a clean split and 0 none.")
+    if result.k == 1:
+        return "The drawings look too much alike to split."
+    return "There are too few figures to choose the number of groups, so each has its own."

@@ -1,7 +1,7 @@
 """Running a plan: each step through `agent.actions.Actions`, planner-only arguments resolved first, and the reply.
 
-Steps may carry arguments only the planner knows ("_negate", "_patent", "_filters", "granted", rank -1
-for "the last one"); they are turned into plain action arguments against the current set and the index
+Steps may carry arguments only the planner knows ("_rank_patent", "_patent", "_filters", "_fewer", "granted",
+rank -1 for "the last one"); they are turned into plain action arguments against the current set and the index
 just before the step runs. The first step that fails ends the plan with a reply that says why.
 """
 
@@ -13,18 +13,21 @@ from typing import Any
 
 from agent.actions import Actions, run_action
 from agent.events import Outcome
-from agent.planner.extract import shift_date
 from agent.planner.parsing import Step, plan
 from agent.session import Session
 from core.errors import ToolError
-from core.vocab import views_within
 from tools.filtering import make_filters
+from tools.ordering import DEFAULT_DESCENDING
 
 HELP = """I can search patent drawings and refine the results step by step. For example:
 - "show me drawings of a gripping unit on an overhead hoist"
 - attach an image: "find figures like this one", "like this but with a cooling channel"
+- "exploded views of a hinge", "flowcharts of a charging method after 2018"
 - "only the flowcharts", "just perspective views", "only EP documents after 2015", "only autonomous-driving drawings"
+- "anything except EP", "no graphs", "not before 2015", "only flowcharts but no WO"
 - "drop US12448135", "drop #3", "more like #3", "give text more weight", "undo", "go back to set 2"
+- "sort by date, newest first", "sort by score", "give me 50", "more", "only the top 5"
+- "just that patent, #3", "the same applicant as #2", "what is shown in FIG 2 of #4?", "what does #2 show?"
 - "cluster these into 4 groups", "what is in group 2", "keep group 2"
 - "why is #1 ranked first?", "why is #2 above #5?", "what do these patents have in common?"
 - "what is part 104 in this figure?", "what is 12a in #2?"
@@ -86,8 +89,8 @@ def resolve_step(actions: Actions, step: Step) -> dict[str, Any]:
 
 
 def _resolve_filter(actions: Actions, args: dict[str, Any]) -> dict[str, Any]:
-    if "_negate" in args:
-        args = _negated(actions, args.pop("_negate"))
+    if "_rank_patent" in args:
+        args["only_patents"] = [_patent_of_rank(actions.session, args.pop("_rank_patent"))]
     return _filter_args(actions, args)
 
 
@@ -122,9 +125,49 @@ def _resolve_last_rank(actions: Actions, args: dict[str, Any]) -> dict[str, Any]
 
 def _resolve_drop(actions: Actions, args: dict[str, Any]) -> dict[str, Any]:
     session = actions.session
+    if "_rank_patents" in args:
+        return {"patent_ids": [_patent_of_rank(session, r) for r in args.pop("_rank_patents")], "ranks": []}
     n = len(session.current.hits) if session.current else 0
     args["ranks"] = [n if r == -1 else r for r in args.get("ranks", [])]
     return args
+
+
+def _resolve_resize(actions: Actions, args: dict[str, Any]) -> dict[str, Any]:
+    """"fewer" → half the current set; "10 more" → ten more than it has."""
+    n = len(actions.session.require_current().hits)
+    if args.pop("_fewer", False):
+        args["k"] = max(1, n // 2)
+    if "_add" in args:
+        args["k"] = n + args.pop("_add")
+    return args
+
+
+def _resolve_patent_ref(actions: Actions, args: dict[str, Any]) -> dict[str, Any]:
+    """"the same applicant" with no rank: the patent of the figure being discussed."""
+    args = _resolve_last_rank(actions, args)
+    if "_rank_patent" in args:
+        args = {"patent_id": _patent_of_rank(actions.session, args.pop("_rank_patent"))}
+    return args
+
+
+def _resolve_order(actions: Actions, args: dict[str, Any]) -> dict[str, Any]:
+    """"reverse the order": the current order (the search's own: by score), the other way round."""
+    if not args.pop("_reverse", False):
+        return args
+    recipe = actions.session.recipe()
+    by = recipe.order_by or "score"
+    now = DEFAULT_DESCENDING[by] if recipe.descending is None else recipe.descending
+    return {"by": by, "descending": not now}
+
+
+def _patent_of_rank(session: Session, rank: int) -> str:
+    """The patent of #rank (-1: the last one; 0: the figure being discussed)."""
+    rs = session.require_current()
+    if rank == 0:
+        if session.focus:
+            return session.focus.rsplit("-S", 1)[0]
+        raise ToolError("which patent do you mean? Name a result, for example 'just that patent, #3'")
+    return session.hit(len(rs.hits) if rank == -1 else rank).patent_id
 
 
 _RESOLVERS: dict[str, Callable[[Actions, dict[str, Any]], dict[str, Any]]] = {
@@ -133,7 +176,12 @@ _RESOLVERS: dict[str, Callable[[Actions, dict[str, Any]], dict[str, Any]]] = {
     "explain": _resolve_explain,
     "more_like": _resolve_last_rank,
     "part": _resolve_last_rank,
+    "figure": _resolve_last_rank,
+    "same_applicant": _resolve_patent_ref,
+    "applicant": _resolve_patent_ref,
+    "order": _resolve_order,
     "drop": _resolve_drop,
+    "resize": _resolve_resize,
 }
 
 
@@ -167,38 +215,4 @@ def _to_filter_fields(actions: Actions, values: dict[str, Any]) -> dict[str, Any
         out["include_ids"] = [actions.resolve_patent_id(p) for p in out.pop("only_patents")]
     if "exclude_patents" in out:
         out["exclude_ids"] = [actions.resolve_patent_id(p) for p in out.pop("exclude_patents")]
-    return out
-
-
-def _negated(actions: Actions, values: dict[str, Any]) -> dict[str, Any]:
-    """"no flowcharts" → kinds = the other kinds present in the current set (likewise views and offices).
-
-    "no side views" drops the left and right views too (the views that refine a view, `core.vocab.views_within`).
-    """
-    rs = actions.session.require_current()
-    out: dict[str, Any] = {}
-    for key, attr in (("kinds", "kind"), ("views", "view"), ("offices", "office")):
-        if key in values:
-            present = sorted({getattr(h, attr) for h in rs.hits})
-            named = {w for v in values[key] for w in views_within(v)} if key == "views" else set(values[key])
-            rest = [v for v in present if v not in named]
-            if len(rest) == len(present):
-                raise ToolError(f"set {rs.set_id} has no {' or '.join(values[key])} "
-                                f"({key} in it: {', '.join(present)})")
-            if not rest:
-                raise ToolError(f"every figure of set {rs.set_id} is {' or '.join(values[key])}: "
-                                "dropping them would leave nothing")
-            out[key] = rest
-    if "only_patents" in values:
-        out["exclude_patents"] = values["only_patents"]
-    for key in ("date_from", "date_to", "kind_codes", "has_components", "granted", "applications"):
-        if key in values:
-            if key == "has_components":
-                out[key] = not values[key]
-            elif key == "date_from":
-                out["date_to"] = shift_date(values[key], -1)
-            elif key == "date_to":
-                out["date_from"] = shift_date(values[key], 1)
-            else:
-                raise ToolError("say which kind codes to keep instead, e.g. 'only B2'")
     return out

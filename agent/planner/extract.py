@@ -12,11 +12,13 @@ from typing import Any
 from agent.planner.vocabulary import (
     APPLICATIONS,
     APPLICATIONS_OF,
+    CPC_WORD,
     DATE_PHRASES,
     GENERIC,
     GRANTED,
     KIND_CODE,
     KIND_WORDS,
+    NEG_WORD,
     NUMBER_WORDS,
     OFFICE_WORDS,
     ORDINALS,
@@ -144,6 +146,8 @@ def parse_facets(text: str) -> tuple[dict[str, Any], str]:
         if rx.search(t):
             offices.append(value)
             t = rx.sub(" ", t)
+    cpc = [c.upper() for c in CPC_WORD.findall(t)]
+    t = CPC_WORD.sub(" ", t)
     codes = KIND_CODE.findall(t)
     t = KIND_CODE.sub(" ", t)
     flags, t = _take_flags(t)
@@ -154,9 +158,73 @@ def parse_facets(text: str) -> tuple[dict[str, Any], str]:
         values["views"] = views
     if offices:
         values["offices"] = offices
+    if cpc:
+        values["cpc"] = list(dict.fromkeys(cpc))
     if codes:
         values["kind_codes"] = list(dict.fromkeys(c.upper() for c in codes))
     return values, t
+
+
+_NEGATED = {"kinds": "exclude_kinds", "views": "exclude_views", "offices": "exclude_offices",
+            "kind_codes": "exclude_kind_codes", "cpc": "exclude_cpc", "only_patents": "exclude_patents"}
+
+
+def negate_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The filter values that exclude what `values` names: "no flowcharts" → exclude_kinds, "not before 2015" →
+    from 2015 on, "not granted" → applications. Raises ValueError for what one filter cannot exclude."""
+    if "date_from" in values and "date_to" in values:
+        raise ValueError("I cannot leave out a span of dates; I can keep only what is before or after it")
+    out: dict[str, Any] = {_NEGATED[k]: v for k, v in values.items() if k in _NEGATED}
+    if "date_from" in values:
+        out["date_to"] = shift_date(values["date_from"], -1)
+    if "date_to" in values:
+        out["date_from"] = shift_date(values["date_to"], 1)
+    if "has_components" in values:
+        out["has_components"] = not values["has_components"]
+    if values.get("granted"):
+        out["applications"] = True
+    if values.get("applications"):
+        out["granted"] = True
+    return out
+
+
+def split_negation(text: str) -> tuple[str, str]:
+    """(what is asked for, what is excluded): "only EP but no flowcharts" → ("only EP", "flowcharts")."""
+    m = NEG_WORD.search(text)
+    if m is None:
+        return text, ""
+    return text[: m.start()], text[m.end():]
+
+
+def facets_with_negation(text: str) -> tuple[dict[str, Any], str, str]:
+    """Facet values of a phrase with an excluded part, the topic left in the asked part, and in the excluded one.
+
+    "only flowcharts but no EP" → ({"kinds": ["flowchart"], "exclude_offices": ["EP"]}, "", "").
+    Raises ValueError for an exclusion one filter cannot express.
+    """
+    asked, excluded = split_negation(text)
+    values, rest = parse_facets(asked)
+    neg, neg_rest = parse_facets(excluded) if excluded else ({}, "")
+    values.update(negate_values(neg))
+    return values, leftover_topic(rest), leftover_topic(neg_rest)
+
+
+def facet_tail(query: str) -> tuple[dict[str, Any], str]:
+    """Facets said at the end of a search ("a hinge, exploded views only", "charging after 2018", "turbines but
+    no EP"): the values and the query without them. The longest tail made only of facets is taken."""
+    words = query.split()
+    for i in range(1, len(words)):
+        tail = " ".join(words[i:])
+        try:
+            values, topic, neg_topic = facets_with_negation(tail)
+        except ValueError:
+            continue
+        head = " ".join(words[:i]).rstrip(" ,;:")
+        if NEG_WORD.search(head + " ") and not split_negation(head)[1].strip():
+            continue  # "everything except | the graphs": the tail is what is excluded
+        if values and not topic and not neg_topic and leftover_topic(head):
+            return values, head
+    return {}, query
 
 
 def leftover_topic(text: str) -> str:

@@ -15,16 +15,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.planner import vocabulary
-from agent.planner.extract import clean_query, leftover_topic, number_of, parse_facets, ranks_in
+from agent.planner.extract import (
+    clean_query,
+    facet_tail,
+    facets_with_negation,
+    leftover_topic,
+    negate_values,
+    number_of,
+    parse_facets,
+    ranks_in,
+)
 from agent.planner.vocabulary import (
+    APPLICANT,
+    APPLICANT_QUESTION,
     ARTICLE_LEAD,
     ASKS_HELP,
     CLUSTER,
     CLUSTER_K,
     COMPARE,
+    COUNT,
+    COUNT_LEAD,
+    COUNT_WORDS,
     DROP,
     EXPLAIN_LEAD,
     FACET_HEAD,
+    FEWER,
+    FIG_REF,
+    FIGURE_QUESTION,
     GOTO,
     GROUP,
     GROUP_OR_SET,
@@ -39,18 +56,27 @@ from agent.planner.vocabulary import (
     LESS_TEXT,
     LEXICAL,
     LEXICAL_LEAD,
+    MORE,
     MORE_LIKE,
     MORE_LIKE_HEAD,
     MORE_TEXT,
     NEG_FACET,
+    ORDER,
+    ORDER_ASC,
+    ORDER_DATE,
+    ORDER_DESC,
+    ORDER_PATENT,
+    ORDER_SCORE,
     PAIR,
     PART,
     PART_FIGURES,
     PART_NAME,
+    PATENT_REF,
     RANK_WORDS,
     REFINE_LEAD,
     SEARCH_VERB,
     SHOW,
+    SHOWS,
     SIMILAR_WORD,
     THIS,
     UNDO,
@@ -138,7 +164,89 @@ def _cluster(r: Request) -> Plan | None:
     return _one("cluster", {"k": number_of(km.group(1)) if km else None})
 
 
+# ---------------------------------------------------------------- the order and size of a set
+
+ORDER_CHOICES = "by publication date (oldest or newest first), by score, or by patent"
+NO_RESULTS_YET = "There are no results yet. Say what to search for first, for example 'drawings of a hinge'."
+
+
+def _order(r: Request) -> Plan | None:
+    """"sort by date", "newest first", "order them by score", "sort by patent"."""
+    m = ORDER.search(r.text)
+    if m is None or CLUSTER_K.search(r.text):
+        return None
+    if not r.has_results:
+        return Plan(reply=NO_RESULTS_YET)
+    if m.group("reverse"):
+        return _one("order", {"_reverse": True})
+    said = " ".join(x for x in (m.group("key"), m.group("first"), m.group("chrono")) if x).strip()
+    by = next((key for key, rx in (("date", ORDER_DATE), ("score", ORDER_SCORE), ("patent", ORDER_PATENT))
+               if rx.search(said)), None)
+    if (m.group("verb") or "").lower() == "group" and by != "patent":
+        return None  # "group by similarity" is a clustering
+    if by is None:
+        return Plan(reply=f"I can order the results {ORDER_CHOICES}, but not by '{said}'.")
+    args: dict[str, Any] = {"by": by}
+    if ORDER_DESC.search(r.text):
+        args["descending"] = True
+    elif ORDER_ASC.search(r.text):
+        args["descending"] = False
+    return _one("order", args)
+
+
+def _count(r: Request) -> Plan | None:
+    """"give me 50", "only the top 5", "10 more", "more", "fewer"."""
+    m = COUNT.match(r.text)
+    if m is not None and m.group(0).strip().isdigit():  # a bare number says nothing
+        m = None
+    more, fewer = MORE.match(r.text), FEWER.match(r.text)
+    if not (m or more or fewer):
+        return None
+    if not r.has_results:
+        return Plan(reply=NO_RESULTS_YET)
+    if more or fewer:
+        return _one("resize", {"more": True} if more else {"_fewer": True})
+    assert m is not None
+    n = number_of(m.group("n")) or COUNT_WORDS.get(m.group("n").lower(), 0)
+    return _one("resize", {"_add": n} if m.group("more") else {"k": n})
+
+
+# ---------------------------------------------------------------- references to a result's patent
+
+
+def _patent_ref(r: Request) -> Plan | None:
+    """"just that patent, #3", "only the patent of #4", "drop that patent", "the same applicant as #2"."""
+    if not r.has_results:
+        return None
+    ref: dict[str, Any] = {"rank": r.ranks[0]} if r.ranks else (
+        {"patent_id": r.ids[0]} if r.ids else {"_rank_patent": 0})
+    if APPLICANT_QUESTION.match(r.text):
+        return _one("applicant", ref)
+    if APPLICANT.search(r.text):
+        return _one("same_applicant", ref)
+    if not PATENT_REF.search(r.text) or SIMILAR_WORD.search(r.lowered) or r.ids:
+        return None
+    if DROP.match(r.text):
+        return _one("drop", {"_rank_patents": r.ranks or [0]})
+    return _one("filter", {"_rank_patent": r.ranks[0] if r.ranks else 0})
+
+
 # ---------------------------------------------------------------- understanding
+
+
+def _figure_question(r: Request) -> Plan | None:
+    """"what is shown in FIG 2 of #4?", "what does #2 show?", "describe figure 3 of the second result"."""
+    why = WHY.search(r.text) and not SHOWS.search(r.text)  # "explain what #4 shows" is about the figure
+    if not (FIGURE_QUESTION.search(r.text) or SHOWS.search(r.text)) or COMPARE.search(r.text) or why:
+        return None
+    fig = FIG_REF.search(r.text)
+    ranks = ranks_in(FIG_REF.sub(" ", r.text))
+    if not (fig or ranks or r.ids or THIS.search(r.text) or PATENT_REF.search(r.text)):
+        return None
+    args: dict[str, Any] = {"rank": ranks[0]} if ranks else ({"patent_id": r.ids[0]} if r.ids else {})
+    if fig:
+        args["fig"] = fig.group(1).upper()
+    return _one("figure", args)
 
 
 def _part_by_sign(r: Request) -> Plan | None:
@@ -270,7 +378,10 @@ def _drop(r: Request) -> Plan | None:
         return _one("drop", {"patent_ids": r.ids, "ranks": [x for x in r.ranks if x > 0]})
     values, rest = parse_facets(DROP.sub("", r.text, count=1))
     if values:
-        return _one("filter", {"_negate": values})
+        try:
+            return _one("filter", negate_values(values))
+        except ValueError as e:
+            return Plan(reply=f"{e}.")
     topic = leftover_topic(rest)
     if topic:
         return Plan(reply=f"I can drop patents (e.g. 'drop US12448135'), results ('drop #3') or a kind of figure "
@@ -279,18 +390,22 @@ def _drop(r: Request) -> Plan | None:
 
 
 def _refine(r: Request) -> Plan | None:
-    """"only the flowcharts", "no graphs", "only EP flowcharts about electric vehicle charging"."""
+    """"only the flowcharts", "no graphs", "anything except EP", "only EP but no flowcharts", "not before 2015",
+    "only EP flowcharts about electric vehicle charging"."""
     if not r.has_results or LEXICAL.search(r.text) is not None:
         return None
     lead = REFINE_LEAD.match(r.text)
     neg = NEG_FACET.match(r.text)
-    body = r.text[lead.end():] if lead else (r.text[neg.end():] if neg else r.text)
-    values, rest = parse_facets(body)
-    topic = leftover_topic(rest)
-    facet_first = values and not SEARCH_VERB.match(r.text) and not topic
-    if neg and values and not lead:
-        return _one("filter", {"_negate": values})
-    if not (lead or facet_first):
+    try:
+        values, topic, neg_topic = facets_with_negation(r.text[lead.end():] if lead else r.text)
+    except ValueError as e:
+        return Plan(reply=f"{e}.")
+    if neg_topic and (lead or neg or values):
+        return Plan(reply=f"I can leave out offices, figure kinds, views, kind codes, CPC classes, dates or patents, "
+                          f"but '{neg_topic}' is none of these. To drop single results, say 'drop #3'.")
+    excludes = any(key.startswith("exclude_") for key in values) or bool(neg)
+    facet_first = values and not topic and (excludes or not SEARCH_VERB.match(r.text))
+    if not (lead or facet_first or (neg and values)):
         return None
     steps = []
     if values:
@@ -334,31 +449,61 @@ def _part_figures(r: Request) -> Plan | None:
 
 
 def _text_search(r: Request) -> Plan:
-    """Anything else: a search by words, with facets named before "of"/"about" as filters."""
+    """Anything else: a search by words, with facets named before "of"/"about" ("exploded views of a hinge") or
+    at the end ("a hinge, exploded views only", "charging stations after 2018", "turbines but no EP") as filters."""
     query = clean_query(r.text)
     values: dict[str, Any] = {}
+    k, query = _count_lead(query)
     head = FACET_HEAD.match(query)
     if head:
         fvals, frest = parse_facets(head.group(1))
         if fvals and not leftover_topic(frest):
             values, query = fvals, head.group(2).strip()
-    if not query:
+    tail, query = facet_tail(query)
+    values.update(tail)
+    if not leftover_topic(query):
         return Plan(reply="help")
     args: dict[str, Any] = {"query": query}
     if values:
         args["_filters"] = values
+    if k:
+        args["k"] = k
     return _one("search", args)
+
+
+def _count_lead(query: str) -> tuple[int | None, str]:
+    """A number of results at the start of a search: "50 drawings of a hinge" → (50, "a hinge"); "10 flowcharts
+    of a method" → (10, "flowcharts of a method"). A number that counts something else stays ("100 kW motor")."""
+    m = COUNT_LEAD.match(query)
+    if m is None:
+        return None, query
+    rest = query[m.end():]
+    head = FACET_HEAD.match(rest)
+    if not (m.group("noun") or (head and parse_facets(head.group(1))[0])):
+        return None, query
+    return int(m.group("n")), rest
+
+
+def _not_understood(r: Request) -> Plan | None:
+    """A request that names a result but no rule could read: say so and offer the nearest things, never a search
+    for the words."""
+    if not (r.has_results and (r.ranks or FIG_REF.search(r.text))) or _count_lead(clean_query(r.text))[0]:
+        return None
+    n = next((x for x in r.ranks if x > 0), 1)
+    return Plan(reply=f"I did not understand what to do with #{n}. I can say what it shows ('what does #{n} "
+                      f"show?'), explain its rank ('why is #{n} here?'), find more like it ('more like #{n}'), keep "
+                      f"only its patent ('just that patent, #{n}') or drop it ('drop #{n}').")
 
 
 # The rules in the order they are tried; the last one always answers.
 RULES: tuple[Callable[[Request], Plan | None], ...] = (
     _help, _undo, _goto, _show,
-    _group, _cluster,
-    _part_by_sign, _part_by_name, _why, _rank_pair, _compare, _explain,
-    _weight_value, _weight_step, _more_like,
+    _group, _order, _cluster, _count,
+    _part_by_sign, _part_by_name, _figure_question, _why, _rank_pair, _compare, _explain,
+    _weight_value, _weight_step, _more_like, _patent_ref,
     _tool_phrase,
     _drop, _refine,
-    _keyword_search, _image_search, _part_figures, _text_search,
+    _keyword_search, _image_search, _part_figures, _not_understood, _text_search,
 )
 
 

@@ -95,7 +95,8 @@ GENERIC = (
     r"the|a|an|all|any|of|ones?|those|these|them|figures?|figs?|drawings?|images?|sheets?|pictures?|results?|"
     r"hits?|documents?|patents?|publications?|applications?|items?|entries|views?|please|me|show|display|list|"
     r"keep|only|just|that|which|are|is|were|published|filed|dated|from|in|with|about|related|regarding|relating|"
-    r"to|on|for|concerning|showing|involving|depicting|of the|set|current|here|now|and|or|kind|type|category"
+    r"to|on|for|concerning|showing|involving|depicting|of the|set|current|here|now|and|or|kind|type|category|"
+    r"anything|everything|else|stuff|but"
 )
 REFINE_LEAD = re.compile(
     r"^\s*(?:(?:now|ok(?:ay)?|and|then|please)\s*,?\s+)*(?:only|just|restrict(?: (?:it|them|this|these|results?))? "
@@ -218,7 +219,8 @@ WEIGHT_VALUE = re.compile(r"\btext(?:\s+weight)?\s*(?:to|=|:|of|at)?\s*(0?\.\d+|
 DROP = re.compile(r"^\s*(?:please\s+)?(?:now\s+)?(?:drop|remove|exclude|delete|hide|discard|eliminate|"
                   r"get rid of|take out|skip|ignore|throw out|leave out|without|no more|filter out)\b",
                   re.IGNORECASE)
-NEG_FACET = re.compile(r"^\s*(?:no|without|except|excluding|but not|not|minus|other than)\b\s*(?:the\s+)?",
+NEG_FACET = re.compile(r"^\s*(?:no|nothing|without|except|excluding|but not|not|minus|other than|"
+                       r"(?:i\s+)?(?:don'?t|do\s+not)\s+(?:want|need|show(?:\s+me)?))\b\s*(?:the\s+)?",
                        re.IGNORECASE)
 LEXICAL = re.compile(r"\b(?:AND|OR|NOT)\b|\b(?:title|abstract|claims?|description|desc|figures?|text):\S")
 SEARCH_VERB = re.compile(r"^\s*(?:please\s+)?(?:(?:can|could|would) you\s+)?(?:show|find|search|look|get|give|"
@@ -261,3 +263,76 @@ ARTICLE_LEAD = re.compile(r"^(?:a|an|the|some)\s+", re.I)
 PART_FIGURES = re.compile(r"^\s*(?:find|show|search for|look for)(?: me)? (?:figures|drawings|sheets) (?:with|showing) "
                          r"(?:the |a |an )?(?:component|part|reference sign) ['\"]?([^'\"]+?)['\"]?\s*$", re.I)
 FACET_HEAD = re.compile(r"^\s*((?:[\w-]+\s+){0,3}?)(?:of|about|for|showing|on|depicting|with)\s+(.+)$", re.I)
+
+# Negation inside a request: what follows one of these words is excluded ("only EP but no flowcharts",
+# "anything except WO", "not before 2015", "without graphs").
+NEG_WORD = re.compile(
+    r"(?:^|,?\s+|\b)(?:but\s+(?:not|no|without)|and\s+(?:not|no)|except(?:\s+for)?|excluding|exclude|without|"
+    r"other\s+than|apart\s+from|minus|not|no|nothing|everything\s+but|anything\s+but|"
+    r"(?:i\s+)?(?:don'?t|do\s+not)\s+(?:want|need|show(?:\s+me)?|care\s+about))\b\s*(?:the\s+|any\s+)?",
+    re.IGNORECASE,
+)
+CPC_WORD = re.compile(r"\b(?:CPC\s+(?:class\s+)?|class\s+)?([A-H]\d\d[A-Z]?)\b")  # "B64", "CPC B64D"
+
+# Ordering a set: "sort by date", "newest first", "order them by score".
+ORDER = re.compile(
+    r"\b(?P<verb>sort|order|re-?order|re-?sort|arrange|rank|list|group)(?:\s+(?:them|these|it|this|those|the\s+(?:results?|set|"
+    r"hits|figures|drawings|list)))?\s+(?:by|on|according\s+to|in)\s+(?P<key>[\w\s'-]+?)\s*(?:[,.!?]|$)|"
+    r"\b(?P<first>newest|latest|most\s+recent|recent|oldest|earliest|best|highest[\s-]scor\w*|lowest[\s-]scor\w*)"
+    r"(?:\s+(?:ones?|results?|figures?|patents?))?\s+first\b|\b(?P<chrono>chronologically)\b|"
+    r"\b(?P<reverse>reverse|invert|flip)\s+(?:the\s+)?(?:order|list|ranking|sorting)\b",
+    re.IGNORECASE,
+)
+ORDER_DATE = re.compile(r"\b(?:date|dates|year|years|time|age|chronolog\w*|publication|published|recent|newest|"
+                        r"latest|oldest|earliest|newer|older)\b", re.I)
+ORDER_SCORE = re.compile(r"\b(?:score|scores|relevance|similarity|match|matches|best|highest|lowest|rank|ranking)\b",
+                         re.I)
+ORDER_PATENT = re.compile(r"\b(?:patents?|patent\s+(?:numbers?|ids?)|documents?|numbers?|ids?)\b", re.I)
+ORDER_DESC = re.compile(r"\b(?:desc\w*|newest|latest|most\s+recent|recent\s+first|reverse\w*|highest|best|"
+                        r"new\s+to\s+old|newer\s+first|high\s+to\s+low|big\w*\s+first)\b", re.I)
+ORDER_ASC = re.compile(r"\b(?:asc\w*|oldest|earliest|old\s+to\s+new|older\s+first|lowest|weakest|worst|"
+                       r"low\s+to\s+high)\b", re.I)
+
+# How many results: "give me 50", "top 5", "more", "fewer".
+_COUNT_WORD = r"\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|hundred"
+COUNT = re.compile(
+    rf"^\s*(?:please\s+)?(?:(?:can|could)\s+you\s+)?(?:(?:give|show|get|send|return|list)(?:\s+me)?|i\s+want|"
+    rf"let\s+me\s+see|make\s+it|just|only|keep(?:\s+only)?|limit\s+(?:it\s+|them\s+)?to|cut\s+(?:it\s+)?to)?\s*"
+    rf"(?:the\s+)?(?:(?P<top>top|first|best)\s+)?(?P<n>{_COUNT_WORD})\s*(?P<more>more\b\s*)?"
+    rf"(?:results?|hits?|figures?|drawings?|ones?|matches|images?)?(?:\s+(?:please|instead|now|then))?\s*[.!]*\s*$",
+    re.IGNORECASE,
+)
+MORE = re.compile(
+    r"^\s*(?:please\s+)?(?:(?:can|could)\s+you\s+)?(?:(?:show|give|get|load|see|find|fetch|list)(?:\s+me)?\s+)?"
+    r"(?:some\s+|a\s+few\s+|even\s+|many\s+|a\s+lot\s+)?more(?:\s+(?:results?|hits|figures|drawings|ones|matches|"
+    r"of\s+(?:them|these|those)))?(?:\s+please)?\s*[.!]*\s*$|^\s*(?:next\s+page|load\s+more|keep\s+going)\s*[.!]*\s*$",
+    re.IGNORECASE,
+)
+FEWER = re.compile(r"^\s*(?:please\s+)?(?:(?:show|give)(?:\s+me)?\s+)?(?:fewer|less)(?:\s+(?:results?|hits|figures|"
+                   r"drawings|ones))?(?:\s+please)?\s*[.!]*\s*$", re.IGNORECASE)
+COUNT_LEAD = re.compile(  # a number of results said with a new search: "50 drawings of a hinge", "10 flowcharts of"
+    r"^(?:the\s+)?(?:(?:top|first|best)\s+)?(?P<n>\d{1,3})\s+(?:(?P<noun>(?:patent\s+)?(?:drawings?|figures?|"
+    r"results?|images?|sheets?|hits|examples?))\s+(?:of\s+|showing\s+|with\s+|for\s+|about\s+|on\s+)?)?",
+    re.IGNORECASE,
+)
+COUNT_WORDS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
+
+# A question about one figure: "what is shown in FIG 2 of #4?", "what does #2 show?", "describe #3".
+FIG_REF = re.compile(r"\bFIG(?:URE)?S?\.?\s*(\d{1,3}[A-Za-z]?)\b", re.IGNORECASE)
+FIGURE_QUESTION = re.compile(
+    r"^\s*show(?:\s+me)?\s+(?:the\s+)?fig(?:ure|s)?\.?\s*\d|\b(?:what(?:'s|\s+is|\s+are)?\s+(?:shown|depicted|drawn|illustrated|pictured|visible|seen|on|in)\b|"
+    r"what\s+(?:does|do|did)\b.*\b(?:show|depict|illustrate|contain|represent)\b|describe|description\s+of|"
+    r"tell\s+me\s+(?:about|what)|what\s+(?:am\s+i|are\s+we)\s+looking\s+at)",
+    re.IGNORECASE,
+)
+
+# References to a result's patent and applicant: "just that patent, #3", "the patent of #4", "the same applicant".
+PATENT_REF = re.compile(r"'s\s+patent\b|\b(?:(?:that|this|its|the\s+same)\s+patent|"
+                        r"the\s+patent\s+(?:of|for|behind|from|in)|"
+                        r"(?:all|every|the\s+other)\s+(?:figures?|sheets?|drawings?)\s+of|whole\s+patent)\b", re.I)
+SHOWS = re.compile(r"\bwhat\b.*\b(?:shows?|depicts?|illustrates?|is\s+shown)\b", re.I)
+APPLICANT_QUESTION = re.compile(  # "who is the applicant of #2?", "which company filed it?"
+    r"^(?=.*\b(?:who|which\s+(?:company|firm)|what(?:'s|\s+is)\s+the)\b)"
+    r"(?=.*\b(?:applicants?|assignees?|owners?|company|firm|filed|applied|owns)\b)", re.I)
+APPLICANT = re.compile(r"\b(?:same|this|that|its|their)\s+(?:applicant|assignee|company|owner|proprietor|"
+                       r"applicants)\b|\bapplicant\s+of\b|\bby\s+the\s+applicant\b", re.I)

@@ -10,6 +10,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from core.cpc import clean_codes
 from core.patnum import normalize_number
 from ingest.pdf.inid import (
     CYRILLIC_LOOKALIKES,
@@ -41,9 +42,10 @@ class FrontPage:
 
 def front_page(sections: Sections, office: str, kind: str, front_text: str, first_lines: list[Line]) -> FrontPage:
     """The front-page fields from the INID sections of every front page, their text and the first page's lines."""
-    ipc = classification_codes(section_text(sections, "51"))
+    ipc_read = classification_codes(section_text(sections, "51"))
     cpc_text = section_text(sections, "52")
-    cpc_text = cpc_text[cpc_text.find("CPC") :] if "CPC" in cpc_text else ""
+    cpc_read = classification_codes(cpc_text[cpc_text.find("CPC") :] if "CPC" in cpc_text else "")
+    ipc = clean_codes(ipc_read, context=cpc_read)  # a garbled text layer gives "B00R" for B60R: repair or drop
     pub_date, filing = _dates(sections, office, kind, front_text)
     return FrontPage(
         title=_title(sections, office),
@@ -51,7 +53,7 @@ def front_page(sections: Sections, office: str, kind: str, front_text: str, firs
         pub_date=pub_date,
         filing_date=filing,
         priority_numbers=_priority(sections, office),
-        cpc=classification_codes(cpc_text) or ipc,
+        cpc=clean_codes(cpc_read, context=ipc_read) or ipc,
         ipc=ipc,
         applicants=list(dict.fromkeys(a for a in _applicants(sections, office) if a)),
     )
