@@ -93,8 +93,8 @@ def test_reid_and_family_on_handmade_vectors(handmade):
     assert components.queries == 0 and components.notes == ["no sheet has 2 or more OCR-linked component labels"]
     table = format_table(report)
     assert "(1) reid: re-identification (DeepPatent)" in table
-    assert "    visual       1.000   1.000   1.000   1.000" in table
-    assert "    text         0.750   0.500   1.000   0.750" in table
+    assert "    visual         1.000   1.000   1.000   1.000" in table
+    assert "    text           0.750   0.500   1.000   0.750" in table
 
 
 def test_families_are_grouped_transitively(handmade):
@@ -120,7 +120,7 @@ def test_components_protocol_and_no_families(tmp_path):
         assert set(comp.na) == {"visual", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
         assert comp.na["visual"] == "the visual encoder fake:fixed8 has no text side"
         table = format_table(report)
-        assert "    visual         n/a  the visual encoder fake:fixed8 has no text side" in table
+        assert "    visual           n/a  the visual encoder fake:fixed8 has no text side" in table
     finally:
         services.close()
 

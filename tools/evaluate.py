@@ -379,13 +379,13 @@ def format_table(report: EvalReport) -> str:
         lines.append(f"    {p.queries} queries, {p.mean_relevant:g} relevant per query, chance P@1 "
                      f"{p.chance_p1:.3f}, {p.seconds:.1f} s")
         if p.queries:
-            lines.append(f"    {'mode':<10} {'mAP@50':>7} {'P@1':>7} {'R@10':>7} {'MRR@10':>7}")
+            lines.append(f"    {'mode':<12} {'mAP@50':>7} {'P@1':>7} {'R@10':>7} {'MRR@10':>7}")
             for m in report.modes:
                 r = p.results.get(m)
                 if r is not None:
-                    lines.append(f"    {m:<10} {r.map50:>7.3f} {r.p1:>7.3f} {r.r10:>7.3f} {r.mrr10:>7.3f}")
+                    lines.append(f"    {m:<12} {r.map50:>7.3f} {r.p1:>7.3f} {r.r10:>7.3f} {r.mrr10:>7.3f}")
                 else:
-                    lines.append(f"    {m:<10} {'n/a':>7}  {p.na.get(m, '')}")
+                    lines.append(f"    {m:<12} {'n/a':>7}  {p.na.get(m, '')}")
         for note in p.notes:
             lines.append(f"    note: {note}")
     return "\n".join(lines)

@@ -111,7 +111,7 @@ def _score_sentence(f: HitFacts) -> str:
                     "match of this search.")
         return f"Its score is {_num(f['fused'])}{overall}."
     if method in ("avg", "max") and len(cal) == len(mods):
-        parts = [f"{short_words(m)} {_num(c['calibrated'])} (weight {c['weight']:.3f})" for m, c in mods.items()]
+        parts = [f"{short_words(m)} {_num(c['calibrated'] or 0.0)} (weight {c['weight']:.3f})" for m, c in mods.items()]
         how = ("the weighted average of their log-odds, so evidence that agrees adds up" if method == "avg"
                else "the best of them")
         comma = "," if overall else ""
