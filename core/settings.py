@@ -14,10 +14,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ClipSettings(BaseModel):
-    """open_clip visual encoder. Without a loadable checkpoint the line-drawing fallback is used."""
+    """open_clip visual encoder. Without loadable weights the line-drawing fallback is used.
 
-    model: str = "ViT-B-16"
-    pretrained: str = "laion400m_e32"
+    `model` is an ``hf-hub:org/name`` model (config and weights from the Hugging Face hub cache; `pretrained`
+    is ignored) or an open_clip architecture (e.g. ``ViT-B-16``) with a `pretrained` tag or file, or with a
+    local `checkpoint`. The default is PatentCLIP ViT-B, CLIP fine-tuned on patent figures.
+    """
+
+    model: str = "hf-hub:patentclip/PatentCLIP_Vit_B"
+    pretrained: str = ""  # an open_clip tag (e.g. laion400m_e32) or weights file, for an architecture `model`
     checkpoint: Path | None = None  # a local .pt/.bin/.safetensors file; wins over `pretrained`
     device: str = "cpu"
 
@@ -65,7 +70,8 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=60.0, gt=0)
     max_tool_calls: int = Field(default=6, ge=1, le=20)
-    offline: bool = False  # force the offline planner even if an LLM answers
+    # no network: the offline planner even if an LLM answers, and no model weights fetched (PATFIG_OFFLINE=1)
+    offline: bool = False
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from core.errors import ModelUnavailable
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
+from models.clip_hub import pull_clip_weights, timed_pull, why_no_fetch
 from models.linedraw import DEFAULT_DESCRIPTOR, LineDrawEncoder
 from models.text import StTextEncoder, resolve_text_model
-from models.visual import ClipEncoder, locate_clip_weights
+from models.visual import HOW_TO, ClipEncoder, clip_name, locate_clip_weights
 
 log = logging.getLogger(__name__)
 
 LINEDRAW_NAME = f"linedraw:{DEFAULT_DESCRIPTOR}-v1"
-CLIP_HOW_TO = (
-    "set PATFIG_CLIP__CHECKPOINT=/path/to/open_clip_weights.pt and PATFIG_CLIP__MODEL to its architecture "
-    "(e.g. ViT-B-16), or fill open_clip's cache once on a machine with internet"
-)
 
 
 def build_visual_encoder(settings: Settings) -> VisualEncoder:
@@ -45,6 +43,41 @@ def build_visual_encoder(settings: Settings) -> VisualEncoder:
     return encoder
 
 
+def choose_visual_for_new_index(settings: Settings) -> Settings:
+    """The settings for the first ingest of a new index: CLIP weights fetched if missing, the choice said once.
+
+    With ``auto`` or ``clip`` and no CLIP weights on disk, the weights are fetched once (unless PATFIG_OFFLINE
+    or HF_HUB_OFFLINE is set; a machine without internet fails in seconds). If there are still none, ``auto``
+    turns into ``linedraw`` for the whole run, every worker process included, with one warning line.
+    """
+    if settings.visual_encoder == "linedraw":
+        return settings
+    try:
+        locate_clip_weights(settings.clip)
+        return settings
+    except ModelUnavailable as e:
+        why = str(e)
+    if settings.clip.checkpoint is not None:
+        pass  # a missing local file: nothing to fetch
+    elif no_fetch := why_no_fetch(settings.offline):
+        why = f"{why} (not fetched: {no_fetch})"
+    else:
+        weights, why, seconds = timed_pull(settings.clip, offline=settings.offline)
+        if weights is not None:
+            log.warning("fetched CLIP weights %s in %.0f s", weights, seconds)
+            return settings
+    if settings.visual_encoder == "clip":
+        return settings  # the encoder itself refuses, saying why
+    log.warning("VISUAL ENCODER: %s (weight-free line-drawing descriptor, image-to-image only) because CLIP is "
+                "unavailable: %s", LINEDRAW_NAME, why)
+    return settings.model_copy(update={"visual_encoder": "linedraw"})
+
+
+def pull_visual_weights(settings: Settings) -> Path:
+    """Fetch the configured CLIP weights into the local cache (`patfig models pull`); the weights file."""
+    return pull_clip_weights(settings.clip, offline=settings.offline)
+
+
 def build_text_encoder(settings: Settings) -> TextEncoder:
     """The sentence-transformers text encoder (loads its model on first use)."""
     return StTextEncoder(settings.text)
@@ -57,7 +90,6 @@ def describe_models(settings: Settings) -> list[dict[str, object]]:
     """
     mode = settings.visual_encoder
     s = settings.clip
-    clip_name = f"open_clip:{s.model}/{s.checkpoint.stem if s.checkpoint else s.pretrained}"
     try:
         weights, _ = locate_clip_weights(s)
         clip = {"available": True, "why_not": "", "detail": f"weights: {weights}"}
@@ -65,8 +97,8 @@ def describe_models(settings: Settings) -> list[dict[str, object]]:
         clip = {"available": False, "why_not": str(e), "detail": ""}
     clip_active = mode == "clip" or (mode == "auto" and clip["available"])
     rows: list[dict[str, object]] = [
-        {"role": "visual", "name": clip_name, "kind": "clip", "cross_modal": True, "active": clip_active,
-         "how_to_enable": "" if clip["available"] else CLIP_HOW_TO, **clip},
+        {"role": "visual", "name": clip_name(s), "kind": "clip", "cross_modal": True, "active": clip_active,
+         "how_to_enable": "" if clip["available"] else HOW_TO, **clip},
         {"role": "visual", "name": LINEDRAW_NAME, "kind": "linedraw", "cross_modal": False,
          "available": True, "why_not": "", "active": not clip_active,
          "detail": "weight-free; image-to-image only",

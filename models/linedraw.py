@@ -352,6 +352,7 @@ class LineDrawEncoder:
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
         """Refused: a line-drawing descriptor has no text side."""
         raise ModelUnavailable(
-            "text->image needs CLIP weights: set PATFIG_CLIP__CHECKPOINT=/path/to/open_clip.pt "
+            "text->image needs CLIP weights: run `patfig models pull` with internet, or set "
+            "PATFIG_CLIP__CHECKPOINT=/path/to/open_clip.pt "
             "(the line-drawing fallback only compares images; text queries go through linked text)"
         )

@@ -1,8 +1,11 @@
 """The CLIP visual encoder (open_clip): images and text in one space. It never downloads weights.
 
-Weights come from ``ClipSettings.checkpoint`` (a local .pt/.bin/.safetensors file), or from open_clip's own
-caches when the ``pretrained`` tag was downloaded before (the Hugging Face hub cache or ``~/.cache/clip``).
-Both are checked on disk only; without them :class:`ClipEncoder` raises ModelUnavailable at once.
+Weights come from ``ClipSettings.checkpoint`` (a local .pt/.bin/.safetensors file), from the Hugging Face hub
+cache for an ``hf-hub:org/name`` model (the default, PatentCLIP; `patfig models pull` fetches it), or from
+open_clip's own caches when a ``pretrained`` tag was downloaded before (the hub cache or ``~/.cache/clip``).
+All are checked on disk only; without them :class:`ClipEncoder` raises ModelUnavailable at once. A hub model
+is loaded from its cached snapshot folder (open_clip's ``local-dir:``), the same files open_clip's
+``hf-hub:`` loader would use, so a query never waits on the network.
 """
 
 from __future__ import annotations
@@ -16,31 +19,20 @@ from PIL import Image
 
 from core.errors import ModelUnavailable
 from core.settings import ClipSettings
+from models.clip_hub import hf_hub_cache, hub_repo, locate_hub_weights
 from models.linedraw import ink_bounds
 
 BATCH = 16
 HOW_TO = (
-    "set PATFIG_CLIP__CHECKPOINT=/path/to/open_clip_weights.pt (with PATFIG_CLIP__MODEL naming its architecture), "
-    "or run once with internet: python -c \"import open_clip; open_clip.create_model('{model}', "
-    "pretrained='{pretrained}')\" to fill the local cache"
+    "run `patfig models pull` once with internet, or set PATFIG_CLIP__CHECKPOINT=/path/to/open_clip_weights.pt "
+    "(with PATFIG_CLIP__MODEL naming its architecture)"
 )
 _PREPROCESS_KEYS = {"mean": "image_mean", "std": "image_std", "interpolation": "image_interpolation",
                     "resize_mode": "image_resize_mode"}
 
 
-def _hf_hub_cache() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home) / "hub"
-
-
 def _url_cache() -> Path:
     return Path(os.path.expanduser("~")) / ".cache" / "clip"
-
-
-def _how_to(s: ClipSettings) -> str:
-    return HOW_TO.format(model=s.model, pretrained=s.pretrained)
 
 
 def _tag_config(s: ClipSettings) -> dict[str, Any]:
@@ -59,7 +51,7 @@ def _cached_weights(cfg: dict[str, Any]) -> Path | None:
         repo, filename = os.path.split(cfg["hf_hub"])  # "org/name/" or "org/name/file.bin", as open_clip reads it
         names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
         for name in names:
-            found = try_to_load_from_cache(repo, name, cache_dir=str(_hf_hub_cache()))
+            found = try_to_load_from_cache(repo, name, cache_dir=str(hf_hub_cache()))
             if isinstance(found, str) and Path(found).is_file():
                 return Path(found)
     if cfg.get("url"):
@@ -82,23 +74,40 @@ def locate_clip_weights(s: ClipSettings) -> tuple[Path, dict[str, Any]]:
             cfg = _tag_config(s)
         except ImportError as e:
             raise ModelUnavailable("CLIP needs: pip install open_clip_torch") from e
+        if hub_repo(s.model) is not None:
+            raise ModelUnavailable(
+                f"PATFIG_CLIP__CHECKPOINT={path} needs PATFIG_CLIP__MODEL to name its open_clip architecture "
+                f"(e.g. ViT-B-16), not the hub model {s.model}"
+            )
         return path, cfg
+    if (repo := hub_repo(s.model)) is not None:
+        return locate_hub_weights(repo, HOW_TO), {}
     if s.pretrained and Path(s.pretrained).expanduser().is_file():
         return Path(s.pretrained).expanduser(), {}
-    if not _hf_hub_cache().is_dir() and not _url_cache().is_dir():  # nothing was ever downloaded here
-        raise ModelUnavailable(f"no CLIP weights on this machine for {s.model}/{s.pretrained}: {_how_to(s)}")
+    if not hf_hub_cache().is_dir() and not _url_cache().is_dir():  # nothing was ever downloaded here
+        raise ModelUnavailable(f"no CLIP weights on this machine for {s.model}/{s.pretrained}: {HOW_TO}")
     try:
         cfg = _tag_config(s)
     except ImportError as e:
         raise ModelUnavailable("CLIP needs: pip install open_clip_torch") from e
     if not cfg:
         raise ModelUnavailable(
-            f"open_clip knows no pretrained tag {s.pretrained!r} for model {s.model!r}: {_how_to(s)}"
+            f"open_clip knows no pretrained tag {s.pretrained!r} for model {s.model!r}: {HOW_TO}"
         )
     found = _cached_weights(cfg)
     if found is None:
-        raise ModelUnavailable(f"no CLIP weights on this machine for {s.model}/{s.pretrained}: {_how_to(s)}")
+        raise ModelUnavailable(f"no CLIP weights on this machine for {s.model}/{s.pretrained}: {HOW_TO}")
     return found, cfg
+
+
+def clip_name(s: ClipSettings) -> str:
+    """The encoder's name as the index records it: the model, and the checkpoint or pretrained tag if any."""
+    if s.checkpoint is not None:
+        return f"open_clip:{s.model}/{Path(s.checkpoint).stem}"
+    if hub_repo(s.model) is not None:
+        return f"open_clip:{s.model}"
+    tag = Path(s.pretrained).expanduser()
+    return f"open_clip:{s.model}/{tag.stem if tag.is_file() else s.pretrained}"
 
 
 def _square_drawing(image: Image.Image) -> Image.Image:
@@ -123,11 +132,7 @@ class ClipEncoder:
     def __init__(self, settings: ClipSettings | None = None):
         self.settings = s = settings or ClipSettings()
         weights, cfg = locate_clip_weights(s)
-        if s.checkpoint is not None:
-            stem = Path(s.checkpoint).stem
-        else:
-            stem = weights.stem if Path(s.pretrained).expanduser().is_file() else s.pretrained
-        self.name = f"open_clip:{s.model}/{stem}"
+        self.name = clip_name(s)
         self.weights = weights
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
@@ -136,14 +141,16 @@ class ClipEncoder:
         except ImportError as e:
             raise ModelUnavailable("CLIP needs: pip install open_clip_torch torch") from e
         kwargs = {arg: cfg[key] for key, arg in _PREPROCESS_KEYS.items() if cfg.get(key) is not None}
+        hub = hub_repo(s.model) is not None and s.checkpoint is None
+        arch = f"local-dir:{weights.parent}" if hub else s.model  # the hub snapshot: config and weights side by side
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                s.model, pretrained=str(weights), device=s.device,
+                arch, pretrained=None if hub else str(weights), device=s.device,
                 force_quick_gelu=bool(cfg.get("quick_gelu", False)), **kwargs,
             )
-            self._tokenizer = open_clip.get_tokenizer(s.model)
+            self._tokenizer = open_clip.get_tokenizer(arch)
         except Exception as e:  # bad file, wrong architecture, missing tokenizer files
-            raise ModelUnavailable(f"cannot load CLIP {s.model} from {weights}: {e}. {_how_to(s)}") from e
+            raise ModelUnavailable(f"cannot load CLIP {s.model} from {weights}: {e}. {HOW_TO}") from e
         model.eval()
         self._torch = torch
         self._model = model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from core.settings import Settings
-from models.factory import describe_models
+from models.factory import describe_models, pull_visual_weights
 from patfig.wiring import build_models, build_services
 from runtime.services import Services
 from ui.cli import build_app
@@ -17,7 +17,8 @@ def open_services(settings: Settings, create: bool) -> Services:
     return build_services(settings, create=create)
 
 
-WIRING = Wiring(open_services=open_services, describe_models=describe_models, parts_factory=build_models)
+WIRING = Wiring(open_services=open_services, describe_models=describe_models, parts_factory=build_models,
+                pull_models=pull_visual_weights)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
-from models.factory import build_text_encoder, build_visual_encoder
+from models.factory import build_text_encoder, build_visual_encoder, choose_visual_for_new_index
 from models.ocr import NumeralReader
 from runtime.services import ModelSet, Services
 from store.index import FigureStore
@@ -41,10 +41,16 @@ def build_services(
     text: TextEncoder | None = None,
     ocr: NumeralReader | None = None,
 ) -> Services:
-    """Open the index named by the settings and wire the models (built lazily) around it."""
+    """Open the index named by the settings and wire the models (built lazily) around it.
+
+    Creating a new index (the first ingest) chooses its visual encoder once, fetching the CLIP weights first
+    when they are missing and fetching is allowed; the chosen settings go to every ingest worker.
+    """
     store = FigureStore.open(
         settings.index_dir, create=create, chroma_host=settings.chroma_host, chroma_port=settings.chroma_port
     )
+    if create and visual is None and "visual" not in store.encoders():
+        settings = choose_visual_for_new_index(settings)
     return Services(
         settings=settings,
         store=store,

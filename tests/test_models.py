@@ -160,12 +160,20 @@ def test_linedraw_mode_is_the_fallback():
 
 def test_describe_models_lists_both_visual_encoders_and_the_text_encoder(no_clip_cache):
     rows = {r["name"]: r for r in describe_models(Settings())}
-    clip, line, text = rows["open_clip:ViT-B-16/laion400m_e32"], rows["linedraw:lbp-v1"], rows["st:all-MiniLM-L6-v2"]
+    clip = rows["open_clip:hf-hub:patentclip/PatentCLIP_Vit_B"]
+    line, text = rows["linedraw:lbp-v1"], rows["st:all-MiniLM-L6-v2"]
     assert clip["available"] is False and clip["active"] is False
-    assert "PATFIG_CLIP__CHECKPOINT" in clip["why_not"]
+    assert "patfig models pull" in clip["why_not"] and "PATFIG_CLIP__CHECKPOINT" in clip["why_not"]
     assert line["available"] is True and line["active"] is True and line["role"] == "visual"
     assert text["available"] is True and text["role"] == "text"
     assert all(isinstance(r["note"], str) and r["note"] for r in rows.values())
+
+
+def test_any_open_clip_architecture_and_tag_stays_configurable(no_clip_cache):
+    tag = ClipSettings(model="ViT-B-16", pretrained="laion400m_e32")
+    (row,) = [r for r in describe_models(Settings(clip=tag)) if r["kind"] == "clip"]
+    assert row["name"] == "open_clip:ViT-B-16/laion400m_e32" and row["available"] is False
+    assert "patfig models pull" in str(row["why_not"])
 
 
 def test_text_model_that_cannot_load_offline_says_what_to_configure():

@@ -41,11 +41,14 @@ class Wiring:
             makes a new index where there is none.
         describe_models: Each encoder patfig can use, as rows for `patfig models`.
         parts_factory: Builds the models inside an ingest worker process (a picklable top-level function).
+        pull_models: Fetches the configured CLIP weights into the local cache; the weights file, or
+            ModelUnavailable saying why not (no network, PATFIG_OFFLINE, a local checkpoint).
     """
 
     open_services: Callable[[Settings, bool], Services]
     describe_models: Callable[[Settings], list[dict[str, object]]]
     parts_factory: PartsFactory
+    pull_models: Callable[[Settings], Path]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +34,9 @@ def ingest(
     ),
     force: bool = typer.Option(False, "--force", help="Re-index documents even if already indexed."),
     encoder: str | None = typer.Option(
-        None, "--visual-encoder", help="auto (CLIP if weights load, else linedraw), clip or linedraw."
+        None, "--visual-encoder",
+        help="auto (CLIP if its weights load, else linedraw), clip or linedraw. A new index fetches missing CLIP "
+        "weights first when online and PATFIG_OFFLINE is not set (see `patfig models`)."
     ),
     workers: int = WorkersOpt,
     as_json: bool = JsonOpt,
@@ -131,7 +134,16 @@ def stats(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool = Jso
 
 
 def models(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """Show which encoders are available here, which one `auto` picks, and how to enable the others."""
+    """Show which encoders are available here, which one `auto` picks, where their weights are or why not.
+
+    The default visual encoder is PatentCLIP ViT-B (hf-hub:patentclip/PatentCLIP_Vit_B); `patfig models pull`
+    fetches its weights, and so does the first `patfig ingest` of a new index when the machine is online and
+    PATFIG_OFFLINE is not set. Any open_clip model can be chosen instead: PATFIG_CLIP__MODEL (an hf-hub: name
+    or an architecture such as ViT-B-16) with PATFIG_CLIP__PRETRAINED (a tag such as laion400m_e32), or a
+    local file with PATFIG_CLIP__CHECKPOINT.
+    """
+    if ctx.invoked_subcommand:
+        return
     rows = wiring(ctx).describe_models(load_settings())
     if as_json:
         out.print_json(json.dumps(rows, default=str))
@@ -143,6 +155,34 @@ def models(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         t.add_row(str(r.get("role", "")), str(r.get("name", "")), "yes" if r.get("available") else "no",
                   str(r.get("note", "")))
     out.print(t)
+
+
+def pull(
+    ctx: typer.Context,
+    model: str | None = typer.Option(
+        None, "--model", help="open_clip model to fetch (default: PATFIG_CLIP__MODEL, PatentCLIP ViT-B): an "
+        "hf-hub:org/name model, or an architecture such as ViT-B-16 with --pretrained."),
+    pretrained: str | None = typer.Option(
+        None, "--pretrained", help="open_clip pretrained tag for an architecture --model, e.g. laion400m_e32."),
+) -> None:
+    """Fetch the CLIP weights into the local Hugging Face cache, so search works offline afterwards.
+
+    Needs internet; without it this says so within seconds. PATFIG_OFFLINE=1 or HF_HUB_OFFLINE=1 forbid it.
+    A model other than the configured one is used only when PATFIG_CLIP__MODEL names it too.
+    """
+    settings = load_settings()
+    if model is not None or pretrained is not None:
+        clip = settings.clip.model_copy(update={"model": model or settings.clip.model, "checkpoint": None,
+                                                "pretrained": pretrained or ""})
+        settings = settings.model_copy(update={"clip": clip})
+    console.print(f"fetching CLIP {settings.clip.model} {settings.clip.pretrained}".rstrip())
+    started = time.perf_counter()
+    try:
+        weights = wiring(ctx).pull_models(settings)
+    except ModelUnavailable as e:
+        fail(str(e))
+    size = weights.stat().st_size / 1e6
+    out.print(f"CLIP weights in {weights} ({size:.0f} MB, {time.perf_counter() - started:.0f} s)")
 
 
 def calibrate(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool = JsonOpt) -> None:
@@ -179,4 +219,7 @@ def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("calibrate")(calibrate)
     app.command("stats")(stats)
-    app.command("models")(models)
+    models_app = typer.Typer()
+    models_app.callback(invoke_without_command=True)(models)
+    models_app.command("pull")(pull)
+    app.add_typer(models_app, name="models")
