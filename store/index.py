@@ -30,6 +30,7 @@ Query path, with no scan of the corpus per query:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -536,10 +537,12 @@ class FigureStore:
             return []
         with self._lock:
             table = self._table(name)
-            if table is not None:
+            if table is None:
+                hits = None
+            else:
                 found = self._search_table(name, table, vector, k, filters, ids)
                 hits = [VectorHit(i, s, table.meta(table.row_of[i])) for i, s in found]
-        if table is None:
+        if hits is None:
             return self._query_chroma(name, vector, k, filters, ids, with_documents)
         if with_documents and hits:
             res = self._col(name).get(ids=[h.id for h in hits], include=["documents"])
@@ -684,7 +687,7 @@ class FigureStore:
     def facets(self) -> Facets:
         """The filter values that occur in the index (computed once per version of the index)."""
         facets = self._cached("facets", self._facets)
-        return cast(Facets, {k: v.copy() for k, v in facets.items()})
+        return cast(Facets, {k: copy.copy(v) for k, v in facets.items()})
 
     def _facets(self) -> Facets:
         table = self._table(VISUAL)

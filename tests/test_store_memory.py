@@ -95,7 +95,7 @@ def big(tmp_path_factory):
     cpcs = [(), ("B66C1/42",), ("B64D27/353", "H01M8/04"), ("A61B5/00",), ("G06F3/01",)]
     for i in range(50):
         office = ("US", "EP", "WO")[i % 3]
-        p = make_patent(f"{office}{1000 + i}", office=office, date=rng.choice([None, 20100101, 20180505, 20230101]),
+        p = make_patent(f"{office}{1000 + i}", office=office, date=rng.choice([0, 20100101, 20180505, 20230101]),
                         cpc=cpcs[i % len(cpcs)])
         sheets = [make_sheet(p.patent_id, n, kind=rng.choice(["drawing", "flowchart", "graph"]),
                              view=rng.choice(["perspective", "side", "plan"])) for n in range(1, 31)]
