@@ -7,6 +7,7 @@ Layout of an index folder::
     chroma/          Chroma persistent store: sheets_visual, sheets_text, passages
     patfig.sqlite    patents, sheets, sources, meta and the FTS5 table
     sheets/          the stored drawing sheets as PNG
+    memory/          snapshots of the in-memory tables (a cache: safe to delete)
 
 Consistency: a patent is first recorded as ``pending``, then its vectors go to Chroma, then one SQLite
 transaction writes its sheets and lexical rows and marks it ``complete``. A run that dies in between
@@ -498,17 +499,48 @@ class FigureStore:
         return table
 
     def _load(self, name: str) -> VectorTable:
-        """A sheet collection's complete records, read page by page (from a Chroma server too)."""
+        """A sheet collection's complete records: from the snapshot in ``memory/`` patched with the patents
+        changed since it was taken, or else read from Chroma page by page (from a server too) and saved as
+        the new snapshot, so the next process starts in seconds instead of minutes."""
         enc = self.encoders()["visual" if name == VISUAL else "text"]
+        col = self._col(name)
+        path = self.root / "memory" / f"{name}.npz"
+        stamp = {"encoder": enc.name, "collection": str(col.id), "version": self._version}
+        table = self._from_snapshot(name, path, stamp)
+        if table is not None:
+            return table
         table = VectorTable(enc.dim)
         complete = self._cached("complete", self._complete_ids)
-        col, offset = self._col(name), 0
+        offset = 0
         while True:
             res = col.get(include=["embeddings", "metadatas"], limit=PAGE, offset=offset)
             _add_records(table, res, complete)
             if len(res["ids"]) < PAGE:
-                return table
+                break
             offset += PAGE
+        try:
+            table.save(path, stamp)
+        except OSError as e:  # a read-only index: every process loads from Chroma
+            log.warning("could not save the in-memory snapshot %s: %s", path, e)
+        return table
+
+    def _from_snapshot(self, name: str, path: Path, stamp: dict[str, object]) -> VectorTable | None:
+        """The snapshot at `path` brought up to date, or None when it is missing, foreign or too old."""
+        if not path.is_file():
+            return None
+        try:
+            table, saved = VectorTable.load(path)
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("ignoring the unreadable in-memory snapshot %s: %s", path, e)
+            return None
+        version = saved.get("version")
+        same = all(saved.get(k) == stamp[k] for k in ("encoder", "collection"))
+        if not same or not isinstance(version, int) or version > self._version:
+            return None
+        changed = [r[0] for r in self.db.execute("SELECT DISTINCT patent_id FROM changes WHERE seq > ?", (version,))]
+        if len(changed) > max(1000, RELOAD_SHARE * len(table.rows_of_patent)):
+            return None
+        return self._patched(name, table, changed)
 
     def _table(self, name: str) -> VectorTable | None:
         """The in-memory copy of a sheet collection, current with the index; None when that path is off."""

@@ -21,9 +21,12 @@ compacts itself when a quarter of its rows are dead.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -271,6 +274,50 @@ class VectorTable:
         """Live rows per flag key."""
         alive = self._alive
         return {k: int(alive[self._rows_with(k)].sum()) for k in self._flags} if self.n else {}
+
+    # ---------------------------------------------------------------- a snapshot on disk
+
+    def save(self, path: Path, stamp: Mapping[str, object]) -> None:
+        """Write the live rows to `path` (.npz, written aside then renamed), with `stamp` (JSON) beside them."""
+        keep = np.flatnonzero(self._alive[: self.n])
+        interned = {fs: i for i, fs in enumerate(dict.fromkeys(self._flagsets[r] for r in keep))}
+        arrays = {"vectors": self._vectors[keep], "ids": np.asarray([self.ids[r] for r in keep], dtype=str),
+                  "flagset": np.asarray([interned[self._flagsets[r]] for r in keep], dtype=np.int32)}
+        for i, col in enumerate(self._columns.values()):
+            arrays[f"codes{i}"], arrays[f"nums{i}"] = col.codes[keep], col.nums[keep]
+        header = {"stamp": dict(stamp), "dim": self.dim, "flagsets": [list(fs) for fs in interned],
+                  "columns": [[key, col.values] for key, col in self._columns.items()]}
+        arrays["header"] = np.asarray(json.dumps(header))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[VectorTable, dict[str, object]]:
+        """A table saved by `save`, and its stamp."""
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            table = cls(int(header["dim"]))
+            table._vectors, table.ids = z["vectors"].copy(), z["ids"].tolist()
+            table.n = len(table.ids)
+            table._alive = np.ones(table.n, dtype=bool)
+            for i, (key, values) in enumerate(header["columns"]):
+                col = table._columns[key] = _Column(z[f"codes{i}"].copy(), z[f"nums{i}"].copy())
+                for v in values:
+                    col.code(v)
+            flagsets = [tuple(fs) for fs in header["flagsets"]]
+            table._interned = {fs: fs for fs in flagsets}
+            table._flagsets = [flagsets[c] for c in z["flagset"].tolist()]
+        table.row_of = {fid: r for r, fid in enumerate(table.ids)}
+        for r, fs in enumerate(table._flagsets):
+            for key in fs:
+                table._flags.setdefault(key, []).append(r)
+        pid = table._columns.get("patent_id")
+        if pid is not None:
+            for r, code in enumerate(pid.codes.tolist()):
+                table.rows_of_patent.setdefault(str(pid.values[code]) if code >= 0 else "", []).append(r)
+        return table, header["stamp"]
 
     def nbytes(self) -> int:
         """Memory held by the arrays (not the id strings and dicts)."""

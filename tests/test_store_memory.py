@@ -305,3 +305,55 @@ def _has_components_table(root: Path) -> bool:
         return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name='components'").fetchone())
     finally:
         db.close()
+
+
+# ---------------------------------------------------------------- the snapshot of the in-memory table
+
+
+def test_snapshot_round_trip_keeps_rows_facets_and_search(big, tmp_path):
+    table = big._table(VISUAL)
+    assert table is not None
+    table.save(tmp_path / "t.npz", {"version": 1})
+    loaded, stamp = type(table).load(tmp_path / "t.npz")
+    assert stamp == {"version": 1} and len(loaded) == len(table)
+    assert {i: loaded.meta(r) for i, r in loaded.row_of.items()} == {i: table.meta(r) for i, r in table.row_of.items()}
+    assert loaded.flag_counts() == table.flag_counts() and loaded.values("kind") == table.values("kind")
+    rng = random.Random(4)
+    for _ in range(20):
+        where = _random_filters(rng, big.facets()).where()
+        q = np.random.default_rng(rng.randint(0, 99)).standard_normal(32)
+        assert loaded.search(q, 10, loaded.mask(where)) == table.search(q, 10, table.mask(where))
+    loaded.drop_patents(["US1000"])
+    assert len(loaded) == len(table) - 30
+
+
+def test_a_new_process_starts_from_the_snapshot_and_sees_later_writes(store, monkeypatch):
+    add(store, "US1")
+    add(store, "EP2", office="EP")
+    assert _ids(store) == {"US1-S1", "US1-S2", "EP2-S1", "EP2-S2"}
+    assert (store.root / "memory" / f"{VISUAL}.npz").is_file()
+    store.delete_patent("EP2")
+    add(store, "WO3", office="WO")
+    fresh = FigureStore.open(store.root)
+    reads = []
+    monkeypatch.setattr(index_module, "_add_records", lambda t, res, c: reads.append(len(res["ids"])))
+    table = fresh._table(VISUAL)
+    assert table is not None and sorted(table.row_of) == ["US1-S1", "US1-S2"]  # the snapshot, patched
+    assert reads == [2]  # one read, of the changed patents (WO3); EP2's rows were dropped
+    fresh.close()
+    monkeypatch.undo()
+    other = FigureStore.open(store.root)
+    assert _ids(other) == {"US1-S1", "US1-S2", "WO3-S1", "WO3-S2"}
+    other.close()
+
+
+def test_a_foreign_or_broken_snapshot_is_ignored(store):
+    add(store, "US1")
+    assert _ids(store) == {"US1-S1", "US1-S2"}
+    path = store.root / "memory" / f"{VISUAL}.npz"
+    path.write_bytes(b"not a snapshot")
+    other = FigureStore.open(store.root)
+    assert _ids(other) == {"US1-S1", "US1-S2"}  # loaded from Chroma, and the snapshot written anew
+    table, stamp = type(other._table(VISUAL)).load(path)
+    assert sorted(table.row_of) == ["US1-S1", "US1-S2"] and stamp["collection"] == str(other._col(VISUAL).id)
+    other.close()
