@@ -178,6 +178,10 @@ def measure_level(store: FigureStore, queries: list[list[float]], filters: dict[
     out["table"] = {"load_s": round(w / 1000, 2), "load_cpu_s": round(c / 1000, 2), "rows": len(table or []),
                     "array_mb": round((table.nbytes() if table else 0) / 1e6, 1),
                     "rss_added_mb": round(rss_mb() - rss, 1)}
+    snapshot = store.root / "memory" / f"{VISUAL}.npz"
+    if table is not None and snapshot.is_file():  # what a new process pays instead of the load from Chroma
+        out["table"]["snapshot_mb"] = round(snapshot.stat().st_size / 1e6, 1)
+        out["table"]["snapshot_load_s"] = round(timed(lambda: type(table).load(snapshot))[0] / 1000, 2)
     for route in routes:
         per: dict = {}
         for name, f in filters.items():
@@ -386,12 +390,13 @@ def format_report(r: dict) -> str:
              f"Machine: {r.get('machine', '?')}", "",
              "The store's route (`FigureStore.query_visual`), wall p50 / p95 ms, CPU p50 ms:", "",
              "| figures | unfiltered | broad | narrow | CPU p50 (u/b/n) | RSS MB | table MB | table load s "
-             "| insert s per 10k |", "|---|---|---|---|---|---|---|---|---|"]
+             "(from Chroma / snapshot) | insert s per 10k |", "|---|---|---|---|---|---|---|---|---|"]
     for lv in r["levels"]:
         q, t = lv["queries"], lv["table"]
         cpu = "/".join(f"{q[n]['cpu_p50_ms']:.0f}" for n in ("none", "broad", "narrow"))
         lines.append(f"| {lv['figures']:,} | {_pp(q['none'])} | {_pp(q['broad'])} | {_pp(q['narrow'])} | {cpu} "
-                     f"| {lv['rss_mb']:.0f} | {t['array_mb']:.0f} | {t['load_s']} | {lv.get('insert_s_per_10k', '')} |")
+                     f"| {lv['rss_mb']:.0f} | {t['array_mb']:.0f} | {t['load_s']} / {t.get('snapshot_load_s', '-')} "
+                     f"| {lv.get('insert_s_per_10k', '')} |")
     lines += ["", "Every route at every size, wall p50 / p95 ms (recall@k against the exact route):", "",
               "| figures | route | unfiltered | broad | narrow |", "|---|---|---|---|---|"]
     for lv in r["levels"]:
