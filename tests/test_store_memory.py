@@ -357,3 +357,41 @@ def test_a_foreign_or_broken_snapshot_is_ignored(store):
     table, stamp = type(other._table(VISUAL)).load(path)
     assert sorted(table.row_of) == ["US1-S1", "US1-S2"] and stamp["collection"] == str(other._col(VISUAL).id)
     other.close()
+
+
+def _scan(services, name: str) -> dict[str, float]:
+    """The score of every sheet as find_component computed it before the components table: a scan of all."""
+    from tools.refsigns import NAME_THRESHOLD
+
+    sheets = [s for s in services.store.sheets() if s.components]
+    labels = sorted({c.label for s in sheets for c in s.components if c.label})
+    vecs = dict(zip(labels, services.text.embed_texts(labels), strict=True))
+    q = np.asarray(services.text.embed_texts([name])[0])
+    sim = {lbl: max(float(np.dot(vecs[lbl], q)), 1.0 if name.lower() in lbl.lower() else -1.0) for lbl in labels}
+    out = {}
+    for s in sheets:
+        comps = [c for c in s.components if sim.get(c.label, 0.0) >= NAME_THRESHOLD]
+        if comps:
+            out[s.figure_id] = round(max(sim[c.label] for c in comps) + 0.01 * min(len(comps), 5), 4)
+    return out
+
+
+def test_find_component_by_the_table_equals_the_scan_it_replaced(tmp_path):
+    from tests.test_cluster import PATENTS, build_corpus
+    from tests.test_explain import EXTRA
+    from tools.refsigns import find_component
+
+    services = build_corpus(tmp_path / "idx", PATENTS | EXTRA)
+    try:
+        for name in ("gripping unit", "rail", "crane trolley", "electric motor", "propeller", "nothing alike"):
+            hits = find_component(services, name, k=100)
+            assert {h.figure_id: h.score for h in hits} == _scan(services, name), name
+        everywhere = {h.patent_id for h in find_component(services, "gripping unit", k=100)}
+        assert everywhere == {"US1", "US3"}
+        assert {h.patent_id for h in find_component(services, "gripping unit", k=100,
+                                                    filters=Filters(exclude_ids=["US1"]))} == {"US3"}
+        services.store.delete_patent("US3")
+        assert "crane trolley" not in services.store.component_labels()
+        assert find_component(services, "crane trolley", k=100) == []
+    finally:
+        services.close()
