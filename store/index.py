@@ -21,8 +21,9 @@ Query path, with no scan of the corpus per query:
   (an indexed max). The set of complete patents, the facets and the component labels are cached until
   it moves.
 - Each sheet collection is copied lazily into memory (`store.matrix.VectorTable`: unit vectors and facet
-  columns of the complete sheets, loaded from the embedded store or from the Chroma server alike) and
-  patched with the patents that changed since. A query scans the rows its filter passes exactly, or
+  columns of the complete sheets, loaded from the embedded store or from the Chroma server alike, or
+  from the snapshot in ``memory/`` that the last full load wrote) and patched with the patents that
+  changed since. A query scans the rows its filter passes exactly, or
   asks Chroma's HNSW (unfiltered, or with over-fetching and the filter applied after) when the rows to
   scan exceed `EXACT_MAX_FLOATS` vector components: the choice measured in bench/query_latency.py.
 - Components are a table (``components``, indexed by label), filled at write time and back-filled when an
