@@ -53,6 +53,7 @@ import store.index as index_module
 from core.filters import Filters
 from core.types import Patent
 from store.index import VISUAL, FigureStore
+from store.matrix import VectorTable
 
 K = 100  # tools.search.POOL
 BATCH = 5000
@@ -426,6 +427,74 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def table_only(index: Path, sizes: list[int], n_queries: int, workdir: Path | None) -> dict:
+    """The exact in-memory route alone at sizes whose Chroma insert is out of reach: a `VectorTable` of
+    random unit vectors with the real sheets' facets (cycled, as `pad` does), no Chroma. Reports build
+    time, array size, RSS, snapshot save/load time and latency (mask + exact scan) per filter."""
+    src = FigureStore.open(index)
+    metas = list(src.all_metadata().values())
+    qvec = src.vectors("visual", sorted(m["figure_id"] for m in metas))
+    src.close()
+    rnd = random.Random(0)
+    queries = [qvec[rnd.choice(sorted(qvec))] for _ in range(n_queries)]
+    filters = choose_filters(metas)
+    dim = len(queries[0])
+    out: dict = {"dim": dim, "machine": machine(), "filters": {k: (f.describe() if f else {})
+                                                                  for k, f in filters.items()}, "levels": []}
+    rng = np.random.default_rng(0)
+    for n in sorted(sizes):
+        rss = rss_mb()
+        t = time.perf_counter()
+        table = VectorTable(dim)
+        for lo in range(0, n, 50_000):
+            hi = min(n, lo + 50_000)
+            vec = rng.standard_normal((hi - lo, dim)).astype(np.float32)
+            rows = [dict(metas[i % len(metas)], patent_id=f"SYN{i // SHEETS_PER_PATENT:07d}") for i in range(lo, hi)]
+            table.add([f"SYN{i // SHEETS_PER_PATENT:07d}-S{i % SHEETS_PER_PATENT + 1}" for i in range(lo, hi)],
+                      vec, rows)
+        level = {"figures": n, "build_s": round(time.perf_counter() - t, 1), "array_mb": round(table.nbytes() / 1e6, 1),
+                 "rss_added_mb": round(rss_mb() - rss, 1)} | _table_level(table, queries, filters, metas, workdir)
+        out["levels"].append(level)
+        print(f"  table only, {n:,} figures: " + ", ".join(
+            f"{k} {_pp(q)} ms" for k, q in level["queries"].items()), flush=True)
+    return out
+
+
+def _table_level(table: VectorTable, queries: list[list[float]], filters: dict[str, Filters | None],
+                 metas: list[dict], workdir: Path | None) -> dict:
+    """Snapshot save/load time and size, and mask + exact scan latency per filter, of one table."""
+    level: dict = {"queries": {}}
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        path = Path(tmp) / "t.npz"
+        level["snapshot_save_s"] = round(timed(lambda: table.save(path, {}))[0] / 1000, 2)
+        level["snapshot_mb"] = round(path.stat().st_size / 1e6, 1)
+        level["snapshot_load_s"] = round(timed(lambda: VectorTable.load(path))[0] / 1000, 2)
+    for name, f in filters.items():
+        where = f.where() if f is not None else None
+        wall, cpu = [], []
+        for v in queries:
+            w, c = timed(lambda v=v, where=where: table.search(v, K, table.mask(where)))
+            wall.append(w)
+            cpu.append(c)
+        level["queries"][name] = {**percentiles(wall[3:]), "cpu_p50_ms": round(statistics.median(cpu[3:]), 2),
+                                  "selectivity": selectivity(metas, f)}
+    return level
+
+
+def format_table_only(r: dict) -> str:
+    lines = [f"Exact in-memory route alone (no Chroma), dim {r['dim']}, k={K}; {r['machine']}. "
+             "Wall p50 / p95 ms of mask + exact scan:", "",
+             "| figures | unfiltered | broad | narrow | CPU p50 (u/b/n) | table MB | RSS added MB | build s "
+             "| snapshot MB, save / load s |", "|---|---|---|---|---|---|---|---|---|"]
+    for lv in r["levels"]:
+        q = lv["queries"]
+        cpu = "/".join(f"{q[n]['cpu_p50_ms']:.0f}" for n in ("none", "broad", "narrow"))
+        lines.append(f"| {lv['figures']:,} | {_pp(q['none'])} | {_pp(q['broad'])} | {_pp(q['narrow'])} | {cpu} "
+                     f"| {lv['array_mb']:.0f} | {lv['rss_added_mb']:.0f} | {lv['build_s']} "
+                     f"| {lv['snapshot_mb']:.0f}, {lv['snapshot_save_s']} / {lv['snapshot_load_s']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.query_latency", description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--index", type=Path, default=Path("data/index"), help="the real index (read only)")
@@ -434,7 +503,16 @@ def main() -> None:
     ap.add_argument("--budget-min", type=float, default=20.0, help="skip sizes projected to overrun this")
     ap.add_argument("--workdir", type=Path, default=None, help="where the temporary index goes (default: $TMPDIR)")
     ap.add_argument("--out", type=Path, default=Path("query_latency.json"), help="JSON report")
+    ap.add_argument("--table-only", action="store_true",
+                    help="measure only the exact in-memory route at --sizes, without inserting into Chroma")
     args = ap.parse_args()
+    if args.table_only:
+        report = table_only(args.index, args.sizes, args.queries, args.workdir)
+        text = format_table_only(report)
+        print(text)
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        args.out.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
+        return
     report = run(args.index, args.sizes, args.queries, args.budget_min * 60, args.workdir)
     print(format_report(report))
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
