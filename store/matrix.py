@@ -15,7 +15,7 @@ plus, for numbers, a float64 column (NaN where the row lacks one). Flag keys (CP
 thousands of distinct keys, each on few rows) are kept as row lists instead, one per key. The row's own
 id is not stored a second time as its ``figure_id``.
 
-Rows are appended into buffers that grow by doubling and deleted by clearing their `alive` bit; the table
+Rows are appended into buffers that grow by a quarter and deleted by clearing their `alive` bit; the table
 compacts itself when a quarter of its rows are dead.
 """
 
@@ -60,10 +60,11 @@ def _product(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _grow(arr: np.ndarray, size: int, fill: object) -> np.ndarray:
-    """`arr` with room for at least `size` rows (doubling), new rows set to `fill`."""
+    """`arr` with room for at least `size` rows, new rows set to `fill`. It grows by a quarter at least
+    (not doubling: at 1M rows of dim 139 a doubled buffer held 0.5 GB unused, measured)."""
     if len(arr) >= size:
         return arr
-    cap = max(size, 2 * len(arr), 1024)
+    cap = max(size, len(arr) + len(arr) // 4, 1024)
     out = np.full((cap, *arr.shape[1:]), fill, dtype=arr.dtype)
     out[: len(arr)] = arr
     return out
