@@ -8,38 +8,60 @@ Layout of an index folder::
                      where the collections are named with this index's namespace, kept in meta)
     patfig.sqlite    patents, sheets, sources, meta and the FTS5 table
     sheets/          the stored drawing sheets as PNG
+    memory/          snapshots of the in-memory tables (a cache: safe to delete)
 
 Consistency: a patent is first recorded as ``pending``, then its vectors go to Chroma, then one SQLite
 transaction writes its sheets and lexical rows and marks it ``complete``. A run that dies in between
 leaves a pending patent, which `recover()` removes from every collection before the next run; queries
 only ever return complete patents.
+
+Query path, with no scan of the corpus per query:
+
+- Every write to the patents table (from any process or host) appends the patent id to the ``changes``
+  table, by SQLite triggers. Its largest sequence number is the index's version, read once per query
+  (an indexed max). The set of complete patents, the facets and the component labels are cached until
+  it moves.
+- Each sheet collection is copied lazily into memory (`store.matrix.VectorTable`: unit vectors and facet
+  columns of the complete sheets, loaded from the embedded store or from the Chroma server alike, or
+  from the snapshot in ``memory/`` that the last full load wrote) and patched with the patents that
+  changed since. A query scans the rows its filter passes exactly, or
+  asks Chroma's HNSW (unfiltered, or with over-fetching and the filter applied after) when the rows to
+  scan exceed `EXACT_MAX_FLOATS` vector components: the choice measured in bench/query_latency.py.
+- Components are a table (``components``, indexed by label), filled at write time and back-filled when an
+  index from before it is opened.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
+
+import numpy as np
 
 from core.errors import IndexMismatch, StoreError
 from core.filters import CPC_FLAG, Facets, Filters, Metadata, patent_metadata, sheet_metadata
-from core.types import Patent, Sheet
+from core.types import Component, Patent, Sheet
+from store.matrix import VectorTable
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-    from chromadb.api.types import Include, Where
+    from chromadb.api.types import GetResult, Include, Where
     from chromadb.api.types import Metadata as ChromaMetadata
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VISUAL, TEXT, PASSAGES = "sheets_visual", "sheets_text", "passages"
 LEXICAL_FIELDS = ("title", "abstract", "claims", "description", "figures")
@@ -56,7 +78,24 @@ CREATE TABLE IF NOT EXISTS sources(
     updated REAL NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(
     patent_id UNINDEXED, title, abstract, claims, description, figures, tokenize='porter unicode61');
+CREATE INDEX IF NOT EXISTS patents_status ON patents(status, patent_id);
+CREATE TABLE IF NOT EXISTS components(
+    figure_id TEXT NOT NULL, patent_id TEXT NOT NULL, numeral TEXT NOT NULL, label TEXT NOT NULL,
+    doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS components_label ON components(label);
+CREATE INDEX IF NOT EXISTS components_patent ON components(patent_id);
+CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, patent_id TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS patents_inserted AFTER INSERT ON patents
+    BEGIN INSERT INTO changes(patent_id) VALUES (new.patent_id); END;
+CREATE TRIGGER IF NOT EXISTS patents_updated AFTER UPDATE ON patents
+    BEGIN INSERT INTO changes(patent_id) VALUES (new.patent_id), (old.patent_id); END;
+CREATE TRIGGER IF NOT EXISTS patents_deleted AFTER DELETE ON patents
+    BEGIN INSERT INTO changes(patent_id) VALUES (old.patent_id); END;
 """
+PAGE = 5_000  # records per Chroma `get` when loading a collection into memory
+RELOAD_SHARE = 0.1  # more changed patents than this share of those in memory: reload instead of patching
+EXACT_MAX_FLOATS = 64_000_000  # scan exactly up to this many vector components (rows x dim); else HNSW
+OVERFETCH = 2.0  # HNSW with a filter: ask for k / (share passing) x this, then keep those that pass
 
 
 @dataclass(frozen=True)
@@ -107,15 +146,19 @@ class IndexStats(TypedDict):
 class FigureStore:
     """Vectors, facets and documents of indexed patents."""
 
-    def __init__(self, root: Path, client: ClientAPI, dbfile: Path) -> None:
+    def __init__(self, root: Path, client: ClientAPI, dbfile: Path, *, in_memory: bool = True) -> None:
         self.root = root
         self._client = client
         self._dbfile = dbfile
         self._local = threading.local()  # this thread's SQLite connection (see `db`)
         self._connections: list[sqlite3.Connection] = []  # every thread's, to close them all
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # guards the connection list, the caches and tables below across UI threads
         self._cols: dict[str, Collection] = {}
         self._prefix = ""  # a Chroma server's collections carry the index's namespace (see `open`)
+        self.in_memory = in_memory  # the exact in-memory path for sheet queries (see the module docstring)
+        self._version = -1  # the `changes` sequence number the caches below reflect
+        self._cache: dict[str, object] = {}  # complete ids, facets, component labels at that version
+        self._tables: dict[str, VectorTable] = {}
 
     # ------------------------------------------------------------------ opening
 
@@ -127,8 +170,12 @@ class FigureStore:
         create: bool = False,
         chroma_host: str | None = None,
         chroma_port: int = 8000,
+        in_memory: bool = True,
     ) -> FigureStore:
-        """Open the index at `root`. With `create`, make it if missing; otherwise a missing index is an error."""
+        """Open the index at `root`. With `create`, make it if missing; otherwise a missing index is an error.
+
+        An index from before the components table gets it filled from its sheets here, once.
+        """
         root = Path(root)
         dbfile = root / "patfig.sqlite"
         if not dbfile.exists() and not create:
@@ -145,9 +192,10 @@ class FigureStore:
             client = _http_client(chromadb, chroma_host, chroma_port, chroma_settings)
         else:
             client = chromadb.PersistentClient(path=str(root / "chroma"), settings=chroma_settings)
-        store = cls(root, client, dbfile)
+        store = cls(root, client, dbfile, in_memory=in_memory)
         store.db.execute("PRAGMA journal_mode=WAL")
         store.db.executescript(SCHEMA)
+        _backfill_components(store.db)
         try:
             store._prefix = store._namespace(server=bool(chroma_host))
         except StoreError:
@@ -326,6 +374,7 @@ class FigureStore:
             self._col(name).delete(where={"patent_id": patent_id})
         with self.db:
             self.db.execute("DELETE FROM sheets WHERE patent_id=?", (patent_id,))
+            self.db.execute("DELETE FROM components WHERE patent_id=?", (patent_id,))
             self.db.execute("DELETE FROM lexical WHERE patent_id=?", (patent_id,))
             self.db.execute("DELETE FROM patents WHERE patent_id=?", (patent_id,))
 
@@ -389,6 +438,7 @@ class FigureStore:
                 "INSERT OR REPLACE INTO sheets VALUES(?, ?, ?, ?)",
                 [(s.figure_id, pid, s.sheet_no, s.model_dump_json()) for s in sheets],
             )
+            self.db.executemany("INSERT INTO components VALUES(?, ?, ?, ?, ?)", _component_rows(sheets))
             self.db.execute(
                 "INSERT INTO lexical VALUES(?, ?, ?, ?, ?, ?)",
                 (
@@ -407,7 +457,51 @@ class FigureStore:
     # ------------------------------------------------------------------ reading documents
 
     def complete_ids(self) -> set[str]:
+        """The ids of the completely indexed patents (a copy of a set cached until the next write)."""
+        return set(self._cached("complete", self._complete_ids))
+
+    def _complete_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT patent_id FROM patents WHERE status='complete'")}
+
+    def sheets_by_id(self, figure_ids: Sequence[str]) -> dict[str, Sheet]:
+        """The sheets of complete patents among these figure ids, in one read."""
+        out: dict[str, Sheet] = {}
+        for chunk in _chunks(list(dict.fromkeys(figure_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            for (doc,) in self.db.execute(
+                "SELECT s.doc FROM sheets s JOIN patents p ON p.patent_id=s.patent_id "
+                f"WHERE p.status='complete' AND s.figure_id IN ({marks})", chunk):
+                sheet = Sheet.model_validate_json(doc)
+                out[sheet.figure_id] = sheet
+        return out
+
+    def patents_by_id(self, patent_ids: Sequence[str]) -> dict[str, Patent]:
+        """The complete patents among these ids, in one read."""
+        out: dict[str, Patent] = {}
+        for chunk in _chunks(list(dict.fromkeys(patent_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            for (doc,) in self.db.execute(
+                f"SELECT doc FROM patents WHERE status='complete' AND patent_id IN ({marks})", chunk):
+                patent = Patent.model_validate_json(doc)
+                out[patent.patent_id] = patent
+        return out
+
+    def component_labels(self) -> list[str]:
+        """Every distinct label of an OCR-linked component on a complete sheet (cached until the next write)."""
+        return self._cached("labels", lambda: [r[0] for r in self.db.execute(
+            "SELECT DISTINCT c.label FROM components c JOIN patents p ON p.patent_id=c.patent_id "
+            "WHERE p.status='complete' AND c.label != '' ORDER BY c.label")])
+
+    def components_labelled(self, labels: Sequence[str]) -> dict[str, list[Component]]:
+        """The components (boxes included) carrying any of these labels, by figure id: an indexed lookup."""
+        out: dict[str, list[Component]] = {}
+        for chunk in _chunks(list(dict.fromkeys(labels)), 500):
+            marks = ",".join("?" * len(chunk))
+            for fid, doc in self.db.execute(
+                "SELECT c.figure_id, c.doc FROM components c JOIN patents p ON p.patent_id=c.patent_id "
+                f"WHERE p.status='complete' AND c.label IN ({marks})", chunk):
+                out.setdefault(fid, []).append(Component.model_validate_json(doc))
+        return out
 
     def patent(self, patent_id: str) -> Patent | None:
         row = self.db.execute(
@@ -441,6 +535,104 @@ class FigureStore:
     def image_path(self, sheet: Sheet) -> Path:
         return self.root / sheet.image_path
 
+    # ------------------------------------------------------------------ caches and in-memory tables
+
+    def version(self) -> int:
+        """The index's version: the last sequence number in ``changes`` (every write to a patent moves it)."""
+        return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+
+    def _cached(self, key: str, compute: Callable[[], T]) -> T:
+        """A value computed once per version of the index."""
+        with self._lock:
+            self._refresh()
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return cast(T, self._cache[key])
+
+    def _refresh(self) -> None:
+        """If the index changed since the caches were made: drop them and patch the in-memory tables."""
+        version = self.version()
+        if version == self._version:
+            return
+        changed = [r[0] for r in self.db.execute(
+            "SELECT DISTINCT patent_id FROM changes WHERE seq > ?", (self._version,))] if self._tables else []
+        self._cache.clear()
+        self._version = version
+        try:
+            for name, table in list(self._tables.items()):
+                self._tables[name] = self._patched(name, table, changed)
+        except Exception:
+            self._tables.clear()
+            self._version = -1
+            raise
+
+    def _patched(self, name: str, table: VectorTable, changed: list[str]) -> VectorTable:
+        """The table with the rows of changed patents replaced by what the collection holds for them now."""
+        if len(changed) > max(1000, RELOAD_SHARE * len(table.rows_of_patent)):
+            return self._load(name)
+        table.drop_patents(changed)
+        complete = self._cached("complete", self._complete_ids)
+        for chunk in _chunks([p for p in changed if p in complete], 200):
+            res = self._col(name).get(where={"patent_id": {"$in": list(chunk)}}, include=["embeddings", "metadatas"])
+            _add_records(table, res, complete)
+        return table
+
+    def _load(self, name: str) -> VectorTable:
+        """A sheet collection's complete records: from the snapshot in ``memory/`` patched with the patents
+        changed since it was taken, or else read from Chroma page by page (from a server too) and saved as
+        the new snapshot, so the next process starts in seconds instead of minutes."""
+        enc = self.encoders()["visual" if name == VISUAL else "text"]
+        col = self._col(name)
+        path = self.root / "memory" / f"{name}.npz"
+        stamp = {"encoder": enc.name, "collection": str(col.id), "version": self._version}
+        table = self._from_snapshot(name, path, stamp)
+        if table is not None:
+            return table
+        table = VectorTable(enc.dim)
+        complete = self._cached("complete", self._complete_ids)
+        offset = 0
+        while True:
+            res = col.get(include=["embeddings", "metadatas"], limit=PAGE, offset=offset)
+            _add_records(table, res, complete)
+            if len(res["ids"]) < PAGE:
+                break
+            offset += PAGE
+        try:
+            table.save(path, stamp)
+        except OSError as e:  # a read-only index: every process loads from Chroma
+            log.warning("could not save the in-memory snapshot %s: %s", path, e)
+        return table
+
+    def _from_snapshot(self, name: str, path: Path, stamp: dict[str, object]) -> VectorTable | None:
+        """The snapshot at `path` brought up to date, or None when it is missing, foreign or too old."""
+        if not path.is_file():
+            return None
+        try:
+            table, saved = VectorTable.load(path)
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("ignoring the unreadable in-memory snapshot %s: %s", path, e)
+            return None
+        version = saved.get("version")
+        same = all(saved.get(k) == stamp[k] for k in ("encoder", "collection"))
+        if not same or not isinstance(version, int) or version > self._version:
+            return None
+        changed = [r[0] for r in self.db.execute("SELECT DISTINCT patent_id FROM changes WHERE seq > ?", (version,))]
+        if len(changed) > max(1000, RELOAD_SHARE * len(table.rows_of_patent)):
+            return None
+        return self._patched(name, table, changed)
+
+    def _table(self, name: str) -> VectorTable | None:
+        """The in-memory copy of a sheet collection, current with the index; None when that path is off."""
+        if not self.in_memory or name not in (VISUAL, TEXT):
+            return None
+        with self._lock:
+            self._refresh()
+            if name not in self._tables:
+                if ("visual" if name == VISUAL else "text") not in self.encoders():
+                    return None
+                self._tables[name] = self._load(name)
+            return self._tables[name]
+
     # ------------------------------------------------------------------ vector search
 
     def _query(
@@ -452,9 +644,58 @@ class FigureStore:
         ids: Sequence[str] | None = None,
         with_documents: bool = False,
     ) -> list[VectorHit]:
+        if ids is not None and not ids:
+            return []
+        with self._lock:
+            table = self._table(name)
+            if table is None:
+                hits = None
+            else:
+                found = self._search_table(name, table, vector, k, filters, ids)
+                hits = [VectorHit(i, s, table.meta(table.row_of[i])) for i, s in found]
+        if hits is None:
+            return self._query_chroma(name, vector, k, filters, ids, with_documents)
+        if with_documents and hits:
+            res = self._col(name).get(ids=[h.id for h in hits], include=["documents"])
+            docs = dict(zip(res["ids"], res["documents"] or [], strict=False))
+            for h in hits:
+                h.document = docs.get(h.id)
+        return hits
+
+    def _search_table(self, name: str, table: VectorTable, vector: Sequence[float], k: int,
+                      filters: Filters | None, ids: Sequence[str] | None) -> list[tuple[str, float]]:
+        """(id, similarity) of the k nearest: exact over the rows that pass, or HNSW when they are many."""
+        if ids is not None:
+            return sorted(table.similarities(vector, ids).items(), key=lambda x: -x[1])[:k]
+        mask = table.mask(filters.where() if filters is not None else None)
+        passing = int(mask.sum())
+        if passing * table.dim <= EXACT_MAX_FLOATS:
+            return table.search(vector, k, mask)
+        share = passing / max(1, len(table))
+        n = min(self._col(name).count(), math.ceil(min(k, passing) / share * OVERFETCH))
+        res = self._col(name).query(query_embeddings=[list(vector)], n_results=n, include=["distances"])
+        out = []
+        for i, d in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=False):
+            row = table.row_of.get(i)
+            if row is not None and mask[row]:
+                out.append((i, 1.0 - float(d)))
+        if len(out) >= min(k, passing):
+            return out[:k]
+        return table.search(vector, k, mask)  # too few of HNSW's candidates passed: scan them all
+
+    def _query_chroma(
+        self,
+        name: str,
+        vector: Sequence[float],
+        k: int,
+        filters: Filters | None,
+        ids: Sequence[str] | None = None,
+        with_documents: bool = False,
+    ) -> list[VectorHit]:
+        """The query through Chroma alone: its HNSW, with its own `where` pre-filter."""
         col = self._col(name)
         count = col.count()
-        if count == 0 or (ids is not None and not ids):
+        if count == 0:
             return []
         include: Include = ["distances", "metadatas", "documents"] if with_documents else ["distances", "metadatas"]
         where = filters.where() if filters is not None else None
@@ -469,7 +710,7 @@ class FigureStore:
         distances = (res["distances"] or [[]])[0]
         metas = (res["metadatas"] or [[]])[0]
         docs: list[str | None] = list((res["documents"] or [[None] * len(found)])[0])
-        complete = self.complete_ids()
+        complete = self._cached("complete", self._complete_ids)
         out = []
         for i, d, m, doc in zip(found, distances, metas, docs, strict=False):
             if m.get("patent_id") in complete:
@@ -506,22 +747,36 @@ class FigureStore:
         return {i: [float(x) for x in e] for i, e in zip(res["ids"], embeddings, strict=False)}
 
     def metadata(self, ids: Sequence[str]) -> dict[str, Metadata]:
-        """Stored facet metadata by figure id."""
+        """Stored facet metadata by figure id (of complete sheets, when the in-memory path is on)."""
         if not ids:
             return {}
+        with self._lock:
+            table = self._table(VISUAL)
+            if table is not None:
+                return {i: table.meta(r) for i in ids if (r := table.row_of.get(i)) is not None}
         res = self._col(VISUAL).get(ids=list(ids), include=["metadatas"])
         return {i: _metadata(m) for i, m in zip(res["ids"], res["metadatas"] or [], strict=False)}
 
     def all_metadata(self) -> dict[str, Metadata]:
         """Stored facet metadata of every completely indexed sheet, by figure id."""
+        with self._lock:
+            table = self._table(VISUAL)
+            if table is not None:
+                return {i: table.meta(r) for i, r in table.row_of.items()}
         res = self._col(VISUAL).get(include=["metadatas"])
-        complete = self.complete_ids()
+        complete = self._cached("complete", self._complete_ids)
         return {i: _metadata(m) for i, m in zip(res["ids"], res["metadatas"] or [], strict=False)
                 if m.get("patent_id") in complete}
 
     def ids(self, filters: Filters | None = None) -> list[str]:
-        """The completely indexed figures that pass the filters (all of them without), sorted."""
+        """The completely indexed figures that pass the filters (all of them without), sorted: from the
+        in-memory table's facet masks when it is on, else from Chroma."""
         where = filters.where() if filters is not None else None
+        with self._lock:
+            table = self._table(VISUAL)
+            if table is not None:
+                rows = np.flatnonzero(table.mask(cast("Where", where) if where else None))
+                return sorted(table.ids[r] for r in rows)
         res = self._col(VISUAL).get(where=cast("Where", where) if where else None, include=["metadatas"])
         complete = self.complete_ids()
         return sorted(i for i, m in zip(res["ids"], res["metadatas"] or [], strict=False)
@@ -555,8 +810,34 @@ class FigureStore:
     # ------------------------------------------------------------------ facets and stats
 
     def facets(self) -> Facets:
-        """The filter values that occur in the index."""
-        metas = self.all_metadata().values()
+        """The filter values that occur in the index (computed once per version of the index)."""
+        facets = self._cached("facets", self._facets)
+        return cast(Facets, {k: copy.copy(v) for k, v in facets.items()})
+
+    def _facets(self) -> Facets:
+        table = self._table(VISUAL)
+        if table is None:
+            return self._facets_of(list(self.all_metadata().values()))
+        cpc = {k.removeprefix(CPC_FLAG): n for k, n in table.flag_counts().items() if n}
+        dates = sorted(int(v) for v in table.values("pub_date") if isinstance(v, int | float) and v)
+
+        def values(key: str) -> list[str]:
+            return sorted({str(v) for v in table.values(key) if v not in (None, "")})
+
+        return {
+            "kinds": values("kind"),
+            "views": values("view"),
+            "offices": values("office"),
+            "kind_codes": values("kind_code"),
+            "cpc": sorted(cpc),
+            "cpc_counts": dict(sorted(cpc.items())),
+            "date_range": [dates[0], dates[-1]] if dates else [],
+            "patent_ids": values("patent_id"),
+        }
+
+    @staticmethod
+    def _facets_of(metas: list[Metadata]) -> Facets:
+        """Facets from every sheet's metadata (when the in-memory path is off)."""
         cpc: dict[str, int] = {}
         for m in metas:
             for key in m:
@@ -574,7 +855,7 @@ class FigureStore:
             "offices": values("office"),
             "kind_codes": values("kind_code"),
             "cpc": sorted(cpc),
-            "cpc_counts": cpc,
+            "cpc_counts": dict(sorted(cpc.items())),
             "date_range": [dates[0], dates[-1]] if dates else [],
             "patent_ids": sorted({str(m["patent_id"]) for m in metas}),
         }
@@ -639,4 +920,39 @@ def _metadata(meta: Mapping[str, object]) -> Metadata:
 def _count(values: Iterable[str]) -> dict[str, int]:
     """How often each value occurs, by value."""
     return dict(sorted(Counter(values).items()))
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for lo in range(0, len(items), size):
+        yield items[lo : lo + size]
+
+
+def _add_records(table: VectorTable, res: GetResult, complete: set[str]) -> None:
+    """Add the records of a Chroma `get` (embeddings and metadatas) whose patent is complete."""
+    metas = res["metadatas"] or []
+    embeddings = res["embeddings"]
+    keep = [j for j, m in enumerate(metas) if m.get("patent_id") in complete]
+    if keep and embeddings is not None:
+        table.add([res["ids"][j] for j in keep], np.asarray(embeddings, dtype=np.float32)[keep],
+                  [_metadata(metas[j]) for j in keep])
+
+
+def _component_rows(sheets: Iterable[Sheet]) -> list[tuple[str, str, str, str, str]]:
+    """Rows of the components table for these sheets."""
+    return [(s.figure_id, s.patent_id, c.numeral, c.label, c.model_dump_json()) for s in sheets for c in s.components]
+
+
+def _backfill_components(db: sqlite3.Connection) -> None:
+    """Fill the components table of an index written before it existed (once; marked in meta)."""
+    if db.execute("SELECT 1 FROM meta WHERE key='components_table'").fetchone():
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT 1 FROM meta WHERE key='components_table'").fetchone():
+            return  # another process did it meanwhile
+        db.execute("DELETE FROM components")
+        for (doc,) in db.execute("SELECT doc FROM sheets").fetchall():
+            db.executemany("INSERT INTO components VALUES(?, ?, ?, ?, ?)",
+                           _component_rows([Sheet.model_validate_json(doc)]))
+        db.execute("INSERT INTO meta VALUES('components_table', '1')")
 

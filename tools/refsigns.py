@@ -15,7 +15,7 @@ from core.filters import Filters
 from core.types import Box, Breakdown, Component, Hit, ModalityScore, RefSign
 from runtime.services import Services
 from tools.fusion import normalise, ranks
-from tools.search import check_k, check_text, make_hit, patent_of
+from tools.search import check_k, check_text, make_hit, patent_of, prefetch
 
 NAME_THRESHOLD = 0.55  # cosine between a component name and a label, below which they are not the same part
 
@@ -101,11 +101,7 @@ def find_component(services: Services, name: str, *, k: int = DEFAULT_K, filters
     """Figures across the corpus whose OCR-linked components match a component name ("nacelle", "gripping unit")."""
     name = check_text(name)
     check_k(k)
-    sheets = [s for s in services.store.sheets() if s.components]
-    if filters is not None and not filters.is_empty():
-        meta = services.store.metadata([s.figure_id for s in sheets])
-        sheets = [s for s in sheets if s.figure_id in meta and filters.match(meta[s.figure_id])]
-    labels = sorted({c.label for s in sheets for c in s.components if c.label})
+    labels = services.store.component_labels()
     if not labels:
         return []
     vecs = _label_vectors(services, labels)
@@ -115,17 +111,20 @@ def find_component(services: Services, name: str, *, k: int = DEFAULT_K, filters
     for lbl in labels:
         if lowered in lbl.lower():
             sim[lbl] = max(sim[lbl], 1.0)
+    by_sheet = services.store.components_labelled([lbl for lbl in labels if sim[lbl] >= NAME_THRESHOLD])
+    if filters is not None and not filters.is_empty():
+        meta = services.store.metadata(sorted(by_sheet))
+        by_sheet = {fid: c for fid, c in by_sheet.items() if fid in meta and filters.match(meta[fid])}
     scores: dict[str, float] = {}
     matched: dict[str, list[Component]] = {}
-    for s in sheets:
-        comps = [c for c in s.components if sim.get(c.label, 0.0) >= NAME_THRESHOLD]
-        if comps:
-            best = max(sim[c.label] for c in comps)
-            scores[s.figure_id] = best + 0.01 * min(len(comps), 5)  # more matching parts break ties
-            matched[s.figure_id] = sorted(comps, key=lambda c: -sim[c.label])
+    for fid, comps in by_sheet.items():
+        scores[fid] = max(sim[c.label] for c in comps) + 0.01 * min(len(comps), 5)  # more parts break ties
+        matched[fid] = sorted(comps, key=lambda c: -sim[c.label])
     norm, rank = normalise(scores), ranks(scores)
     hits: list[Hit] = []
-    for fid in sorted(scores, key=lambda i: rank[i])[:k]:
+    top = sorted(scores, key=lambda i: rank[i])[:k]
+    sheets = prefetch(services, top)
+    for fid in top:
         bd = Breakdown(
             modalities={"component": ModalityScore(raw=round(scores[fid], 4), norm=round(norm[fid], 4),
                                                    rank=rank[fid], path="component_label")},
@@ -137,7 +136,7 @@ def find_component(services: Services, name: str, *, k: int = DEFAULT_K, filters
             filters=filters.describe() if filters else {},
             query={"mode": "component", "text": name},
         )
-        hit = make_hit(services, fid, len(hits) + 1, round(scores[fid], 4), bd)
+        hit = make_hit(services, fid, len(hits) + 1, round(scores[fid], 4), bd, sheets.get(fid))
         if hit is not None:
             hits.append(hit)
     return hits

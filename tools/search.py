@@ -28,7 +28,7 @@ from core.defaults import DEFAULT_K, DEFAULT_MORE_LIKE_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
 from core.textnorm import QUERY_STOPWORDS, stem
-from core.types import Breakdown, Component, Hit, Patent
+from core.types import Breakdown, Component, Hit, Patent, Sheet
 from runtime.services import Services
 from store.index import EncoderId
 from tools.fusion import METHODS, Fused, fuse
@@ -137,9 +137,19 @@ def patent_of(services: Services, patent_id: str) -> Patent | None:
     return cache[patent_id]
 
 
-def make_hit(services: Services, figure_id: str, rank: int, score: float, breakdown: Breakdown) -> Hit | None:
-    """A full hit for a figure id, or None if the figure is not (completely) indexed."""
-    sheet = services.store.sheet(figure_id)
+def prefetch(services: Services, figure_ids: Sequence[str]) -> dict[str, Sheet]:
+    """The sheets of these figures and (into the patent cache) their patents: two reads for many hits."""
+    sheets = services.store.sheets_by_id(figure_ids)
+    cache = cast("dict[str, Patent | None]", services.extras.setdefault("patent_cache", {}))
+    missing = sorted({s.patent_id for s in sheets.values()} - set(cache))
+    cache.update(services.store.patents_by_id(missing))
+    return sheets
+
+
+def make_hit(services: Services, figure_id: str, rank: int, score: float, breakdown: Breakdown,
+             sheet: Sheet | None = None) -> Hit | None:
+    """A full hit for a figure id (its sheet given when prefetched), or None if it is not completely indexed."""
+    sheet = sheet or services.store.sheet(figure_id)
     if sheet is None:
         return None
     patent = patent_of(services, sheet.patent_id)
@@ -178,6 +188,7 @@ def _hits(
 ) -> list[Hit]:
     check_min_score(min_score)
     out: list[Hit] = []
+    sheets = prefetch(services, [f.id for f in fused[: 2 * k]])
     for f in fused:
         if f.score < min_score:
             break
@@ -189,14 +200,13 @@ def _hits(
             filters=filters.describe() if filters else {},
             query=query,
         )
-        hit = make_hit(services, f.id, len(out) + 1, f.score, bd)
-        if hit is None:
+        sheet = sheets.get(f.id) or services.store.sheet(f.id)
+        hit = make_hit(services, f.id, len(out) + 1, f.score, bd, sheet)
+        if hit is None or sheet is None:
             continue
         if terms:
-            sheet = services.store.sheet(f.id)
-            if sheet is not None:
-                hit.breakdown.matched_terms = matched_terms(terms, sheet.linked_text())
-                hit.breakdown.matched_components = matched_components(terms, sheet.components)
+            hit.breakdown.matched_terms = matched_terms(terms, sheet.linked_text())
+            hit.breakdown.matched_components = matched_components(terms, sheet.components)
         out.append(hit)
         if len(out) >= k:
             break

@@ -1,0 +1,326 @@
+"""An in-memory copy of one sheet collection: a matrix of unit vectors and columnar facets, for exact search.
+
+Why: Chroma applies a `where` filter by collecting the ids of every matching record from its metadata
+store before the HNSW search, so a filtered query grows with the number of matches (652–977 ms p95 at
+100k figures in bench/query_latency.py). Here a filter is a boolean mask over facet columns, and the
+search is an exact cosine scan of the rows that pass, whose cost grows with the rows scanned only.
+
+A filter is the `where` clause that `core.filters.Filters.where()` builds from its one FIELDS table,
+evaluated by `VectorTable.mask` on the columns with the meaning `core.filters.holds` gives each operator
+(the same meaning as Chroma's): a key a row lacks fails every positive test and passes every negative one,
+and values of different types are never equal.
+
+Columns: every metadata key is a categorical column (an int32 code per row, -1 where the row lacks the key)
+plus, for numbers, a float64 column (NaN where the row lacks one). Flag keys (CPC prefixes, ``cpc_B64D``:
+thousands of distinct keys, each on few rows) are kept as row lists instead, one per key. The row's own
+id is not stored a second time as its ``figure_id``.
+
+Rows are appended into buffers that grow by a quarter and deleted by clearing their `alive` bit; the table
+compacts itself when a quarter of its rows are dead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from core.filters import CPC_FLAG, Metadata, Scalar, Where
+
+ID_KEY = "figure_id"  # equals the row's id; not stored twice
+CHUNK = 32_768  # rows gathered per matrix product when scanning a subset
+TypedValue = tuple[str, Scalar]  # a value with its type class: ("s", "US"), ("b", True), ("n", 3.0)
+
+
+def _typed(value: Scalar) -> TypedValue:
+    """A value keyed so that equal keys mean equal values as `core.filters._same` decides."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, str):
+        return ("s", value)
+    return ("n", float(value))
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _product(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """matrix @ q on one BLAS thread: a matrix-vector product is bound by memory, and waking OpenBLAS's
+    other threads cost 14 ms for a 0.3 ms product at 10k rows on a busy 2-core machine (measured)."""
+    with _blas().limit(limits=1, user_api="blas"):
+        return matrix @ q
+
+
+def _grow(arr: np.ndarray, size: int, fill: object) -> np.ndarray:
+    """`arr` with room for at least `size` rows, new rows set to `fill`. It grows by a quarter at least
+    (not doubling: at 1M rows of dim 139 a doubled buffer held 0.5 GB unused, measured)."""
+    if len(arr) >= size:
+        return arr
+    cap = max(size, len(arr) + len(arr) // 4, 1024)
+    out = np.full((cap, *arr.shape[1:]), fill, dtype=arr.dtype)
+    out[: len(arr)] = arr
+    return out
+
+
+@dataclass
+class _Column:
+    """One metadata key: a code per row into `values`, and the value as a number where it is one."""
+
+    codes: np.ndarray  # int32, -1 where the row lacks the key
+    nums: np.ndarray  # float64, NaN where the row lacks a (non-bool) number
+    values: list[Scalar] = field(default_factory=list)
+    code_of: dict[TypedValue, int] = field(default_factory=dict)
+
+    def code(self, value: Scalar) -> int:
+        key = _typed(value)
+        if key not in self.code_of:
+            self.code_of[key] = len(self.values)
+            self.values.append(value)
+        return self.code_of[key]
+
+
+class VectorTable:
+    """Unit vectors, ids and facet columns of the complete sheets of one collection."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.n = 0  # rows used, dead ones included
+        self.ids: list[str] = []
+        self.row_of: dict[str, int] = {}
+        self.rows_of_patent: dict[str, list[int]] = {}
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._alive = np.zeros(0, dtype=bool)
+        self._columns: dict[str, _Column] = {}
+        self._flags: dict[str, list[int]] = {}  # flag key -> rows that carry it (True)
+        self._flag_rows: dict[str, np.ndarray] = {}  # the same as arrays, rebuilt when rows change
+        self._flagsets: list[tuple[str, ...]] = []  # each row's flag keys (interned tuples)
+        self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    # ---------------------------------------------------------------- writing
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, metas: Sequence[Mapping[str, Scalar]]) -> None:
+        """Append rows (replacing rows with the same ids). Vectors are normalised to unit length."""
+        self.drop_ids([i for i in ids if i in self.row_of])
+        start, end = self.n, self.n + len(ids)
+        vec = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        norms = np.linalg.norm(vec, axis=1, keepdims=True)
+        self._vectors = _grow(self._vectors, end, 0.0)
+        self._vectors[start:end] = vec / np.where(norms > 0, norms, 1.0)
+        self._alive = _grow(self._alive, end, False)
+        self._alive[start:end] = True
+        for col in self._columns.values():
+            col.codes, col.nums = _grow(col.codes, end, -1), _grow(col.nums, end, np.nan)
+        for row, (fid, meta) in enumerate(zip(ids, metas, strict=True), start):
+            self._add_meta(row, meta)
+            self.ids.append(fid)
+            self.row_of[fid] = row
+            self.rows_of_patent.setdefault(str(meta.get("patent_id", "")), []).append(row)
+        self.n = end
+        self._flag_rows.clear()
+
+    def _add_meta(self, row: int, meta: Mapping[str, Scalar]) -> None:
+        flags = []
+        for key, value in meta.items():
+            if key == ID_KEY:
+                continue
+            if key.startswith(CPC_FLAG) and value is True:
+                flags.append(key)
+                self._flags.setdefault(key, []).append(row)
+                continue
+            col = self._columns.get(key)
+            if col is None:
+                size = len(self._alive)
+                col = self._columns[key] = _Column(np.full(size, -1, np.int32), np.full(size, np.nan))
+            col.codes[row] = col.code(value)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                col.nums[row] = float(value)
+        key = tuple(sorted(flags))
+        self._flagsets.append(self._interned.setdefault(key, key))
+
+    def drop_ids(self, ids: Iterable[str]) -> None:
+        for fid in ids:
+            row = self.row_of.pop(fid, None)
+            if row is not None:
+                self._alive[row] = False
+
+    def drop_patents(self, patent_ids: Iterable[str]) -> None:
+        """Remove every row of these patents."""
+        for pid in patent_ids:
+            for row in self.rows_of_patent.pop(pid, []):
+                if self.row_of.get(self.ids[row]) == row:
+                    del self.row_of[self.ids[row]]
+                self._alive[row] = False
+        if self.n > 1024 and len(self.row_of) < 0.75 * self.n:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild without dead rows."""
+        keep = np.flatnonzero(self._alive[: self.n])
+        fresh = VectorTable(self.dim)
+        fresh.add([self.ids[r] for r in keep], self._vectors[keep], [self.meta(int(r)) for r in keep])
+        self.__dict__.update(fresh.__dict__)
+
+    # ---------------------------------------------------------------- reading
+
+    def meta(self, row: int) -> Metadata:
+        """The stored metadata of a row, as Chroma returns it."""
+        out: Metadata = {ID_KEY: self.ids[row]}
+        for key, col in self._columns.items():
+            code = int(col.codes[row])
+            if code >= 0:
+                out[key] = col.values[code]
+        out |= dict.fromkeys(self._flagsets[row], True)
+        return out
+
+    def mask(self, where: Where | None) -> np.ndarray:
+        """The live rows that pass a `where` clause (None: every live row)."""
+        alive = self._alive[: self.n]
+        return alive.copy() if where is None else self._where(where) & alive
+
+    def _where(self, where: Where) -> np.ndarray:
+        out = np.ones(self.n, dtype=bool)
+        for key, operand in where.items():
+            if key in ("$and", "$or"):
+                parts = [self._where(w) for w in operand]  # type: ignore[union-attr]
+                out &= np.logical_and.reduce(parts) if key == "$and" else np.logical_or.reduce(parts)
+            else:
+                tests = operand if isinstance(operand, dict) else {"$eq": operand}
+                for op, arg in tests.items():
+                    out &= self._test(key, op, arg)  # type: ignore[arg-type]
+        return out
+
+    def _test(self, key: str, op: str, arg: Scalar | list[Scalar]) -> np.ndarray:
+        if op in ("$ne", "$nin"):
+            return ~self._test(key, "$eq" if op == "$ne" else "$in", arg)
+        if op not in ("$eq", "$in", "$gt", "$gte", "$lt", "$lte"):
+            raise ValueError(f"unknown where operator {op!r}")
+        if op == "$in" and not isinstance(arg, list) or op != "$in" and isinstance(arg, list):
+            raise ValueError(f"{op} takes {'a list' if op == '$in' else 'one value'}, not {arg!r}")
+        wanted = arg if isinstance(arg, list) else [arg]
+        if key.startswith(CPC_FLAG) or key not in self._columns:
+            return self._flag_test(key, op, wanted)
+        col = self._columns[key]
+        if op in ("$eq", "$in"):
+            codes = [c for v in wanted if (c := col.code_of.get(_typed(v))) is not None]
+            return np.isin(col.codes[: self.n], codes)
+        value = wanted[0]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return np.zeros(self.n, dtype=bool)
+        nums = col.nums[: self.n]
+        with np.errstate(invalid="ignore"):
+            return {"$gt": nums > value, "$gte": nums >= value, "$lt": nums < value, "$lte": nums <= value}[op]
+
+    def _flag_test(self, key: str, op: str, wanted: list[Scalar]) -> np.ndarray:
+        """A flag key holds True on its rows and is missing elsewhere: only `== True` can pass."""
+        out = np.zeros(self.n, dtype=bool)
+        if op in ("$eq", "$in") and any(v is True for v in wanted):
+            out[self._rows_with(key)] = True
+        return out
+
+    def _rows_with(self, key: str) -> np.ndarray:
+        if key not in self._flag_rows:
+            self._flag_rows[key] = np.asarray(self._flags.get(key, []), dtype=np.int64)
+        return self._flag_rows[key]
+
+    def search(self, vector: Sequence[float], k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The k rows (of those in `mask`, default all live rows) nearest by cosine: (id, similarity)."""
+        q = np.asarray(vector, dtype=np.float32)
+        q = q / (np.linalg.norm(q) or 1.0)
+        if mask is None:
+            mask = self._alive[: self.n]
+        rows = np.flatnonzero(mask)
+        if len(rows) == 0 or k <= 0:
+            return []
+        if len(rows) > 0.6 * self.n:  # most rows: one product over all, then drop the rest
+            sims = _product(self._vectors[: self.n], q)[rows]
+        else:
+            sims = np.empty(len(rows), dtype=np.float32)
+            for lo in range(0, len(rows), CHUNK):
+                sims[lo : lo + CHUNK] = _product(self._vectors[rows[lo : lo + CHUNK]], q)
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.ids[rows[i]], float(sims[i])) for i in top]
+
+    def similarities(self, vector: Sequence[float], ids: Iterable[str]) -> dict[str, float]:
+        """Cosine similarity to each of these ids that the table holds."""
+        rows = [(i, r) for i in ids if (r := self.row_of.get(i)) is not None]
+        if not rows:
+            return {}
+        q = np.asarray(vector, dtype=np.float32)
+        q = q / (np.linalg.norm(q) or 1.0)
+        sims = _product(self._vectors[[r for _, r in rows]], q)
+        return {i: float(s) for (i, _), s in zip(rows, sims, strict=True)}
+
+    def values(self, key: str) -> dict[Scalar, int]:
+        """Live rows per value of a (non-flag) key."""
+        col = self._columns.get(key)
+        if col is None:
+            return {}
+        codes = col.codes[: self.n][self._alive[: self.n]]
+        counts = np.bincount(codes[codes >= 0], minlength=len(col.values))
+        return {col.values[c]: int(n) for c, n in enumerate(counts) if n}
+
+    def flag_counts(self) -> dict[str, int]:
+        """Live rows per flag key."""
+        alive = self._alive
+        return {k: int(alive[self._rows_with(k)].sum()) for k in self._flags} if self.n else {}
+
+    # ---------------------------------------------------------------- a snapshot on disk
+
+    def save(self, path: Path, stamp: Mapping[str, object]) -> None:
+        """Write the live rows to `path` (.npz, written aside then renamed), with `stamp` (JSON) beside them."""
+        keep = np.flatnonzero(self._alive[: self.n])
+        interned = {fs: i for i, fs in enumerate(dict.fromkeys(self._flagsets[r] for r in keep))}
+        arrays = {"vectors": self._vectors[keep], "ids": np.asarray([self.ids[r] for r in keep], dtype=str),
+                  "flagset": np.asarray([interned[self._flagsets[r]] for r in keep], dtype=np.int32)}
+        for i, col in enumerate(self._columns.values()):
+            arrays[f"codes{i}"], arrays[f"nums{i}"] = col.codes[keep], col.nums[keep]
+        header = {"stamp": dict(stamp), "dim": self.dim, "flagsets": [list(fs) for fs in interned],
+                  "columns": [[key, col.values] for key, col in self._columns.items()]}
+        arrays["header"] = np.asarray(json.dumps(header))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[VectorTable, dict[str, object]]:
+        """A table saved by `save`, and its stamp."""
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            table = cls(int(header["dim"]))
+            table._vectors, table.ids = z["vectors"].copy(), z["ids"].tolist()
+            table.n = len(table.ids)
+            table._alive = np.ones(table.n, dtype=bool)
+            for i, (key, values) in enumerate(header["columns"]):
+                col = table._columns[key] = _Column(z[f"codes{i}"].copy(), z[f"nums{i}"].copy())
+                for v in values:
+                    col.code(v)
+            flagsets = [tuple(fs) for fs in header["flagsets"]]
+            table._interned = {fs: fs for fs in flagsets}
+            table._flagsets = [flagsets[c] for c in z["flagset"].tolist()]
+        table.row_of = {fid: r for r, fid in enumerate(table.ids)}
+        for r, fs in enumerate(table._flagsets):
+            for key in fs:
+                table._flags.setdefault(key, []).append(r)
+        pid = table._columns.get("patent_id")
+        if pid is not None:
+            for r, code in enumerate(pid.codes.tolist()):
+                table.rows_of_patent.setdefault(str(pid.values[code]) if code >= 0 else "", []).append(r)
+        return table, header["stamp"]
+
+    def nbytes(self) -> int:
+        """Memory held by the arrays (not the id strings and dicts)."""
+        cols = sum(c.codes.nbytes + c.nums.nbytes for c in self._columns.values())
+        return self._vectors.nbytes + self._alive.nbytes + cols
