@@ -208,6 +208,8 @@ class VectorTable:
         if op == "$in" and not isinstance(arg, list) or op != "$in" and isinstance(arg, list):
             raise ValueError(f"{op} takes {'a list' if op == '$in' else 'one value'}, not {arg!r}")
         wanted = arg if isinstance(arg, list) else [arg]
+        if key == ID_KEY:  # the figure id is the row's id, not a column
+            return self._id_test(op, wanted)
         if key.startswith(CPC_FLAG) or key not in self._columns:
             return self._flag_test(key, op, wanted)
         col = self._columns[key]
@@ -220,6 +222,14 @@ class VectorTable:
         nums = col.nums[: self.n]
         with np.errstate(invalid="ignore"):
             return {"$gt": nums > value, "$gte": nums >= value, "$lt": nums < value, "$lte": nums <= value}[op]
+
+    def _id_test(self, op: str, wanted: list[Scalar]) -> np.ndarray:
+        """`figure_id` equal to (or among) the wanted ids; ids compare as strings only, as in Chroma."""
+        out = np.zeros(self.n, dtype=bool)
+        if op in ("$eq", "$in"):
+            rows = [r for v in wanted if isinstance(v, str) and (r := self.row_of.get(v)) is not None]
+            out[rows] = True
+        return out
 
     def _flag_test(self, key: str, op: str, wanted: list[Scalar]) -> np.ndarray:
         """A flag key holds True on its rows and is missing elsewhere: only `== True` can pass."""

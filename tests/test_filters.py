@@ -50,7 +50,7 @@ def store(tmp_path_factory):
     s.close()
 
 
-def _random_filters(rng: random.Random, patent_ids: list[str]) -> Filters:
+def _random_filters(rng: random.Random, patent_ids: list[str], figure_ids: list[str] = ()) -> Filters:
     def some(values: tuple[str, ...] | list[str]) -> list[str]:
         return rng.sample(list(values), rng.randint(1, min(3, len(values))))
 
@@ -70,6 +70,8 @@ def _random_filters(rng: random.Random, patent_ids: list[str]) -> Filters:
         "exclude_cpc": lambda: some(CPC_ASKED),
         "exclude_offices": lambda: some(OFFICES),
         "exclude_kind_codes": lambda: some(KIND_CODES),
+        "figure_ids": lambda: some([*figure_ids, "US999-S1"]),
+        "exclude_figures": lambda: some([*figure_ids, "US999-S1"]),
     }
     return Filters(**{name: make() for name, make in choices.items() if rng.random() < 0.25})
 
@@ -87,7 +89,7 @@ def test_chroma_where_and_match_agree_on_random_filters(store):
     query = ENC.embed_texts(["anything"])[0]
     nonempty = 0
     for _ in range(300):
-        filters = _random_filters(rng, patent_ids)
+        filters = _random_filters(rng, patent_ids, sorted(metas))
         chroma = {h.id for h in store.query_visual(query, len(metas), filters)}
         memory = {fid for fid, meta in metas.items() if filters.match(meta)}
         assert chroma == memory, filters.describe()

@@ -49,6 +49,14 @@ def _random_filters(rng: random.Random, facets: dict) -> Filters:
         "include_ids": lambda: some([*facets["patent_ids"], "US999"]),
         "exclude_ids": lambda: some([*facets["patent_ids"], "US999"]),
         "has_components": lambda: rng.random() < 0.5,
+        "exclude_kinds": lambda: some(facets["kinds"]),
+        "exclude_views": lambda: some(facets["views"]),
+        "exclude_cpc": lambda: some([c for c in facets["cpc"] if len(c) <= 4]),
+        "exclude_offices": lambda: some(facets["offices"]),
+        "exclude_kind_codes": lambda: some([c for c in facets["kind_codes"] if c]),
+        # figure ids: the sheets of some patents (sheet numbers 1-3 exist for most) and one that does not
+        "figure_ids": lambda: some([f"{p}-S{n}" for p in facets["patent_ids"][:6] for n in (1, 2, 3)] + ["US9-S1"]),
+        "exclude_figures": lambda: some([f"{p}-S{n}" for p in facets["patent_ids"][:6] for n in (1, 2)]),
     }
     return Filters(**{name: make() for name, make in choices.items() if rng.random() < 0.3})
 
