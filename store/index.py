@@ -775,7 +775,7 @@ class FigureStore:
         with self._lock:
             table = self._table(VISUAL)
             if table is not None:
-                rows = np.flatnonzero(table.mask(cast("Where", where) if where else None))
+                rows = np.flatnonzero(table.mask(where))
                 return sorted(table.ids[r] for r in rows)
         res = self._col(VISUAL).get(where=cast("Where", where) if where else None, include=["metadatas"])
         complete = self.complete_ids()
