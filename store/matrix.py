@@ -291,7 +291,7 @@ class VectorTable:
         arrays["header"] = np.asarray(json.dumps(header))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        np.savez(tmp, **arrays)
         os.replace(tmp, path)
 
     @classmethod
