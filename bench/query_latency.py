@@ -433,7 +433,7 @@ def table_only(index: Path, sizes: list[int], n_queries: int, workdir: Path | No
     time, array size, RSS, snapshot save/load time and latency (mask + exact scan) per filter."""
     src = FigureStore.open(index)
     metas = list(src.all_metadata().values())
-    qvec = src.vectors("visual", sorted(m["figure_id"] for m in metas))
+    qvec = src.vectors("visual", sorted(str(m["figure_id"]) for m in metas))
     src.close()
     rnd = random.Random(0)
     queries = [qvec[rnd.choice(sorted(qvec))] for _ in range(n_queries)]

@@ -27,6 +27,7 @@ import store.index as index_module
 from core.filters import Filters
 from core.types import Component
 from store.index import VISUAL, EncoderId, FigureStore, Passage
+from store.matrix import VectorTable
 from tests.fakes import HashEncoder, make_patent, make_sheet
 
 ENC = HashEncoder()
@@ -362,7 +363,7 @@ def test_a_foreign_or_broken_snapshot_is_ignored(store):
     path.write_bytes(b"not a snapshot")
     other = FigureStore.open(store.root)
     assert _ids(other) == {"US1-S1", "US1-S2"}  # loaded from Chroma, and the snapshot written anew
-    table, stamp = type(other._table(VISUAL)).load(path)
+    table, stamp = VectorTable.load(path)
     assert sorted(table.row_of) == ["US1-S1", "US1-S2"] and stamp["collection"] == str(other._col(VISUAL).id)
     other.close()
 
