@@ -33,7 +33,7 @@ NO_FIGURE = "(none)"  # a figure id that matches nothing: the restriction of a t
 
 @dataclass(frozen=True)
 class _FacetsCache:
-    """The index's facet values and the set of patents they were computed for (kept in `Services.extras`)."""
+    """The index's facet values and the index version they were computed at (kept in `Services.extras`)."""
 
     key: int
     facets: Facets
@@ -72,8 +72,8 @@ class ActionBase:
                        events=[TurnEvent("result_set", rs)])
 
     def facet_values(self) -> Facets:
-        """The index's facet values (tools.filtering.facet_values), cached until the set of patents changes."""
-        key = hash(frozenset(self.services.store.complete_ids()))
+        """The index's facet values (tools.filtering.facet_values), cached until the index changes."""
+        key = self.services.store.version()
         cached = self.services.extras.get("facets_cache")
         if not isinstance(cached, _FacetsCache) or cached.key != key:
             cached = _FacetsCache(key, facet_values(self.services))
