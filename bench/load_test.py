@@ -16,7 +16,7 @@ Before the measured runs, one unmeasured round of every session warms the app up
 figures' thumbnails are made); each measured search then uses words not searched before.
 
 Run:  python -m bench.load_test --index /work/idx/sample [--sessions 1 8] [--rounds 3] [--url URL]
-Writes bench/results/load_test.json and load_test.md.
+Writes bench/results/load_test.json and load_test.md (or --out).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -149,16 +150,24 @@ def _check(kind: str, out: tuple, query: str, set_id: int, top_patent: str | Non
     return wrong
 
 
-def run_session(url: str, sid: int, rounds: int, start: threading.Barrier, log: SessionLog, first_word: int) -> None:
-    """One browser session: `rounds` × (search its own query → refine → explain), every turn timed and checked."""
+def run_session(url: str, sid: int, rounds: int, start: threading.Barrier, log: SessionLog, first_word: int,
+                think: float = 0.0) -> None:
+    """One browser session: `rounds` × (search its own query → refine → explain), every turn timed and checked.
+
+    With `think` > 0 the session pauses before each turn, as a person reading the answer would: a seeded
+    random 0.5–1.5 × `think` seconds (0–1 × before its first turn, so the sessions do not all start at once).
+    """
     from gradio_client import Client
 
     client = Client(url, verbose=False, download_files=False)  # its own session hash: its own gr.State
     sent, top = [], None
+    rng = random.Random(sid)
     start.wait()
     for r in range(rounds):
         query = f"{QUERIES[sid % len(QUERIES)]} {WORDS[(first_word + r) % len(WORDS)]}"
         for kind, message in (("search", query), ("refine", REFINE), ("explain", EXPLAIN)):
+            if think:
+                time.sleep(think * (rng.uniform(0.0, 1.0) if not sent else rng.uniform(0.5, 1.5)))
             sent.append(message)
             t0 = time.perf_counter()
             try:
@@ -184,13 +193,13 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def load(url: str, sessions: int, rounds: int, server_pid: int | None = None, limit: float = 900,
-         first_word: int = 0) -> dict:
+         first_word: int = 0, think: float = 0.0) -> dict:
     """Run `sessions` concurrent sessions of `rounds` rounds; their timings, errors and violations.
 
     Round r of each session searches its words with WORDS[first_word + r] at the end."""
     logs = [SessionLog() for _ in range(sessions)]
     barrier = threading.Barrier(sessions)
-    threads = [threading.Thread(target=run_session, args=(url, i, rounds, barrier, logs[i], first_word),
+    threads = [threading.Thread(target=run_session, args=(url, i, rounds, barrier, logs[i], first_word, think),
                                 daemon=True) for i in range(sessions)]
     cpu0, t0, load0 = _cpu_seconds(server_pid) if server_pid else None, time.perf_counter(), os.getloadavg()[0]
     client0 = time.process_time()  # this process: the N clients, which share the machine with the app
@@ -201,7 +210,8 @@ def load(url: str, sessions: int, rounds: int, server_pid: int | None = None, li
     wall = time.perf_counter() - t0
     turns = [t for log in logs for t in log.turns]
     unfinished = sessions * rounds * 3 - len(turns)
-    out = {"sessions": sessions, "rounds": rounds, "turns": len(turns), "wall_seconds": round(wall, 2),
+    out = {"sessions": sessions, "rounds": rounds, "think_seconds": think, "turns": len(turns),
+           "wall_seconds": round(wall, 2),
            "errors": sum(1 for t in turns if t.error) + unfinished, "unfinished_turns": unfinished,
            "violations": [v for log in logs for v in log.violations],
            "client_cpu_seconds": round(time.process_time() - client0, 2),
@@ -224,12 +234,13 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 
 
 def markdown(report: dict) -> str:
-    rows = ["| sessions | turns | search p50 / p95 | refine p50 / p95 | explain p50 / p95 | all turns p50 / p95 | "
-            "errors | cross-session violations | server CPU s / clients' CPU s / wall s |", "|" + "---|" * 9]
+    rows = ["| sessions | think s | turns | search p50 / p95 | refine p50 / p95 | explain p50 / p95 | "
+            "all turns p50 / p95 | "
+            "errors | cross-session violations | server CPU s / clients' CPU s / wall s |", "|" + "---|" * 10]
     for run in report["runs"]:
         kinds = [run["per_kind"][k] for k in ("search", "refine", "explain")] + [run["all_turns"]]
         cells = [f"{k.get('p50_ms', '–')} / {k.get('p95_ms', '–')} ms" for k in kinds]
-        rows.append(f"| {run['sessions']} | {run['turns']} | " + " | ".join(cells) +
+        rows.append(f"| {run['sessions']} | {run.get('think_seconds', 0)} | {run['turns']} | " + " | ".join(cells) +
                     f" | {run['errors']} | {len(run['violations'])} | {run.get('server_cpu_seconds', '–')} / "
                     f"{run['client_cpu_seconds']} / {run['wall_seconds']} |")
     return "\n".join([f"`{report['command']}` on {report['date']}: {report['machine']}.", "", *rows, "",
@@ -251,6 +262,8 @@ def main() -> None:
     ap.add_argument("--url", help="an app that is already running (then --index is not used)")
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--rounds", type=int, default=3, help="search → refine → explain rounds per session")
+    ap.add_argument("--think", type=float, default=0.0,
+                    help="mean pause in seconds before each turn, as a person reading the answer (0: back to back)")
     ap.add_argument("--out", type=Path, default=RESULTS / "load_test.json")
     args = ap.parse_args()
     report = {"command": "python -m bench.load_test " + " ".join(sys.argv[1:]),
@@ -259,7 +272,7 @@ def main() -> None:
         # warm-up, not measured: loads the text model, and every session's searches once (figure thumbnails)
         load(url, max(args.sessions), 1, pid, first_word=len(WORDS) - 1)
         for i, n in enumerate(args.sessions):
-            report["runs"].append(load(url, n, args.rounds, pid, first_word=i * args.rounds))
+            report["runs"].append(load(url, n, args.rounds, pid, first_word=i * args.rounds, think=args.think))
             print(json.dumps(report["runs"][-1], indent=1))
     base, top = report["runs"][0]["all_turns"].get("p95_ms"), report["runs"][-1]["all_turns"].get("p95_ms")
     report["p95_ratio"] = round(top / base, 2) if base and top else None
