@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# No HF_HUB_OFFLINE here: on a machine with internet the first ingest fetches PatentCLIP once (`patfig models
+# pull`); offline that attempt fails at once and the line-drawing descriptor is used. PATFIG_OFFLINE=1 forbids it.
 DATA=${PATFIG_SAMPLE_DATA:-../shared/data/patents}
 exec .venv/bin/patfig serve --index data/index --ingest "$DATA" "$@"
