@@ -81,8 +81,9 @@ def test_reid_and_family_on_handmade_vectors(handmade):
     # US1-S2 query: US1-S1 = (1 + 0.728)/2 = 0.864 > EP2-S1 = (0.600 + 1)/2 = 0.800 → rank 1.
     a = reid.results["fused_minmax"]
     assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
-    # avg on the (uncalibrated: unknown encoders) raw cosines keeps the visual lead the min-max scaling erased
-    assert reid.results["fused_avg"].map50 >= max(v.map50, t.map50)
+    # avg on the raw cosines (the handmade encoders are unknown, so uncalibrated) ranks as min-max does here
+    a = reid.results["fused_avg"]
+    assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
     # rrf: sibling and EP2-S1 tie for both US1 queries (0.5/61 + 0.5/62 each); ties go by id. max takes the
     # larger raw cosine, the sibling's visual 1.0, so it ranks every sibling first.
     assert reid.results["fused_max"].p1 == 1.0 and reid.results["fused_rrf"].p1 == 0.5

@@ -14,7 +14,6 @@ import re
 import pytest
 from PIL import Image, ImageChops
 
-from core.calibration import logit, sigmoid
 from core.defaults import STRONG_SCORE, WEAK_SCORE
 from core.errors import ToolError
 from tests.test_cluster import PATENTS, axis, build_corpus
@@ -99,10 +98,9 @@ def test_explain_hit_quotes_the_breakdown(corpus, similar):
         fact = ex.facts["modalities"][m]
         assert (fact["raw"], fact["norm"], fact["rank"]) == (bd.modalities[m].raw, bd.modalities[m].norm,
                                                              bd.modalities[m].rank)
-        # calibrated fusion: each kind of evidence adds its weighted log-odds; the score is their sigmoid
-        assert fact["contribution"] == pytest.approx(bd.weights[m] * logit(bd.modalities[m].calibrated), abs=1e-5)
-    assert sigmoid(sum(c["contribution"] for c in ex.facts["modalities"].values())) == pytest.approx(bd.fused,
-                                                                                                     abs=1e-5)
+        # calibrated fusion: each kind of evidence adds its weight share × its calibrated relevance
+        assert fact["contribution"] == pytest.approx(bd.weights[m] * bd.modalities[m].calibrated, abs=1e-5)
+    assert sum(c["contribution"] for c in ex.facts["modalities"].values()) == pytest.approx(bd.fused, abs=1e-5)
     lines = ex.text.splitlines()
     vis, txt = bd.modalities["visual"], bd.modalities["text"]
     assert lines[0] == (f"#1 ranks first of 6 because among the figures searched, it is the best drawing match "
@@ -112,8 +110,7 @@ def test_explain_hit_quotes_the_breakdown(corpus, similar):
     assert lines[1] == "You asked for figures like sheet 1 of US1, with weight 0.300 on the text."
     assert lines[2] == (f"Its score {bd.fused:.3f}, a {strength(bd.fused)} match, combines the calibrated relevance "
                         f"of each kind of evidence, drawing {vis.calibrated:.3f} (weight 0.700) and text "
-                        f"{txt.calibrated:.3f} (weight 0.300), as the weighted average of their log-odds, so "
-                        f"evidence that agrees adds up.")
+                        f"{txt.calibrated:.3f} (weight 0.300), as their weighted average.")
     assert f'#1 is FIG. {top.figs[0]} on sheet {top.sheet_no} of {top.patent_id}' in ex.text
     described = ex.facts["fig_descriptions"][top.figs[0]].rstrip(".")
     assert f'The patent describes FIG. {top.figs[0]} as "{described}".' in ex.text
@@ -208,13 +205,13 @@ def test_fused_calibrated_scores_are_the_parts_of_the_score(corpus, similar):
     hit = similar[0]
     mods = {m: ms.model_copy(update={"calibrated": c}) for (m, ms), c in zip(hit.breakdown.modalities.items(),
                                                                              (0.7, 0.4), strict=True)}
-    fused = round(sigmoid(0.7 * logit(0.7) + 0.3 * logit(0.4)), 6)  # weights 0.7 / 0.3, as tools.fusion combines
+    fused = round(0.7 * 0.7 + 0.3 * 0.4, 6)  # weights 0.7 / 0.3, as tools.fusion combines
     bd = hit.breakdown.model_copy(update={"modalities": mods, "fused": fused})
     ex = explain_hit(corpus, [hit.model_copy(update={"breakdown": bd, "score": fused}), *similar[1:]], 1)
     assert ex.facts["recomputed"] == pytest.approx(fused, abs=1e-6)
     assert (f"Its score {fused:.3f}, a {strength(fused)} match, combines the calibrated relevance of each kind of "
-            f"evidence, drawing 0.700 (weight 0.700) and text 0.400 (weight 0.300), as the weighted average of "
-            f"their log-odds") in ex.text
+            f"evidence, drawing 0.700 (weight 0.700) and text 0.400 (weight 0.300), as their weighted "
+            f"average.") in ex.text
     assert "calibrated relevance 0.700, a strong match" in ex.text
     assert "calibrated relevance 0.400, a fair match" in ex.text  # fair: between WEAK_SCORE and STRONG_SCORE
     assert "add up to" not in ex.text
@@ -317,12 +314,8 @@ def _check_real_explanations(services, hits):
         assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == [], ex.text
         check_plain(ex.text)
     pair = explain_pair(services, hits, 1, len(hits))
-    diffs = pair.facts["modality_differences"]  # differences of the contributions: log-odds for calibrated fusion
-    hi, lo = hits[0].breakdown, hits[-1].breakdown
-    if hi.method == "avg":
-        assert sigmoid(logit(lo.fused) + sum(diffs.values())) == pytest.approx(hi.fused, abs=2e-3)  # 6-decimal scores
-    else:
-        assert sum(diffs.values()) == pytest.approx(hi.fused - lo.fused, abs=1e-5)
+    diffs = pair.facts["modality_differences"]  # differences of the contributions, which add up to the score
+    assert sum(diffs.values()) == pytest.approx(hits[0].breakdown.fused - hits[-1].breakdown.fused, abs=1e-5)
     allowed = (allowed_numbers(pair.facts["higher"]) + allowed_numbers(pair.facts["lower"])
                + [pair.facts["score_difference"]])
     assert unexplained_numbers(pair.text, allowed) == [], pair.text

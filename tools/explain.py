@@ -20,7 +20,6 @@ from typing import TypedDict
 from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from core.calibration import logit, sigmoid
 from core.errors import ToolError
 from core.textnorm import CLAIM_BOILERPLATE, CONTENT_STOPWORDS, content_words, normalise_label
 from core.types import Breakdown, Hit, ModalityScore, Patent, Sheet
@@ -137,7 +136,7 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
         elif bd.method == "single" and ms is not None and len(bd.modalities) == 1:
             contrib = bd.fused  # one modality: the score is that modality's (calibrated or raw) score
         elif bd.method == "avg" and cal is not None:
-            contrib = share * logit(cal)  # calibrated fusion averages log-odds (tools.fusion)
+            contrib = share * cal  # calibrated fusion: the weighted mean of the calibrated scores (tools.fusion)
         elif bd.method == "max" and cal is not None:
             contrib = cal
         else:
@@ -167,11 +166,7 @@ def _recomputed(method: str, contrib: dict[str, Contribution]) -> float:
     values = [c["contribution"] for c in contrib.values()]
     if not values:
         return 0.0
-    if method == "max":
-        return max(values)
-    if method == "avg" and all(c["calibrated"] is not None for c in contrib.values() if c["present"]):
-        return sigmoid(sum(values))
-    return sum(values)
+    return max(values) if method == "max" else sum(values)
 
 
 def _documents(services: Services, hit: Hit) -> tuple[Sheet | None, Patent | None, dict[str, str]]:

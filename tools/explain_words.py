@@ -112,8 +112,7 @@ def _score_sentence(f: HitFacts) -> str:
         return f"Its score is {_num(f['fused'])}{overall}."
     if method in ("avg", "max") and len(cal) == len(mods):
         parts = [f"{short_words(m)} {_num(c['calibrated'] or 0.0)} (weight {c['weight']:.3f})" for m, c in mods.items()]
-        how = ("the weighted average of their log-odds, so evidence that agrees adds up" if method == "avg"
-               else "the best of them")
+        how = "their weighted average" if method == "avg" else "the best of them"
         comma = "," if overall else ""
         return (f"Its score {_num(f['fused'])}{overall}{comma} combines the calibrated relevance of each kind of "
                 f"evidence, {and_list(parts)}, as {how}.")

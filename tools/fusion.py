@@ -6,10 +6,9 @@ figure is relevant (`core.calibration`: one curve per modality, fitted on the in
 every query), and the calibrated scores are combined. Methods, as in Pustu-Iren et al. (2021) plus
 reciprocal-rank fusion:
 
-- ``avg`` (default): the weighted mean of the calibrated scores' log-odds, mapped back to a probability
-  (weights renormalised over modalities present). Two modalities that agree on 0.7 give 0.7; a figure
-  both find likely scores higher than one that only one of them likes. Measured against the plain mean
-  of probabilities on `patfig eval`'s protocols, it ranked better (README);
+- ``avg`` (default): the weighted mean of the calibrated scores (weights renormalised over modalities
+  present), itself a relevance on the same scale. Chosen on `patfig eval`'s protocols over the mean of
+  their log-odds, which let one modality's near-certain look-alikes outweigh the other (README);
 - ``max``: the largest calibrated score among the weighted modalities;
 - ``rrf``: sum over modalities of weight / (60 + rank);
 - ``minmax``: the weighted mean of scores min-max normalised over the candidate pool, as patfig did before
@@ -23,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.calibration import UNCALIBRATED, Curve, logit, sigmoid
+from core.calibration import UNCALIBRATED, Curve
 from core.types import ModalityScore
 
 METHODS = ("avg", "max", "rrf", "minmax")
@@ -86,7 +85,7 @@ def fuse(
             if i in lists[m]
         }
         if method == "avg":
-            score = sigmoid(sum(active[m] / total_w * logit(cal[m].get(i, 0.0)) for m in active))
+            score = sum(active[m] / total_w * cal[m].get(i, 0.0) for m in active)
         elif method == "max":
             score = max(cal[m].get(i, 0.0) for m in active)
         elif method == "minmax":
