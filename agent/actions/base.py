@@ -24,6 +24,7 @@ from tools.filtering import facet_values
 from tools.lexical import search_lexical
 from tools.narrow import mark_topic, topic_members
 from tools.ordering import order_hits
+from tools.phrasing import and_list
 from tools.refsigns import find_component
 from tools.relevance import strength_note
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
@@ -104,10 +105,11 @@ class ActionBase:
             f = f.model_copy(update={"figure_ids": sorted(members) or [NO_FIGURE]})
         return f
 
-    def _run_recipe(self, recipe: Recipe, k: int | None = None) -> list[Hit]:
-        """Recompute a set from its recipe: the base search over the whole index with all its constraints."""
+    def _run_recipe(self, recipe: Recipe, k: int | None = None, filters: Filters | None = None) -> list[Hit]:
+        """Recompute a set from its recipe: the base search over the whole index with all its constraints
+        (`filters`: the recipe's, when the caller has already made them with `recipe_filters`)."""
         k = k or recipe.k or self.k
-        f = self.recipe_filters(recipe)
+        f = filters if filters is not None else self.recipe_filters(recipe)
         f = f if not f.is_empty() else None
         cut = recipe.min_score
         if recipe.mode == "text":
@@ -133,14 +135,9 @@ class ActionBase:
             hits = mark_topic(self.services, hits, topic, cpc)
         return order_hits(hits, recipe.order_by, recipe.descending) if recipe.order_by else hits
 
-    def index_count(self, recipe: Recipe) -> int:
-        """How many figures of the index pass all of a recipe's constraints."""
-        return len(self.services.store.ids(self.recipe_filters(recipe)))
-
 
 def _either(words: Sequence[str]) -> str:
-    words = list(words)
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return and_list(list(words), limit=len(words), word="or")
 
 
 def _date(yyyymmdd: int) -> str:

@@ -114,11 +114,12 @@ class RefineActions(ActionBase):
             return self._push(kept, f"set {rs.set_id}, kept if {what}", rs.set_id, recipe,
                               lead=f"I kept the {len(kept)} {what} among the {len(rs.hits)} figures of set "
                                    f"{rs.set_id} (filtered {why}).")
-        total = self.index_count(recipe)
+        filters = self.recipe_filters(recipe)  # a topic's members are found once, for the count and the search
+        total = len(self.services.store.ids(filters))
         if not total:
             return Outcome(summary=f"I found no {what} in the index, so nothing was searched. Set {rs.set_id} "
                                    f"stays current.", text=f"Set {rs.set_id} has {set_facets(rs.hits)}.")
-        hits = self._run_recipe(recipe)
+        hits = self._run_recipe(recipe, filters=filters)
         qualify = f"{total} figures of the index qualify" if total != 1 else "1 figure of the index qualifies"
         best = f"here are the best {len(hits)}" if len(hits) < total else "here they all are"
         return self._push(hits, f"set {rs.set_id}'s search again for {what}", rs.set_id, recipe,
