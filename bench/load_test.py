@@ -83,24 +83,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(index: Path, timeout: float = 180) -> Iterator[tuple[str, int]]:
-    """`patfig serve --offline` over a temporary copy of `index` on a free loopback port: yields (url, pid)."""
+def running_app(index: Path, timeout: float = 180, log: Path | None = None) -> Iterator[tuple[str, int]]:
+    """`patfig serve --offline` over a temporary copy of `index` on a free loopback port: yields (url, pid).
+
+    The app's stderr (its log, with the stack trace of any failed step) goes to `log`, or to the temporary
+    folder."""
     from gradio_client import Client
 
     with tempfile.TemporaryDirectory(prefix="patfig-load-") as tmp:
         copy = Path(tmp) / "index"
         shutil.copytree(index, copy, ignore=shutil.ignore_patterns("renders"))
-        port = free_port()
+        port, log = free_port(), log or Path(tmp) / "serve.log"
         env = os.environ | {"PATFIG_VISUAL_ENCODER": "linedraw", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen([sys.executable, "-m", "patfig", "serve", "--index", str(copy), "--port", str(port),
                                  "--offline"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                stderr=open(Path(tmp) / "serve.log", "wb"), start_new_session=True)
+                                stderr=open(log, "wb"), start_new_session=True)
         url = f"http://127.0.0.1:{port}/"
         try:
             deadline = time.time() + timeout
             while True:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"the app did not start: {(Path(tmp) / 'serve.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"the app did not start: {log.read_text()[-2000:]}")
                 try:
                     Client(url, verbose=False, download_files=False)
                     break
@@ -131,7 +134,8 @@ def _check(kind: str, out: tuple, query: str, set_id: int, top_patent: str | Non
     users = [_text(m) for m in chat if m.get("role") == "user"]
     if users != sent:
         wrong.append(f"{kind}: the chat holds user messages {users[-3:]} that this session did not send in order")
-    warnings = [_text(m) for m in chat if m.get("role") == "assistant" and _text(m).startswith("⚠")]
+    last_user = max((i for i, m in enumerate(chat) if m.get("role") == "user"), default=-1)
+    warnings = [_text(m) for m in chat[last_user + 1:] if m.get("role") == "assistant" and _text(m).startswith("⚠")]
     if warnings:
         wrong.append(f"{kind}: warning {warnings[-1][:200]}")
     if kind in ("search", "refine"):

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -73,14 +74,19 @@ CPC_TITLE_STOPWORDS = frozenset(
 # English stopwords (scikit-learn's list) and patent-figure boilerplate: what is left names things.
 CONTENT_STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | PATENT_BOILERPLATE
 
-_STEMMER = snowballstemmer.stemmer("english")
+# A Snowball stemmer keeps the word it works on in itself: one per thread, or concurrent UI sessions corrupt
+# each other's stems (and it raises IndexError).
+_STEMMERS = threading.local()
 _WORD = re.compile(r"[a-z][a-z\-]*[a-z]")
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Snowball English stem of one lower-case word ("vehicles" → "vehicl")."""
-    return _STEMMER.stemWord(word.lower())
+    stemmer = getattr(_STEMMERS, "english", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word.lower())
 
 
 def stems(words: Iterable[str]) -> set[str]:

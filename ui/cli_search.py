@@ -27,7 +27,7 @@ search_app = typer.Typer(
 )
 
 KOpt = typer.Option(10, "--k", "-k", help="How many hits (1-100).")
-MethodOpt = typer.Option("avg", "--method", help="Fusion of modalities: avg (default: mean log-odds of the "
+MethodOpt = typer.Option("avg", "--method", help="Fusion of modalities: avg (default: weighted mean of the "
                          "calibrated scores), max, rrf, or minmax (the older min-max normalised average).")
 MinScoreOpt = typer.Option(0.0, "--min-score", min=0.0, max=1.0, help=(
     "Keep only hits scoring at least this (0-1). Scores are calibrated relevances, the same for every query; "
