@@ -1,7 +1,8 @@
 """Patent numbers, in one place: as typed by a person, as written in documents, as indexed.
 
 An indexed patent id is the office and the number, without kind code or punctuation: "US12448135",
-"EP1577413", "WO2013173195". A figure id adds the sheet: "US12448135-S3".
+"EP1577413", "WO2013173195". A figure id adds the sheet: "US12448135-S3", and for a sheet that shows several
+figures, the figure: "US12448135-S3-F2A" (FIG. 2A), "US12448135-S3-R2" (its second region, no FIG label read).
 """
 
 from __future__ import annotations
@@ -12,10 +13,21 @@ OFFICES = ("US", "EP", "WO")
 
 # An id as typed inside a sentence: "US 12,448,135 B2", "EP1577413", "wo2013/173195".
 PATENT_ID_IN_TEXT = re.compile(r"\b(US|EP|WO)[\s\-]?((?:\d[\d ,./]{3,16}\d))(?:\s?([ABCSE]\d?))?\b")
-# A figure id inside a sentence: "US12448135-S3".
-FIGURE_ID_IN_TEXT = re.compile(r"\b((?:US|EP|WO)\d{5,12}-S\d{1,3})\b", re.IGNORECASE)
+# A figure id inside a sentence: "US12448135-S3", "US12448135-S3-F2A", "USD0907292-S1-F1.1".
+FIGURE_ID_IN_TEXT = re.compile(
+    r"\b((?:US|EP|WO)D?\d{5,12}-S\d{1,3}(?:-(?:F\d{1,3}(?:\.\d{1,2})?[A-Z]?|R\d{1,2}))?)(?![\w.]*\w)",
+    re.IGNORECASE)
 # A compact id, kind code optional: "US12448135B2".
 _COMPACT_ID = re.compile(r"^(US|EP|WO)(\d{4,12})([A-Z]\d?)?$")
+
+
+def figure_id(patent_id: str, sheet_no: int, fig: str | None = None, region: int = 0) -> str:
+    """The id of a figure: the sheet's ("US12448135-S3") when the sheet is one figure (`fig` None and `region`
+    0), else with the FIG number ("-F2A") or, when no label was read for it, the 1-based region ("-R2")."""
+    base = f"{patent_id}-S{sheet_no}"
+    if fig:
+        return f"{base}-F{re.sub(r'[^0-9A-Z.]', '', fig.upper())}"
+    return f"{base}-R{region}" if region else base
 
 
 def compact_patent_id(text: str) -> str | None:

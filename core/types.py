@@ -106,9 +106,11 @@ class Component(BaseModel):
 
 
 class Sheet(BaseModel):
-    """A drawing sheet after ingest: the unit that is indexed and searched."""
+    """A figure after ingest, the unit that is indexed and searched: a whole drawing sheet, or one figure of a
+    sheet that shows several (then `box` is its region on the sheet, and the sheet's other figures are units of
+    their own with the same `image_path`)."""
 
-    figure_id: str  # "US12448135-S1"
+    figure_id: str  # "US12448135-S1" (the sheet is the figure), "US12448135-S3-F2A" (FIG. 2A of sheet 3)
     patent_id: str
     sheet_no: int
     image_path: str  # the stored PNG, relative to the index folder
@@ -123,6 +125,13 @@ class Sheet(BaseModel):
     tokens: list[OcrToken] = Field(default_factory=list)
     components: list[Component] = Field(default_factory=list)
     linked_sentences: list[str] = Field(default_factory=list)
+    box: Box | None = None  # the figure's region on the sheet image; None: the figure is the whole sheet
+    box_from: str = ""  # how the region was found (ingest.segment), "" for a whole sheet
+
+    @property
+    def sheet_id(self) -> str:
+        """The id of the drawing sheet this figure is on ("US12448135-S3")."""
+        return f"{self.patent_id}-S{self.sheet_no}"
 
     def linked_text(self) -> str:
         """The text that stands for the sheet in text search: description, components, sentences."""
@@ -175,6 +184,7 @@ class Hit(BaseModel):
     title: str = ""
     description: str = ""
     image_path: str = ""  # absolute path of the stored sheet image
+    box: Box | None = None  # the figure's region on that sheet (None: the whole sheet)
     score: float = 0.0
     breakdown: Breakdown = Field(default_factory=Breakdown)
     passages: list[str] = Field(default_factory=list)  # matched passages, for passage/lexical search

@@ -46,6 +46,7 @@ class DocResult:
     status: str  # "indexed", "skipped", "failed"
     patent_id: str = ""
     sheets: int = 0
+    figures: int = 0  # its indexed units: a sheet that shows several figures gives one per figure
     message: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # read, ocr, encode, store
     worker: int = 0  # pid of the process that read, OCRed and encoded it
@@ -91,6 +92,7 @@ class IngestReport:
             "skipped": sum(1 for r in self.results if r.status == "skipped"),
             "failed": len(self.failed),
             "sheets": sheets,
+            "figures": sum(r.figures for r in self.results if r.status == "indexed"),
             "workers": self.workers,
             "seconds": round(wall, 1),
             "sheets_per_minute": round(sheets / wall * 60, 1) if wall and sheets else 0.0,
@@ -133,15 +135,15 @@ def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
     assert prep.encoders is not None
     store.bind_encoders(*prep.encoders)
     t0 = time.perf_counter()
-    for sheet, png in zip(prep.sheets, prep.pngs, strict=True):
-        (store.root / sheet.image_path).write_bytes(png)
+    for image_path, png in prep.pngs.items():
+        (store.root / image_path).write_bytes(png)
     store.add_patent(
         patent, prep.sheets, prep.visual_vectors, prep.text_vectors, prep.passages, prep.passage_vectors,
         source_sig=prep.sig,
     )
     store.record_source(prep.source, prep.sig, patent.patent_id, "complete")
     base["seconds"]["store"] = time.perf_counter() - t0
-    return DocResult(prep.source, "indexed", patent.patent_id, len(prep.sheets), **base)
+    return DocResult(prep.source, "indexed", patent.patent_id, len(prep.pngs), len(prep.sheets), **base)
 
 
 @dataclass

@@ -21,12 +21,14 @@ from typing import Protocol
 from PIL import Image
 
 from core.errors import ModelUnavailable, ReadError
+from core.patnum import figure_id
 from core.settings import Settings
-from core.types import Patent, Sheet
+from core.types import Box, OcrToken, Patent, Sheet
 from ingest.base import Document
 from ingest.figures import sheet_view_kind
 from ingest.ocr_link import assign_figs, figs_on_sheet, link_sheet
 from ingest.read import read_document
+from ingest.segment import split_sheet
 from models.base import TextEncoder, VisualEncoder
 from models.ocr import NumeralReader
 from store.index import EncoderId, Passage
@@ -64,7 +66,7 @@ class Prepared:
     sig: str
     patent: Patent | None = None
     sheets: list[Sheet] = field(default_factory=list)
-    pngs: list[bytes] = field(default_factory=list)
+    pngs: dict[str, bytes] = field(default_factory=dict)  # sheet image path → PNG (a sheet's figures share it)
     visual_vectors: list[list[float]] = field(default_factory=list)
     text_vectors: list[list[float]] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
@@ -100,7 +102,8 @@ def make_passages(patent: Patent) -> list[Passage]:
 def build_sheets(
     parts: Parts, doc: Document, images: Sequence[Image.Image], use_ocr: bool
 ) -> tuple[list[Sheet], float]:
-    """OCR every sheet, assign FIG numbers, link numerals to reference signs. Returns sheets and OCR time."""
+    """OCR every sheet, assign FIG numbers, split sheets that show several figures into one unit per figure,
+    link numerals to reference signs. Returns the figures (a sheet's, in reading order) and the OCR time."""
     patent = doc.patent
     ocr_seconds = 0.0
     results = []
@@ -113,33 +116,55 @@ def build_sheets(
             results.append(None)
     ocr_figs = [figs_on_sheet(r.tokens, patent) if r else [] for r in results]
     assigned = assign_figs(ocr_figs, patent)
-    sheets = []
+    units = []
     for src, img, res, (figs, figs_from) in zip(patent.sheets, images, results, assigned, strict=True):
         tokens = res.tokens if res else []
-        components, sentences = link_sheet(tokens, patent)
-        descs = [d for d in (patent.figure(f) for f in figs) if d is not None]
-        view, kind = sheet_view_kind(descs)
-        figure_id = f"{patent.patent_id}-S{src.sheet_no}"
-        sheets.append(
-            Sheet(
-                figure_id=figure_id,
-                patent_id=patent.patent_id,
-                sheet_no=src.sheet_no,
-                image_path=f"sheets/{figure_id}.png",
-                width=img.width,
-                height=img.height,
-                rotation=res.rotation if res else 0,
-                figs=figs,
-                figs_from=figs_from,
-                description=" ".join(d.text for d in descs),
-                view=view,
-                kind=kind,
-                tokens=tokens,
-                components=components,
-                linked_sentences=sentences,
-            )
-        )
-    return sheets, ocr_seconds
+        base = Sheet(figure_id=figure_id(patent.patent_id, src.sheet_no), patent_id=patent.patent_id,
+                     sheet_no=src.sheet_no, image_path=f"sheets/{patent.patent_id}-S{src.sheet_no}.png",
+                     width=img.width, height=img.height, rotation=res.rotation if res else 0, figs_from=figs_from)
+        regions = split_sheet(img, tokens, figs) if res is not None and len(figs) > 1 else []
+        if len(regions) <= 1:
+            units.append(_figure(base, patent, figs, tokens))
+            continue
+        ids: set[str] = set()
+        for i, region in enumerate(regions, 1):
+            fid = figure_id(patent.patent_id, src.sheet_no, region.fig, i)
+            if fid in ids:  # the same label read twice: the region keeps its number instead
+                fid = figure_id(patent.patent_id, src.sheet_no, None, i)
+            ids.add(fid)
+            unit = base.model_copy(update={"figure_id": fid, "box": region.box, "box_from": region.source})
+            units.append(_figure(unit, patent, [region.fig] if region.fig else [],
+                                 [t for t in tokens if _inside(t.box, region.box)]))
+    return units, ocr_seconds
+
+
+def _figure(unit: Sheet, patent: Patent, figs: list[str], tokens: list[OcrToken]) -> Sheet:
+    """A figure unit with its FIGs' descriptions, view and kind, and the OCR tokens and components inside it."""
+    components, sentences = link_sheet(tokens, patent)
+    descs = [d for d in (patent.figure(f) for f in figs) if d is not None]
+    view, kind = sheet_view_kind(descs)
+    return unit.model_copy(update={
+        "figs": figs, "description": " ".join(d.text for d in descs), "view": view, "kind": kind,
+        "tokens": tokens, "components": components,
+        "linked_sentences": sentences})
+
+
+def _inside(box: Box, region: Box) -> bool:
+    """Whether a token's centre lies in a figure's region."""
+    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    return region.x0 <= cx <= region.x1 and region.y0 <= cy <= region.y1
+
+
+def figure_image(sheet_image: Image.Image, box: Box | None) -> Image.Image:
+    """The picture of one figure: its region of the sheet (with a small margin), or the whole sheet."""
+    if box is None:
+        return sheet_image
+    margin = 0.02 * max(sheet_image.size)
+    x0, y0 = max(0, int(box.x0 - margin)), max(0, int(box.y0 - margin))
+    x1, y1 = min(sheet_image.width, int(box.x1 + margin + 0.5)), min(sheet_image.height, int(box.y1 + margin + 0.5))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return sheet_image
+    return sheet_image.crop((x0, y0, x1, y1))
 
 
 def _png(img: Image.Image) -> bytes:
@@ -153,7 +178,7 @@ def _encode(parts: Parts, prep: Prepared, images: Sequence[Image.Image]) -> None
     patent = prep.patent
     assert patent is not None
     visual, text = parts.visual, parts.text
-    prep.visual_vectors = visual.embed_images(images) if images else []
+    prep.visual_vectors = visual.embed_images(images) if images else []  # one picture per figure
     texts = [s.linked_text() or patent.title for s in prep.sheets]
     prep.text_vectors = text.embed_texts(texts) if texts else []
     prep.passages = make_passages(patent)
@@ -168,11 +193,13 @@ def _fill(parts: Parts, prep: Prepared, path: Path, use_ocr: bool) -> None:
         images = [doc.sheet_image(s, parts.settings.max_image_pixels) for s in doc.patent.sheets]
         prep.seconds["read"] = time.perf_counter() - t0
         prep.sheets, prep.seconds["ocr"] = build_sheets(parts, doc, images, use_ocr)
+    by_no = {src.sheet_no: img for src, img in zip(prep.patent.sheets, images, strict=True)}
     t1 = time.perf_counter()
-    _encode(parts, prep, images)
+    _encode(parts, prep, [figure_image(by_no[f.sheet_no], f.box) for f in prep.sheets])
     prep.seconds["encode"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    prep.pngs = [_png(img) for img in images]
+    paths = {f.sheet_no: f.image_path for f in prep.sheets}
+    prep.pngs = {paths[src.sheet_no]: _png(img) for src, img in zip(prep.patent.sheets, images, strict=True)}
     prep.seconds["read"] += time.perf_counter() - t2  # rendering the PNGs counts as reading the sheets
 
 

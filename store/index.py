@@ -134,6 +134,7 @@ class IndexStats(TypedDict):
     patents: int
     pending_patents: int
     sheets: int
+    figures: int  # the indexed units: one per sheet, or one per figure of a sheet that shows several
     sheets_with_components: int
     reference_signs: int
     linked_numerals: int
@@ -331,12 +332,14 @@ class FigureStore:
         self.db.commit()
 
     def counts(self) -> dict[str, int]:
-        """Complete patents and their sheets: two counts, cheap enough to ask every few seconds."""
+        """Complete patents, their drawing sheets and their figures (the indexed units): cheap enough to ask every
+        few seconds."""
         patents = self.db.execute("SELECT count(*) FROM patents WHERE status='complete'").fetchone()[0]
-        sheets = self.db.execute(
-            "SELECT count(*) FROM sheets s JOIN patents p ON p.patent_id = s.patent_id WHERE p.status='complete'"
-        ).fetchone()[0]
-        return {"patents": patents, "sheets": sheets}
+        figures, sheets = self.db.execute(
+            "SELECT count(*), count(DISTINCT s.patent_id || '-' || s.sheet_no) FROM sheets s "
+            "JOIN patents p ON p.patent_id = s.patent_id WHERE p.status='complete'"
+        ).fetchone()
+        return {"patents": patents, "sheets": sheets, "figures": figures}
 
     def patent_source(self, patent_id: str) -> str | None:
         """The source file a patent was indexed from."""
@@ -531,7 +534,7 @@ class FigureStore:
         if patent_id:
             sql += " AND s.patent_id=?"
             args = (patent_id.upper(),)
-        sql += " ORDER BY s.patent_id, s.sheet_no"
+        sql += " ORDER BY s.patent_id, s.sheet_no, s.rowid"  # a sheet's figures in reading order
         return [Sheet.model_validate_json(r[0]) for r in self.db.execute(sql, args)]
 
     def image_path(self, sheet: Sheet) -> Path:
@@ -873,7 +876,8 @@ class FigureStore:
             "pending_patents": self.db.execute(
                 "SELECT count(*) FROM patents WHERE status='pending'"
             ).fetchone()[0],
-            "sheets": len(sheets),
+            "sheets": len({(s.patent_id, s.sheet_no) for s in sheets}),
+            "figures": len(sheets),
             "sheets_with_components": sum(1 for s in sheets if s.components),
             "reference_signs": sum(len(p.refsigns) for p in patents),
             "linked_numerals": linked,

@@ -11,7 +11,7 @@ from core.types import Hit
 
 BASE_COLUMNS = ("rank", "figure_id", "patent_id", "sheet", "figs", "kind", "view", "office", "pub_date", "cpc",
                 "title", "score")
-TAIL_COLUMNS = ("method", "weights", "matched_terms", "matched_components", "filters")
+TAIL_COLUMNS = ("box", "method", "weights", "matched_terms", "matched_components", "filters")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,6 +42,7 @@ def hit_row(hit: Hit, modalities: Sequence[str]) -> dict[str, object]:
         row[f"{m}_raw"] = ms.raw if ms else None
         row[f"{m}_norm"] = ms.norm if ms else None
         row[f"{m}_rank"] = ms.rank if ms else None
+    row["box"] = [round(v) for v in (hit.box.x0, hit.box.y0, hit.box.x1, hit.box.y1)] if hit.box else None
     row["method"] = bd.method
     row["weights"] = dict(bd.weights)
     row["matched_terms"] = list(bd.matched_terms)
@@ -69,7 +70,8 @@ def _cell(value: object) -> str:
 
 def hits_to_csv(hits: Sequence[Hit]) -> str:
     """CSV with a header: rank, figure_id, patent_id, sheet, figs, kind, view, office, pub_date, cpc, title,
-    score, then <modality>_raw/_norm/_rank per modality, method, weights, matched terms/components, filters."""
+    score, then <modality>_raw/_norm/_rank per modality, the figure's box on its sheet (x0; y0; x1; y1, empty for
+    a whole sheet), method, weights, matched terms/components, filters."""
     modalities = modality_names(hits)
     columns = [*BASE_COLUMNS, *(f"{m}_{x}" for m in modalities for x in ("raw", "norm", "rank")), *TAIL_COLUMNS]
     buf = io.StringIO()

@@ -77,7 +77,7 @@ def render_overlay(services: Services, figure_id: str, numerals: list[str] | str
     if not src.is_file():
         raise ToolError(f"the image of {figure_id} is missing from the index ({src.name}); re-ingest its patent")
     key = hashlib.sha1(
-        "|".join([RENDER_VERSION, str(src.stat().st_mtime_ns),
+        "|".join([RENDER_VERSION, str(src.stat().st_mtime_ns), sheet.box.model_dump_json() if sheet.box else "",
                   *(c.model_dump_json() for c in chosen), str(numerals is None)]).encode()
     ).hexdigest()[:12]
     out_dir = services.store.root / "renders"
@@ -92,8 +92,11 @@ def render_overlay(services: Services, figure_id: str, numerals: list[str] | str
     font = _font(max(12, round(short / 55)))
     line = max(2, round(short / 400))
     pad = max(2, line)
+    if sheet.box is not None:  # the figure's region on its sheet
+        b = sheet.box
+        draw.rectangle((b.x0, b.y0, b.x1, b.y1), outline="#7f7f7f", width=line)
     if not sheet.components:
-        draw.text((pad * 4, pad * 4), "no reference numerals were read on this sheet", fill="#d62728", font=font)
+        draw.text((pad * 4, pad * 4), "no reference numerals were read on this figure", fill="#d62728", font=font)
     for i, comp in enumerate(chosen):
         colour = COLOURS[i % len(COLOURS)]
         text = f"{comp.numeral} {comp.label}".strip()

@@ -169,6 +169,7 @@ def make_hit(services: Services, figure_id: str, rank: int, score: float, breakd
         title=patent.title,
         description=sheet.description,
         image_path=str(services.store.image_path(sheet)),
+        box=sheet.box,
         score=score,
         breakdown=breakdown,
     )

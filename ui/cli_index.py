@@ -102,7 +102,7 @@ def _print_report(report: IngestReport, problems: list[str], as_json: bool) -> N
         return
     out.print(
         f"indexed {summary['indexed']}, skipped {summary['skipped']}, failed {summary['failed']}; "
-        f"{summary['sheets']} sheets at {summary['sheets_per_minute']} sheets/min "
+        f"{summary['sheets']} sheets ({summary['figures']} figures) at {summary['sheets_per_minute']} sheets/min "
         f"(time share: {', '.join(f'{k} {v:.0%}' for k, v in summary['share'].items())})"
     )
     if report.recovered:

@@ -43,7 +43,8 @@ def serve(
     status = agent.status()
     mode = (f"chat with {status['model']} via Ollama" if status.get("backend") == "ollama"
             else f"offline planner ({status.get('reason') or 'no LLM'})")
-    console.print(f"index {stats['index']}: {stats['patents']} patents, {stats['sheets']} figure sheets; {mode}")
+    console.print(f"index {stats['index']}: {stats['patents']} patents, {stats['sheets']} drawing sheets, "
+                  f"{stats['figures']} figures; {mode}")
     if background is not None:
         console.print(ingest_progress(services).line())
     console.print(f"open http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port} in a browser "

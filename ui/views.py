@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from core.types import Breakdown, Hit, Patent, ResultSet, Sheet
+from core.types import Box, Breakdown, Hit, Patent, ResultSet, Sheet
 from tools.phrasing import source_words
 
 THUMB_SIDE = 420  # gallery tiles
@@ -63,6 +63,35 @@ def downscaled(path: str | Path, cache_dir: Path, max_side: int) -> str:
             img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             cache_dir.mkdir(parents=True, exist_ok=True)
             save_png(img, out, optimize=True)
+    return str(out)
+
+
+def figure_picture(path: str | Path, box: Box | None, cache_dir: Path, max_side: int, *, frame: bool = False) -> str:
+    """The picture of a figure no larger than `max_side`: its region cut from the sheet (`frame` False, gallery
+    tiles), or the whole sheet with the region framed in red (`frame` True, the figure's detail). A figure that
+    is the whole sheet (`box` None) is the downscaled sheet. Cached like `downscaled`."""
+    if box is None:
+        return downscaled(path, cache_dir, max_side)
+    src = Path(path)
+    coords = f"{box.x0:.0f},{box.y0:.0f},{box.x1:.0f},{box.y1:.0f}"
+    out = cache_dir / f"{src.stem[:40]}-{_cache_name(src, max_side, f'{frame}|{coords}')}.png"
+    if out.exists():
+        return str(out)
+    with _making(out):
+        if out.exists():
+            return str(out)
+        with Image.open(src) as im:
+            img = im.convert("RGB")
+        if frame:
+            line = max(3, round(min(img.size) / 250))
+            ImageDraw.Draw(img).rectangle((box.x0, box.y0, box.x1, box.y1), outline=(220, 30, 30), width=line)
+        else:
+            margin = 0.02 * max(img.size)
+            img = img.crop((max(0, int(box.x0 - margin)), max(0, int(box.y0 - margin)),
+                            min(img.width, int(box.x1 + margin + 0.5)), min(img.height, int(box.y1 + margin + 0.5))))
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        save_png(img, out, optimize=True)
     return str(out)
 
 
@@ -148,7 +177,7 @@ def gallery_items(hits: Iterable[Hit], cache_dir: Path) -> list[tuple[str, str]]
     items = []
     for h in sorted(hits, key=lambda h: h.rank):
         if h.image_path and Path(h.image_path).is_file():
-            items.append((downscaled(h.image_path, cache_dir, THUMB_SIDE), tile_caption(h)))
+            items.append((figure_picture(h.image_path, h.box, cache_dir, THUMB_SIDE), tile_caption(h)))
     return items
 
 

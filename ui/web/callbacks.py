@@ -72,10 +72,17 @@ class Callbacks:
         if sheet is None:
             return st, gr.skip(), *query.crop_values(st.crop), warn(OPEN_A_FIGURE)
         path = self.services.store.image_path(sheet)
+        box = sheet.box  # a figure of a sheet with several starts as the crop: its own region
+        crop = (box.x0, box.y0, box.x1, box.y1) if box is not None else None
         with Image.open(path) as img:
             img.load()
-            st.image, st.image_size, st.corner, st.crop, st.fresh = str(path), img.size, None, None, True
+            st.image, st.image_size, st.corner, st.crop, st.fresh = str(path), img.size, None, crop, True
             shown = query.preview(st, img, self.cache)
+        if crop is not None:
+            gr.Info(f"The sheet of {sheet.figure_id} is now the query drawing, cropped to the figure.")
+            return st, shown, *query.crop_values(crop), (
+                f"Query drawing: the sheet of {sheet.figure_id}, cropped to its figure. Click two corners for another "
+                "region, or press Search.")
         gr.Info(f"{sheet.figure_id} is now the query drawing: click two corners on it, then Search.")
         return st, shown, *query.crop_values(None), (
             f"Query drawing: {sheet.figure_id}. Click two corners of the region to search for, then press Search.")

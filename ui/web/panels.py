@@ -67,7 +67,7 @@ def detail(services: Services, st: UiState, cache: Path) -> tuple:
         return (None, f"{st.selected} is no longer in the index.", [], None, [], "", "")
     patent = patent_of(services, sheet.patent_id)
     hit = _selected_hit(st)
-    sheet_img = views.downscaled(store.image_path(sheet), cache, views.READABLE_SIDE)
+    sheet_img = views.figure_picture(store.image_path(sheet), sheet.box, cache, views.READABLE_SIDE, frame=True)
     overlay = _overlay(services, st, cache)
     rows = views.refsign_rows(sheet, patent)
     if hit is None:
@@ -159,7 +159,8 @@ def ingest_line(services: Services) -> str:
     if not prog.total or (not prog.running and time.time() - prog.updated > SHOW_FINISHED_SECONDS):
         return ""
     counts = services.store.counts()
-    searchable = f"{counts['patents']} patents ({counts['sheets']} figure sheets) are searchable now."
+    searchable = (f"{counts['patents']} patents ({counts['sheets']} drawing sheets, {counts['figures']} figures) "
+                  "are searchable now.")
     if prog.running:
         searchable += " Results cover only the documents indexed so far."
     return f"{prog.line()} {searchable}"
