@@ -69,7 +69,7 @@ def test_metrics_by_hand():
 def test_reid_and_family_on_handmade_vectors(handmade):
     report = evaluate(handmade)
     assert (report.patents, report.sheets) == (3, 5)
-    reid, family, components = report.protocols
+    reid, family, components, design = report.protocols
     # reid: the 4 sheets of US1 and US3 query. Visually each finds its sibling first.
     assert reid.queries == 4 and reid.mean_relevant == 1 and reid.chance_p1 == 0.25
     v = reid.results["visual"]
@@ -92,6 +92,7 @@ def test_reid_and_family_on_handmade_vectors(handmade):
     assert family.queries == 3 and family.chance_p1 == pytest.approx((1 / 3 + 1 / 3 + 1 / 2) / 3, abs=1e-4)
     assert all(m.map50 == 1.0 and m.p1 == 1.0 for m in family.results.values())
     assert components.queries == 0 and components.notes == ["no sheet has 2 or more OCR-linked component labels"]
+    assert design.queries == 0 and design.notes == ["no design patent with 2 or more views in the evaluated set"]
     table = format_table(report)
     assert "(1) reid: re-identification (DeepPatent)" in table
     assert "    visual         1.000   1.000   1.000   1.000" in table
