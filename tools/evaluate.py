@@ -479,14 +479,17 @@ def evaluate(
         elif name == "design":
             info = _doc_info(services, sheets)
             doc_type = {pid: d for pid, (_, d) in info.items()}
-            res = _sheet_protocol(services, name, design_queries(sheets, doc_type), modes, sheets, gallery)
-            designs = sorted({s.patent_id for s in sheets if doc_type.get(s.patent_id) == "design"})
+            queries = design_queries(sheets, doc_type)
+            res = _sheet_protocol(services, name, queries, modes, sheets, gallery)
+            designs = {s.patent_id for s in sheets if doc_type.get(s.patent_id) == "design"}
+            asking = {q.patent_id for q, _, _ in queries}
             if not res.queries:
                 res.notes.append("no design patent with 2 or more views in the evaluated set")
             else:
-                others = len(sheets) - sum(1 for s in sheets if doc_type.get(s.patent_id) == "design")
-                res.notes.append(f"{len(designs)} design patents query; gallery: all {len(sheets)} units of the "
-                                 f"evaluated set ({others} of them not designs)")
+                others = len(sheets) - sum(1 for s in sheets if s.patent_id in designs)
+                single = f", {len(designs - asking)} with one view in the gallery only" if designs - asking else ""
+                res.notes.append(f"{len(asking)} design patents query{single}; gallery: all {len(sheets)} units of "
+                                 f"the evaluated set ({others} of them not designs)")
         elif name == "family":
             mine = set(chosen)
             fams = [kept for f in families(services) if len(kept := [p for p in f if p in mine]) > 1]
