@@ -99,8 +99,10 @@ class Subset(BaseModel):
         return not (self.patents or self.offices or self.doc_types)
 
     def describe(self) -> str:
-        parts = [f"{name} {','.join(v)}" for name, v in
-                 (("patents", self.patents), ("offices", self.offices), ("document types", self.doc_types)) if v]
+        ids = ",".join(self.patents[:6]) + (f",... ({len(self.patents)} patents)" if len(self.patents) > 6 else "")
+        parts = [f"{name} {v}" for name, v in
+                 (("patents", ids), ("offices", ",".join(self.offices)),
+                  ("document types", ",".join(self.doc_types))) if v]
         return "; ".join(parts) or "whole index"
 
     def holds(self, patent_id: str, office: str, doc_type: str) -> bool:
