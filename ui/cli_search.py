@@ -192,14 +192,18 @@ def evaluate_cmd(
     protocols: str = typer.Option(",".join(PROTOCOLS), "--protocols",
                                   help=f"Protocols, comma-separated, of: {', '.join(PROTOCOLS)}."),
     patents: str | None = typer.Option(None, "--patents", help=(
-        "Evaluate only these patents, comma-separated ids (USD907292,EP1577413).")),
-    office: str | None = typer.Option(None, "--office", help="Evaluate only these offices, comma-separated: US,EP,WO."),
-    design: bool = typer.Option(False, "--design", help="Evaluate only design patents."),
-    utility: bool = typer.Option(False, "--utility", help="Evaluate only utility patents."),
+        "Only these patents, comma-separated ids (USD907292,EP1577413): their sheets alone query and are ranked.")),
+    office: str | None = typer.Option(None, "--office", help=(
+        "Only these offices, comma-separated (US,EP,WO): their sheets alone query and are ranked.")),
+    design: bool = typer.Option(False, "--design", help=(
+        "Only design patents: their sheets alone query and are ranked.")),
+    utility: bool = typer.Option(False, "--utility", help=(
+        "Only utility patents: their sheets alone query and are ranked.")),
     as_json: bool = JsonOpt,
 ) -> None:
     """Retrieval quality on the index: re-identification (DeepPatent), patent families, components → figures,
-    design re-identification (design views query; relevant = other views of the same design).
+    design re-identification (each view of a design queries the whole evaluated set; relevant = the other views of
+    the same design).
 
     Reports mAP@50, P@1, R@10 and MRR@10 per mode: visual, linked text, fused avg/max/RRF/min-max; then one
     table of every protocol and mode. --patents, --office and --design/--utility choose the evaluated
