@@ -69,7 +69,7 @@ def test_metrics_by_hand():
 def test_reid_and_family_on_handmade_vectors(handmade):
     report = evaluate(handmade)
     assert (report.patents, report.sheets) == (3, 5)
-    reid, family, components = report.protocols
+    reid, family, components, design = report.protocols
     # reid: the 4 sheets of US1 and US3 query. Visually each finds its sibling first.
     assert reid.queries == 4 and reid.mean_relevant == 1 and reid.chance_p1 == 0.25
     v = reid.results["visual"]
@@ -92,6 +92,7 @@ def test_reid_and_family_on_handmade_vectors(handmade):
     assert family.queries == 3 and family.chance_p1 == pytest.approx((1 / 3 + 1 / 3 + 1 / 2) / 3, abs=1e-4)
     assert all(m.map50 == 1.0 and m.p1 == 1.0 for m in family.results.values())
     assert components.queries == 0 and components.notes == ["no sheet has 2 or more OCR-linked component labels"]
+    assert design.queries == 0 and design.notes == ["no design patent with 2 or more views in the evaluated set"]
     table = format_table(report)
     assert "(1) reid: re-identification (DeepPatent)" in table
     assert "    visual         1.000   1.000   1.000   1.000" in table
@@ -145,3 +146,31 @@ def test_real_sample_index(sample_index):
         assert set(res.results) == {"visual", "text", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
     # every mode beats a random ranking on re-identification
     assert all(m.p1 > reid.chance_p1 for m in reid.results.values())
+
+
+def test_design_protocol_on_figure_units(tmp_path):
+    """Figures as the indexed unit ("USD1-S1-F2": two figures on one sheet): relevance follows the patent id and
+    the document type, not the form of the ids. Vectors by hand: USD1's figures look alike, USD2's too; the
+    utility US3 is in the gallery but never queries."""
+    units = {  # figure id → (patent, doc type, visual vector)
+        "USD1-S1-F1": ("USD1", "design", n(1, 0, 0)), "USD1-S1-F2": ("USD1", "design", n(1, 0.2, 0)),
+        "USD1-S2-F3": ("USD1", "design", n(1, 0, 0.2)), "USD2-S1-F1": ("USD2", "design", n(0, 1, 0)),
+        "USD2-S2-F2": ("USD2", "design", n(0.1, 1, 0)), "US3-S1-F1": ("US3", "utility", n(0, 0, 1)),
+    }  # fmt: skip
+    services = build_services(Settings(index_dir=tmp_path / "idx"), create=True)
+    try:
+        services.store.bind_encoders(EncoderId("fake:v3", 3), EncoderId("fake:t3", 3))
+        for pid, doc_type in (("USD1", "design"), ("USD2", "design"), ("US3", "utility")):
+            ids = sorted(f for f, u in units.items() if u[0] == pid)
+            sheets = [Sheet(figure_id=f, patent_id=pid, sheet_no=int(f.split("-S")[1][0]), image_path=f"s/{f}.png")
+                      for f in ids]
+            patent = Patent(patent_id=pid, office="US", number=pid[2:], doc_type=doc_type)
+            vectors = [units[f][2] for f in ids]
+            services.store.add_patent(patent, sheets, vectors, vectors, [], [])
+        report = evaluate(services, modes=("visual",), protocols=("design",))
+        (design,) = report.protocols
+        assert design.queries == 5 and design.mean_relevant == round((3 * 2 + 2 * 1) / 5, 2)
+        assert design.results["visual"].map50 == 1.0 and design.results["visual"].p1 == 1.0
+        assert design.chance_p1 == round((3 * 2 / 5 + 2 * 1 / 5) / 5, 4)  # 6 units, the query left out
+    finally:
+        services.close()

@@ -7,6 +7,11 @@ Protocols (the relevant items of a query are known from the documents themselves
 - ``family`` — patent families: patents sharing a priority number are one family; every sheet of a
   family member is a query; relevant are the sheets of the other members. The query's own patent is
   filtered out of the ranking (its sheets are neither relevant nor competitors).
+- ``design`` — design re-identification (DeepPatent's protocol on US design patents): every unit (sheet
+  or figure) of a design patent (``doc_type`` "design") with 2+ units is a query; the relevant items are
+  the other views of the same design; the query itself is excluded. The gallery is every unit of the
+  evaluated set, utility drawings included (as DeepPatent ranks against its whole gallery); ``--design``
+  narrows the gallery to design patents only.
 - ``components`` — components → figures: for every sheet with 2+ distinct component labels, the text
   "label1, label2, ..." is a query; relevant are that sheet and every other sheet showing all those
   components. Text mode ranks by the text encoder over the sheets' linked text; visual mode needs a
@@ -18,11 +23,18 @@ scored in both modalities (as `tools.search` does), and fused by `tools.fusion.f
 weight (visual 0.5, text 0.5). ``fused_avg`` and ``fused_max`` combine calibrated scores (the index's
 curves, `tools.relevance`); ``fused_minmax`` is the min-max normalised average patfig used before.
 
+Relevance is keyed on ``patent_id`` (and ``doc_type``), never on the form of a figure id, so the protocols
+hold whether the indexed unit is a sheet or a figure of a sheet.
+
+Subset (`Subset`: patent ids, offices, document types; combinable, all must hold): only the subset's units
+query, and only the subset's units are in the gallery (the rankings are filtered to its patents).
+
 Metrics over the top 50: AP@50 = sum of P@i at each relevant rank i / min(|relevant|, 50), its mean mAP@50;
 P@1; R@10 = share of the relevant items in the top 10; MRR@10 = 1 / rank of the first relevant item in
 the top 10 (0 if none).
 
-Run: ``patfig eval --index data/index [--modes visual,text] [--protocols reid] [--json]``
+Run: ``patfig eval --index data/index [--modes visual,text] [--protocols reid,design]
+[--patents US1,US2] [--office US,EP] [--design | --utility] [--json]``
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from core.calibration import Curve
 from core.defaults import DEFAULT_TEXT_WEIGHT
@@ -46,14 +58,56 @@ from tools.fusion import fuse
 from tools.relevance import curves_for
 
 MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
-PROTOCOLS = ("reid", "family", "components")
+PROTOCOLS = ("reid", "family", "components", "design")
+DOC_TYPES = ("utility", "design", "plant", "reissue")  # as the USPTO reader sets Patent.doc_type
 K = 50
 FUSION_WEIGHTS = {"visual": 1.0 - DEFAULT_TEXT_WEIGHT, "text": DEFAULT_TEXT_WEIGHT}  # as a default fused search
 TITLES = {
     "reid": "re-identification (DeepPatent): relevant = other sheets of the same patent",
     "family": "patent families: relevant = sheets of the other members of the query's family",
     "components": "components -> figures: query 'label1, label2, ...', relevant = sheets showing them all",
+    "design": "design re-identification (DeepPatent): design views query, relevant = other views of the same design",
 }
+
+
+class Subset(BaseModel):
+    """The patents evaluated: only their units query, and only their units are in the gallery.
+
+    Every non-empty field must hold (patent ids AND offices AND document types); all empty means the
+    whole index.
+    """
+
+    patents: list[str] = Field(default_factory=list, description="patent ids, e.g. USD907292")
+    offices: list[str] = Field(default_factory=list, description="'US', 'EP', 'WO'")
+    doc_types: list[str] = Field(default_factory=list, description=f"of {list(DOC_TYPES)}")
+
+    @field_validator("patents", "offices")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [x.strip().upper().replace(" ", "") for x in v if x.strip()]
+
+    @field_validator("doc_types")
+    @classmethod
+    def _doc_types(cls, v: list[str]) -> list[str]:
+        v = [x.strip().lower() for x in v if x.strip()]
+        bad = [x for x in v if x not in DOC_TYPES]
+        if bad:
+            raise ValueError(f"unknown document type {bad[0]!r}; document types: {', '.join(DOC_TYPES)}")
+        return v
+
+    def is_empty(self) -> bool:
+        return not (self.patents or self.offices or self.doc_types)
+
+    def describe(self) -> str:
+        ids = ",".join(self.patents[:6]) + (f",... ({len(self.patents)} patents)" if len(self.patents) > 6 else "")
+        parts = [f"{name} {v}" for name, v in
+                 (("patents", ids), ("offices", ",".join(self.offices)),
+                  ("document types", ",".join(self.doc_types))) if v]
+        return "; ".join(parts) or "whole index"
+
+    def holds(self, patent_id: str, office: str, doc_type: str) -> bool:
+        return ((not self.patents or patent_id in self.patents) and (not self.offices or office in self.offices)
+                and (not self.doc_types or doc_type in self.doc_types))
 
 
 class Metrics(BaseModel):
@@ -80,15 +134,31 @@ class ProtocolResult(BaseModel):
     seconds: float = 0.0
 
 
+class TableRow(BaseModel):
+    """One protocol × mode cell row of the report's single table (metrics None when n/a)."""
+
+    protocol: str
+    mode: str
+    queries: int
+    map50: float | None = None
+    p1: float | None = None
+    r10: float | None = None
+    mrr10: float | None = None
+    na: str = ""  # why the mode could not be measured
+
+
 class EvalReport(BaseModel):
-    """The evaluation of one index."""
+    """The evaluation of one index (or of a subset of it)."""
 
     index: str
-    patents: int
-    sheets: int
+    patents: int  # in the evaluated set (the gallery)
+    sheets: int  # units (sheets or figures) in the evaluated set
     encoders: dict[str, str]
+    visual_encoder: str = ""  # the encoder that built the index's visual vectors
+    subset: Subset = Field(default_factory=Subset)
     modes: list[str]
     protocols: list[ProtocolResult]
+    table: list[TableRow] = Field(default_factory=list)  # every protocol × every mode, in one table
     seconds: float
 
 
@@ -177,7 +247,10 @@ def _sheet_protocol(
     queries: Sequence[tuple[Sheet, set[str], Filters | None]],
     modes: Sequence[str],
     sheets: Sequence[Sheet],
+    gallery: Filters | None = None,
 ) -> ProtocolResult:
+    """Each query sheet ranks the gallery (`sheets`, restricted by `gallery` when a subset is evaluated) by
+    its stored vectors; a query's own filters (its patent left out) narrow that further."""
     store = services.store
     res = ProtocolResult(protocol=name, title=TITLES[name], queries=len(queries))
     if not queries:
@@ -194,7 +267,7 @@ def _sheet_protocol(
     for sheet, relevant, filters in queries:
         fid = sheet.figure_id
         vectors = {m: v for m, v in (("visual", vis.get(fid)), ("text", txt.get(fid))) if v is not None}
-        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=filters, curves=curves)
+        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=_narrowed(gallery, filters), curves=curves)
         for m in modes:
             if m in rankings:
                 acc[m].add(rankings[m], relevant)
@@ -205,6 +278,22 @@ def _sheet_protocol(
     res.chance_p1 = round(sum(len(r) / max(1, c) for (_, r, _), c in zip(queries, candidates, strict=True))
                           / len(queries), 4)
     return res
+
+
+def _narrowed(gallery: Filters | None, own: Filters | None) -> Filters | None:
+    """The gallery's filter (the subset's patents) with a query's own exclusions added."""
+    if gallery is None or own is None:
+        return own or gallery
+    return gallery.model_copy(update={"exclude_ids": own.exclude_ids})
+
+
+def design_queries(sheets: Sequence[Sheet], doc_type: dict[str, str]) -> list[tuple[Sheet, set[str], None]]:
+    """Every unit of a design patent with 2+ units, relevant = the other units (views) of the same design.
+
+    `doc_type` maps patent id → document type; relevance is keyed on the patent id alone, never on how a
+    figure id is spelt, so sheets and figures as units both work.
+    """
+    return reid_queries([s for s in sheets if doc_type.get(s.patent_id) == "design"])
 
 
 def reid_queries(sheets: Sequence[Sheet]) -> list[tuple[Sheet, set[str], None]]:
@@ -242,13 +331,16 @@ def families(services: Services) -> list[list[str]]:
     return sorted(sorted(g) for g in groups.values() if len(g) > 1)
 
 
-def family_queries(services: Services, sheets: Sequence[Sheet]) -> list[tuple[Sheet, set[str], Filters]]:
-    """Every sheet of a family member, relevant = the other members' sheets, own patent filtered out."""
+def family_queries(
+    services: Services, sheets: Sequence[Sheet], fams: Sequence[Sequence[str]] | None = None
+) -> list[tuple[Sheet, set[str], Filters]]:
+    """Every sheet of a family member, relevant = the other members' sheets (of `sheets`), own patent filtered
+    out. `fams` defaults to every family of the index."""
     by_patent: dict[str, list[str]] = {}
     for s in sheets:
         by_patent.setdefault(s.patent_id, []).append(s.figure_id)
     out = []
-    for fam in families(services):
+    for fam in families(services) if fams is None else fams:
         for pid in fam:
             relevant = {f for other in fam if other != pid for f in by_patent.get(other, [])}
             if not relevant:
@@ -277,7 +369,9 @@ def component_queries(sheets: Sequence[Sheet]) -> list[tuple[Sheet, str, set[str
     return out
 
 
-def _components_protocol(services: Services, sheets: list[Sheet], modes: Sequence[str]) -> ProtocolResult:
+def _components_protocol(
+    services: Services, sheets: list[Sheet], modes: Sequence[str], gallery: Filters | None = None
+) -> ProtocolResult:
     store = services.store
     queries = component_queries(sheets)
     res = ProtocolResult(protocol="components", title=TITLES["components"], queries=len(queries))
@@ -312,7 +406,7 @@ def _components_protocol(services: Services, sheets: list[Sheet], modes: Sequenc
     curves = curves_for(services, ("text",)) | ({"visual": curves_for(services, ("clip_text",))["clip_text"]}
                                                  if cross else {})
     for i, (_sheet, _text, relevant) in enumerate(queries):
-        rankings = _rankings(fns, {m: v[i] for m, v in vectors.items()}, todo, curves=curves)
+        rankings = _rankings(fns, {m: v[i] for m, v in vectors.items()}, todo, filters=gallery, curves=curves)
         for m in todo:
             acc[m].add(rankings[m], relevant)
     res.results = {m: a.metrics() for m, a in acc.items() if a.rows}
@@ -323,56 +417,130 @@ def _components_protocol(services: Services, sheets: list[Sheet], modes: Sequenc
     return res
 
 
+def _doc_info(services: Services, sheets: Sequence[Sheet]) -> dict[str, tuple[str, str]]:
+    """patent id → (office, document type), from the stored facet metadata of its units (the patent record
+    where a unit has none)."""
+    info: dict[str, tuple[str, str]] = {}
+    for m in services.store.all_metadata().values():
+        pid = str(m.get("patent_id", ""))
+        if pid and pid not in info:
+            info[pid] = (str(m.get("office", "")), str(m.get("doc_type", "") or "utility"))
+    missing = sorted({s.patent_id for s in sheets} - set(info))
+    for pid, p in services.store.patents_by_id(missing).items():
+        info[pid] = (p.office, p.doc_type)
+    return info
+
+
+def select_sheets(services: Services, sheets: Sequence[Sheet], subset: Subset) -> list[Sheet]:
+    """The units of the subset's patents (all of them for an empty subset); unknown patent ids are refused."""
+    if subset.is_empty():
+        return list(sheets)
+    indexed = {s.patent_id for s in sheets}
+    unknown = [p for p in subset.patents if p not in indexed]
+    if unknown:
+        raise ToolError(f"patent {unknown[0]!r} is not in the index at {services.store.root}; "
+                        f"indexed are e.g. {', '.join(sorted(indexed)[:5])}")
+    info = _doc_info(services, sheets)
+    chosen = [s for s in sheets if subset.holds(s.patent_id, *info.get(s.patent_id, ("", "utility")))]
+    if not chosen:
+        have = sorted({f"{o} {d}" for o, d in info.values()})
+        raise ToolError(f"no indexed sheet is in the subset ({subset.describe()}); the index holds "
+                        f"{', '.join(have)} patents")
+    return chosen
+
+
 def evaluate(
     services: Services,
     modes: Sequence[str] = MODES,
     protocols: Sequence[str] = PROTOCOLS,
+    subset: Subset | None = None,
 ) -> EvalReport:
-    """Evaluate the index under each protocol in each mode (see the module docstring for the definitions)."""
+    """Evaluate the index (or `subset` of it) under each protocol in each mode (see the module docstring)."""
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise ToolError(f"unknown mode {bad[0] if bad else '(none)'!r}; modes: {', '.join(MODES)}")
     bad = [p for p in protocols if p not in PROTOCOLS]
     if bad or not protocols:
         raise ToolError(f"unknown protocol {bad[0] if bad else '(none)'!r}; protocols: {', '.join(PROTOCOLS)}")
+    subset = subset or Subset()
     t0 = time.perf_counter()
     store = services.store
-    sheets = store.sheets()
-    if not sheets:
+    every = store.sheets()
+    if not every:
         raise ToolError(f"the index at {store.root} holds no sheets: ingest some patents first")
+    sheets = select_sheets(services, every, subset)
+    chosen = sorted({s.patent_id for s in sheets})
+    gallery = None if subset.is_empty() else Filters(include_ids=chosen)
     out = []
     for name in protocols:
         t = time.perf_counter()
         if name == "reid":
-            res = _sheet_protocol(services, name, reid_queries(sheets), modes, sheets)
+            res = _sheet_protocol(services, name, reid_queries(sheets), modes, sheets, gallery)
             if not res.queries:
                 res.notes.append("no patent has 2 or more sheets")
+        elif name == "design":
+            info = _doc_info(services, sheets)
+            doc_type = {pid: d for pid, (_, d) in info.items()}
+            queries = design_queries(sheets, doc_type)
+            res = _sheet_protocol(services, name, queries, modes, sheets, gallery)
+            designs = {s.patent_id for s in sheets if doc_type.get(s.patent_id) == "design"}
+            asking = {q.patent_id for q, _, _ in queries}
+            if not res.queries:
+                res.notes.append("no design patent with 2 or more views in the evaluated set")
+            else:
+                others = len(sheets) - sum(1 for s in sheets if s.patent_id in designs)
+                single = f", {len(designs - asking)} with one view in the gallery only" if designs - asking else ""
+                res.notes.append(f"{len(asking)} design patents query{single}; gallery: all {len(sheets)} units of "
+                                 f"the evaluated set ({others} of them not designs)")
         elif name == "family":
-            res = _sheet_protocol(services, name, family_queries(services, sheets), modes, sheets)
-            fams = families(services)
+            mine = set(chosen)
+            fams = [kept for f in families(services) if len(kept := [p for p in f if p in mine]) > 1]
+            res = _sheet_protocol(services, name, family_queries(services, sheets, fams), modes, sheets, gallery)
             if fams:
                 res.notes.append("families: " + "; ".join(" + ".join(f) for f in fams))
             else:
                 res.notes.append("no families found (no two patents share a priority number)")
         else:
-            res = _components_protocol(services, sheets, modes)
+            res = _components_protocol(services, sheets, modes, gallery)
         res.seconds = round(time.perf_counter() - t, 2)
         out.append(res)
+    encoders = store.encoders()
+    visual = encoders.get("visual")
     return EvalReport(
         index=str(store.root),
-        patents=len({s.patent_id for s in sheets}),
+        patents=len(chosen),
         sheets=len(sheets),
-        encoders={k: f"{v.name} (dim {v.dim})" for k, v in store.encoders().items()},
+        encoders={k: f"{v.name} (dim {v.dim})" for k, v in encoders.items()},
+        visual_encoder=visual.name if visual else "",
+        subset=subset,
         modes=list(modes),
         protocols=out,
+        table=_table_rows(out, modes),
         seconds=round(time.perf_counter() - t0, 2),
     )
 
 
+def _table_rows(protocols: Sequence[ProtocolResult], modes: Sequence[str]) -> list[TableRow]:
+    rows = []
+    for p in protocols:
+        for m in modes:
+            r = p.results.get(m)
+            if r is not None:
+                rows.append(TableRow(protocol=p.protocol, mode=m, queries=r.queries, map50=r.map50, p1=r.p1,
+                                     r10=r.r10, mrr10=r.mrr10))
+            else:
+                rows.append(TableRow(protocol=p.protocol, mode=m, queries=p.queries,
+                                     na=p.na.get(m, "" if p.queries else "no queries")))
+    return rows
+
+
 def format_table(report: EvalReport) -> str:
-    """The report as plain-text tables, one per protocol: rows = modes; mAP@50, P@1, R@10, MRR@10."""
+    """The report as plain text: one table per protocol (rows = modes; mAP@50, P@1, R@10, MRR@10), then one
+    table of every protocol × every mode (mAP@50 / P@1)."""
     enc = "; ".join(f"{k} {v}" for k, v in report.encoders.items())
-    lines = [f"patfig eval - {report.index}: {report.patents} patents, {report.sheets} sheets; {enc}"]
+    lines = [f"patfig eval - {report.index}: {report.patents} patents, {report.sheets} sheets; {enc}",
+             f"visual encoder that built the index: {report.visual_encoder or 'none recorded'}",
+             f"evaluated set: {report.subset.describe()} (its units alone query and form the gallery)"]
     for i, p in enumerate(report.protocols, start=1):
         lines.append("")
         lines.append(f"({i}) {p.protocol}: {p.title}")
@@ -388,5 +556,13 @@ def format_table(report: EvalReport) -> str:
                     lines.append(f"    {m:<12} {'n/a':>7}  {p.na.get(m, '')}")
         for note in p.notes:
             lines.append(f"    note: {note}")
+    lines += ["", f"all protocols: mAP@50 / P@1 per mode (visual = {report.visual_encoder or 'none'})"]
+    width = 13
+    lines.append(f"    {'protocol':<11} {'queries':>7}  " + " ".join(f"{m:>{width}}" for m in report.modes))
+    for p in report.protocols:
+        cells = []
+        for m in report.modes:
+            r = p.results.get(m)
+            cells.append(f"{f'{r.map50:.3f} / {r.p1:.3f}' if r else 'n/a':>{width}}")
+        lines.append(f"    {p.protocol:<11} {p.queries:>7}  " + " ".join(cells))
     return "\n".join(lines)
-

@@ -12,7 +12,7 @@ from rich.table import Table
 from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT, WEAK_SCORE
 from core.errors import StoreError, ToolError
 from core.types import Hit
-from tools.evaluate import MODES, PROTOCOLS, evaluate, format_table
+from tools.evaluate import MODES, PROTOCOLS, Subset, evaluate, format_table
 from tools.filtering import facet_values, make_filters
 from tools.lexical import search_lexical, search_passages
 from tools.refsigns import find_component, lookup_refsign
@@ -191,14 +191,29 @@ def evaluate_cmd(
     modes: str = typer.Option(",".join(MODES), "--modes", help=f"Modes, comma-separated, of: {', '.join(MODES)}."),
     protocols: str = typer.Option(",".join(PROTOCOLS), "--protocols",
                                   help=f"Protocols, comma-separated, of: {', '.join(PROTOCOLS)}."),
+    patents: str | None = typer.Option(None, "--patents", help=(
+        "Only these patents, comma-separated ids (USD907292,EP1577413): their sheets alone query and are ranked.")),
+    office: str | None = typer.Option(None, "--office", help=(
+        "Only these offices, comma-separated (US,EP,WO): their sheets alone query and are ranked.")),
+    design: bool = typer.Option(False, "--design", help=(
+        "Only design patents: their sheets alone query and are ranked.")),
+    utility: bool = typer.Option(False, "--utility", help=(
+        "Only utility patents: their sheets alone query and are ranked.")),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Retrieval quality on the index: re-identification (DeepPatent), patent families, components → figures.
+    """Retrieval quality on the index: re-identification (DeepPatent), patent families, components → figures,
+    design re-identification (each view of a design queries the whole evaluated set; relevant = the other views of
+    the same design).
 
-    Reports mAP@50, P@1, R@10 and MRR@10 per mode: visual, linked text, fused avg/max/RRF.
+    Reports mAP@50, P@1, R@10 and MRR@10 per mode: visual, linked text, fused avg/max/RRF/min-max; then one
+    table of every protocol and mode. --patents, --office and --design/--utility choose the evaluated
+    set (combinable, all must hold; --design with --utility takes both): its sheets alone query, and its
+    sheets alone are in the gallery that is ranked.
     """
     s = open_services(ctx, index)
-    report = _run(evaluate, s, _listed(modes), _listed(protocols))
+    doc_types = [d for d, on in (("design", design), ("utility", utility)) if on]
+    subset = Subset(patents=_listed(patents or ""), offices=_listed(office or ""), doc_types=doc_types)
+    report = _run(evaluate, s, _listed(modes), _listed(protocols), subset)
     if as_json:
         out.print_json(report.model_dump_json())
     else:
