@@ -143,8 +143,12 @@ def _figure(unit: Sheet, patent: Patent, figs: list[str], tokens: list[OcrToken]
     components, sentences = link_sheet(tokens, patent)
     descs = [d for d in (patent.figure(f) for f in figs) if d is not None]
     view, kind = sheet_view_kind(descs)
+    description = " ".join(d.text for d in descs)
+    if patent.doc_type == "design" and patent.title and patent.title.lower() not in description.lower():
+        # "FIG. 2 is a side view thereof": a design's views name the article only in its title
+        description = f"{description} ({patent.title})" if description else patent.title
     return unit.model_copy(update={
-        "figs": figs, "description": " ".join(d.text for d in descs), "view": view, "kind": kind,
+        "figs": figs, "description": description, "view": view, "kind": kind,
         "tokens": tokens, "components": components,
         "linked_sentences": sentences})
 
