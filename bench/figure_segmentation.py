@@ -136,7 +136,7 @@ def run(split, entries: list[dict], settings: Settings, show: str = "") -> dict:
                "ious": [round(v, 2) for _, _, v in pairs]}
         rows.append(row)
         if show and show in row["sheet"]:
-            print(json.dumps({"truth": e["figures"], "pred": pred, **row}, indent=1))
+            print(json.dumps({**row, "truth_boxes": e["figures"], "pred_boxes": pred}))
     return summarise(rows)
 
 

@@ -42,6 +42,8 @@ MIN_BLOB = 6  # blobs with fewer ink pixels are specks and ignored
 BELOW = 0.8  # a gap from a figure down (or, on a turned sheet, toward the reading-frame bottom) to its label counts this much
 APART = 0.06  # an unlabelled group this far (fraction of the sheet's longest side) from all others...
 MIN_PART = 0.15  # ...and at least this share of the biggest group's ink is a figure of its own
+MIN_SIDE = 0.2  # a gutter splits a group only if each side has this share of the sheet's ink per label
+CUT_TRIES = 3  # gutters tried per group, widest first
 
 _CONFUSIONS = {"8": "B", "B": "8", "0": "O", "O": "0", "D": "0", "5": "S", "S": "5", "2": "Z", "Z": "2",
                "6": "G", "G": "6", "1": "I", "I": "1"}
@@ -110,6 +112,78 @@ def _find(parent: list[int], i: int) -> int:
     return i
 
 
+def _link(idx: np.ndarray, is_label: np.ndarray, gap: np.ndarray, apart: float) -> list[np.ndarray]:
+    """Constrained single linkage of the items `idx`: closest groups first, never two labelled groups,
+    and nothing joined across a gap wider than `apart` (such groups are decided later)."""
+    pos = {int(i): n for n, i in enumerate(idx)}
+    sub = gap[np.ix_(idx, idx)]
+    parent = list(range(len(idx)))
+    has_label = [bool(is_label[i]) for i in idx]
+    flat = np.argsort(sub, axis=None)
+    rows, cols = np.unravel_index(flat, sub.shape)
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        if i >= j:
+            continue
+        if sub[i, j] > apart:
+            break
+        a, b = _find(parent, i), _find(parent, j)
+        if a == b or (has_label[a] and has_label[b]):
+            continue
+        parent[b] = a
+        has_label[a] = has_label[a] or has_label[b]
+    out: dict[int, list[int]] = {}
+    for n in range(len(idx)):
+        out.setdefault(_find(parent, n), []).append(int(idx[n]))
+    del pos
+    return [np.array(v) for v in out.values()]
+
+
+def _bare(parts: list[np.ndarray], mass: np.ndarray, is_label: np.ndarray, need: float) -> int:
+    """How many parts hold a FIG label but less drawing ink than `need`."""
+    return sum(1 for p in parts if is_label[p].any() and mass[p].sum() < need)
+
+
+def _cut(
+    idx: np.ndarray, boxes: np.ndarray, mass: np.ndarray, is_label: np.ndarray, gap: np.ndarray, apart: float,
+    need: float,
+) -> tuple[list[np.ndarray], int]:
+    """Split the items `idx` at a white gutter (across the whole group, either way) that leaves FIG labels
+    and drawing ink on both sides, recursively; a group that no gutter splits so is linked (`_link`).
+
+    Of the gutters, the widest is taken unless it leaves a label without a drawing (a "bare" label: less
+    ink than `need`) further down and a narrower one (of the CUT_TRIES widest) does not.
+    Returns the parts and how many bare labels they leave.
+    """
+    labels = int(is_label[idx].sum())
+    if labels <= 1:
+        parts = _link(idx, is_label, gap, apart)
+        return parts, _bare(parts, mass, is_label, need)
+    cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
+    for axis in (0, 1):
+        lo, hi = boxes[idx, axis], boxes[idx, axis + 2]
+        order = np.argsort(lo, kind="stable")
+        reach = np.maximum.accumulate(hi[order])
+        lab_cum = np.cumsum(is_label[idx][order])
+        ink_cum = np.cumsum(np.where(is_label[idx][order], 0.0, mass[idx][order]))
+        ink = ink_cum[-1]
+        for n in range(len(order) - 1):
+            width = lo[order[n + 1]] - reach[n]
+            if width > 0 and 0 < lab_cum[n] < labels and need <= ink_cum[n] <= ink - need:
+                cuts.append((float(width), idx[order[: n + 1]], idx[order[n + 1 :]]))
+    best: tuple[int, list[np.ndarray]] | None = None
+    for _, left, right in sorted(cuts, key=lambda c: -c[0])[:CUT_TRIES]:
+        a, bare_a = _cut(left, boxes, mass, is_label, gap, apart, need)
+        b, bare_b = _cut(right, boxes, mass, is_label, gap, apart, need)
+        if best is None or bare_a + bare_b < best[0]:
+            best = (bare_a + bare_b, a + b)
+        if best[0] == 0:
+            break
+    if best is None:
+        parts = _link(idx, is_label, gap, apart)
+        return parts, _bare(parts, mass, is_label, need)
+    return best[1], best[0]
+
+
 def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[str]) -> list[FigureRegion]:
     """The figures on one sheet.
 
@@ -161,37 +235,18 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
     nb, nl = len(blob_boxes), len(label_boxes)
     boxes = np.array(blob_boxes + label_boxes, dtype=float)
     mass = np.array(blob_ink + [0] * nl, dtype=float)
-    labels = list(range(nb, nb + nl))
+    is_label = np.arange(nb + nl) >= nb
     gap = _gaps(boxes)
-    gap = np.where(_below(boxes, labels, k), gap * BELOW, gap)
+    gap = np.where(_below(boxes, list(range(nb, nb + nl)), k), gap * BELOW, gap)
     np.fill_diagonal(gap, np.inf)
-
-    # constrained single linkage
-    parent = list(range(len(boxes)))
-    has_label = [i >= nb for i in range(len(boxes))]
-    size = mass.copy()
-    order = np.dstack(np.unravel_index(np.argsort(gap, axis=None), gap.shape))[0]
     apart = APART * max(w, h)
-    first_gap: dict[int, float] = {}  # root of an unlabelled group → the gap at which it first met a labelled one
-    for i, j in order:
-        if i >= j:
-            continue
-        a, b = _find(parent, int(i)), _find(parent, int(j))
-        if a == b or (has_label[a] and has_label[b]):
-            continue
-        if has_label[a] != has_label[b] and gap[i, j] > apart:
-            loose = b if has_label[a] else a
-            first_gap.setdefault(loose, float(gap[i, j]))
-            continue  # far from any figure: decided below
-        if not has_label[a] and not has_label[b] and gap[i, j] > apart:
-            continue
-        parent[b] = a
-        has_label[a] = has_label[a] or has_label[b]
-        size[a] += size[b]
+    need = MIN_SIDE * mass.sum() / max(1, nl)
+    parts, _ = _cut(np.arange(nb + nl), boxes, mass, is_label, gap, apart, need)
+    groups = {int(part[0]): [int(i) for i in part] for part in parts}
+    size = np.zeros(nb + nl)
+    for root, members in groups.items():
+        size[root] = mass[members].sum()
 
-    groups: dict[int, list[int]] = {}
-    for i in range(len(boxes)):
-        groups.setdefault(_find(parent, i), []).append(i)
     biggest = max(size[r] for r in groups)
     # a group: [box, ink mass, labels (indices), fig]
     found = []
