@@ -207,6 +207,7 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
     # the FIG labels: their ink is blanked and each becomes a seed blob
     label_boxes: list[list[float]] = []
     label_figs: list[str | None] = []
+    label_texts: list[str] = []
     for t in tokens:
         if t.kind != "fig_label":
             continue
@@ -215,6 +216,7 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
         ink[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1] = False
         label_boxes.append(b)
         label_figs.append(_fig_of(t.text, figs))
+        label_texts.append(t.text.upper())
 
     grown = ndimage.binary_dilation(ink, iterations=DILATE) if DILATE else ink
     lab, n = ndimage.label(grown)
@@ -283,17 +285,17 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
         target = nearest(g, [o for o in found if o is not g and (o[2] or o[1] >= MIN_PART * biggest)])
         if target is not None:
             join(target, g)
-    regions = [(g[0], g[3], bool(g[2])) for g in found]
+    regions = [(g[0], g[3], g[2]) for g in found]
 
     regions.sort(key=lambda r: _reading_key(r[0], k, w, h))
-    if len(regions) == 1:
-        box, fig, labelled = regions[0]
-        return [FigureRegion(_to_box(box, scale, width, height), fig or one_fig, "labels+ink" if labelled else "ink")]
+    # FIG numbers: a label's own; else the sheet's FIGs no label claimed, in reading order; else the label as read
     free = [f for f in figs if f not in {r[1] for r in regions}]
     out = []
     for box, fig, labelled in regions:
         if fig is None and free:
             fig = free.pop(0)
+        if fig is None and labelled:
+            fig = label_texts[labelled[0]] or None
         out.append(FigureRegion(_to_box(box, scale, width, height), fig, "labels+ink" if labelled else "ink"))
     return out
 
