@@ -143,6 +143,20 @@ def _bare(parts: list[np.ndarray], mass: np.ndarray, is_label: np.ndarray, need:
     return sum(1 for p in parts if is_label[p].any() and mass[p].sum() < need)
 
 
+def _adopt(parts: list[np.ndarray], mass: np.ndarray, is_label: np.ndarray, gap: np.ndarray, need: float) -> list[np.ndarray]:
+    """A label left without a drawing (its drawing beyond APART, as for a label above its figure with a
+    caption line between) takes the nearest unlabelled group with a drawing, closest pairs first."""
+    parts = list(parts)
+    while True:
+        bare = [i for i, p in enumerate(parts) if is_label[p].any() and mass[p].sum() < need]
+        loose = [i for i, p in enumerate(parts) if not is_label[p].any() and mass[p].sum() >= need]
+        if not bare or not loose:
+            return parts
+        _, i, j = min((float(gap[np.ix_(parts[i], parts[j])].min()), i, j) for i in bare for j in loose)
+        parts[i] = np.concatenate([parts[i], parts[j]])
+        del parts[j]
+
+
 def _cut(
     idx: np.ndarray, boxes: np.ndarray, mass: np.ndarray, is_label: np.ndarray, gap: np.ndarray, apart: float,
     need: float,
@@ -156,7 +170,7 @@ def _cut(
     """
     labels = int(is_label[idx].sum())
     if labels <= 1:
-        parts = _link(idx, is_label, gap, apart)
+        parts = _adopt(_link(idx, is_label, gap, apart), mass, is_label, gap, need)
         return parts, _bare(parts, mass, is_label, need)
     cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
     for axis in (0, 1):
@@ -179,7 +193,7 @@ def _cut(
         if best[0] == 0:
             break
     if best is None:
-        parts = _link(idx, is_label, gap, apart)
+        parts = _adopt(_link(idx, is_label, gap, apart), mass, is_label, gap, need)
         return parts, _bare(parts, mass, is_label, need)
     return best[1], best[0]
 
