@@ -43,6 +43,8 @@ BELOW = 0.8  # a gap from a figure down (or, on a turned sheet, toward the readi
 APART = 0.06  # an unlabelled group this far (fraction of the sheet's longest side) from all others...
 MIN_PART = 0.15  # ...and at least this share of the biggest group's ink is a figure of its own
 MIN_SIDE = 0.2  # a gutter splits a group only if each side has this share of the sheet's ink per label
+UNLABELLED_GUTTER = 0.02  # a sheet with several FIGs and no label read is cut only at gutters this wide...
+UNLABELLED_SIDE = 0.15  # ...that leave this share of the ink on each side
 CUT_TRIES = 3  # gutters tried per group, widest first
 
 _CONFUSIONS = {"8": "B", "B": "8", "0": "O", "O": "0", "D": "0", "5": "S", "S": "5", "2": "Z", "Z": "2",
@@ -157,6 +159,39 @@ def _adopt(parts: list[np.ndarray], mass: np.ndarray, is_label: np.ndarray, gap:
         del parts[j]
 
 
+def _gutters(idx: np.ndarray, boxes: np.ndarray, ink: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Every white gutter across the items `idx` (either way): (width, items before it, items after it)."""
+    out = []
+    for axis in (0, 1):
+        lo, hi = boxes[idx, axis], boxes[idx, axis + 2]
+        order = np.argsort(lo, kind="stable")
+        reach = np.maximum.accumulate(hi[order])
+        for n in range(len(order) - 1):
+            width = lo[order[n + 1]] - reach[n]
+            if width > 0:
+                out.append((float(width), idx[order[: n + 1]], idx[order[n + 1 :]]))
+    return out
+
+
+def _split_unlabelled(idx: np.ndarray, boxes: np.ndarray, mass: np.ndarray, parts: int, gutter: float) -> list[np.ndarray]:
+    """A sheet with several FIGs and no label read: cut it at its widest gutters (at least `gutter` wide,
+    with at least UNLABELLED_SIDE of the ink on each side) into at most `parts` parts."""
+    out = [idx]
+    total = mass[idx].sum()
+    while len(out) < parts:
+        best = None
+        for n, part in enumerate(out):
+            for width, a, b in _gutters(part, boxes, mass):
+                if width >= gutter and min(mass[a].sum(), mass[b].sum()) >= UNLABELLED_SIDE * total:
+                    if best is None or width > best[0]:
+                        best = (width, n, a, b)
+        if best is None:
+            break
+        _, n, a, b = best
+        out[n : n + 1] = [a, b]
+    return out
+
+
 def _cut(
     idx: np.ndarray, boxes: np.ndarray, mass: np.ndarray, is_label: np.ndarray, gap: np.ndarray, apart: float,
     need: float,
@@ -257,7 +292,10 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
     np.fill_diagonal(gap, np.inf)
     apart = APART * max(w, h)
     need = MIN_SIDE * mass.sum() / max(1, nl)
-    parts, _ = _cut(np.arange(nb + nl), boxes, mass, is_label, gap, apart, need)
+    if nl == 0 and len(figs) > 1:
+        parts = _split_unlabelled(np.arange(nb), boxes, mass, len(figs), UNLABELLED_GUTTER * max(w, h))
+    else:
+        parts, _ = _cut(np.arange(nb + nl), boxes, mass, is_label, gap, apart, need)
     groups = {int(part[0]): [int(i) for i in part] for part in parts}
     size = np.zeros(nb + nl)
     for root, members in groups.items():
