@@ -120,7 +120,8 @@ def run(split, entries: list[dict], settings: Settings, show: str = "") -> dict:
         with read_document(path) as doc:
             src = next(s for s in doc.patent.sheets if s.sheet_no == e["sheet_no"])
             img = doc.sheet_image(src, settings.max_image_pixels)
-        assert list(img.size) == e["size"], f"{e['source']} sheet {e['sheet_no']}: rendered {img.size}, truth {e['size']}"
+        if list(img.size) != e["size"]:
+            raise SystemExit(f"{e['source']} sheet {e['sheet_no']}: rendered {img.size}, checked at {e['size']}")
         tokens = [OcrToken(**t) for t in sheet["tokens"]]
         img.load()
         t0 = time.perf_counter()
@@ -172,7 +173,7 @@ def report(res: dict) -> str:
         f"{res['all']['figures']} figures ({TRUTH.relative_to(ROOT)}).",
         f"found = checked figure matched (Hungarian on IoU) by a region with IoU >= {IOU} AND the right FIG number; "
         f"boxes = IoU >= {IOU} whatever the FIG; precision = share of predicted regions that match (box / box+FIG).",
-        "OCR tokens and FIG numbers as ingest makes them (default engine, landscape hint, figs_on_sheet + assign_figs).",
+        "OCR tokens and FIG numbers as ingest makes them (default engine, landscape hint, figs_on_sheet, assign_figs).",
         "",
         f"{'set':8} {'sheets':>6} {'multi':>5} {'figs':>5} {'found':>6} {'found%':>7} {'boxes%':>7} {'pred':>5} "
         f"{'P box':>6} {'P fig':>6} {'sheets ok':>9} {'ms med':>7} {'ms max':>7}",
@@ -187,8 +188,8 @@ def report(res: dict) -> str:
     lines += ["", "sheets not fully right (truth figs / predicted / found; labels read; figs assigned; IoUs):"]
     for r in res["rows"]:
         if not r["found"] == r["truth"] == r["pred"]:
-            lines.append(f"  {r['sheet']:34} {r['kind']:6} {r['truth']}/{r['pred']}/{r['found']}  labels {r['labels']}  "
-                         f"figs {r['figs']}  ious {r['ious']}")
+            lines.append(f"  {r['sheet']:34} {r['kind']:6} {r['truth']}/{r['pred']}/{r['found']}  "
+                         f"labels {r['labels']}  figs {r['figs']}  ious {r['ious']}")
     return "\n".join(lines)
 
 
