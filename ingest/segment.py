@@ -101,6 +101,9 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
         np.fill_diagonal(gap, np.inf)
         sheet = _Sheet(boxes, mass, is_label, gap, APART * max(w, h), MIN_SIDE * mass.sum() / max(1, nl))
         parts, _ = sheet.cut(np.arange(nb + nl))
+        # fewer figures than the sheet has FIGs: one whose label was not read may be linked to another
+        figures = sum(1 for p in parts if is_label[p].any() or sheet.drawing(p) >= sheet.need)
+        parts = sheet.split_off(parts, len(figs) - figures)
 
     groups = _settle([_Group.of(p, boxes, mass, nb) for p in parts])
     groups.sort(key=lambda g: _reading_key(g.box, turn, w, h))
@@ -285,6 +288,59 @@ class _Sheet:
         for n in range(len(idx)):
             groups.setdefault(_find(parent, n), []).append(int(idx[n]))
         return [np.array(v) for v in groups.values()]
+
+    def split_off(self, parts: list[np.ndarray], missing: int) -> list[np.ndarray]:
+        """Find up to `missing` figures whose label was not read inside the parts: cut a part at its weakest
+        link (the widest gap of its minimum spanning tree) that leaves a drawing without a label as big as
+        MIN_PART of the part's and the rest with its labels, biggest parts first."""
+        parts = list(parts)
+        for _ in range(missing):
+            for k in sorted(range(len(parts)), key=lambda k: -self.drawing(parts[k])):
+                halves = self.weakest(parts[k])
+                if halves is not None:
+                    parts[k : k + 1] = list(halves)
+                    break
+            else:
+                break
+        return parts
+
+    def weakest(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """`idx` cut at the widest edge of its minimum spanning tree whose cut leaves an unlabelled side with
+        MIN_PART of the ink (and at least `need`); None when no edge does."""
+        if len(idx) < 2:
+            return None
+        sub = self.gap[np.ix_(idx, idx)]
+        parent = list(range(len(idx)))
+        edges = []
+        rows, cols = np.unravel_index(np.argsort(sub, axis=None), sub.shape)
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            if i < j and _find(parent, i) != _find(parent, j):
+                parent[_find(parent, j)] = _find(parent, i)
+                edges.append((float(sub[i, j]), i, j))
+                if len(edges) == len(idx) - 1:
+                    break
+        total = self.drawing(idx)
+        for _, i, j in sorted(edges, reverse=True):
+            tree: dict[int, list[int]] = {}
+            for _, a, b in edges:
+                if (a, b) != (i, j):
+                    tree.setdefault(a, []).append(b)
+                    tree.setdefault(b, []).append(a)
+            side, todo = {i}, [i]
+            while todo:
+                for m in tree.get(todo.pop(), []):
+                    if m not in side:
+                        side.add(m)
+                        todo.append(m)
+            one = idx[sorted(side)]
+            other = idx[sorted(set(range(len(idx))) - side)]
+            for lone, rest in ((one, other), (other, one)):
+                ink = self.drawing(lone)
+                if self.is_label[lone].any() or ink < max(self.need, MIN_PART * total):
+                    continue
+                if self.drawing(rest) >= MIN_PART * ink:
+                    return rest, lone
+        return None
 
     def adopt(self, parts: list[np.ndarray]) -> list[np.ndarray]:
         """A label left without a drawing (a label above its figure with a caption line between, say)
