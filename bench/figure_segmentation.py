@@ -193,10 +193,36 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def every_sheet(split, settings: Settings) -> dict:
+    """split_sheet's time on every drawing sheet of the sample folder, and how its region count compares with
+    the FIG numbers ingest assigned (no truth here: a speed and sanity run)."""
+    times, same, more, fewer, regions = [], 0, 0, 0, 0
+    paths = sorted((SAMPLES / "uspto").iterdir()) + sorted((SAMPLES / "pdf").glob("*.pdf"))
+    for path in paths:
+        info = ocr_document(path, settings)
+        with read_document(path) as doc:
+            for src, sheet in zip(doc.patent.sheets, info["sheets"], strict=True):
+                img = doc.sheet_image(src, settings.max_image_pixels)
+                img.load()
+                t0 = time.perf_counter()
+                out = split(img, [OcrToken(**t) for t in sheet["tokens"]], sheet["figs"])
+                times.append((time.perf_counter() - t0) * 1000)
+                regions += len(out)
+                n = max(1, len(sheet["figs"]))
+                same, more, fewer = same + (len(out) == n), more + (len(out) > n), fewer + (len(out) < n)
+    times.sort()
+    return {"documents": len(paths), "sheets": len(times), "regions": regions,
+            "regions_equal_to_figs": same, "more_regions": more, "fewer_regions": fewer,
+            "ms_median": round(statistics.median(times), 1), "ms_p90": round(times[int(0.9 * (len(times) - 1))], 1),
+            "ms_max": round(times[-1], 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--show", default="", help="print truth and prediction of sheets whose id contains this")
     ap.add_argument("--no-write", action="store_true", help="print only; leave bench/results alone")
+    ap.add_argument("--all-sheets", action="store_true",
+                    help="also time split_sheet on every drawing sheet of the sample folder (OCRs uncached ones)")
     args = ap.parse_args()
     from ingest.segment import split_sheet
 
@@ -204,6 +230,13 @@ def main() -> None:
     entries = json.loads(TRUTH.read_text())["sheets"]
     res = run(split_sheet, entries, settings, args.show)
     text = report(res)
+    if args.all_sheets:
+        res["every_sheet"] = every_sheet(split_sheet, settings)
+        e = res["every_sheet"]
+        text += (f"\n\nEvery drawing sheet of the sample folder ({e['documents']} documents, {e['sheets']} sheets, no "
+                 f"truth): {e['regions']} regions; region count = number of FIGs ingest assigned on "
+                 f"{e['regions_equal_to_figs']} sheets, more on {e['more_regions']}, fewer on {e['fewer_regions']}; "
+                 f"split_sheet ms/sheet median {e['ms_median']}, p90 {e['ms_p90']}, max {e['ms_max']}.")
     stamp = (f"python bench/figure_segmentation.py on {datetime.date.today()}: {os.cpu_count()} cores, "
              f"{platform.processor() or platform.machine()}, Python {platform.python_version()}; "
              f"ms = split_sheet wall time per sheet (OCR excluded), shared machine.")

@@ -105,7 +105,8 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
         figures = sum(1 for p in parts if is_label[p].any() or sheet.drawing(p) >= sheet.need)
         parts = sheet.split_off(parts, len(figs) - figures)
 
-    groups = _settle([_Group.of(p, boxes, mass, nb) for p in parts])
+    every_fig_labelled = bool(label_figs) and all(f in label_figs for f in figs)
+    groups = _settle([_Group.of(p, boxes, mass, nb) for p in parts], every_fig_labelled)
     groups.sort(key=lambda g: _reading_key(g.box, turn, w, h))
     free = [f for f in figs if f not in {label_figs[g.labels[0]] for g in groups if g.labels}]
     out = []
@@ -399,11 +400,13 @@ def _gap(a: _Group, b: _Group) -> float:
     return float(_gaps(np.vstack([a.box, b.box]))[0, 1])
 
 
-def _settle(groups: list[_Group]) -> list[_Group]:
+def _settle(groups: list[_Group], every_fig_labelled: bool) -> list[_Group]:
     """Bare labels take the nearest big unlabelled group (closest pairs first); small unlabelled groups
-    (stray marks, a far part of a figure) join the nearest group that stays."""
+    (stray marks, a far part of a figure) join the nearest group that stays. When every FIG of the sheet
+    has its label, no unlabelled group stays: each joins the nearest labelled one (a far part of a figure,
+    not a figure of its own)."""
     groups = list(groups)
-    big = MIN_PART * max(g.mass for g in groups)
+    big = (np.inf if every_fig_labelled else MIN_PART) * max(g.mass for g in groups)
     while True:
         bare = [g for g in groups if g.labels and g.mass < big]
         loose = [g for g in groups if not g.labels and g.mass >= big]
