@@ -17,6 +17,7 @@ PATENT_ID_IN_TEXT = re.compile(r"\b(US|EP|WO)[\s\-]?((?:\d[\d ,./]{3,16}\d))(?:\
 FIGURE_ID_IN_TEXT = re.compile(
     r"\b((?:US|EP|WO)D?\d{5,12}-S\d{1,3}(?:-(?:F\d{1,3}(?:\.\d{1,2})?[A-Z]?|R\d{1,2}))?)(?![\w.]*\w)",
     re.IGNORECASE)
+_FIG_WORD = re.compile(r"^\s*FIG(?:URE|S)?\b\.?")  # "FIG. 4" → " 4"
 # A compact id, kind code optional: "US12448135B2".
 _COMPACT_ID = re.compile(r"^(US|EP|WO)(\d{4,12})([A-Z]\d?)?$")
 
@@ -26,7 +27,8 @@ def figure_id(patent_id: str, sheet_no: int, fig: str | None = None, region: int
     0), else with the FIG number ("-F2A") or, when no label was read for it, the 1-based region ("-R2")."""
     base = f"{patent_id}-S{sheet_no}"
     if fig:
-        return f"{base}-F{re.sub(r'[^0-9A-Z.]', '', fig.upper())}"
+        number = _FIG_WORD.sub("", fig.upper())
+        return f"{base}-F{re.sub(r'[^0-9A-Z.]', '', number)}"
     return f"{base}-R{region}" if region else base
 
 

@@ -28,7 +28,7 @@ from ingest.base import Document
 from ingest.figures import sheet_view_kind
 from ingest.ocr_link import assign_figs, figs_on_sheet, link_sheet
 from ingest.read import read_document
-from ingest.segment import split_sheet
+from ingest.segment import figure_crop, split_sheet
 from models.base import TextEncoder, VisualEncoder
 from models.ocr import NumeralReader
 from store.index import EncoderId, Passage
@@ -159,18 +159,6 @@ def _inside(box: Box, region: Box) -> bool:
     return region.x0 <= cx <= region.x1 and region.y0 <= cy <= region.y1
 
 
-def figure_image(sheet_image: Image.Image, box: Box | None) -> Image.Image:
-    """The picture of one figure: its region of the sheet (with a small margin), or the whole sheet."""
-    if box is None:
-        return sheet_image
-    margin = 0.02 * max(sheet_image.size)
-    x0, y0 = max(0, int(box.x0 - margin)), max(0, int(box.y0 - margin))
-    x1, y1 = min(sheet_image.width, int(box.x1 + margin + 0.5)), min(sheet_image.height, int(box.y1 + margin + 0.5))
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return sheet_image
-    return sheet_image.crop((x0, y0, x1, y1))
-
-
 def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
@@ -199,7 +187,7 @@ def _fill(parts: Parts, prep: Prepared, path: Path, use_ocr: bool) -> None:
         prep.sheets, prep.seconds["ocr"] = build_sheets(parts, doc, images, use_ocr)
     by_no = {src.sheet_no: img for src, img in zip(prep.patent.sheets, images, strict=True)}
     t1 = time.perf_counter()
-    _encode(parts, prep, [figure_image(by_no[f.sheet_no], f.box) for f in prep.sheets])
+    _encode(parts, prep, [figure_crop(by_no[f.sheet_no], f.box) for f in prep.sheets])
     prep.seconds["encode"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     paths = {f.sheet_no: f.image_path for f in prep.sheets}

@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from core.types import Box, Breakdown, Hit, Patent, ResultSet, Sheet
+from ingest.segment import figure_crop
 from tools.phrasing import source_words
 
 THUMB_SIDE = 420  # gallery tiles
@@ -86,9 +87,7 @@ def figure_picture(path: str | Path, box: Box | None, cache_dir: Path, max_side:
             line = max(3, round(min(img.size) / 250))
             ImageDraw.Draw(img).rectangle((box.x0, box.y0, box.x1, box.y1), outline=(220, 30, 30), width=line)
         else:
-            margin = 0.02 * max(img.size)
-            img = img.crop((max(0, int(box.x0 - margin)), max(0, int(box.y0 - margin)),
-                            min(img.width, int(box.x1 + margin + 0.5)), min(img.height, int(box.y1 + margin + 0.5))))
+            img = figure_crop(img, box)
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         cache_dir.mkdir(parents=True, exist_ok=True)
         save_png(img, out, optimize=True)
