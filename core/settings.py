@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     chroma_host: str | None = None  # set to use a Chroma server (HttpClient) instead of the embedded store
     chroma_port: int = 8000
     max_image_pixels: int = Field(default=120_000_000, ge=1_000_000)  # larger images are refused (decompression bombs)
+    # index each figure of a sheet that shows several as its own unit (needs OCR's FIG labels); off: one unit per
+    # sheet, as before (PATFIG_SPLIT_FIGURES=0)
+    split_figures: bool = True
 
     ollama_model: str = "qwen2.5:7b"
     ollama_host: str = Field(

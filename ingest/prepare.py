@@ -122,7 +122,8 @@ def build_sheets(
         base = Sheet(figure_id=figure_id(patent.patent_id, src.sheet_no), patent_id=patent.patent_id,
                      sheet_no=src.sheet_no, image_path=f"sheets/{patent.patent_id}-S{src.sheet_no}.png",
                      width=img.width, height=img.height, rotation=res.rotation if res else 0, figs_from=figs_from)
-        regions = split_sheet(img, tokens, figs) if res is not None and len(figs) > 1 else []
+        split = res is not None and len(figs) > 1 and parts.settings.split_figures
+        regions = split_sheet(img, tokens, figs) if split else []
         if len(regions) <= 1:
             units.append(_figure(base, patent, figs, tokens))
             continue
