@@ -49,6 +49,7 @@ APART = 0.06  # linking never bridges a gap wider than this (fraction of the she
 MIN_PART = 0.15  # an unlabelled group with this share of the biggest group's ink is a figure of its own
 MIN_SIDE = 0.2  # a gutter splits only if each side has this share of the sheet's ink per label
 CUT_TRIES = 3  # gutters tried per part, widest first
+ALONE = 0.25  # a label with less drawing ink than this share of MIN_SIDE's has a drawing cut free for it
 UNLABELLED_GUTTER = 0.02  # a sheet with several FIGs and no label read is cut at gutters this wide...
 UNLABELLED_SIDE = 0.15  # ...that leave this share of the ink on each side
 
@@ -101,6 +102,7 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
         np.fill_diagonal(gap, np.inf)
         sheet = _Sheet(boxes, mass, is_label, gap, APART * max(w, h), MIN_SIDE * mass.sum() / max(1, nl))
         parts, _ = sheet.cut(np.arange(nb + nl))
+        parts = sheet.adopt(parts, free=True)
         # fewer figures than the sheet has FIGs: one whose label was not read may be linked to another
         figures = sum(1 for p in parts if is_label[p].any() or sheet.drawing(p) >= sheet.need)
         parts = sheet.split_off(parts, len(figs) - figures)
@@ -343,13 +345,33 @@ class _Sheet:
                     return rest, lone
         return None
 
-    def adopt(self, parts: list[np.ndarray]) -> list[np.ndarray]:
+    def free_drawing(self, parts: list[np.ndarray]) -> list[int]:
+        """For a label left without a drawing: cut the labelled part with the most ink at its weakest link
+        (`weakest`) so that a drawing without a label comes free; `parts` is changed in place. Returns the
+        index of the freed drawing, or nothing."""
+        for k in sorted(range(len(parts)), key=lambda k: -self.drawing(parts[k])):
+            if not self.is_label[parts[k]].any() or self.drawing(parts[k]) < 2 * self.need:
+                continue
+            halves = self.weakest(parts[k])
+            if halves is not None:
+                parts[k] = halves[0]
+                parts.append(halves[1])
+                return [len(parts) - 1]
+        return []
+
+    def adopt(self, parts: list[np.ndarray], free: bool = False) -> list[np.ndarray]:
         """A label left without a drawing (a label above its figure with a caption line between, say)
-        takes the nearest unlabelled group with a drawing, closest pairs first."""
+        takes the nearest unlabelled group with a drawing, closest pairs first. With `free` (once, over the
+        whole sheet, after the cut), if there is none, one is cut free from the labelled part with the most
+        ink (two drawings that linked before either met a label)."""
         parts = list(parts)
         while True:
             bare = [i for i, p in enumerate(parts) if self.is_label[p].any() and self.drawing(p) < self.need]
             loose = [i for i, p in enumerate(parts) if not self.is_label[p].any() and self.drawing(p) >= self.need]
+            if free and not loose and any(self.drawing(parts[i]) < ALONE * self.need for i in bare) and not any(
+                not self.is_label[p].any() and self.drawing(p) >= ALONE * self.need for p in parts
+            ):  # a label alone, and no unlabelled drawing left anywhere (a sparse one joins it later)
+                loose = self.free_drawing(parts)
             if not bare or not loose:
                 return parts
             _, i, j = min((float(self.gap[np.ix_(parts[i], parts[j])].min()), i, j) for i in bare for j in loose)
