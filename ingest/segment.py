@@ -17,15 +17,23 @@ How:
    first (gap between boxes) but never two groups that hold a label, and nothing across a gap wider
    than APART. A drawing's strokes, numerals and leader lines are close together, so they join before
    the drawing meets a label. A label that ends up without a drawing takes the nearest unlabelled one.
-5. Unlabelled groups that are big (MIN_PART of the biggest) stay figures of their own; smaller ones join
-   the nearest group. Each group's box (ink and label) is a region.
-6. FIG numbers: a region's label, matched to the sheet's FIGs as ingest matches them ("18" reads as
+5. Over the whole sheet: a label still alone, with no unlabelled drawing anywhere, gets a drawing cut
+   free from the labelled part with the most ink, at the widest edge of that part's minimum spanning
+   tree (two drawings that linked before either met a label); a sheet with fewer figures than FIG
+   numbers cuts parts so too, to find a figure whose label was not read.
+6. When every FIG of the sheet has its label, unlabelled ink joins the nearest labelled figure (a far
+   part of a figure, not a figure of its own); otherwise an unlabelled group with MIN_PART of the
+   biggest group's ink is a figure of its own and smaller ones join the nearest group. Each group's box
+   (ink and label) is a region.
+7. FIG numbers: a region's label, matched to the sheet's FIGs as ingest matches them ("18" reads as
    "1B" when the sheet has a FIG 1B); a region without one takes the sheet's FIGs that no label claimed,
    in reading order; a label that is none of the sheet's FIGs names its region as read.
 
 A sheet with several FIGs and no label read is cut at its widest gutters into as many parts (step 3
 without labels). Regions come in reading order, in the frame where the labels read (landscape sheets
-are turned). Measured on hand-checked sheets: ``python bench/figure_segmentation.py``.
+are turned). Measured on 81 hand-checked sheets (``python bench/figure_segmentation.py``, results in
+bench/results/figure_segmentation.txt): 155 of 173 figures found with IoU >= 0.8 and the right FIG
+number (0.896), precision 0.923, about 20 ms per sheet.
 """
 
 from __future__ import annotations
@@ -81,8 +89,10 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
     h, w = ink.shape
     turn = _turn(tokens)
 
-    labels = [t for t in tokens if t.kind == "fig_label"]
-    label_boxes = [[t.box.x0 * scale, t.box.y0 * scale, t.box.x1 * scale, t.box.y1 * scale] for t in labels]
+    labels = [t for t in tokens if t.kind == "fig_label" and t.box.x0 < width and t.box.y0 < height
+              and t.box.x1 > max(0.0, t.box.x0) and t.box.y1 > max(0.0, t.box.y0)]
+    label_boxes = [[max(0.0, t.box.x0) * scale, max(0.0, t.box.y0) * scale, min(t.box.x1, width) * scale,
+                    min(t.box.y1, height) * scale] for t in labels]
     label_figs = [_fig_of(t.text, figs) for t in labels]
     for x0, y0, x1, y1 in label_boxes:  # a label's own ink is not a drawing
         ink[max(0, int(y0) - 1) : int(np.ceil(y1)) + 2, max(0, int(x0) - 1) : int(np.ceil(x1)) + 2] = False
