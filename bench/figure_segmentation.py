@@ -131,7 +131,8 @@ def run(split, entries: list[dict], settings: Settings, show: str = "") -> dict:
         pairs = match(e["figures"], pred)
         good = [(t, p, v) for t, p, v in pairs if v >= IOU]
         found = sum(1 for t, p, _ in good if same_fig(e["figures"][t]["fig"], pred[p]["fig"]))
-        row = {"sheet": f"{e['source']}:{e['sheet_no']}", "kind": e["kind"], "truth": len(e["figures"]),
+        row = {"sheet": f"{e['source']}:{e['sheet_no']}", "kind": e["kind"], "split": e.get("split", "tuning"),
+               "truth": len(e["figures"]),
                "pred": len(pred), "boxes": len(good), "found": found, "ms": ms, "figs": sheet["figs"],
                "labels": sum(1 for t in tokens if t.kind == "fig_label"),
                "ious": [round(v, 2) for _, _, v in pairs]}
@@ -163,6 +164,8 @@ def summarise(rows: list[dict]) -> dict:
     out = {"all": agg(rows), "multi": agg([r for r in rows if r["truth"] > 1])}
     for kind in ("uspto", "pdf", "design"):
         out[kind] = agg([r for r in rows if r["kind"] == kind])
+    for split in ("tuning", "heldout"):
+        out[split] = agg([r for r in rows if r["split"] == split])
     out["rows"] = rows
     return out
 
@@ -178,7 +181,7 @@ def report(res: dict) -> str:
         f"{'set':8} {'sheets':>6} {'multi':>5} {'figs':>5} {'found':>6} {'found%':>7} {'boxes%':>7} {'pred':>5} "
         f"{'P box':>6} {'P fig':>6} {'sheets ok':>9} {'ms med':>7} {'ms max':>7}",
     ]
-    for key in ("all", "multi", "uspto", "pdf", "design"):
+    for key in ("all", "multi", "uspto", "pdf", "design", "tuning", "heldout"):
         a = res[key]
         lines.append(
             f"{key:8} {a['sheets']:>6} {a['multi_figure_sheets']:>5} {a['figures']:>5} {a['found']:>6} "
@@ -188,7 +191,7 @@ def report(res: dict) -> str:
     lines += ["", "sheets not fully right (truth figs / predicted / found; labels read; figs assigned; IoUs):"]
     for r in res["rows"]:
         if not r["found"] == r["truth"] == r["pred"]:
-            lines.append(f"  {r['sheet']:34} {r['kind']:6} {r['truth']}/{r['pred']}/{r['found']}  "
+            lines.append(f"  {r['sheet']:34} {r['kind']:6} {r['split']:7} {r['truth']}/{r['pred']}/{r['found']}  "
                          f"labels {r['labels']}  figs {r['figs']}  ious {r['ious']}")
     return "\n".join(lines)
 

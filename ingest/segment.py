@@ -17,15 +17,24 @@ How:
    first (gap between boxes) but never two groups that hold a label, and nothing across a gap wider
    than APART. A drawing's strokes, numerals and leader lines are close together, so they join before
    the drawing meets a label. A label that ends up without a drawing takes the nearest unlabelled one.
-5. Unlabelled groups that are big (MIN_PART of the biggest) stay figures of their own; smaller ones join
-   the nearest group. Each group's box (ink and label) is a region.
-6. FIG numbers: a region's label, matched to the sheet's FIGs as ingest matches them ("18" reads as
+5. Over the whole sheet: a label still alone, with no unlabelled drawing anywhere, gets a drawing cut
+   free from the labelled part with the most ink, at the widest edge of that part's minimum spanning
+   tree (two drawings that linked before either met a label); a sheet with fewer figures than FIG
+   numbers cuts parts so too, to find a figure whose label was not read.
+6. When every FIG of the sheet has its label, unlabelled ink joins the nearest labelled figure (a far
+   part of a figure, not a figure of its own); otherwise an unlabelled group with MIN_PART of the
+   biggest group's ink is a figure of its own and smaller ones join the nearest group. Each group's box
+   (ink and label) is a region.
+7. FIG numbers: a region's label, matched to the sheet's FIGs as ingest matches them ("18" reads as
    "1B" when the sheet has a FIG 1B); a region without one takes the sheet's FIGs that no label claimed,
    in reading order; a label that is none of the sheet's FIGs names its region as read.
 
 A sheet with several FIGs and no label read is cut at its widest gutters into as many parts (step 3
 without labels). Regions come in reading order, in the frame where the labels read (landscape sheets
-are turned). Measured on hand-checked sheets: ``python bench/figure_segmentation.py``.
+are turned). Measured with ``python bench/figure_segmentation.py`` (bench/results/figure_segmentation.txt):
+on the 81 hand-checked sheets it was developed on, 155 of 173 figures found with IoU >= 0.8 and the right
+FIG number (0.896), precision 0.923; on 14 held-out multi-figure sheets 27 of 29 (0.931); about 20 ms
+per sheet.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ APART = 0.06  # linking never bridges a gap wider than this (fraction of the she
 MIN_PART = 0.15  # an unlabelled group with this share of the biggest group's ink is a figure of its own
 MIN_SIDE = 0.2  # a gutter splits only if each side has this share of the sheet's ink per label
 CUT_TRIES = 3  # gutters tried per part, widest first
+ALONE = 0.25  # a label with less drawing ink than this share of MIN_SIDE's has a drawing cut free for it
 UNLABELLED_GUTTER = 0.02  # a sheet with several FIGs and no label read is cut at gutters this wide...
 UNLABELLED_SIDE = 0.15  # ...that leave this share of the ink on each side
 
@@ -80,8 +90,10 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
     h, w = ink.shape
     turn = _turn(tokens)
 
-    labels = [t for t in tokens if t.kind == "fig_label"]
-    label_boxes = [[t.box.x0 * scale, t.box.y0 * scale, t.box.x1 * scale, t.box.y1 * scale] for t in labels]
+    labels = [t for t in tokens if t.kind == "fig_label" and t.box.x0 < width and t.box.y0 < height
+              and t.box.x1 > max(0.0, t.box.x0) and t.box.y1 > max(0.0, t.box.y0)]
+    label_boxes = [[max(0.0, t.box.x0) * scale, max(0.0, t.box.y0) * scale, min(t.box.x1, width) * scale,
+                    min(t.box.y1, height) * scale] for t in labels]
     label_figs = [_fig_of(t.text, figs) for t in labels]
     for x0, y0, x1, y1 in label_boxes:  # a label's own ink is not a drawing
         ink[max(0, int(y0) - 1) : int(np.ceil(y1)) + 2, max(0, int(x0) - 1) : int(np.ceil(x1)) + 2] = False
@@ -101,6 +113,7 @@ def split_sheet(image: Image.Image, tokens: Sequence[OcrToken], figs: Sequence[s
         np.fill_diagonal(gap, np.inf)
         sheet = _Sheet(boxes, mass, is_label, gap, APART * max(w, h), MIN_SIDE * mass.sum() / max(1, nl))
         parts, _ = sheet.cut(np.arange(nb + nl))
+        parts = sheet.adopt(parts, free=True)
         # fewer figures than the sheet has FIGs: one whose label was not read may be linked to another
         figures = sum(1 for p in parts if is_label[p].any() or sheet.drawing(p) >= sheet.need)
         parts = sheet.split_off(parts, len(figs) - figures)
@@ -343,13 +356,33 @@ class _Sheet:
                     return rest, lone
         return None
 
-    def adopt(self, parts: list[np.ndarray]) -> list[np.ndarray]:
+    def free_drawing(self, parts: list[np.ndarray]) -> list[int]:
+        """For a label left without a drawing: cut the labelled part with the most ink at its weakest link
+        (`weakest`) so that a drawing without a label comes free; `parts` is changed in place. Returns the
+        index of the freed drawing, or nothing."""
+        for k in sorted(range(len(parts)), key=lambda k: -self.drawing(parts[k])):
+            if not self.is_label[parts[k]].any() or self.drawing(parts[k]) < 2 * self.need:
+                continue
+            halves = self.weakest(parts[k])
+            if halves is not None:
+                parts[k] = halves[0]
+                parts.append(halves[1])
+                return [len(parts) - 1]
+        return []
+
+    def adopt(self, parts: list[np.ndarray], free: bool = False) -> list[np.ndarray]:
         """A label left without a drawing (a label above its figure with a caption line between, say)
-        takes the nearest unlabelled group with a drawing, closest pairs first."""
+        takes the nearest unlabelled group with a drawing, closest pairs first. With `free` (once, over the
+        whole sheet, after the cut), if there is none, one is cut free from the labelled part with the most
+        ink (two drawings that linked before either met a label)."""
         parts = list(parts)
         while True:
             bare = [i for i, p in enumerate(parts) if self.is_label[p].any() and self.drawing(p) < self.need]
             loose = [i for i, p in enumerate(parts) if not self.is_label[p].any() and self.drawing(p) >= self.need]
+            if free and not loose and any(self.drawing(parts[i]) < ALONE * self.need for i in bare) and not any(
+                not self.is_label[p].any() and self.drawing(p) >= ALONE * self.need for p in parts
+            ):  # a label alone, and no unlabelled drawing left anywhere (a sparse one joins it later)
+                loose = self.free_drawing(parts)
             if not bare or not loose:
                 return parts
             _, i, j = min((float(self.gap[np.ix_(parts[i], parts[j])].min()), i, j) for i in bare for j in loose)

@@ -180,3 +180,11 @@ def test_real_ocr_single_figure_sheet(reader):
     regions = split_sheet(img, res.tokens, ["1A"])
     assert len(regions) == 1 and regions[0].fig == "1A"
     _assert_checked(regions, path.name, 1)
+
+
+def test_label_outside_the_image_is_ignored():
+    img = _sheet("uspto/US12448730-20251021.ZIP", 1)
+    stray = _label("7", 5000, 5000, 5100, 5100)
+    regions = split_sheet(img, [stray, _label("1", 474, 2714, 737, 2789)], ["1"])
+    assert [r.fig for r in regions] == ["1"]
+    assert all(0 <= r.box.x0 < r.box.x1 <= img.width and 0 <= r.box.y0 < r.box.y1 <= img.height for r in regions)
