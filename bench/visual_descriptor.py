@@ -104,6 +104,24 @@ def load_sample_sheets(root: Path = DEFAULT_DATA, pdf_dpi: int = 200) -> list[Sa
     return sheets
 
 
+def load_design_sheets(root: Path = DEFAULT_DATA) -> list[SampleSheet]:
+    """The drawing sheets of the design-patent folders (USD*/), without D00000.
+
+    D00000 is the front-page drawing: a copy of FIG. 1 at another scale (looked at: USD0907292), so it
+    would be an easy duplicate of the first sheet.
+    """
+    sheets: list[SampleSheet] = []
+    for folder in sorted(p for p in (root / "uspto").glob("USD*") if p.is_dir()):
+        patent_id = folder.name.split("-")[0]
+        for path in sorted(folder.glob("*-D0*.TIF")):
+            label = path.stem.rsplit("-", 1)[-1]
+            if label != "D00000":
+                image = Image.open(path)
+                image.load()
+                sheets.append(SampleSheet(patent_id, label, image))
+    return sheets
+
+
 def load_with_ingest(root: Path = DEFAULT_DATA) -> list[SampleSheet]:
     """The same sample set read by patfig's own readers (ingest.read.read_document; PDFs at 200 dpi)."""
     from ingest.read import read_document
@@ -193,6 +211,182 @@ def run(sheets: list[SampleSheet], descriptors: list[str], seed: int = 7) -> lis
     return rows
 
 
+# ---------------------------------------------------------------- learned: CRAFT features, whitening, αQE
+
+CACHE = Path("/tmp/patfig_visual_descriptor")  # CRAFT GeM vectors per (protocol, image set, side)
+GEM_PS = (1.0, 2.0, 3.0, 4.0, 8.0)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One learned-descriptor configuration: lbp and CRAFT GeM concatenated, then whitening and αQE."""
+
+    name: str
+    w: float = 0.0  # CRAFT's share in the concatenation: 0 = lbp alone, 1 = CRAFT alone
+    sides: tuple[int, ...] = (512,)  # several: the GeM vectors of each scale summed (multi-scale)
+    layer: str = "relu4_3"
+    p: float = 3.0
+    white_dims: int = 0  # 0: no whitening
+    white_power: float = 1.0
+    qe_k: int = 0  # 0: no query expansion
+    qe_alpha: float = 3.0
+
+
+def craft_gem(images: list[Image.Image], side: int, key: str, cache: Path) -> tuple[dict[str, np.ndarray], float]:
+    """GeM vectors (keys "relu4_3/p3.0", ...) of each image at ``side``, and the ms per image, cached on disk."""
+    from models.craft_features import CraftBackbone, gem
+
+    path = cache / f"{key}-{side}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files if k != "ms"}, float(z["ms"])
+    import torch
+
+    torch.set_num_threads(1)  # a shared 2-core machine; ms/sheet is for one thread
+    net = CraftBackbone()
+    net.feature_maps(images[0], side, ("relu4_3",))  # load outside the timing
+    out: dict[str, list[np.ndarray]] = {}
+    t0 = time.perf_counter()
+    for i, im in enumerate(images):
+        maps = net.feature_maps(im, side, ("relu4_3", "relu5_3"))
+        for layer, fmap in maps.items():
+            for p in GEM_PS:
+                out.setdefault(f"{layer}/p{p}", []).append(gem(fmap, p))
+        if (i + 1) % 100 == 0:
+            print(f"  {key} @{side}: {i + 1}/{len(images)}", flush=True)
+    ms = 1000 * (time.perf_counter() - t0) / len(images)
+    arrays = {k: np.stack(v).astype(np.float32) for k, v in out.items()}
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, ms=np.array(ms), **arrays)
+    return arrays, ms
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def qd_metrics(q: np.ndarray, db: np.ndarray, groups: list[str]) -> dict[str, float]:
+    """Like :func:`reid_metrics`, with query vectors ``q[i]`` (for item i) ranked against ``db`` (item i left out)."""
+    sims = q @ db.T
+    np.fill_diagonal(sims, -np.inf)
+    labels = np.array(groups)
+    aps, p1 = [], []
+    for i in range(len(labels)):
+        rel = labels == labels[i]
+        rel[i] = False
+        if not rel.any():
+            continue
+        hits = rel[np.argsort(-sims[i], kind="stable")[:-1]]
+        ranks = np.flatnonzero(hits) + 1
+        aps.append(float(np.mean(np.arange(1, ranks.size + 1) / ranks)))
+        p1.append(float(hits[0]))
+    return {"mAP": float(np.mean(aps)), "P@1": float(np.mean(p1)), "queries": len(aps)}
+
+
+def source_p1(q: np.ndarray, db: np.ndarray) -> float:
+    """P@1 of crop i finding its source sheet i."""
+    sims = q @ db.T
+    return float(np.mean(sims.argmax(axis=1) == np.arange(len(q))))
+
+
+class LearnedBench:
+    """Everything one protocol's variants need, computed once: lbp vectors, CRAFT GeM vectors, crops."""
+
+    def __init__(self, protocol: str, sheets: list[SampleSheet], sides: list[int], crops: bool, seed: int,
+                 cache: Path = CACHE, crop_sides: list[int] | None = None):
+        self.protocol, self.groups = protocol, [s.patent_id for s in sheets]
+        lbp = descriptor_fn("lbp")
+        t0 = time.perf_counter()
+        self.lbp = {"sheet": np.stack([lbp(ink_box(s.image)) for s in sheets]).astype(np.float32)}
+        self.lbp_ms = 1000 * (time.perf_counter() - t0) / len(sheets)
+        self.craft: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+        self.craft_ms: dict[int, float] = {}
+        for side in sides:
+            self.craft[("sheet", side)], self.craft_ms[side] = craft_gem(
+                [s.image for s in sheets], side, f"{protocol}-sheet", cache)
+        self.crop_kinds: list[str] = []
+        if crops:
+            rng = random.Random(seed)
+            cut = [random_crop(s.image, rng) for s in sheets]  # the same crops as `run` draws
+            sets = {"crop": cut, "rot-crop": [c.transpose(Image.Transpose.ROTATE_90) for c in cut],
+                    "half-crop": [c.resize((max(1, c.width // 2), max(1, c.height // 2)), Image.Resampling.BOX)
+                                  for c in cut]}
+            for kind, images in sets.items():
+                self.lbp[kind] = np.stack([lbp(ink_box(c)) for c in images]).astype(np.float32)
+                for side in crop_sides or sides:
+                    self.craft[(kind, side)], _ = craft_gem(images, side, f"{protocol}-{kind}-s{seed}", cache)
+            self.crop_kinds = list(sets)
+
+    def vectors(self, v: Variant, kind: str) -> np.ndarray | None:
+        """The concatenated unit vectors of one image set (before whitening); None if not extracted."""
+        if v.w == 0:
+            return self.lbp[kind]
+        if any((kind, side) not in self.craft for side in v.sides):
+            return None
+        craft = _unit_rows(sum(self.craft[(kind, side)][f"{v.layer}/p{v.p}"] for side in v.sides))
+        if v.w == 1:
+            return craft
+        return _unit_rows(np.hstack([(1 - v.w) * self.lbp[kind], v.w * craft]))
+
+    def evaluate(self, v: Variant) -> dict[str, object]:
+        """One result row: re-ID mAP/P@1, crop P@1s, dims and ms/sheet."""
+        db = self.vectors(v, "sheet")
+        assert db is not None
+        white = None
+        if v.white_dims:
+            from core.whitening import fit_whitening
+
+            white = fit_whitening(db, v.white_dims, v.white_power)
+            db = white.apply(db)
+        q = db
+        if v.qe_k:
+            from core.whitening import alpha_qe
+
+            q = alpha_qe(db, db, v.qe_k, v.qe_alpha, exclude=np.arange(len(db)))
+        ms = self.lbp_ms + (sum(self.craft_ms[s] for s in v.sides) if v.w > 0 else 0.0)
+        row: dict[str, object] = {"variant": v.name, "dim": db.shape[1]}
+        row.update(qd_metrics(q, db, self.groups))
+        for kind in self.crop_kinds:
+            cq = self.vectors(v, kind)
+            if cq is None:
+                row[f"{kind} P@1"] = None
+                continue
+            if white is not None:
+                cq = white.apply(cq)
+            if v.qe_k:
+                from core.whitening import alpha_qe
+
+                cq = alpha_qe(cq, db, v.qe_k, v.qe_alpha)
+            row[f"{kind} P@1"] = source_p1(cq, db)
+        row["ms/sheet"] = ms
+        return row
+
+
+def default_variants(sides: list[int], full: bool = True) -> list[Variant]:
+    """The grid the results come from: each knob varied around lbp+craft, relu4_3, GeM p=3, per input side."""
+    vs = [Variant("lbp"), Variant("lbp +white32^0.5 +qe3", white_dims=32, white_power=0.5, qe_k=3)]
+    for side in sides:
+        at = (side,)
+        for layer in ("relu4_3", "relu5_3") if full else ("relu4_3",):
+            for p in GEM_PS if full else (3.0,):
+                vs.append(Variant(f"craft@{side} {layer} p{p:g}", w=1.0, sides=at, layer=layer, p=p))
+        for w in (0.3, 0.4, 0.5, 0.6, 0.7):
+            vs.append(Variant(f"lbp+craft@{side} w{w:g}", w=w, sides=at))
+        for w in (0.4, 0.5, 0.6):
+            for d in (32, 64, 128):
+                for power in (1.0, 0.5):
+                    name = f"lbp+craft@{side} w{w:g} +white{d}^{power:g}"
+                    vs.append(Variant(name, w=w, sides=at, white_dims=d, white_power=power))
+                    for k in (3,):
+                        vs.append(Variant(f"{name} +qe{k}", w=w, sides=at, white_dims=d, white_power=power, qe_k=k))
+    if len(sides) > 1:
+        both = tuple(sides)
+        vs.append(Variant(f"craft@{'+'.join(map(str, sides))}", w=1.0, sides=both))
+        vs.append(Variant(f"lbp+craft@{'+'.join(map(str, sides))} w0.5 +white64^0.5 +qe3", w=0.5, sides=both,
+                          white_dims=64, white_power=0.5, qe_k=3))
+    return vs
+
+
 def _print(rows: list[dict[str, object]]) -> None:
     cols = list(rows[0])
     print(" | ".join(cols))
@@ -204,6 +398,16 @@ def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--protocol", choices=["utility", "design"], default="utility",
+                    help="utility: the ZIP and PDF sheets; design: the USD* design-patent folders")
+    ap.add_argument("--learned", action="store_true",
+                    help="evaluate the lbp+CRAFT variants (whitening, αQE) instead of the weight-free descriptors")
+    ap.add_argument("--sides", type=int, nargs="+", default=[512], help="CRAFT input sizes (--learned)")
+    ap.add_argument("--crop-sides", type=int, nargs="*", default=None,
+                    help="CRAFT input sizes for the crop queries (--learned; default: --sides)")
+    ap.add_argument("--no-crops", action="store_true", help="skip the crop queries (--learned)")
+    ap.add_argument("--cache", type=Path, default=CACHE, help="where CRAFT GeM vectors are cached")
+    ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here too")
     ap.add_argument("--pdf-dpi", type=int, default=200)  # as ingest renders them
     ap.add_argument("--reader", choices=["bench", "ingest"], default="bench",
                     help="bench: this module's own page selection; ingest: patfig's readers")
@@ -212,13 +416,26 @@ def main(argv: list[str] | None = None) -> None:
                     default=["lbp", "hog", "ahdh", "hog+ahdh", "lbp+hog", "hog-r4", "ahdh-r4"])
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    if args.reader == "ingest":
+    if args.protocol == "design":
+        sheets = load_design_sheets(args.data)
+    elif args.reader == "ingest":
         sheets = load_with_ingest(args.data)
     else:
         sheets = load_sample_sheets(args.data, args.pdf_dpi)
     n_pat = len({s.patent_id for s in sheets})
     print(f"{len(sheets)} sheets of {n_pat} patents loaded in {time.perf_counter() - t0:.1f} s")
-    _print(run(sheets, args.descriptors, args.seed))
+    if args.learned:
+        bench = LearnedBench(args.protocol, sheets, args.sides, not args.no_crops, args.seed, args.cache,
+                             args.crop_sides)
+        rows = [bench.evaluate(v) for v in default_variants(args.sides)]
+    else:
+        rows = run(sheets, args.descriptors, args.seed)
+    _print(rows)
+    if args.out is not None:
+        import json
+
+        args.out.write_text(json.dumps({"protocol": args.protocol, "sheets": len(sheets), "patents": n_pat,
+                                        "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
