@@ -1,0 +1,83 @@
+"""The offline visual encoder: the ``lbp`` ink-pattern histogram joined with CRAFT backbone features.
+
+``linedraw:lbp-craft-v1`` concatenates the unit ``lbp`` vector (models/linedraw.py, 139 dims) and the unit
+GeM vector of the VGG16-BN backbone inside EasyOCR's CRAFT weights (models/craft_features.py, 512 dims),
+weighted ``1 - CRAFT_WEIGHT`` and ``CRAFT_WEIGHT``, and L2-normalises the result. The index learns a PCA
+whitening of these vectors after ingest (`tools.whiten`), and image queries use α-query expansion; the
+encoder carries the parameters of both (:attr:`LbpCraftEncoder.whitening`), chosen by measurement in
+``python -m bench.visual_descriptor --learned`` (see bench/results/visual_descriptor_learned.txt).
+
+Only the weights file is checked at construction; torch and EasyOCR load on the first image.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.errors import ModelUnavailable
+from models.craft_features import DEFAULT_GEM_P, DEFAULT_LAYER, DEFAULT_SIDE, CraftBackbone, craft_descriptor
+from models.linedraw import LineDrawEncoder, descriptor_fn, ink_box
+
+log = logging.getLogger(__name__)
+
+DESCRIPTOR = "lbp-craft"
+CRAFT_WEIGHT = 0.5  # CRAFT's share of the concatenation (lbp gets 1 - this)
+
+
+@dataclass(frozen=True)
+class WhiteningPlan:
+    """How an index built with this encoder whitens its visual vectors and expands image queries."""
+
+    dims: int = 32  # principal axes kept
+    power: float = 1.0  # eigenvalue power (1: full whitening)
+    min_rows: int = 128  # fewer indexed sheets than this: raw cosine, no whitening and no expansion
+    qe_k: int = 3  # α-query expansion: neighbours added to an image query
+    qe_alpha: float = 3.0  # ...weighted by their similarity to this power
+
+
+class LbpCraftEncoder:
+    """lbp ⊕ CRAFT-backbone GeM features of a drawing; image→image only (no text side)."""
+
+    cross_modal = False
+    name = f"linedraw:{DESCRIPTOR}-v1"
+    whitening = WhiteningPlan()
+
+    def __init__(self, weights: Path | None = None, threads: int = 1):
+        self._craft = CraftBackbone(weights, threads=threads)  # ModelUnavailable if the weights file is missing
+        self._lbp = descriptor_fn("lbp")
+        self.dim = 139 + 512
+
+    def embed_one(self, image: Image.Image) -> np.ndarray:
+        """The unit vector of one drawing (float32)."""
+        lbp = self._lbp(ink_box(image))
+        craft = craft_descriptor(self._craft, image, DEFAULT_SIDE, DEFAULT_LAYER, DEFAULT_GEM_P)
+        v = np.concatenate([(1 - CRAFT_WEIGHT) * lbp, CRAFT_WEIGHT * craft])
+        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> list[list[float]]:
+        """One L2-normalised vector per image."""
+        return [self.embed_one(im).tolist() for im in images]
+
+    def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
+        """Refused: a line-drawing descriptor has no text side."""
+        return LineDrawEncoder().embed_texts(texts)
+
+
+WHITENING_PLANS: dict[str, WhiteningPlan] = {LbpCraftEncoder.name: LbpCraftEncoder.whitening}
+
+
+def linedraw_encoder(descriptor: str = DESCRIPTOR) -> LbpCraftEncoder | LineDrawEncoder:
+    """The offline encoder for a descriptor name; ``lbp-craft`` falls back to ``lbp`` without the CRAFT weights."""
+    if descriptor != DESCRIPTOR:
+        return LineDrawEncoder(descriptor)
+    try:
+        return LbpCraftEncoder()
+    except ModelUnavailable as e:
+        log.warning("VISUAL ENCODER: linedraw:lbp-v1 instead of %s: %s", LbpCraftEncoder.name, e)
+        return LineDrawEncoder("lbp")
