@@ -38,13 +38,13 @@ def build_visual_encoder(settings: Settings) -> VisualEncoder:
     """
     mode = settings.visual_encoder
     if mode == "linedraw":
-        return linedraw_encoder(settings.linedraw)
+        return linedraw_encoder(settings.linedraw, settings.ocr.model_dir)
     if mode == "clip":
         return ClipEncoder(settings.clip)
     try:
         encoder: VisualEncoder = ClipEncoder(settings.clip)
     except ModelUnavailable as e:
-        fallback = linedraw_encoder(settings.linedraw)
+        fallback = linedraw_encoder(settings.linedraw, settings.ocr.model_dir)
         log.warning(
             "VISUAL ENCODER: %s (weight-free line-drawing descriptor) because CLIP is unavailable: %s. "
             "Image search works image-to-image only; text queries go through linked text.",
@@ -89,7 +89,7 @@ def _linedraw_detail(settings: Settings) -> str:
     if settings.linedraw == "lbp":
         return "weight-free; image-to-image only"
     try:
-        return f"CRAFT backbone from {craft_weights_path()}; image-to-image only"
+        return f"CRAFT backbone from {craft_weights_path(settings.ocr.model_dir)}; image-to-image only"
     except ModelUnavailable as e:
         return f"falls back to linedraw:lbp-v1 (weight-free): {e}; image-to-image only"
 

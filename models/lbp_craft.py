@@ -21,7 +21,14 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ModelUnavailable
-from models.craft_features import DEFAULT_GEM_P, DEFAULT_LAYER, DEFAULT_SIDE, CraftBackbone, craft_descriptor
+from models.craft_features import (
+    DEFAULT_GEM_P,
+    DEFAULT_LAYER,
+    DEFAULT_SIDE,
+    CraftBackbone,
+    craft_descriptor,
+    craft_weights_path,
+)
 from models.linedraw import LineDrawEncoder, descriptor_fn, ink_box
 
 log = logging.getLogger(__name__)
@@ -72,12 +79,15 @@ class LbpCraftEncoder:
 WHITENING_PLANS: dict[str, WhiteningPlan] = {LbpCraftEncoder.name: LbpCraftEncoder.whitening}
 
 
-def linedraw_encoder(descriptor: str = DESCRIPTOR) -> LbpCraftEncoder | LineDrawEncoder:
-    """The offline encoder for a descriptor name; ``lbp-craft`` falls back to ``lbp`` without the CRAFT weights."""
+def linedraw_encoder(descriptor: str = DESCRIPTOR, model_dir: Path | None = None) -> LbpCraftEncoder | LineDrawEncoder:
+    """The offline encoder for a descriptor name; ``lbp-craft`` falls back to ``lbp`` without the CRAFT weights.
+
+    ``model_dir`` is EasyOCR's weights folder (`OcrSettings.model_dir`; default: the packaged models).
+    """
     if descriptor != DESCRIPTOR:
         return LineDrawEncoder(descriptor)
     try:
-        return LbpCraftEncoder()
+        return LbpCraftEncoder(craft_weights_path(model_dir))
     except ModelUnavailable as e:
         log.warning("VISUAL ENCODER: linedraw:lbp-v1 instead of %s: %s", LbpCraftEncoder.name, e)
         return LineDrawEncoder("lbp")
