@@ -387,6 +387,30 @@ def default_variants(sides: list[int], full: bool = True) -> list[Variant]:
     return vs
 
 
+def time_encoders(sheets: list[SampleSheet], n: int) -> list[dict[str, object]]:
+    """Wall and CPU ms per sheet of the production encoders (lbp; lbp+craft at its configured side), on
+    every len/n-th sheet, one torch thread; the CPU time is the one to compare on a busy machine."""
+    import os
+
+    import torch
+
+    from models.lbp_craft import LbpCraftEncoder
+    from models.linedraw import LineDrawEncoder
+
+    torch.set_num_threads(1)
+    picked = sheets[:: max(1, len(sheets) // n)][:n]
+    rows = []
+    for enc in (LineDrawEncoder("lbp"), LbpCraftEncoder()):
+        enc.embed_images([picked[0].image])  # load outside the timing
+        wall, cpu = time.perf_counter(), time.process_time()
+        enc.embed_images([s.image for s in picked])
+        rows.append({"encoder": enc.name, "sheets": len(picked),
+                     "wall ms/sheet": 1000 * (time.perf_counter() - wall) / len(picked),
+                     "cpu ms/sheet": 1000 * (time.process_time() - cpu) / len(picked),
+                     "load avg (1 min)": os.getloadavg()[0]})
+    return rows
+
+
 def _print(rows: list[dict[str, object]]) -> None:
     cols = list(rows[0])
     print(" | ".join(cols))
@@ -405,6 +429,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sides", type=int, nargs="+", default=[512], help="CRAFT input sizes (--learned)")
     ap.add_argument("--crop-sides", type=int, nargs="*", default=None,
                     help="CRAFT input sizes for the crop queries (--learned; default: --sides)")
+    ap.add_argument("--time-encoders", type=int, default=0, metavar="N",
+                    help="only time the production encoders on N sheets (wall and CPU ms/sheet)")
     ap.add_argument("--no-crops", action="store_true", help="skip the crop queries (--learned)")
     ap.add_argument("--cache", type=Path, default=CACHE, help="where CRAFT GeM vectors are cached")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here too")
@@ -424,7 +450,9 @@ def main(argv: list[str] | None = None) -> None:
         sheets = load_sample_sheets(args.data, args.pdf_dpi)
     n_pat = len({s.patent_id for s in sheets})
     print(f"{len(sheets)} sheets of {n_pat} patents loaded in {time.perf_counter() - t0:.1f} s")
-    if args.learned:
+    if args.time_encoders:
+        rows = time_encoders(sheets, args.time_encoders)
+    elif args.learned:
         bench = LearnedBench(args.protocol, sheets, args.sides, not args.no_crops, args.seed, args.cache,
                              args.crop_sides)
         rows = [bench.evaluate(v) for v in default_variants(args.sides)]

