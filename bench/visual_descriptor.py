@@ -266,11 +266,17 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def qd_metrics(q: np.ndarray, db: np.ndarray, groups: list[str]) -> dict[str, float]:
-    """Like :func:`reid_metrics`, with query vectors ``q[i]`` (for item i) ranked against ``db`` (item i left out)."""
+    """Like :func:`reid_metrics`, with query vectors ``q[i]`` (for item i) ranked against ``db`` (item i left out).
+
+    Also reported over two halves of the queries: "A" the items of the 1st, 3rd, 5th... patent (in sorted
+    order), "B" the others; variants are chosen on A and B is the check.
+    """
     sims = q @ db.T
     np.fill_diagonal(sims, -np.inf)
     labels = np.array(groups)
-    aps, p1 = [], []
+    half = {g: "A" if i % 2 == 0 else "B" for i, g in enumerate(sorted(set(groups)))}
+    aps: dict[str, list[float]] = {"": [], "A": [], "B": []}
+    p1: dict[str, list[float]] = {"": [], "A": [], "B": []}
     for i in range(len(labels)):
         rel = labels == labels[i]
         rel[i] = False
@@ -278,9 +284,15 @@ def qd_metrics(q: np.ndarray, db: np.ndarray, groups: list[str]) -> dict[str, fl
             continue
         hits = rel[np.argsort(-sims[i], kind="stable")[:-1]]
         ranks = np.flatnonzero(hits) + 1
-        aps.append(float(np.mean(np.arange(1, ranks.size + 1) / ranks)))
-        p1.append(float(hits[0]))
-    return {"mAP": float(np.mean(aps)), "P@1": float(np.mean(p1)), "queries": len(aps)}
+        for key in ("", half[groups[i]]):
+            aps[key].append(float(np.mean(np.arange(1, ranks.size + 1) / ranks)))
+            p1[key].append(float(hits[0]))
+    out = {"mAP": float(np.mean(aps[""])), "P@1": float(np.mean(p1[""]))}
+    for key in ("A", "B"):
+        out[f"mAP {key}"] = float(np.mean(aps[key]))
+        out[f"P@1 {key}"] = float(np.mean(p1[key]))
+    out["queries"] = len(aps[""])
+    return out
 
 
 def source_p1(q: np.ndarray, db: np.ndarray) -> float:
@@ -310,12 +322,14 @@ class LearnedBench:
             cut = [random_crop(s.image, rng) for s in sheets]  # the same crops as `run` draws
             sets = {"crop": cut, "rot-crop": [c.transpose(Image.Transpose.ROTATE_90) for c in cut],
                     "half-crop": [c.resize((max(1, c.width // 2), max(1, c.height // 2)), Image.Resampling.BOX)
-                                  for c in cut]}
+                                  for c in cut],
+                    "crop-r180": [c.transpose(Image.Transpose.ROTATE_180) for c in cut],
+                    "crop-r270": [c.transpose(Image.Transpose.ROTATE_270) for c in cut]}
             for kind, images in sets.items():
                 self.lbp[kind] = np.stack([lbp(ink_box(c)) for c in images]).astype(np.float32)
                 for side in crop_sides or sides:
                     self.craft[(kind, side)], _ = craft_gem(images, side, f"{protocol}-{kind}-s{seed}", cache)
-            self.crop_kinds = list(sets)
+            self.crop_kinds = ["crop", "rot-crop", "half-crop"]  # the r180/r270 sets serve the rot-max query
 
     def vectors(self, v: Variant, kind: str) -> np.ndarray | None:
         """The concatenated unit vectors of one image set (before whitening); None if not extracted."""
@@ -327,6 +341,19 @@ class LearnedBench:
         if v.w == 1:
             return craft
         return _unit_rows(np.hstack([(1 - v.w) * self.lbp[kind], v.w * craft]))
+
+    def _rot_max_p1(self, v: Variant, db: np.ndarray, white: object) -> float | None:
+        """Crop P@1 when the query is tried at 0/90/180/270° and the turn whose best match is best is kept
+        (the same for the upright and the turned crop: the four turns of both are the same images)."""
+        turns = [self.vectors(v, k) for k in ("crop", "rot-crop", "crop-r180", "crop-r270")]
+        if any(t is None for t in turns):
+            return None
+        turns = [white.apply(t) if white is not None else t for t in turns]  # type: ignore[union-attr]
+        if v.qe_k:  # as the store does to each turn's query (tools/search.py _image_vector)
+            from core.whitening import alpha_qe
+
+            turns = [alpha_qe(t, db, v.qe_k, v.qe_alpha) for t in turns]
+        return source_p1(best_rotation(turns, db), db)
 
     def evaluate(self, v: Variant) -> dict[str, object]:
         """One result row: re-ID mAP/P@1, crop P@1s, dims and ms/sheet."""
@@ -346,6 +373,8 @@ class LearnedBench:
         ms = self.lbp_ms + (sum(self.craft_ms[s] for s in v.sides) if v.w > 0 else 0.0)
         row: dict[str, object] = {"variant": v.name, "dim": db.shape[1]}
         row.update(qd_metrics(q, db, self.groups))
+        if self.crop_kinds:
+            row["rot-max crop P@1"] = self._rot_max_p1(v, db, white)
         for kind in self.crop_kinds:
             cq = self.vectors(v, kind)
             if cq is None:
@@ -362,28 +391,42 @@ class LearnedBench:
         return row
 
 
-def default_variants(sides: list[int], full: bool = True) -> list[Variant]:
-    """The grid the results come from: each knob varied around lbp+craft, relu4_3, GeM p=3, per input side."""
-    vs = [Variant("lbp"), Variant("lbp +white32^0.5 +qe3", white_dims=32, white_power=0.5, qe_k=3)]
+CHOSEN = Variant("lbp+craft@256 w0.3 +white64^0.5 +qe3 (default)", w=0.3, sides=(256,), white_dims=64,
+                 white_power=0.5, qe_k=3)  # models/lbp_craft.py; how it was chosen: the module docstring there
+
+
+def best_rotation(queries: list[np.ndarray], db: np.ndarray) -> np.ndarray:
+    """Per query row, the one of its rotations (``queries[r][i]``) whose nearest gallery vector is nearest."""
+    top = np.stack([(q @ db.T).max(axis=1) for q in queries])  # (rotations, n)
+    best = top.argmax(axis=0)
+    return np.stack([queries[r][i] for i, r in enumerate(best)])
+
+
+def default_variants(sides: list[int]) -> list[Variant]:
+    """The grid the results come from: CRAFT layer and GeM p alone, then lbp+craft by weight, whitening dims and
+    eigenvalue power, with and without αQE (k=3, α=3), per input side."""
+    vs = [Variant("lbp")]
+    for d in (32, 64):
+        vs.append(Variant(f"lbp +white{d}^0.5 +qe3", white_dims=d, white_power=0.5, qe_k=3))
     for side in sides:
         at = (side,)
-        for layer in ("relu4_3", "relu5_3") if full else ("relu4_3",):
-            for p in GEM_PS if full else (3.0,):
+        for layer in ("relu4_3", "relu5_3"):
+            for p in GEM_PS:
                 vs.append(Variant(f"craft@{side} {layer} p{p:g}", w=1.0, sides=at, layer=layer, p=p))
-        for w in (0.3, 0.4, 0.5, 0.6, 0.7):
+        for w in (0.2, 0.3, 0.4, 0.5):
             vs.append(Variant(f"lbp+craft@{side} w{w:g}", w=w, sides=at))
-        for w in (0.4, 0.5, 0.6):
-            for d in (32, 64, 128):
-                for power in (1.0, 0.5):
+        for w in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+            for d in (32, 48, 64):
+                for power in (0.5, 0.75, 1.0):
                     name = f"lbp+craft@{side} w{w:g} +white{d}^{power:g}"
                     vs.append(Variant(name, w=w, sides=at, white_dims=d, white_power=power))
-                    for k in (3,):
-                        vs.append(Variant(f"{name} +qe{k}", w=w, sides=at, white_dims=d, white_power=power, qe_k=k))
+                    vs.append(Variant(f"{name} +qe3", w=w, sides=at, white_dims=d, white_power=power, qe_k=3))
     if len(sides) > 1:
         both = tuple(sides)
-        vs.append(Variant(f"craft@{'+'.join(map(str, sides))}", w=1.0, sides=both))
-        vs.append(Variant(f"lbp+craft@{'+'.join(map(str, sides))} w0.5 +white64^0.5 +qe3", w=0.5, sides=both,
+        vs.append(Variant(f"lbp+craft@{'+'.join(map(str, sides))} w0.3 +white64^0.5 +qe3", w=0.3, sides=both,
                           white_dims=64, white_power=0.5, qe_k=3))
+    if CHOSEN.sides[0] in sides:
+        vs.append(CHOSEN)
     return vs
 
 

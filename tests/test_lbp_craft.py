@@ -111,6 +111,10 @@ def test_encoder_gives_deterministic_unit_vectors_and_finds_the_same_design(enco
     sims = a @ a.T
     np.fill_diagonal(sims, -1)
     assert all(sims[i].argmax() // 3 == i // 3 for i in range(6))  # each sheet's nearest is of its own design
+    turns = np.array(encoder.embed_turns(images[0]))
+    assert turns.shape == (4, 651) and np.allclose(turns[0], a[0], atol=1e-6)
+    assert np.allclose(turns[:, :139], turns[0, :139])  # the lbp part is turn invariant; CRAFT's is not
+    assert not np.allclose(turns[1], turns[0])
 
 
 @pytest.mark.slow

@@ -273,4 +273,4 @@ def test_broken_clip_checkpoint_is_unavailable_and_auto_falls_back(tiny_clip_che
     clip = ClipSettings(model="patfig-tiny-test", checkpoint=broken)
     with pytest.raises(ModelUnavailable, match="cannot load CLIP"):
         build_visual_encoder(Settings(visual_encoder="clip", clip=clip))
-    assert build_visual_encoder(Settings(visual_encoder="auto", clip=clip)).name == "linedraw:lbp-v1"
+    assert build_visual_encoder(Settings(visual_encoder="auto", clip=clip)).name == "linedraw:lbp-craft-v1"
