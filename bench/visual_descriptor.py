@@ -305,7 +305,7 @@ class LearnedBench:
     """Everything one protocol's variants need, computed once: lbp vectors, CRAFT GeM vectors, crops."""
 
     def __init__(self, protocol: str, sheets: list[SampleSheet], sides: list[int], crops: bool, seed: int,
-                 cache: Path = CACHE, crop_sides: list[int] | None = None):
+                 cache: Path = CACHE, crop_sides: list[int] | None = None, sheet_turns: bool = False):
         self.protocol, self.groups = protocol, [s.patent_id for s in sheets]
         lbp = descriptor_fn("lbp")
         t0 = time.perf_counter()
@@ -316,6 +316,13 @@ class LearnedBench:
         for side in sides:
             self.craft[("sheet", side)], self.craft_ms[side] = craft_gem(
                 [s.image for s in sheets], side, f"{protocol}-sheet", cache)
+        self.turned_sheets = sheet_turns
+        if sheet_turns:  # every sheet turned by 90, 180, 270°, for the rot-max query (first side only)
+            for name, turn in (("r90", Image.Transpose.ROTATE_90), ("r180", Image.Transpose.ROTATE_180),
+                               ("r270", Image.Transpose.ROTATE_270)):
+                self.lbp[f"sheet-{name}"] = self.lbp["sheet"]  # lbp is turn invariant
+                self.craft[(f"sheet-{name}", sides[0])], _ = craft_gem(
+                    [s.image.transpose(turn) for s in sheets], sides[0], f"{protocol}-sheet-{name}", cache)
         self.crop_kinds: list[str] = []
         if crops:
             rng = random.Random(seed)
@@ -341,6 +348,17 @@ class LearnedBench:
         if v.w == 1:
             return craft
         return _unit_rows(np.hstack([(1 - v.w) * self.lbp[kind], v.w * craft]))
+
+    def _turned_queries(self, v: Variant, kind: str, db: np.ndarray, white: object) -> np.ndarray | None:
+        t = self.vectors(v, kind)
+        if t is None:
+            return None
+        t = white.apply(t) if white is not None else t  # type: ignore[union-attr]
+        if v.qe_k:
+            from core.whitening import alpha_qe
+
+            t = alpha_qe(t, db, v.qe_k, v.qe_alpha, exclude=np.arange(len(db)))
+        return t
 
     def _rot_max_p1(self, v: Variant, db: np.ndarray, white: object) -> float | None:
         """Crop P@1 when the query is tried at 0/90/180/270° and the turn whose best match is best is kept
@@ -373,6 +391,12 @@ class LearnedBench:
         ms = self.lbp_ms + (sum(self.craft_ms[s] for s in v.sides) if v.w > 0 else 0.0)
         row: dict[str, object] = {"variant": v.name, "dim": db.shape[1]}
         row.update(qd_metrics(q, db, self.groups))
+        if self.turned_sheets:
+            turns = [q] + [self._turned_queries(v, k, db, white) for k in ("sheet-r90", "sheet-r180", "sheet-r270")]
+            if all(t is not None for t in turns):
+                best = _best_turn_loo(turns, db)  # type: ignore[arg-type]
+                rot = qd_metrics(best, db, self.groups)
+                row.update({"rot-max mAP": rot["mAP"], "rot-max P@1": rot["P@1"]})
         if self.crop_kinds:
             row["rot-max crop P@1"] = self._rot_max_p1(v, db, white)
         for kind in self.crop_kinds:
@@ -400,6 +424,17 @@ def best_rotation(queries: list[np.ndarray], db: np.ndarray) -> np.ndarray:
     top = np.stack([(q @ db.T).max(axis=1) for q in queries])  # (rotations, n)
     best = top.argmax(axis=0)
     return np.stack([queries[r][i] for i, r in enumerate(best)])
+
+
+def _best_turn_loo(turns: list[np.ndarray], db: np.ndarray) -> np.ndarray:
+    """:func:`best_rotation` for gallery items querying the gallery: each item's own row is left out."""
+    tops = []
+    for q in turns:
+        sims = q @ db.T
+        np.fill_diagonal(sims, -np.inf)
+        tops.append(sims.max(axis=1))
+    best = np.stack(tops).argmax(axis=0)
+    return np.stack([turns[r][i] for i, r in enumerate(best)])
 
 
 def default_variants(sides: list[int]) -> list[Variant]:
@@ -474,6 +509,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="CRAFT input sizes for the crop queries (--learned; default: --sides)")
     ap.add_argument("--time-encoders", type=int, default=0, metavar="N",
                     help="only time the production encoders on N sheets (wall and CPU ms/sheet)")
+    ap.add_argument("--sheet-turns", action="store_true",
+                    help="also query with each sheet's best 90-degree turn (rot-max; --learned, first side)")
     ap.add_argument("--no-crops", action="store_true", help="skip the crop queries (--learned)")
     ap.add_argument("--cache", type=Path, default=CACHE, help="where CRAFT GeM vectors are cached")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here too")
@@ -497,7 +534,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = time_encoders(sheets, args.time_encoders)
     elif args.learned:
         bench = LearnedBench(args.protocol, sheets, args.sides, not args.no_crops, args.seed, args.cache,
-                             args.crop_sides)
+                             args.crop_sides, args.sheet_turns)
         rows = [bench.evaluate(v) for v in default_variants(args.sides)]
     else:
         rows = run(sheets, args.descriptors, args.seed)

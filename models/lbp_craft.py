@@ -1,13 +1,21 @@
 """The offline visual encoder: the ``lbp`` ink-pattern histogram joined with CRAFT backbone features.
 
 ``linedraw:lbp-craft-v1`` concatenates the unit ``lbp`` vector (models/linedraw.py, 139 dims) and the unit
-GeM vector of the VGG16-BN backbone inside EasyOCR's CRAFT weights (models/craft_features.py, 512 dims),
-weighted ``1 - CRAFT_WEIGHT`` and ``CRAFT_WEIGHT``, and L2-normalises the result. The index learns a PCA
-whitening of these vectors after ingest (`tools.whiten`), and image queries use α-query expansion; the
-encoder carries the parameters of both (:attr:`LbpCraftEncoder.whitening`), chosen by measurement in
-``python -m bench.visual_descriptor --learned`` (see bench/results/visual_descriptor_learned.txt).
+GeM vector of the VGG16-BN backbone inside EasyOCR's CRAFT weights (models/craft_features.py, 512 dims, the
+drawing's longest side at 256 px), weighted ``1 - CRAFT_WEIGHT`` and ``CRAFT_WEIGHT``, and L2-normalises the
+result. The index learns a PCA whitening of these vectors after ingest (`tools.whiten`), and image queries use
+α-query expansion (the store applies both); the encoder carries their parameters (:attr:`whitening`). An image
+query is embedded at its four 90° turns and the turn whose nearest indexed sheet is nearest is kept
+(`tools.search._image_vector`), since CRAFT's features, unlike lbp, change when a drawing is turned.
 
-Only the weights file is checked at construction; torch and EasyOCR load on the first image.
+Chosen by measurement (``python -m bench.visual_descriptor --learned``; bench/results/visual_descriptor_*.txt):
+design protocol (40 design patents, 343 sheets; each sheet queries all, the other views of its design are
+relevant) and utility protocol (42 patents, 331 sheets), with the crop queries of the utility set. The rule,
+fixed after the first grid showed that CRAFT helps designs and hurts utility sheets: the best design mAP on
+half "A" of the designs (1st, 3rd, ... in sorted order) among the variants whose utility mAP is at least lbp's
+(0.378) and whose utility P@1 is at most 0.02 below lbp's (0.547); half "B" is the check. Input side 256 was
+as good as 384 and 512 on the designs (0.657 / 0.666 / 0.665 at weight 0.5 unwhitened) at a quarter of 512's
+cost. CRAFT's relu5_3 and GeM p other than 3-4 were worse. Crop queries get worse (see README).
 """
 
 from __future__ import annotations
