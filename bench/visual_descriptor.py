@@ -486,6 +486,14 @@ def time_encoders(sheets: list[SampleSheet], n: int) -> list[dict[str, object]]:
                      "wall ms/sheet": 1000 * (time.perf_counter() - wall) / len(picked),
                      "cpu ms/sheet": 1000 * (time.process_time() - cpu) / len(picked),
                      "load avg (1 min)": os.getloadavg()[0]})
+        if hasattr(enc, "embed_turns"):  # an image query: the four turns (tools/search.py _image_vector)
+            wall, cpu = time.perf_counter(), time.process_time()
+            for sheet in picked:
+                enc.embed_turns(sheet.image)
+            rows.append({"encoder": f"{enc.name} query (4 turns)", "sheets": len(picked),
+                         "wall ms/sheet": 1000 * (time.perf_counter() - wall) / len(picked),
+                         "cpu ms/sheet": 1000 * (time.process_time() - cpu) / len(picked),
+                         "load avg (1 min)": os.getloadavg()[0]})
     return rows
 
 

@@ -33,7 +33,7 @@ def linedraw_descriptor(encoder_name: str) -> str | None:
 def build_visual_encoder(settings: Settings) -> VisualEncoder:
     """The visual encoder the settings ask for.
 
-    ``clip``: open_clip, or ModelUnavailable saying how to provide weights. ``linedraw``: the weight-free
+    ``clip``: open_clip, or ModelUnavailable saying how to provide weights. ``linedraw``: the offline
     descriptor. ``auto``: CLIP when its weights load offline, else the descriptor, with a loud warning.
     """
     mode = settings.visual_encoder
@@ -46,7 +46,7 @@ def build_visual_encoder(settings: Settings) -> VisualEncoder:
     except ModelUnavailable as e:
         fallback = linedraw_encoder(settings.linedraw, settings.ocr.model_dir)
         log.warning(
-            "VISUAL ENCODER: %s (weight-free line-drawing descriptor) because CLIP is unavailable: %s. "
+            "VISUAL ENCODER: %s (offline line-drawing descriptor) because CLIP is unavailable: %s. "
             "Image search works image-to-image only; text queries go through linked text.",
             fallback.name, e,
         )
@@ -80,7 +80,7 @@ def choose_visual_for_new_index(settings: Settings) -> Settings:
             return settings
     if settings.visual_encoder == "clip":
         return settings  # the encoder itself refuses, saying why
-    log.warning("VISUAL ENCODER: %s (weight-free line-drawing descriptor, image-to-image only) because CLIP is "
+    log.warning("VISUAL ENCODER: %s (offline line-drawing descriptor, image-to-image only) because CLIP is "
                 "unavailable: %s", linedraw_name(settings), why)
     return settings.model_copy(update={"visual_encoder": "linedraw"})
 
