@@ -111,7 +111,6 @@ class CraftBackbone:
 
 def gem(fmap: Any, p: float = DEFAULT_GEM_P) -> np.ndarray:
     """Generalised-mean pooling of a C×H×W map (p=1: average, p→∞: max), L2-normalised, as float64."""
-    import torch
 
     x = fmap.double().clamp_min(1e-6)
     v = x.pow(p).mean(dim=(1, 2)).pow(1.0 / p) if p != np.inf else x.amax(dim=(1, 2))

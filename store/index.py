@@ -726,7 +726,8 @@ class FigureStore:
         share = passing / max(1, len(table))
         n = min(self._col(name).count(), math.ceil(min(k, passing) / share * OVERFETCH))
         whitened = raw is not None and raw is not vector
-        res = self._col(name).query(query_embeddings=[list(raw if whitened else vector)], n_results=n,
+        res = self._col(name).query(query_embeddings=[list(raw if raw is not None and whitened else vector)],
+                                    n_results=n,
                                     include=["distances"])
         out = []
         for i, d in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=False):
@@ -997,16 +998,17 @@ def _add_records(table: VectorTable, res: GetResult, complete: set[str],
                   [_metadata(metas[j]) for j in keep])
 
 
-def _whitened_query(table: VectorTable, white: Whitening, vector: Sequence[float]) -> np.ndarray:
+def _whitened_query(table: VectorTable, white: Whitening, vector: Sequence[float]) -> list[float]:
     """The query whitened, then α-expanded with its nearest rows of the whole table (an identical row, the
     query's own sheet, is not a neighbour: it would only weigh the query twice)."""
     q = white.apply(np.asarray(vector, dtype=np.float32))
     if white.qe_k <= 0:
-        return q
-    near = [(i, s) for i, s in table.search(q, white.qe_k + 1) if s < 1 - 1e-4][: white.qe_k]
+        return q.tolist()
+    near = [(i, s) for i, s in table.search(q.tolist(), white.qe_k + 1) if s < 1 - 1e-4][: white.qe_k]
     if not near:
-        return q
-    return expand_query(q, table.rows([i for i, _ in near]), np.array([s for _, s in near]), white.qe_alpha)
+        return q.tolist()
+    rows = table.rows([i for i, _ in near])
+    return expand_query(q, rows, np.array([s for _, s in near]), white.qe_alpha).tolist()
 
 
 def _component_rows(sheets: Iterable[Sheet]) -> list[tuple[str, str, str, str, str]]:
