@@ -382,7 +382,8 @@ class FigureStore:
         """The whitening applied to visual vectors and queries on the in-memory path; None if none was fitted.
 
         Chroma's own HNSW path (``in_memory=False``) compares raw vectors: there are no whitened copies in
-        Chroma, so its visual rankings are those of the unwhitened encoder.
+        Chroma, so its visual rankings are those of the unwhitened encoder. When a filter passes too many rows
+        for an exact scan, HNSW picks the candidates by the raw query and the table scores them whitened.
         """
         row = self.db.execute("SELECT value FROM meta WHERE key='visual_whitening_id'").fetchone()
         if row is None:

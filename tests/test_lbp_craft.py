@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import store.index as index_module
 from core.settings import Settings
 from core.whitening import Whitening, alpha_qe, fit_whitening
 from models.factory import build_visual_encoder
@@ -50,7 +51,7 @@ def test_settings_choose_lbp_alone():
     assert build_visual_encoder(Settings(visual_encoder="linedraw", linedraw="lbp")).name == "linedraw:lbp-v1"
 
 
-def test_whitening_round_trips_through_a_real_index(tmp_path):
+def test_whitening_round_trips_through_a_real_index(tmp_path, monkeypatch):
     """Fit on the stored vectors, store, reopen: queries rank by the whitened, α-expanded cosine."""
     enc = HashEncoder("fake:sha16", 16)
     root = tmp_path / "idx"
@@ -76,6 +77,15 @@ def test_whitening_round_trips_through_a_real_index(tmp_path):
     order = np.argsort(-expected)[:5]
     assert [h.id for h in hits] == [sorted(ids)[i] for i in order]
     assert [h.similarity for h in hits] == pytest.approx(expected[order].tolist(), abs=1e-5)
+    # too many rows for an exact scan: HNSW finds candidates with the raw query, the table scores them
+    # whitened (so the candidates are those of the raw ranking: an approximation)
+    monkeypatch.setattr(index_module, "EXACT_MAX_FLOATS", 0)
+    via_hnsw = store.query_visual(q.tolist(), 5)
+    exact = dict(zip(sorted(ids), expected.tolist(), strict=True))
+    assert [h.similarity for h in via_hnsw] == pytest.approx([exact[h.id] for h in via_hnsw], abs=1e-5)
+    assert [h.similarity for h in via_hnsw] == sorted((h.similarity for h in via_hnsw), reverse=True)
+    assert via_hnsw[0].id == hits[0].id
+    monkeypatch.undo()
     # Chroma's own path has no whitened copies: raw cosine there
     store.in_memory = False
     assert [h.id for h in store.query_visual(q.tolist(), 3)] == [h.id for h in raw_top]
