@@ -8,6 +8,14 @@ rotated on the page) is queried with an upright figure; "half-crop" halves its r
 screenshot would.
 
 Run:  python -m bench.visual_descriptor [--data /work/shared/data/patents] [--descriptors hog ahdh ...]
+      python -m bench.visual_descriptor --learned --protocol design|utility --sides 256 [--sheet-turns]
+      python -m bench.visual_descriptor --protocol design --time-encoders 30
+
+``--learned`` evaluates lbp joined with the CRAFT backbone's GeM features (models/craft_features.py) at
+several weights, PCA whitening learned on the gallery (dims, eigenvalue power) and αQE, per CRAFT input
+side; CRAFT vectors are cached in /tmp/patfig_visual_descriptor. ``--protocol design`` uses the design
+patents (USD* folders: each sheet queries all, the other views of its design are relevant). Results:
+bench/results/visual_descriptor_{design,utility,timing,e2e}.txt; the choice is explained in models/lbp_craft.py.
 
 Sample set: 9 USPTO ZIPs (TIFF sheets D00001.., 300 dpi) and 33 US/EP/WO PDFs whose drawing pages are
 picked from the text layer and rendered at 200 dpi, as ingest renders them (``--reader ingest`` uses
