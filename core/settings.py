@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     index_dir: Path = Path("data/index")
     visual_encoder: str = Field(default="auto", pattern="^(auto|clip|linedraw)$")  # auto: CLIP if weights load
+    # the offline descriptor: lbp joined with CRAFT backbone features (lbp alone without the EasyOCR weights),
+    # or lbp alone; an existing index keeps the one it was built with
+    linedraw: str = Field(default="lbp-craft", pattern="^(lbp|lbp-craft)$")
     clip: ClipSettings = ClipSettings()
     text: TextSettings = TextSettings()
     ocr: OcrSettings = OcrSettings()

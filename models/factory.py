@@ -9,32 +9,44 @@ from core.errors import ModelUnavailable
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
 from models.clip_hub import pull_clip_weights, timed_pull, why_no_fetch
-from models.linedraw import DEFAULT_DESCRIPTOR, LineDrawEncoder
+from models.craft_features import craft_weights_path
+from models.lbp_craft import linedraw_encoder
 from models.text import StTextEncoder, resolve_text_model
 from models.visual import HOW_TO, ClipEncoder, clip_name, locate_clip_weights
 
 log = logging.getLogger(__name__)
 
-LINEDRAW_NAME = f"linedraw:{DEFAULT_DESCRIPTOR}-v1"
+
+
+def linedraw_name(settings: Settings) -> str:
+    """The name of the offline encoder the settings ask for (``linedraw:lbp-craft-v1`` or ``linedraw:lbp-v1``)."""
+    return f"linedraw:{settings.linedraw}-v1"
+
+
+def linedraw_descriptor(encoder_name: str) -> str | None:
+    """The `Settings.linedraw` value that rebuilds a recorded offline encoder, None if it is not one."""
+    if not encoder_name.startswith("linedraw:") or not encoder_name.endswith("-v1"):
+        return None
+    return encoder_name.removeprefix("linedraw:").removesuffix("-v1")
 
 
 def build_visual_encoder(settings: Settings) -> VisualEncoder:
     """The visual encoder the settings ask for.
 
-    ``clip``: open_clip, or ModelUnavailable saying how to provide weights. ``linedraw``: the weight-free
+    ``clip``: open_clip, or ModelUnavailable saying how to provide weights. ``linedraw``: the offline
     descriptor. ``auto``: CLIP when its weights load offline, else the descriptor, with a loud warning.
     """
     mode = settings.visual_encoder
     if mode == "linedraw":
-        return LineDrawEncoder()
+        return linedraw_encoder(settings.linedraw, settings.ocr.model_dir)
     if mode == "clip":
         return ClipEncoder(settings.clip)
     try:
         encoder: VisualEncoder = ClipEncoder(settings.clip)
     except ModelUnavailable as e:
-        fallback = LineDrawEncoder()
+        fallback = linedraw_encoder(settings.linedraw, settings.ocr.model_dir)
         log.warning(
-            "VISUAL ENCODER: %s (weight-free line-drawing descriptor) because CLIP is unavailable: %s. "
+            "VISUAL ENCODER: %s (offline line-drawing descriptor) because CLIP is unavailable: %s. "
             "Image search works image-to-image only; text queries go through linked text.",
             fallback.name, e,
         )
@@ -68,9 +80,18 @@ def choose_visual_for_new_index(settings: Settings) -> Settings:
             return settings
     if settings.visual_encoder == "clip":
         return settings  # the encoder itself refuses, saying why
-    log.warning("VISUAL ENCODER: %s (weight-free line-drawing descriptor, image-to-image only) because CLIP is "
-                "unavailable: %s", LINEDRAW_NAME, why)
+    log.warning("VISUAL ENCODER: %s (offline line-drawing descriptor, image-to-image only) because CLIP is "
+                "unavailable: %s", linedraw_name(settings), why)
     return settings.model_copy(update={"visual_encoder": "linedraw"})
+
+
+def _linedraw_detail(settings: Settings) -> str:
+    if settings.linedraw == "lbp":
+        return "weight-free; image-to-image only"
+    try:
+        return f"CRAFT backbone from {craft_weights_path(settings.ocr.model_dir)}; image-to-image only"
+    except ModelUnavailable as e:
+        return f"falls back to linedraw:lbp-v1 (weight-free): {e}; image-to-image only"
 
 
 def pull_visual_weights(settings: Settings) -> Path:
@@ -99,9 +120,9 @@ def describe_models(settings: Settings) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = [
         {"role": "visual", "name": clip_name(s), "kind": "clip", "cross_modal": True, "active": clip_active,
          "how_to_enable": "" if clip["available"] else HOW_TO, **clip},
-        {"role": "visual", "name": LINEDRAW_NAME, "kind": "linedraw", "cross_modal": False,
+        {"role": "visual", "name": linedraw_name(settings), "kind": "linedraw", "cross_modal": False,
          "available": True, "why_not": "", "active": not clip_active,
-         "detail": "weight-free; image-to-image only",
+         "detail": _linedraw_detail(settings),
          "how_to_enable": "" if not clip_active else "set PATFIG_VISUAL_ENCODER=linedraw"},
     ]
     try:

@@ -1,4 +1,7 @@
-"""A weight-free visual encoder for binary patent line drawings (the fallback when CLIP weights are absent).
+"""A weight-free visual encoder for binary patent line drawings (``linedraw:lbp-v1``).
+
+The default offline encoder joins ``lbp`` with CRAFT backbone features: ``linedraw:lbp-craft-v1``
+(models/lbp_craft.py); ``lbp`` alone remains its fallback without the EasyOCR weights, and ``PATFIG_LINEDRAW=lbp``.
 
 Preprocessing: grayscale (transparency → white) → scale so that the mean stroke width is STROKE_PX pixels
 (so a sheet, a crop of it and a rescan land at about the same scale, whatever their dpi) → binarise →

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from core.settings import Settings
 from models.base import TextEncoder, VisualEncoder
-from models.factory import build_text_encoder, build_visual_encoder, choose_visual_for_new_index
+from models.factory import build_text_encoder, build_visual_encoder, choose_visual_for_new_index, linedraw_descriptor
 from models.ocr import NumeralReader
 from runtime.services import ModelSet, Services
 from store.index import FigureStore
 
 
 def resolved_settings(settings: Settings, store: FigureStore) -> Settings:
-    """The settings with "auto" resolved against the index: one built with the line-drawing descriptor
-    keeps being queried and extended with it."""
+    """The settings with "auto" resolved against the index: one built with a line-drawing descriptor keeps
+    being queried and extended with that descriptor (``linedraw:lbp-v1`` indexes stay on lbp)."""
     recorded = store.encoders().get("visual")
-    if settings.visual_encoder == "auto" and recorded and recorded.name.startswith("linedraw:"):
-        return settings.model_copy(update={"visual_encoder": "linedraw"})
+    descriptor = linedraw_descriptor(recorded.name) if recorded else None
+    if settings.visual_encoder in ("auto", "linedraw") and descriptor in ("lbp", "lbp-craft"):
+        return settings.model_copy(update={"visual_encoder": "linedraw", "linedraw": descriptor})
     return settings
 
 
@@ -51,6 +52,7 @@ def build_services(
     )
     if create and visual is None and "visual" not in store.encoders():
         settings = choose_visual_for_new_index(settings)
+    settings = resolved_settings(settings, store)  # ingest workers build their encoders from these
     return Services(
         settings=settings,
         store=store,

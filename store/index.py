@@ -33,7 +33,9 @@ Query path, with no scan of the corpus per query:
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -52,6 +54,7 @@ import numpy as np
 from core.errors import IndexMismatch, StoreError
 from core.filters import CPC_FLAG, Facets, Filters, Metadata, patent_metadata, sheet_metadata
 from core.types import Component, Patent, Sheet
+from core.whitening import Whitening, expand_query
 from store.matrix import VectorTable
 
 if TYPE_CHECKING:
@@ -162,6 +165,8 @@ class FigureStore:
         self._version = -1  # the `changes` sequence number the caches below reflect
         self._cache: dict[str, object] = {}  # complete ids, facets, component labels at that version
         self._tables: dict[str, VectorTable] = {}
+        self._white: tuple[str, Whitening] | None = None  # the visual whitening in use, with its id
+        self._table_white: dict[str, str] = {}  # the whitening id each in-memory table was built with
 
     # ------------------------------------------------------------------ opening
 
@@ -365,6 +370,38 @@ class FigureStore:
         """The score calibration recorded for this index, None if it was never fitted."""
         row = self.db.execute("SELECT value FROM meta WHERE key='calibration'").fetchone()
         return json.loads(row[0]) if row else None
+
+    def set_whitening(self, white: Whitening | None) -> None:
+        """Record the whitening of the visual vectors fitted on this index (`tools.whiten`), or remove it."""
+        with self.db:
+            self.db.execute("DELETE FROM meta WHERE key IN ('visual_whitening', 'visual_whitening_id')")
+            if white is not None:
+                blob = white.to_bytes()
+                self.db.executemany("INSERT INTO meta VALUES(?, ?)", [
+                    ("visual_whitening", base64.b64encode(blob).decode()),
+                    ("visual_whitening_id", hashlib.sha1(blob).hexdigest()[:16])])
+
+    def whitening(self) -> Whitening | None:
+        """The whitening applied to visual vectors and queries on the in-memory path; None if none was fitted.
+
+        Chroma's own HNSW path (``in_memory=False``) compares raw vectors: there are no whitened copies in
+        Chroma, so its visual rankings are those of the unwhitened encoder. When a filter passes too many rows
+        for an exact scan, HNSW picks the candidates by the raw query and the table scores them whitened.
+        """
+        row = self.db.execute("SELECT value FROM meta WHERE key='visual_whitening_id'").fetchone()
+        if row is None:
+            return None
+        with self._lock:
+            if self._white is None or self._white[0] != row[0]:
+                blob = self.db.execute("SELECT value FROM meta WHERE key='visual_whitening'").fetchone()
+                if blob is None:
+                    return None
+                self._white = (row[0], Whitening.from_bytes(base64.b64decode(blob[0])))
+            return self._white[1]
+
+    def _whitening_id(self, name: str) -> str:
+        white = self.whitening() if name == VISUAL else None
+        return self._white[0] if white is not None and self._white is not None else ""
 
     def recover(self) -> list[str]:
         """Remove every half-indexed (pending) patent. Returns their ids."""
@@ -577,9 +614,11 @@ class FigureStore:
             return self._load(name)
         table.drop_patents(changed)
         complete = self._cached("complete", self._complete_ids)
+        white = self.whitening() if self._table_white.get(name) else None
+        transform = white.apply if white is not None else None
         for chunk in _chunks([p for p in changed if p in complete], 200):
             res = self._col(name).get(where={"patent_id": {"$in": list(chunk)}}, include=["embeddings", "metadatas"])
-            _add_records(table, res, complete)
+            _add_records(table, res, complete, transform)
         return table
 
     def _load(self, name: str) -> VectorTable:
@@ -589,16 +628,19 @@ class FigureStore:
         enc = self.encoders()["visual" if name == VISUAL else "text"]
         col = self._col(name)
         path = self.root / "memory" / f"{name}.npz"
-        stamp = {"encoder": enc.name, "collection": str(col.id), "version": self._version}
+        white_id = self._whitening_id(name)
+        white = self.whitening() if white_id else None
+        self._table_white[name] = white_id
+        stamp = {"encoder": enc.name, "collection": str(col.id), "version": self._version, "whitening": white_id}
         table = self._from_snapshot(name, path, stamp)
         if table is not None:
             return table
-        table = VectorTable(enc.dim)
+        table = VectorTable(white.dim if white is not None else enc.dim)
         complete = self._cached("complete", self._complete_ids)
         offset = 0
         while True:
             res = col.get(include=["embeddings", "metadatas"], limit=PAGE, offset=offset)
-            _add_records(table, res, complete)
+            _add_records(table, res, complete, white.apply if white is not None else None)
             if len(res["ids"]) < PAGE:
                 break
             offset += PAGE
@@ -618,7 +660,7 @@ class FigureStore:
             log.warning("ignoring the unreadable in-memory snapshot %s: %s", path, e)
             return None
         version = saved.get("version")
-        same = all(saved.get(k) == stamp[k] for k in ("encoder", "collection"))
+        same = all(saved.get(k, "") == stamp[k] for k in ("encoder", "collection", "whitening"))
         if not same or not isinstance(version, int) or version > self._version:
             return None
         changed = [r[0] for r in self.db.execute("SELECT DISTINCT patent_id FROM changes WHERE seq > ?", (version,))]
@@ -632,6 +674,8 @@ class FigureStore:
             return None
         with self._lock:
             self._refresh()
+            if name in self._tables and self._table_white.get(name, "") != self._whitening_id(name):
+                del self._tables[name]  # the whitening was refitted: every row changes
             if name not in self._tables:
                 if ("visual" if name == VISUAL else "text") not in self.encoders():
                     return None
@@ -656,7 +700,9 @@ class FigureStore:
             if table is None:
                 hits = None
             else:
-                found = self._search_table(name, table, vector, k, filters, ids)
+                white = self.whitening() if self._table_white.get(name) else None
+                query = vector if white is None else _whitened_query(table, white, vector)
+                found = self._search_table(name, table, query, k, filters, ids, raw=vector)
                 hits = [VectorHit(i, s, table.meta(table.row_of[i])) for i, s in found]
         if hits is None:
             return self._query_chroma(name, vector, k, filters, ids, with_documents)
@@ -668,8 +714,13 @@ class FigureStore:
         return hits
 
     def _search_table(self, name: str, table: VectorTable, vector: Sequence[float], k: int,
-                      filters: Filters | None, ids: Sequence[str] | None) -> list[tuple[str, float]]:
-        """(id, similarity) of the k nearest: exact over the rows that pass, or HNSW when they are many."""
+                      filters: Filters | None, ids: Sequence[str] | None,
+                      raw: Sequence[float] | None = None) -> list[tuple[str, float]]:
+        """(id, similarity) of the k nearest: exact over the rows that pass, or HNSW when they are many.
+
+        ``raw`` is the query as Chroma holds its vectors when the table's are whitened (``vector`` is then
+        the whitened query): HNSW finds the candidates with it, and the table scores them.
+        """
         if ids is not None:
             return sorted(table.similarities(vector, ids).items(), key=lambda x: -x[1])[:k]
         mask = table.mask(filters.where() if filters is not None else None)
@@ -678,12 +729,18 @@ class FigureStore:
             return table.search(vector, k, mask)
         share = passing / max(1, len(table))
         n = min(self._col(name).count(), math.ceil(min(k, passing) / share * OVERFETCH))
-        res = self._col(name).query(query_embeddings=[list(vector)], n_results=n, include=["distances"])
+        whitened = raw is not None and raw is not vector
+        res = self._col(name).query(query_embeddings=[list(raw if raw is not None and whitened else vector)],
+                                    n_results=n,
+                                    include=["distances"])
         out = []
         for i, d in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=False):
             row = table.row_of.get(i)
             if row is not None and mask[row]:
                 out.append((i, 1.0 - float(d)))
+        if whitened:
+            sims = table.similarities(vector, [i for i, _ in out])
+            out = sorted(((i, sims[i]) for i, _ in out), key=lambda x: -x[1])
         if len(out) >= min(k, passing):
             return out[:k]
         return table.search(vector, k, mask)  # too few of HNSW's candidates passed: scan them all
@@ -933,14 +990,30 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[lo : lo + size]
 
 
-def _add_records(table: VectorTable, res: GetResult, complete: set[str]) -> None:
-    """Add the records of a Chroma `get` (embeddings and metadatas) whose patent is complete."""
+def _add_records(table: VectorTable, res: GetResult, complete: set[str],
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    """Add the records of a Chroma `get` (embeddings and metadatas) whose patent is complete, transformed
+    (whitened) first if given."""
     metas = res["metadatas"] or []
     embeddings = res["embeddings"]
     keep = [j for j, m in enumerate(metas) if m.get("patent_id") in complete]
     if keep and embeddings is not None:
-        table.add([res["ids"][j] for j in keep], np.asarray(embeddings, dtype=np.float32)[keep],
+        vectors = np.asarray(embeddings, dtype=np.float32)[keep]
+        table.add([res["ids"][j] for j in keep], transform(vectors) if transform else vectors,
                   [_metadata(metas[j]) for j in keep])
+
+
+def _whitened_query(table: VectorTable, white: Whitening, vector: Sequence[float]) -> list[float]:
+    """The query whitened, then α-expanded with its nearest rows of the whole table (an identical row, the
+    query's own sheet, is not a neighbour: it would only weigh the query twice)."""
+    q = white.apply(np.asarray(vector, dtype=np.float32))
+    if white.qe_k <= 0:
+        return q.tolist()
+    near = [(i, s) for i, s in table.search(q.tolist(), white.qe_k + 1) if s < 1 - 1e-4][: white.qe_k]
+    if not near:
+        return q.tolist()
+    rows = table.rows([i for i, _ in near])
+    return expand_query(q, rows, np.array([s for _, s in near]), white.qe_alpha).tolist()
 
 
 def _component_rows(sheets: Iterable[Sheet]) -> list[tuple[str, str, str, str, str]]:

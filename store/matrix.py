@@ -272,6 +272,10 @@ class VectorTable:
         sims = _product(self._vectors[[r for _, r in rows]], q)
         return {i: float(s) for (i, _), s in zip(rows, sims, strict=True)}
 
+    def rows(self, ids: Sequence[str]) -> np.ndarray:
+        """The unit vectors of these ids (all must be in the table), one row each."""
+        return self._vectors[[self.row_of[i] for i in ids]]
+
     def values(self, key: str) -> dict[Scalar, int]:
         """Live rows per value of a (non-flag) key."""
         col = self._columns.get(key)

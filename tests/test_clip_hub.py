@@ -134,7 +134,7 @@ def test_without_weights_the_first_ingest_says_once_and_uses_linedraw(hub_cache,
         report = ingest_paths(services, [sample(DOCS[0])], use_ocr=False)
         hits = search_text(services, "propeller", k=3)
     assert not report.failed
-    assert services.store.encoders()["visual"].name == "linedraw:lbp-v1"
+    assert services.store.encoders()["visual"].name == "linedraw:lbp-craft-v1"
     said = [r.getMessage() for r in caplog.records if "linedraw" in r.getMessage()]
     assert len(said) == 1, said
     assert HUB_MODEL in said[0] and "patfig models pull" in said[0] and "HF_HUB_OFFLINE is set" in said[0]

@@ -17,6 +17,7 @@ from core.errors import ModelUnavailable
 from core.settings import ClipSettings, Settings, TextSettings
 from models.base import TextEncoder, VisualEncoder
 from models.factory import build_text_encoder, build_visual_encoder, describe_models
+from models.lbp_craft import LbpCraftEncoder
 from models.linedraw import LineDrawEncoder, descriptor_fn, ink_bounds
 from tests.conftest import sample
 
@@ -142,8 +143,8 @@ def test_other_descriptors_are_available_by_name(sheets):
 def test_auto_falls_back_to_linedraw_with_a_loud_warning(no_clip_cache, caplog):
     with caplog.at_level(logging.WARNING, logger="models.factory"):
         enc = build_visual_encoder(Settings(visual_encoder="auto"))
-    assert isinstance(enc, LineDrawEncoder)
-    assert any("linedraw:lbp-v1" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    assert isinstance(enc, LbpCraftEncoder)
+    assert any("linedraw:lbp-craft-v1" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 
 
 def test_clip_mode_without_weights_says_how_to_enable(no_clip_cache):
@@ -155,13 +156,14 @@ def test_clip_mode_without_weights_says_how_to_enable(no_clip_cache):
 
 
 def test_linedraw_mode_is_the_fallback():
-    assert build_visual_encoder(Settings(visual_encoder="linedraw")).name == "linedraw:lbp-v1"
+    assert build_visual_encoder(Settings(visual_encoder="linedraw")).name == "linedraw:lbp-craft-v1"
+    assert build_visual_encoder(Settings(visual_encoder="linedraw", linedraw="lbp")).name == "linedraw:lbp-v1"
 
 
 def test_describe_models_lists_both_visual_encoders_and_the_text_encoder(no_clip_cache):
     rows = {r["name"]: r for r in describe_models(Settings())}
     clip = rows["open_clip:hf-hub:patentclip/PatentCLIP_Vit_B"]
-    line, text = rows["linedraw:lbp-v1"], rows["st:all-MiniLM-L6-v2"]
+    line, text = rows["linedraw:lbp-craft-v1"], rows["st:all-MiniLM-L6-v2"]
     assert clip["available"] is False and clip["active"] is False
     assert "patfig models pull" in clip["why_not"] and "PATFIG_CLIP__CHECKPOINT" in clip["why_not"]
     assert line["available"] is True and line["active"] is True and line["role"] == "visual"
@@ -271,4 +273,4 @@ def test_broken_clip_checkpoint_is_unavailable_and_auto_falls_back(tiny_clip_che
     clip = ClipSettings(model="patfig-tiny-test", checkpoint=broken)
     with pytest.raises(ModelUnavailable, match="cannot load CLIP"):
         build_visual_encoder(Settings(visual_encoder="clip", clip=clip))
-    assert build_visual_encoder(Settings(visual_encoder="auto", clip=clip)).name == "linedraw:lbp-v1"
+    assert build_visual_encoder(Settings(visual_encoder="auto", clip=clip)).name == "linedraw:lbp-craft-v1"

@@ -345,7 +345,7 @@ def test_a_new_process_starts_from_the_snapshot_and_sees_later_writes(store, mon
     add(store, "WO3", office="WO")
     fresh = FigureStore.open(store.root)
     reads = []
-    monkeypatch.setattr(index_module, "_add_records", lambda t, res, c: reads.append(len(res["ids"])))
+    monkeypatch.setattr(index_module, "_add_records", lambda t, res, c, *whiten: reads.append(len(res["ids"])))
     table = fresh._table(VISUAL)
     assert table is not None and sorted(table.row_of) == ["US1-S1", "US1-S2"]  # the snapshot, patched
     assert reads == [2]  # one read, of the changed patents (WO3); EP2's rows were dropped

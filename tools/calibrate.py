@@ -29,6 +29,7 @@ from core.calibration import Calibration, Curve, feature
 from runtime.services import Services
 from store.index import VectorHit
 from tools.evaluate import component_labels, reid_queries
+from tools.whiten import fit_index_whitening
 
 POOL = 100  # candidates per query, as `tools.search` asks for
 MAX_QUERIES = 300
@@ -136,7 +137,9 @@ def fit_calibration(services: Services) -> tuple[Calibration, dict[str, str]]:
 
 
 def calibrate_index(services: Services) -> dict[str, str]:
-    """Fit the curves on this index and store them with it. Returns the notes of `fit_calibration`."""
+    """Refit the visual whitening (`tools.whiten`), then fit the curves on this index (on whitened scores) and
+    store both with it. Returns the notes of `fit_calibration`, and the whitening's under "visual_whitening"."""
+    whitening = fit_index_whitening(services)
     calibration, notes = fit_calibration(services)
     services.store.set_calibration(calibration.model_dump())
-    return notes
+    return {**notes, "visual_whitening": whitening}

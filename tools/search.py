@@ -270,6 +270,18 @@ def search_text(
                  terms=query_terms(text), min_score=min_score)
 
 
+def _image_vector(services: Services, img: Image.Image) -> list[float]:
+    """The query image's visual vector. An encoder that is not turn invariant (lbp+CRAFT: `embed_turns`) gives
+    one per 90° turn, and the turn whose nearest indexed figure is nearest is kept: a crop of a landscape
+    sheet (printed turned on the page) is found the right way up (bench/visual_descriptor.py, rot-max)."""
+    turns = getattr(services.visual, "embed_turns", None)
+    if turns is None:
+        return services.visual.embed_images([img])[0]
+    vectors = turns(img)
+    best = [max((h.similarity for h in services.store.query_visual(v, 1)), default=-1.0) for v in vectors]
+    return vectors[best.index(max(best))]
+
+
 def search_image(
     services: Services,
     image: QueryImage,
@@ -293,7 +305,7 @@ def search_image(
     if has_text:
         text = check_text(text)
     _check_encoders(services, visual=True, text=has_text)
-    vectors = {"visual": services.visual.embed_images([img])[0]}
+    vectors = {"visual": _image_vector(services, img)}
     weights = {"visual": 1.0 - text_weight if has_text else 1.0}
     paths = {"visual": "visual"}
     if has_text and text_weight > 0:
