@@ -43,14 +43,15 @@ def snapshot(root: Path) -> dict:
     s = _services(root)
     try:
         store = s.store
-        sheets = {sh.figure_id: (sh.figs, sh.view, sh.kind, [c.numeral for c in sh.components], sh.width)
-                  for sh in store.sheets()}
+        units = store.sheets()
+        sheets = {sh.figure_id: (sh.figs, sh.view, sh.kind, [c.numeral for c in sh.components], sh.width,
+                                 sh.box.model_dump() if sh.box else None) for sh in units}
         ids = sorted(sheets)
         vectors = {kind: {k: [round(x, 6) for x in v] for k, v in store.vectors(kind, ids).items()}
                    for kind in ("visual", "text")}
         return {"patents": sorted(p.patent_id for p in store.patents()), "sheets": sheets, "vectors": vectors,
                 "passages": store.stats()["passages"],
-                "pngs": {f: (root / "sheets" / f"{f}.png").stat().st_size for f in ids}}
+                "pngs": {sh.image_path: (root / sh.image_path).stat().st_size for sh in units}}
     finally:
         s.close()
 

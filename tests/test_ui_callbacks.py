@@ -212,8 +212,13 @@ def test_figure_detail_shows_sheet_signs_breakdown_and_explanation(cb, offline_s
         assert max(im.size) <= views.READABLE_SIDE
     assert Path(overlay).is_file()
     st, preview, *crop, msg = cb.use_sheet(st)  # "search with a region of this sheet"
-    assert st.image == str(offline_services.store.image_path(sheet)) and st.crop is None and st.fresh
-    assert msg.startswith(f"Query drawing: {hit.figure_id}.") and Path(preview).is_file()
+    assert st.image == str(offline_services.store.image_path(sheet)) and st.fresh and Path(preview).is_file()
+    if sheet.box is None:  # the figure is its whole sheet: no crop yet
+        assert st.crop is None and msg.startswith(f"Query drawing: {hit.figure_id}.")
+    else:  # one figure of a sheet with several: its own region is the crop
+        b = sheet.box
+        assert st.crop == (b.x0, b.y0, b.x1, b.y1) and crop == [round(v) for v in st.crop]
+        assert msg.startswith(f"Query drawing: the sheet of {hit.figure_id}, cropped to its figure.")
 
 
 def test_export_writes_the_current_set(cb):

@@ -55,9 +55,13 @@ def serve(
     except OSError as e:
         fail(f"cannot serve on {host}:{port}: {e}")
     finally:
-        if background is not None:
-            background.stop.set()
+        if background is not None:  # the ingest ends after the document being written, and its workers with it;
+            background.stop.set()  # exiting with its thread still in the store's native code can crash the exit
+            background.join(STOP_WAIT_SECONDS)
         services.close()
+
+
+STOP_WAIT_SECONDS = 30  # how long a stopping server waits for its background ingest to put down its work
 
 
 def _interrupt(signum: int, frame: object) -> None:
