@@ -58,7 +58,7 @@ def main() -> None:
     summary = report.summary() | {"wall_seconds": round(wall, 1), "documents": len(docs), "machine": machine(),
                                   "ocr": not args.no_ocr, "problems": problems,
                                   "ocr_engine": services.settings.ocr.model_dump().get("engine", "easyocr"),
-                                  "sheets_with_components": stats["sheets_with_components"],
+                                  "figures_with_components": stats["figures_with_components"],
                                   "linked_numerals": stats["linked_numerals"]}
     summary["sheets_per_minute_wall"] = round(summary["sheets"] / wall * 60, 1) if wall else 0.0
     print(json.dumps(summary, indent=2))

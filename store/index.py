@@ -138,7 +138,7 @@ class IndexStats(TypedDict):
     pending_patents: int
     sheets: int
     figures: int  # the indexed units: one per sheet, or one per figure of a sheet that shows several
-    sheets_with_components: int
+    figures_with_components: int
     reference_signs: int
     linked_numerals: int
     distinct_linked_signs: int
@@ -935,7 +935,7 @@ class FigureStore:
             ).fetchone()[0],
             "sheets": len({(s.patent_id, s.sheet_no) for s in sheets}),
             "figures": len(sheets),
-            "sheets_with_components": sum(1 for s in sheets if s.components),
+            "figures_with_components": sum(1 for s in sheets if s.components),
             "reference_signs": sum(len(p.refsigns) for p in patents),
             "linked_numerals": linked,
             "distinct_linked_signs": sum(len({c.numeral for c in s.components}) for s in sheets),

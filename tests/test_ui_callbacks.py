@@ -260,10 +260,10 @@ def test_tile_caption_and_crop_normalisation():
 def test_status_names_index_encoders_and_backend_state():
     status = {"backend": "offline", "model": "qwen2.5:7b", "reachable": False,
               "reason": "no Ollama server answers at http://127.0.0.1:11434"}
-    stats = {"index": "/data/index", "patents": 9, "sheets": 61, "sheets_with_components": 40,
+    stats = {"index": "/data/index", "patents": 9, "sheets": 61, "figures": 74, "figures_with_components": 40,
              "encoders": {"visual": {"name": "linedraw:hog-v1", "dim": 1020}}}
     md = views.status_markdown(status, stats)
-    assert "9 patents, 61 figure sheets (40 with OCR-linked reference signs)" in md
+    assert "9 patents, 61 drawing sheets, 74 figures (40 with OCR-linked reference signs)" in md
     assert "visual `linedraw:hog-v1`" in md
     assert "**Chat backend**: offline `qwen2.5:7b` — offline planner: no Ollama server answers" in md
 

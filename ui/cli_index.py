@@ -21,7 +21,7 @@ from tools.calibrate import calibrate_index
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, JsonOpt, WorkersOpt, console, fail, open_services, out, wiring
 
-STATS_ROWS = ("patents", "sheets", "figures", "sheets_with_components", "reference_signs", "linked_numerals",
+STATS_ROWS = ("patents", "sheets", "figures", "figures_with_components", "reference_signs", "linked_numerals",
               "distinct_linked_signs", "passages", "pending_patents")
 
 

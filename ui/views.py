@@ -337,7 +337,8 @@ def status_markdown(status: dict[str, Any], stats: dict[str, Any]) -> str:
     enc = stats.get("encoders", {})
     lines = [
         f"**Index** `{stats.get('index', '?')}`: {stats.get('patents', 0)} patents, {stats.get('sheets', 0)} "
-        f"figure sheets ({stats.get('sheets_with_components', 0)} with OCR-linked reference signs)",
+        f"drawing sheets, {stats.get('figures', stats.get('sheets', 0))} figures "
+        f"({stats.get('figures_with_components', 0)} with OCR-linked reference signs)",
         "**Encoders**: " + (", ".join(f"{k} `{v['name']}`" for k, v in enc.items()) or "none recorded"),
     ]
     backend = str(status.get("backend", "?"))
