@@ -32,6 +32,21 @@ def figure_id(patent_id: str, sheet_no: int, fig: str | None = None, region: int
     return f"{base}-R{region}" if region else base
 
 
+_FIGURE_ID = re.compile(r"^(?P<pid>.+)-S(?P<sheet>\d+)(?:-(?:F(?P<fig>[0-9A-Z.]+)|R(?P<region>\d+)))?$", re.IGNORECASE)
+
+
+def figure_place(fid: str) -> tuple[str, str]:
+    """A figure id in words: ("US12448527", "FIG. 3 on sheet 2") for "US12448527-S2-F3", ("US12448527", "sheet 2")
+    for a whole sheet's "US12448527-S2"; ("", the id) for something that is not a figure id."""
+    m = _FIGURE_ID.match(str(fid))
+    if m is None:
+        return "", str(fid)
+    sheet = f"sheet {m['sheet']}"
+    if m["fig"]:
+        return m["pid"], f"FIG. {m['fig']} on {sheet}"
+    return m["pid"], f"region {m['region']} of {sheet}" if m["region"] else sheet
+
+
 def compact_patent_id(text: str) -> str | None:
     """The indexed form of one id as typed: "US 12,448,135 B2" → "US12448135"; None when it is not one."""
     s = re.sub(r"[\s,./\-]", "", str(text).upper())

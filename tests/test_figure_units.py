@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.patnum import FIGURE_ID_IN_TEXT, figure_id
+from core.patnum import FIGURE_ID_IN_TEXT, figure_id, figure_place
 from core.types import Box, OcrToken
 from ingest.pipeline import ingest_paths
 from ingest.read import read_document
@@ -79,6 +79,9 @@ def test_figure_ids_name_the_sheet_and_the_figure():
     found = [m.group(1) for m in FIGURE_ID_IN_TEXT.finditer(
         "compare US12448135-S3-F2A, USD0907292-S1-F1.1 and EP1577413-S12. Then US12448135-S3-R2?")]
     assert found == ["US12448135-S3-F2A", "USD0907292-S1-F1.1", "EP1577413-S12", "US12448135-S3-R2"]
+    assert [figure_place(f) for f in found] == [
+        ("US12448135", "FIG. 2A on sheet 3"), ("USD0907292", "FIG. 1.1 on sheet 1"), ("EP1577413", "sheet 12"),
+        ("US12448135", "region 2 of sheet 3")]
 
 
 def test_a_sheet_with_four_figures_is_four_units(figure_index):

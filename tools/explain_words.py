@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.patnum import figure_place
 from core.textnorm import normalise_label
 from tools.phrasing import (
     METHOD_WORDS,
@@ -134,8 +135,8 @@ def query_sentence(q: dict[str, object]) -> str:
     text, mode = str(q.get("text") or ""), str(q.get("mode") or "")
     said = f"the words {quote(text, 120)}" if text else ""
     if q.get("figure_id"):
-        pid, _, sheet = str(q["figure_id"]).rpartition("-S")
-        asked = f"You asked for figures like sheet {sheet} of {pid}" if pid else "You asked for similar figures"
+        pid, where = figure_place(str(q["figure_id"]))
+        asked = f"You asked for figures like {where} of {pid}" if pid else "You asked for similar figures"
     elif q.get("image"):
         asked = "You searched with your drawing" + (" (a crop of it)" if q.get("crop") else "")
         asked += f" and {said}" if said else ""

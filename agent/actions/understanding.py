@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from agent.actions.base import ActionBase
 from agent.events import Outcome, TurnEvent
 from core.errors import ToolError
+from core.patnum import figure_place
 from core.types import Patent, Sheet
 from prompts import load_prompt
 from tools.explain import compare, explain_hit, explain_pair
@@ -80,7 +81,7 @@ class UnderstandActions(ActionBase):
         text = [f"{found.numeral} was read on {where}." if where else
                 f"{found.numeral} was not read on any sheet of {pid}."]
         if focus and target is not None and target != focus:
-            text.append(f"It was not read on sheet {focus.rpartition('-S')[2]} itself.")
+            text.append(f"It was not read on {figure_place(focus)[1]} itself.")
         if found.described_figs:
             text.append(f"The brief description mentions it for FIG {', '.join(found.described_figs)}.")
         events: list[TurnEvent] = []
