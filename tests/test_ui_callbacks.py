@@ -277,3 +277,17 @@ def test_step_back_and_history_switch_the_shown_set(cb):
     assert [c[1] for c in history["choices"]] == [2, 1] and history["value"] == 1
     st, chat, gallery, info, history = cb.goto_set(st, 2)
     assert st.session.current.set_id == 2 and info.startswith("**Result set #2** — 8 figures")
+
+
+def test_app_without_a_cache_folder_removes_the_one_it_made_on_exit(tmp_path):
+    """`patfig serve` gives the app no cache folder: the app makes its own and removes exactly that one when
+    the process ends (they used to pile up in /tmp, one per run)."""
+    import subprocess
+    import sys
+
+    code = "from ui.web.app import _own_cache; c = _own_cache(); (c / 'x.png').write_bytes(b'1'); print(c)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    made = Path(out.stdout.strip().splitlines()[-1])
+    assert made.name.startswith("patfig-ui-")
+    assert not made.exists()

@@ -8,6 +8,8 @@ connection, the models are built once under a lock, and cached pictures are writ
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +34,7 @@ from ui.web.state import (
 
 def build_ui(services: Services, agent: Any, cache_dir: Path | None = None) -> gr.Blocks:
     """The app over these services and this agent (shared by all tabs; each tab has its own session)."""
-    cache = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="patfig-ui-"))
+    cache = Path(cache_dir) if cache_dir else _own_cache()
     cb = Callbacks(services, agent, cache)
     facets, examples = facet_values(services), example_requests(services)
     with new_page() as demo:
@@ -44,6 +46,13 @@ def build_ui(services: Services, agent: Any, cache_dir: Path | None = None) -> g
     demo.patfig_cache = cache  # type: ignore[attr-defined]
     demo.patfig_callbacks = cb  # type: ignore[attr-defined]
     return demo
+
+
+def _own_cache() -> Path:
+    """A fresh folder for the app's rendered pictures, removed (that folder alone) when the process exits."""
+    cache = Path(tempfile.mkdtemp(prefix="patfig-ui-"))
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    return cache
 
 
 def _wire_chat(cb: Callbacks, w: Widgets) -> None:
