@@ -160,7 +160,7 @@ class Breakdown(BaseModel):
 
     modalities: dict[str, ModalityScore] = Field(default_factory=dict)  # "visual", "text", ...
     fused: float = 0.0
-    method: str = "single"  # "avg", "max", "rrf", "minmax" or "single"
+    method: str = "single"  # "odds", "avg", "max", "rrf", "minmax" or "single"
     weights: dict[str, float] = Field(default_factory=dict)
     matched_terms: list[str] = Field(default_factory=list)
     matched_components: list[Component] = Field(default_factory=list)

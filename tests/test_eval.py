@@ -77,15 +77,23 @@ def test_reid_and_family_on_handmade_vectors(handmade):
     # text: for both US1 sheets EP2-S1 is nearer than the sibling (rank 2: AP 0.5); US3 sheets find theirs.
     t = reid.results["text"]
     assert (t.map50, t.p1, t.r10, t.mrr10) == (0.75, 0.5, 1.0, 0.75)
-    # minmax: US1-S1 query: US1-S2 = (1 + 0.456)/2 = 0.728 < EP2-S1 = (0.603 + 1)/2 = 0.801 → rank 2;
-    # US1-S2 query: US1-S1 = (1 + 0.728)/2 = 0.864 > EP2-S1 = (0.600 + 1)/2 = 0.800 → rank 1.
+    # Fused modes weigh visual 0.3, text 0.7 ("more like this"). Cosines (visual, text) from US1-S1: US1-S2
+    # (0.995, 0.447), EP2-S1 (0.600, 0.981); from US1-S2: US1-S1 (0.995, 0.447), EP2-S1 (0.597, 0.614).
+    # minmax: US1-S1 query: US1-S2 = 0.3 * 1 + 0.7 * 0.456 = 0.619 < EP2-S1 = 0.3 * 0.603 + 0.7 * 1 = 0.881;
+    # US1-S2 query: US1-S1 = 0.3 + 0.7 * 0.728 = 0.810 < EP2-S1 = 0.3 * 0.600 + 0.7 = 0.880: both siblings rank 2.
     a = reid.results["fused_minmax"]
-    assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
-    # avg on the raw cosines (the handmade encoders are unknown, so uncalibrated) ranks as min-max does here
+    assert (a.map50, a.p1, a.mrr10) == (0.75, 0.5, 0.75)
+    # avg on the raw cosines (the handmade encoders are unknown, so uncalibrated): US1-S1 query: sibling
+    # 0.3 * 0.995 + 0.7 * 0.447 = 0.612 < EP2-S1 0.867; US1-S2 query: sibling 0.611 > EP2-S1 0.609.
     a = reid.results["fused_avg"]
     assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
-    # rrf: sibling and EP2-S1 tie for both US1 queries (0.5/61 + 0.5/62 each); ties go by id. max takes the
-    # larger raw cosine, the sibling's visual 1.0, so it ranks every sibling first.
+    # odds, on the same cosines held within [0.01, 0.99]: US1-S1 query: sibling 0.3 * logit(0.99) + 0.7 *
+    # logit(0.447) = 1.23 < EP2-S1 0.3 * logit(0.6) + 0.7 * logit(0.981) = 2.88; US1-S2 query: sibling 1.23 >
+    # EP2-S1 0.3 * logit(0.597) + 0.7 * logit(0.614) = 0.44.
+    a = reid.results["fused_odds"]
+    assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
+    # rrf: for both US1 queries EP2-S1 (0.3/62 + 0.7/61) beats the sibling (0.3/61 + 0.7/62). max takes the
+    # larger raw cosine, the sibling's visual 0.995, so it ranks every sibling first.
     assert reid.results["fused_max"].p1 == 1.0 and reid.results["fused_rrf"].p1 == 0.5
     # family: US1 + EP2 share a priority; own patent filtered out, so every mode finds the member first.
     assert family.notes == ["families: EP2 + US1"]
@@ -119,7 +127,7 @@ def test_components_protocol_and_no_families(tmp_path):
         assert family.queries == 0 and family.notes == ["no families found (no two patents share a priority number)"]
         assert comp.queries == 5
         assert comp.results["text"].p1 == 1.0 and comp.results["text"].map50 == 1.0
-        assert set(comp.na) == {"visual", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
+        assert set(comp.na) == {"visual", "fused_odds", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
         assert comp.na["visual"] == "the visual encoder fake:fixed8 has no text side"
         table = format_table(report)
         assert "    visual           n/a  the visual encoder fake:fixed8 has no text side" in table
@@ -128,7 +136,7 @@ def test_components_protocol_and_no_families(tmp_path):
 
 
 def test_bad_modes_and_protocols_are_refused(handmade):
-    with pytest.raises(ToolError, match="unknown mode 'clip'; modes: visual, text, fused_avg, fused_max, fused_rrf"):
+    with pytest.raises(ToolError, match="unknown mode 'clip'; modes: visual, text, fused_odds, fused_avg, fused_max"):
         evaluate(handmade, modes=("clip",))
     with pytest.raises(ToolError, match="unknown protocol 'trec'; protocols: reid, family, components"):
         evaluate(handmade, protocols=("trec",))
@@ -143,7 +151,8 @@ def test_real_sample_index(sample_index):
     assert reid.queries == sum(len(sample_index.store.sheets(pid)) for pid in multi)
     assert family.notes == ["families: EP3358703 + WO2013173195"]
     for res in (reid, family):
-        assert set(res.results) == {"visual", "text", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
+        assert set(res.results) == {"visual", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf",
+                                    "fused_minmax"}
     # every mode beats a random ranking on re-identification
     assert all(m.p1 > reid.chance_p1 for m in reid.results.values())
 

@@ -14,13 +14,14 @@ import re
 import pytest
 from PIL import Image, ImageChops
 
+from core.calibration import logit, sigmoid
 from core.defaults import STRONG_SCORE, WEAK_SCORE
 from core.errors import ToolError
 from tests.test_cluster import PATENTS, axis, build_corpus
 from tools.explain import compare, contributions, explain_hit, explain_pair
 from tools.explain_words import MAX_LISTED
 from tools.export import hits_to_csv, hits_to_json
-from tools.fusion import RRF_K
+from tools.fusion import RRF_K, clipped_logit
 from tools.lexical import search_lexical
 from tools.overlay import render_overlay
 from tools.phrasing import filters_words, ordinal, strength
@@ -93,14 +94,16 @@ def test_explain_hit_quotes_the_breakdown(corpus, similar):
     top = similar[0]
     ex = explain_hit(corpus, similar, 1)
     bd = top.breakdown
-    assert bd.weights == {"visual": 0.7, "text": 0.3} and bd.method == "avg"
+    assert bd.weights == {"visual": 0.7, "text": 0.3} and bd.method == "odds"
     for m in ("visual", "text"):
         fact = ex.facts["modalities"][m]
         assert (fact["raw"], fact["norm"], fact["rank"]) == (bd.modalities[m].raw, bd.modalities[m].norm,
                                                              bd.modalities[m].rank)
-        # calibrated fusion: each kind of evidence adds its weight share × its calibrated relevance
-        assert fact["contribution"] == pytest.approx(bd.weights[m] * bd.modalities[m].calibrated, abs=1e-5)
-    assert sum(c["contribution"] for c in ex.facts["modalities"].values()) == pytest.approx(bd.fused, abs=1e-5)
+        # odds fusion: each kind of evidence adds its weight share × the log-odds of its calibrated relevance
+        assert fact["contribution"] == pytest.approx(bd.weights[m] * clipped_logit(bd.modalities[m].calibrated),
+                                                     abs=1e-5)
+    assert sigmoid(sum(c["contribution"] for c in ex.facts["modalities"].values())) == pytest.approx(bd.fused,
+                                                                                                     abs=1e-5)
     lines = ex.text.splitlines()
     vis, txt = bd.modalities["visual"], bd.modalities["text"]
     assert lines[0] == (f"#1 ranks first of 6 because among the figures searched, it is the best drawing match "
@@ -110,7 +113,8 @@ def test_explain_hit_quotes_the_breakdown(corpus, similar):
     assert lines[1] == "You asked for figures like sheet 1 of US1, with weight 0.300 on the text."
     assert lines[2] == (f"Its score {bd.fused:.3f}, a {strength(bd.fused)} match, combines the calibrated relevance "
                         f"of each kind of evidence, drawing {vis.calibrated:.3f} (weight 0.700) and text "
-                        f"{txt.calibrated:.3f} (weight 0.300), as their weighted average.")
+                        f"{txt.calibrated:.3f} (weight 0.300), as the weighted mean of their log-odds, turned back "
+                        "into a relevance.")
     assert f'#1 is FIG. {top.figs[0]} on sheet {top.sheet_no} of {top.patent_id}' in ex.text
     described = ex.facts["fig_descriptions"][top.figs[0]].rstrip(".")
     assert f'The patent describes FIG. {top.figs[0]} as "{described}".' in ex.text
@@ -205,13 +209,13 @@ def test_fused_calibrated_scores_are_the_parts_of_the_score(corpus, similar):
     hit = similar[0]
     mods = {m: ms.model_copy(update={"calibrated": c}) for (m, ms), c in zip(hit.breakdown.modalities.items(),
                                                                              (0.7, 0.4), strict=True)}
-    fused = round(0.7 * 0.7 + 0.3 * 0.4, 6)  # weights 0.7 / 0.3, as tools.fusion combines
+    fused = round(sigmoid(0.7 * logit(0.7) + 0.3 * logit(0.4)), 6)  # weights 0.7 / 0.3, as tools.fusion combines
     bd = hit.breakdown.model_copy(update={"modalities": mods, "fused": fused})
     ex = explain_hit(corpus, [hit.model_copy(update={"breakdown": bd, "score": fused}), *similar[1:]], 1)
     assert ex.facts["recomputed"] == pytest.approx(fused, abs=1e-6)
     assert (f"Its score {fused:.3f}, a {strength(fused)} match, combines the calibrated relevance of each kind of "
-            f"evidence, drawing 0.700 (weight 0.700) and text 0.400 (weight 0.300), as their weighted "
-            f"average.") in ex.text
+            f"evidence, drawing 0.700 (weight 0.700) and text 0.400 (weight 0.300), as the weighted mean of their "
+            f"log-odds, turned back into a relevance.") in ex.text
     assert "calibrated relevance 0.700, a strong match" in ex.text
     assert "calibrated relevance 0.400, a fair match" in ex.text  # fair: between WEAK_SCORE and STRONG_SCORE
     assert "add up to" not in ex.text
@@ -280,7 +284,7 @@ def test_csv_and_json_export(corpus, similar):
     first, hit = rows[0], similar[0]
     assert list(first)[:12] == ["rank", "figure_id", "patent_id", "sheet", "figs", "kind", "view", "office",
                                 "pub_date", "cpc", "title", "score"]
-    assert first["figure_id"] == hit.figure_id and first["method"] == "avg"
+    assert first["figure_id"] == hit.figure_id and first["method"] == "odds"
     assert float(first["visual_norm"]) == hit.breakdown.modalities["visual"].norm
     assert int(first["text_rank"]) == hit.breakdown.modalities["text"].rank
     assert first["weights"] == "visual=0.7; text=0.3"
@@ -315,7 +319,11 @@ def _check_real_explanations(services, hits):
         check_plain(ex.text)
     pair = explain_pair(services, hits, 1, len(hits))
     diffs = pair.facts["modality_differences"]  # differences of the contributions, which add up to the score
-    assert sum(diffs.values()) == pytest.approx(hits[0].breakdown.fused - hits[-1].breakdown.fused, abs=1e-5)
+    hi, lo = hits[0].breakdown.fused, hits[-1].breakdown.fused
+    if hits[0].breakdown.method == "odds":  # log-odds parts: they add up to the difference of the scores' log-odds
+        assert sum(diffs.values()) == pytest.approx(logit(hi) - logit(lo), abs=1e-4)
+    else:
+        assert sum(diffs.values()) == pytest.approx(hi - lo, abs=1e-5)
     allowed = (allowed_numbers(pair.facts["higher"]) + allowed_numbers(pair.facts["lower"])
                + [pair.facts["score_difference"]])
     assert unexplained_numbers(pair.text, allowed) == [], pair.text

@@ -41,6 +41,31 @@ def test_calibrated_avg_is_the_weighted_mean_of_the_curves():
     assert a.score == pytest.approx(CURVES["visual"](0.7), abs=1e-6) == pytest.approx(CURVES["text"](0.75), abs=1e-6)
 
 
+def test_odds_is_the_weighted_mean_of_the_clipped_log_odds():
+    """The default fusion: sigmoid of the weighted mean of logit(p), each p held within [0.01, 0.99]."""
+    from core.calibration import logit, sigmoid
+
+    lists = {"visual": {"x": 0.9, "y": 0.5, "z": 0.1}, "text": {"x": 0.2, "y": 0.8, "z": 0.6}}
+    fused = {f.id: f for f in fuse(lists, {"visual": 0.3, "text": 0.7}, curves=CURVES)}
+    for i in "xyz":
+        pv, pt = (min(0.99, max(0.01, CURVES[m](lists[m][i]))) for m in ("visual", "text"))
+        assert fused[i].score == pytest.approx(sigmoid(0.3 * logit(pv) + 0.7 * logit(pt)), abs=1e-6)
+    # agreeing modalities give that relevance; a near-certain look-alike in one modality cannot outweigh a
+    # near-certain match in the other that weighs more, as a plain average lets it
+    same = {"visual": {"a": 0.7}, "text": {"a": 0.75}}
+    agreed = fuse(same, {"visual": 0.5, "text": 0.5}, curves=CURVES)[0].score
+    assert agreed == pytest.approx(CURVES["text"](0.75), abs=1e-6)
+    split = {"visual": {"member": 0.45, "lookalike": 0.99}, "text": {"member": 0.99, "lookalike": 0.55}}
+    weights = {"visual": 0.3, "text": 0.7}
+    assert fuse(split, weights, curves=CURVES)[0].id == "member"
+    assert fuse(split, {"visual": 0.5, "text": 0.5}, "avg", curves=CURVES)[0].id == "lookalike"
+    # a candidate missing from one list counts as relevance 0 there, held at 0.01
+    gap = {"visual": {"a": 0.9}, "text": {"b": 0.9}}
+    by_id = {f.id: f.score for f in fuse(gap, {"visual": 0.5, "text": 0.5}, curves=CURVES)}
+    pa = CURVES["visual"](0.9)
+    assert by_id["a"] == pytest.approx(sigmoid(0.5 * logit(pa) + 0.5 * logit(0.01)), abs=1e-6)
+
+
 def test_a_calibrated_score_does_not_depend_on_the_other_candidates():
     """Min-max scores always run from 1 to 0; calibrated ones depend only on the figure's raw score."""
     weak = {"text": {"a": 0.2, "b": 0.1}}

@@ -17,11 +17,13 @@ Protocols (the relevant items of a query are known from the documents themselves
   components. Text mode ranks by the text encoder over the sheets' linked text; visual mode needs a
   cross-modal (CLIP) encoder and is n/a otherwise.
 
-Modes: ``visual`` (stored visual vectors), ``text`` (stored linked-text vectors), and ``fused_avg``,
-``fused_max``, ``fused_rrf``, ``fused_minmax``: both lists (top 50 + 1 each) pooled, every pooled candidate
-scored in both modalities (as `tools.search` does), and fused by `tools.fusion.fuse` with the default text
-weight (visual 0.5, text 0.5). ``fused_avg`` and ``fused_max`` combine calibrated scores (the index's
-curves, `tools.relevance`); ``fused_minmax`` is the min-max normalised average patfig used before.
+Modes: ``visual`` (stored visual vectors), ``text`` (stored linked-text vectors), and ``fused_odds``,
+``fused_avg``, ``fused_max``, ``fused_rrf``, ``fused_minmax``: both lists (top 50 + 1 each) pooled, every
+pooled candidate scored in both modalities (as `tools.search` does), and fused by `tools.fusion.fuse` with
+the text weight of "more like this", which queries the same way (`DEFAULT_MORE_LIKE_TEXT_WEIGHT`: visual
+0.3, text 0.7). ``fused_odds`` (the product's default), ``fused_avg`` and ``fused_max`` combine calibrated
+scores (the index's curves, `tools.relevance`); ``fused_minmax`` is the min-max normalised average patfig
+used before.
 
 Relevance is keyed on ``patent_id`` (and ``doc_type``), never on the form of a figure id, so the protocols
 hold whether the indexed unit is a sheet or a figure of a sheet.
@@ -47,7 +49,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel, Field, field_validator
 
 from core.calibration import Curve
-from core.defaults import DEFAULT_TEXT_WEIGHT
+from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT
 from core.errors import ModelUnavailable, StoreError, ToolError
 from core.filters import Filters
 from core.textnorm import normalise_label
@@ -57,11 +59,12 @@ from store.index import EncoderId, VectorHit
 from tools.fusion import fuse
 from tools.relevance import curves_for
 
-MODES = ("visual", "text", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
+MODES = ("visual", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
 PROTOCOLS = ("reid", "family", "components", "design")
 DOC_TYPES = ("utility", "design", "plant", "reissue")  # as the USPTO reader sets Patent.doc_type
 K = 50
-FUSION_WEIGHTS = {"visual": 1.0 - DEFAULT_TEXT_WEIGHT, "text": DEFAULT_TEXT_WEIGHT}  # as a default fused search
+# As "more like this" (a figure's drawing and linked text query the others), which these protocols measure.
+FUSION_WEIGHTS = {"visual": 1.0 - DEFAULT_MORE_LIKE_TEXT_WEIGHT, "text": DEFAULT_MORE_LIKE_TEXT_WEIGHT}
 TITLES = {
     "reid": "re-identification (DeepPatent): relevant = other sheets of the same patent",
     "family": "patent families: relevant = sheets of the other members of the query's family",

@@ -20,12 +20,13 @@ from typing import TypedDict
 from pydantic import BaseModel, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from core.calibration import sigmoid
 from core.errors import ToolError
 from core.textnorm import CLAIM_BOILERPLATE, CONTENT_STOPWORDS, content_words, normalise_label
 from core.types import Breakdown, Hit, ModalityScore, Patent, Sheet
 from runtime.services import Services
 from tools.explain_words import comparison_text, hit_text, pair_text
-from tools.fusion import RRF_K
+from tools.fusion import RRF_K, clipped_logit
 from tools.search import patent_of, query_terms
 
 
@@ -135,6 +136,8 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
             contrib = w / (RRF_K + ms.rank) if ms else 0.0
         elif bd.method == "single" and ms is not None and len(bd.modalities) == 1:
             contrib = bd.fused  # one modality: the score is that modality's (calibrated or raw) score
+        elif bd.method == "odds":  # its share of the log-odds sum (tools.fusion); absent counts as relevance 0
+            contrib = share * clipped_logit(cal if cal is not None else 0.0)
         elif bd.method == "avg" and cal is not None:
             contrib = share * cal  # calibrated fusion: the weighted mean of the calibrated scores (tools.fusion)
         elif bd.method == "max" and cal is not None:
@@ -166,6 +169,8 @@ def _recomputed(method: str, contrib: dict[str, Contribution]) -> float:
     values = [c["contribution"] for c in contrib.values()]
     if not values:
         return 0.0
+    if method == "odds":  # the contributions are log-odds shares (tools.fusion)
+        return sigmoid(sum(values))
     return max(values) if method == "max" else sum(values)
 
 

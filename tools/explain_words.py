@@ -111,9 +111,10 @@ def _score_sentence(f: HitFacts) -> str:
             return (f"Its score is {_num(f['fused'])}: its {what} rescaled between the weakest and the best "
                     "match of this search.")
         return f"Its score is {_num(f['fused'])}{overall}."
-    if method in ("avg", "max") and len(cal) == len(mods):
+    if method in ("odds", "avg", "max") and len(cal) == len(mods):
         parts = [f"{short_words(m)} {_num(c['calibrated'] or 0.0)} (weight {c['weight']:.3f})" for m, c in mods.items()]
-        how = "their weighted average" if method == "avg" else "the best of them"
+        how = {"odds": "the weighted mean of their log-odds, turned back into a relevance",
+               "avg": "their weighted average", "max": "the best of them"}[method]
         comma = "," if overall else ""
         return (f"Its score {_num(f['fused'])}{overall}{comma} combines the calibrated relevance of each kind of "
                 f"evidence, {and_list(parts)}, as {how}.")

@@ -28,6 +28,7 @@ SOURCE_WORDS = {
 SHORT_WORDS = {"visual": "drawing", "clip_text": "drawing", "text": "text", "lexical": "document text",
                "passage": "passage", "component": "part names"}
 METHOD_WORDS = {
+    "odds": "the weighted mean of the log-odds of the calibrated scores, turned back into a relevance",
     "avg": "a weighted average",
     "max": "the best of the weighted scores",
     "minmax": "a weighted average of scores rescaled between the weakest and the best match of this search",

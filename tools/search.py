@@ -31,7 +31,7 @@ from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent, Sheet
 from runtime.services import Services
 from store.index import EncoderId
-from tools.fusion import METHODS, Fused, fuse
+from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
 
 MAX_K = 100
@@ -254,7 +254,7 @@ def _text_vectors(
 
 
 def search_text(
-    services: Services, text: str, *, k: int = DEFAULT_K, filters: Filters | None = None, method: str = "avg",
+    services: Services, text: str, *, k: int = DEFAULT_K, filters: Filters | None = None, method: str = DEFAULT_METHOD,
     min_score: float = 0.0,
 ) -> list[Hit]:
     """Figures matching words: through their linked text, and through CLIP text→image when CLIP is in use."""
@@ -291,7 +291,7 @@ def search_image(
     text_weight: float = 0.0,
     k: int = DEFAULT_K,
     filters: Filters | None = None,
-    method: str = "avg",
+    method: str = DEFAULT_METHOD,
     exclude: Sequence[str] = (),
     min_score: float = 0.0,
 ) -> list[Hit]:
@@ -329,7 +329,7 @@ def more_like(
     k: int = DEFAULT_K,
     text_weight: float = DEFAULT_MORE_LIKE_TEXT_WEIGHT,
     filters: Filters | None = None,
-    method: str = "avg",
+    method: str = DEFAULT_METHOD,
     min_score: float = 0.0,
 ) -> list[Hit]:
     """Figures like an indexed figure, by its stored visual vector fused with its linked-text vector."""

@@ -14,6 +14,7 @@ from core.errors import StoreError, ToolError
 from core.types import Hit
 from tools.evaluate import MODES, PROTOCOLS, Subset, evaluate, format_table
 from tools.filtering import facet_values, make_filters
+from tools.fusion import DEFAULT_METHOD
 from tools.lexical import search_lexical, search_passages
 from tools.refsigns import find_component, lookup_refsign
 from tools.relevance import strength_note
@@ -27,8 +28,9 @@ search_app = typer.Typer(
 )
 
 KOpt = typer.Option(10, "--k", "-k", help="How many hits (1-100).")
-MethodOpt = typer.Option("avg", "--method", help="Fusion of modalities: avg (default: weighted mean of the "
-                         "calibrated scores), max, rrf, or minmax (the older min-max normalised average).")
+MethodOpt = typer.Option(DEFAULT_METHOD, "--method", help="Fusion of modalities: odds (default: weighted mean of "
+                         "the calibrated scores' log-odds), avg (their weighted mean), max, rrf, or minmax (the older "
+                         "min-max normalised average).")
 MinScoreOpt = typer.Option(0.0, "--min-score", min=0.0, max=1.0, help=(
     "Keep only hits scoring at least this (0-1). Scores are calibrated relevances, the same for every query; "
     f"below {WEAK_SCORE} a match is weak."))

@@ -268,7 +268,8 @@ def breakdown_rows(bd: Breakdown) -> list[list[Any]]:
 def breakdown_markdown(hit: Hit) -> str:
     """Fused score, method, matched terms and components, filters and query of a hit, as markdown."""
     bd = hit.breakdown
-    method = {"avg": "weighted average", "max": "maximum", "rrf": "reciprocal-rank fusion",
+    method = {"odds": "weighted mean of log-odds", "avg": "weighted average",
+              "max": "maximum", "rrf": "reciprocal-rank fusion",
               "single": "one modality"}.get(bd.method, bd.method)
     lines = [f"**Fused score {bd.fused:.3f}** ({method}) for #{hit.rank} {hit.patent_id} FIG {figs_text(hit.figs)}"]
     lines.append("Matched terms: " + (", ".join(f"`{t}`" for t in bd.matched_terms) or "none"))
