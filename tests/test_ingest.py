@@ -84,6 +84,10 @@ def test_ingest_is_idempotent_and_reports_bad_documents(tmp_path):
     st2 = consistent(index)
     assert (st2["patents"], st2["sheets"], st2["passages"]) == (st1["patents"], st1["sheets"], st1["passages"])
 
+    r2 = cli("ingest", str(good), "--index", str(index), "--no-ocr")  # the line a person reads
+    assert r2.returncode == 0, r2.stderr
+    assert "indexed 0, skipped 1, failed 0 (every document was already indexed; --force re-indexes)" in r2.stdout
+
     r3 = cli("stats", "--index", str(index), "--json")
     assert json.loads(r3.stdout)["encoders"]["visual"]["name"].startswith("linedraw:")
 

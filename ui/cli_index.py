@@ -100,11 +100,13 @@ def _print_report(report: IngestReport, problems: list[str], as_json: bool) -> N
     if as_json:
         out.print_json(json.dumps(summary))
         return
-    out.print(
-        f"indexed {summary['indexed']}, skipped {summary['skipped']}, failed {summary['failed']}; "
-        f"{summary['sheets']} sheets ({summary['figures']} figures) at {summary['sheets_per_minute']} sheets/min "
-        f"(time share: {', '.join(f'{k} {v:.0%}' for k, v in summary['share'].items())})"
-    )
+    counts = f"indexed {summary['indexed']}, skipped {summary['skipped']}, failed {summary['failed']}"
+    if summary["sheets"]:
+        counts += (f"; {summary['sheets']} sheets ({summary['figures']} figures) at {summary['sheets_per_minute']} "
+                   f"sheets/min (time share: {', '.join(f'{k} {v:.0%}' for k, v in summary['share'].items())})")
+    elif summary["skipped"] and not summary["indexed"]:
+        counts += " (every document was already indexed; --force re-indexes)"
+    out.print(counts)
     if report.recovered:
         out.print(f"cleaned up half-indexed patents from an interrupted run: {', '.join(report.recovered)}")
     for f in summary["failures"]:
