@@ -107,6 +107,20 @@ def test_reid_and_family_on_handmade_vectors(handmade):
     assert "    text           0.750   0.500   1.000   0.750" in table
 
 
+def test_the_fused_text_weight_is_an_option(handmade):
+    """With equal weights the minmax fusion ranks US1-S2's sibling first (worked out on paper): US1-S2 query:
+    US1-S1 = (1 + 0.728) / 2 = 0.864 > EP2-S1 = (0.600 + 1) / 2 = 0.800; US1-S1 query: US1-S2 = (1 + 0.456) / 2
+    = 0.728 < EP2-S1 = (0.603 + 1) / 2 = 0.801. The default (text 0.7) ranks both siblings second."""
+    even = evaluate(handmade, protocols=("reid",), text_weight=0.5)
+    assert even.weights == {"visual": 0.5, "text": 0.5}
+    a = even.protocols[0].results["fused_minmax"]
+    assert (a.map50, a.p1, a.mrr10) == (0.875, 0.75, 0.875)
+    assert evaluate(handmade, protocols=("reid",)).protocols[0].results["fused_minmax"].p1 == 0.5
+    assert "fused modes weigh visual 0.5, text 0.5" in format_table(even)
+    with pytest.raises(ToolError, match="outside 0..1"):
+        evaluate(handmade, text_weight=1.5)
+
+
 def test_families_are_grouped_transitively(handmade):
     assert families(handmade) == [["EP2", "US1"]]
 

@@ -63,8 +63,14 @@ MODES = ("visual", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf", 
 PROTOCOLS = ("reid", "family", "components", "design")
 DOC_TYPES = ("utility", "design", "plant", "reissue")  # as the USPTO reader sets Patent.doc_type
 K = 50
-# As "more like this" (a figure's drawing and linked text query the others), which these protocols measure.
-FUSION_WEIGHTS = {"visual": 1.0 - DEFAULT_MORE_LIKE_TEXT_WEIGHT, "text": DEFAULT_MORE_LIKE_TEXT_WEIGHT}
+
+
+def fusion_weights(text_weight: float = DEFAULT_MORE_LIKE_TEXT_WEIGHT) -> dict[str, float]:
+    """The fused modes' weights: by default those of "more like this" (a figure's drawing and linked text query
+    the others), which these protocols measure."""
+    if not 0.0 <= text_weight <= 1.0:
+        raise ToolError(f"text weight {text_weight} is outside 0..1")
+    return {"visual": 1.0 - text_weight, "text": text_weight}
 TITLES = {
     "reid": "re-identification (DeepPatent): relevant = other sheets of the same patent",
     "family": "patent families: relevant = sheets of the other members of the query's family",
@@ -160,6 +166,7 @@ class EvalReport(BaseModel):
     visual_encoder: str = ""  # the encoder that built the index's visual vectors
     subset: Subset = Field(default_factory=Subset)
     modes: list[str]
+    weights: dict[str, float] = Field(default_factory=dict)  # of the fused modes
     protocols: list[ProtocolResult]
     table: list[TableRow] = Field(default_factory=list)  # every protocol × every mode, in one table
     seconds: float
@@ -225,8 +232,11 @@ def _rankings(
     exclude: str | None = None,
     filters: Filters | None = None,
     curves: dict[str, Curve] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> dict[str, list[str]]:
-    """Top-K figure ids per mode for one query, with `exclude` (the query itself) removed."""
+    """Top-K figure ids per mode for one query, with `exclude` (the query itself) removed; the fused modes
+    weigh the modalities by `weights` (default `fusion_weights()`)."""
+    weights = weights or fusion_weights()
     extra = 1 if exclude else 0
     lists = {m: {h.id: h.similarity for h in query_fns[m](v, K + extra, filters) if h.id != exclude}
              for m, v in vectors.items()}
@@ -237,7 +247,7 @@ def _rankings(
         full = {m: {h.id: h.similarity for h in query_fns[m](v, len(pool), None, ids=pool)}
                 for m, v in vectors.items()} if pool else lists
         for mode in fused_modes:
-            out[mode] = [f.id for f in fuse(full, FUSION_WEIGHTS, mode.removeprefix("fused_"), curves=curves)][:K]
+            out[mode] = [f.id for f in fuse(full, weights, mode.removeprefix("fused_"), curves=curves)][:K]
     return out
 
 
@@ -251,6 +261,7 @@ def _sheet_protocol(
     modes: Sequence[str],
     sheets: Sequence[Sheet],
     gallery: Filters | None = None,
+    weights: dict[str, float] | None = None,
 ) -> ProtocolResult:
     """Each query sheet ranks the gallery (`sheets`, restricted by `gallery` when a subset is evaluated) by
     its stored vectors; a query's own filters (its patent left out) narrow that further."""
@@ -270,7 +281,8 @@ def _sheet_protocol(
     for sheet, relevant, filters in queries:
         fid = sheet.figure_id
         vectors = {m: v for m, v in (("visual", vis.get(fid)), ("text", txt.get(fid))) if v is not None}
-        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=_narrowed(gallery, filters), curves=curves)
+        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=_narrowed(gallery, filters), curves=curves,
+                             weights=weights)
         for m in modes:
             if m in rankings:
                 acc[m].add(rankings[m], relevant)
@@ -373,7 +385,8 @@ def component_queries(sheets: Sequence[Sheet]) -> list[tuple[Sheet, str, set[str
 
 
 def _components_protocol(
-    services: Services, sheets: list[Sheet], modes: Sequence[str], gallery: Filters | None = None
+    services: Services, sheets: list[Sheet], modes: Sequence[str], gallery: Filters | None = None,
+    weights: dict[str, float] | None = None,
 ) -> ProtocolResult:
     store = services.store
     queries = component_queries(sheets)
@@ -409,7 +422,8 @@ def _components_protocol(
     curves = curves_for(services, ("text",)) | ({"visual": curves_for(services, ("clip_text",))["clip_text"]}
                                                  if cross else {})
     for i, (_sheet, _text, relevant) in enumerate(queries):
-        rankings = _rankings(fns, {m: v[i] for m, v in vectors.items()}, todo, filters=gallery, curves=curves)
+        rankings = _rankings(fns, {m: v[i] for m, v in vectors.items()}, todo, filters=gallery, curves=curves,
+                             weights=weights)
         for m in todo:
             acc[m].add(rankings[m], relevant)
     res.results = {m: a.metrics() for m, a in acc.items() if a.rows}
@@ -457,8 +471,10 @@ def evaluate(
     modes: Sequence[str] = MODES,
     protocols: Sequence[str] = PROTOCOLS,
     subset: Subset | None = None,
+    text_weight: float = DEFAULT_MORE_LIKE_TEXT_WEIGHT,
 ) -> EvalReport:
-    """Evaluate the index (or `subset` of it) under each protocol in each mode (see the module docstring)."""
+    """Evaluate the index (or `subset` of it) under each protocol in each mode (see the module docstring); the
+    fused modes weigh the linked text `text_weight` against the drawing."""
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise ToolError(f"unknown mode {bad[0] if bad else '(none)'!r}; modes: {', '.join(MODES)}")
@@ -466,6 +482,7 @@ def evaluate(
     if bad or not protocols:
         raise ToolError(f"unknown protocol {bad[0] if bad else '(none)'!r}; protocols: {', '.join(PROTOCOLS)}")
     subset = subset or Subset()
+    weights = fusion_weights(text_weight)
     t0 = time.perf_counter()
     store = services.store
     every = store.sheets()
@@ -478,14 +495,14 @@ def evaluate(
     for name in protocols:
         t = time.perf_counter()
         if name == "reid":
-            res = _sheet_protocol(services, name, reid_queries(sheets), modes, sheets, gallery)
+            res = _sheet_protocol(services, name, reid_queries(sheets), modes, sheets, gallery, weights)
             if not res.queries:
                 res.notes.append("no patent has 2 or more sheets")
         elif name == "design":
             info = _doc_info(services, sheets)
             doc_type = {pid: d for pid, (_, d) in info.items()}
             queries = design_queries(sheets, doc_type)
-            res = _sheet_protocol(services, name, queries, modes, sheets, gallery)
+            res = _sheet_protocol(services, name, queries, modes, sheets, gallery, weights)
             designs = {s.patent_id for s in sheets if doc_type.get(s.patent_id) == "design"}
             asking = {q.patent_id for q, _, _ in queries}
             if not res.queries:
@@ -498,13 +515,14 @@ def evaluate(
         elif name == "family":
             mine = set(chosen)
             fams = [kept for f in families(services) if len(kept := [p for p in f if p in mine]) > 1]
-            res = _sheet_protocol(services, name, family_queries(services, sheets, fams), modes, sheets, gallery)
+            res = _sheet_protocol(services, name, family_queries(services, sheets, fams), modes, sheets, gallery,
+                                  weights)
             if fams:
                 res.notes.append("families: " + "; ".join(" + ".join(f) for f in fams))
             else:
                 res.notes.append("no families found (no two patents share a priority number)")
         else:
-            res = _components_protocol(services, sheets, modes, gallery)
+            res = _components_protocol(services, sheets, modes, gallery, weights)
         res.seconds = round(time.perf_counter() - t, 2)
         out.append(res)
     encoders = store.encoders()
@@ -517,6 +535,7 @@ def evaluate(
         visual_encoder=visual.name if visual else "",
         subset=subset,
         modes=list(modes),
+        weights=weights,
         protocols=out,
         table=_table_rows(out, modes),
         seconds=round(time.perf_counter() - t0, 2),
@@ -544,6 +563,8 @@ def format_table(report: EvalReport) -> str:
     lines = [f"patfig eval - {report.index}: {report.patents} patents, {report.sheets} sheets; {enc}",
              f"visual encoder that built the index: {report.visual_encoder or 'none recorded'}",
              f"evaluated set: {report.subset.describe()} (its units alone query and form the gallery)"]
+    if report.weights:
+        lines.append("fused modes weigh " + ", ".join(f"{m} {w:g}" for m, w in report.weights.items()))
     for i, p in enumerate(report.protocols, start=1):
         lines.append("")
         lines.append(f"({i}) {p.protocol}: {p.title}")

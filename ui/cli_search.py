@@ -201,13 +201,16 @@ def evaluate_cmd(
         "Only design patents: their sheets alone query and are ranked.")),
     utility: bool = typer.Option(False, "--utility", help=(
         "Only utility patents: their sheets alone query and are ranked.")),
+    text_weight: float = typer.Option(DEFAULT_MORE_LIKE_TEXT_WEIGHT, "--text-weight", min=0.0, max=1.0, help=(
+        "Weight of the linked text against the drawing in the fused modes (default: that of `search more-like`, "
+        "which queries as these protocols do).")),
     as_json: bool = JsonOpt,
 ) -> None:
     """Retrieval quality on the index: re-identification (DeepPatent), patent families, components → figures,
     design re-identification (each view of a design queries the whole evaluated set; relevant = the other views of
     the same design).
 
-    Reports mAP@50, P@1, R@10 and MRR@10 per mode: visual, linked text, fused avg/max/RRF/min-max; then one
+    Reports mAP@50, P@1, R@10 and MRR@10 per mode: visual, linked text, fused odds/avg/max/RRF/min-max; then one
     table of every protocol and mode. --patents, --office and --design/--utility choose the evaluated
     set (combinable, all must hold; --design with --utility takes both): its sheets alone query, and its
     sheets alone are in the gallery that is ranked.
@@ -215,7 +218,7 @@ def evaluate_cmd(
     s = open_services(ctx, index)
     doc_types = [d for d, on in (("design", design), ("utility", utility)) if on]
     subset = Subset(patents=_listed(patents or ""), offices=_listed(office or ""), doc_types=doc_types)
-    report = _run(evaluate, s, _listed(modes), _listed(protocols), subset)
+    report = _run(evaluate, s, _listed(modes), _listed(protocols), subset, text_weight)
     if as_json:
         out.print_json(report.model_dump_json())
     else:
