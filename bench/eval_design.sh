@@ -4,23 +4,14 @@
 # index, on its designs alone and on its utility patents alone. Writes bench/results/eval_design.txt.
 #   bash bench/eval_design.sh [INDEX_DIR]   (default /tmp/evalp_idx; an existing index is reused)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/eval_common.sh"
 IDX=${1:-/tmp/evalp_idx}
-DATA=${PATFIG_SAMPLE_DATA:-../shared/data/patents}
-PY=${PYTHON:-.venv/bin/python}
 OUT=bench/results/eval_design.txt
-export PATFIG_OFFLINE=1 PATFIG_VISUAL_ENCODER=linedraw PYTHONPATH=$PWD
-run() {  # run and record one command line with its output
-  echo "\$ patfig $*" >>"$OUT"
-  "$PY" -m patfig "$@" >>"$OUT" 2>/dev/null
-  echo >>"$OUT"
-}
+run() { record "$PY" -m patfig "$@"; }  # run and record one patfig command line with its output
 : >"$OUT"
 {
   echo "patfig eval: design re-identification and utility re-identification on the USPTO sample"
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)"
-  echo "machine: $(nproc) cores of $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/Mem:/{print $2}') GB," \
-       "shared with other jobs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  machine_line
   echo "env: PATFIG_OFFLINE=1 PATFIG_VISUAL_ENCODER=linedraw"
   echo
   echo "Units are sheets (no OCR, so FIG numbers and descriptions go to sheets by order). Metrics over the top 50,"

@@ -4,17 +4,12 @@
 # the PDFs. Writes bench/results/eval_full_sample_no_ocr.txt.
 #   bash bench/eval_full_no_ocr.sh [INDEX_DIR]   (default /tmp/evalall; an existing index is reused)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/eval_common.sh"
 IDX=${1:-/tmp/evalall}
-DATA=${PATFIG_SAMPLE_DATA:-../shared/data/patents}
-PY=${PYTHON:-.venv/bin/python}
 OUT=bench/results/eval_full_sample_no_ocr.txt
-export PATFIG_OFFLINE=1 PATFIG_VISUAL_ENCODER=linedraw PYTHONPATH=$PWD
 {
   echo "patfig eval: the whole sample folder without OCR (units = sheets), every protocol and mode"
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)"
-  echo "machine: $(nproc) cores of $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/Mem:/{print $2}') GB," \
-       "shared with other jobs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  machine_line
   echo "env: PATFIG_OFFLINE=1 PATFIG_VISUAL_ENCODER=linedraw; fused modes weigh visual 0.3, text 0.7 (more like this)"
   echo
   echo "\$ patfig ingest $DATA --index $IDX --no-ocr --visual-encoder linedraw --workers 1"

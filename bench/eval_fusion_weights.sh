@@ -4,16 +4,12 @@
 # every protocol and mode per weight to bench/results/eval_fusion_weights.txt.
 #   bash bench/eval_fusion_weights.sh [INDEX_DIR]   (default /tmp/evalall)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/eval_common.sh"
 IDX=${1:-/tmp/evalall}
-PY=${PYTHON:-.venv/bin/python}
 OUT=bench/results/eval_fusion_weights.txt
-export PATFIG_OFFLINE=1 PATFIG_VISUAL_ENCODER=linedraw PYTHONPATH=$PWD
 {
   echo "patfig eval --text-weight W on $IDX (the whole sample folder without OCR; bench/eval_full_no_ocr.sh)"
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)"
-  echo "machine: $(nproc) cores of $(lscpu | sed -n 's/^Model name: *//p'), shared with other jobs (load average" \
-       "$(cut -d' ' -f1-3 /proc/loadavg))"
+  machine_line
   for w in 0.3 0.5 0.6 0.7 0.8 0.9; do
     echo
     echo "\$ patfig eval --index $IDX --protocols reid,family,design --text-weight $w"

@@ -8,27 +8,18 @@
 #   bash bench/eval_units.sh [FIGURE_INDEX] [SHEET_INDEX]   (defaults /tmp/evalfig_idx /tmp/evalsheet_idx;
 #   existing indexes are reused: ingest skips what is indexed)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/eval_common.sh"
 FIG=${1:-/tmp/evalfig_idx}
 SHEET=${2:-/tmp/evalsheet_idx}
-DATA=${PATFIG_SAMPLE_DATA:-../shared/data/patents}
-PY=${PYTHON:-.venv/bin/python}
 OUT=bench/results/eval_sheets_vs_figures.txt
-export PATFIG_OFFLINE=1 PATFIG_VISUAL_ENCODER=linedraw PYTHONPATH=$PWD
-run() {  # run and record one command line with its output
-  echo "\$ $*" >>"$OUT"
-  "$@" >>"$OUT" 2>/dev/null
-  echo >>"$OUT"
-}
+run() { record "$@"; }
 UTIL=$(mktemp -d)  # the 9 utility ZIPs alone, as links
 trap 'rm -r "$UTIL"' EXIT
 for z in "$DATA"/uspto/US*.ZIP; do ln -s "$(readlink -f "$z")" "$UTIL/"; done
 : >"$OUT"
 {
   echo "patfig eval: sheets and figures as the unit, OCR on (PP-OCR), every mode"
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)"
-  echo "machine: $(nproc) cores of $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/Mem:/{print $2}') GB," \
-       "shared with other jobs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  machine_line
   echo "env: PATFIG_OFFLINE=1 PATFIG_VISUAL_ENCODER=linedraw; fused modes weigh visual 0.3, text 0.7 (more like this)"
   echo "Indexes under 128 units keep the raw cosine (no whitening, no query expansion)."
   echo
