@@ -10,6 +10,12 @@ screenshot would.
 Run:  python -m bench.visual_descriptor [--data /work/shared/data/patents] [--descriptors hog ahdh ...]
       python -m bench.visual_descriptor --learned --protocol design|utility --sides 256 [--sheet-turns]
       python -m bench.visual_descriptor --protocol design --time-encoders 30
+      python -m bench.visual_descriptor --learned --protocol design|utility --sides 256 --hybrid
+
+``--hybrid`` scores the crop queries as a new image (an upload or a crop) could be scored: a x the cosine of
+the lbp parts + (1 - a) x the default's whitened cosine (with and without αQE), per half A/B of the patents;
+"upload re-ID" is the same scoring for a whole sheet uploaded as a new image (re-identification). Results:
+bench/results/visual_descriptor_crop_hybrid.txt.
 
 ``--learned`` evaluates lbp joined with the CRAFT backbone's GeM features (models/craft_features.py) at
 several weights, PCA whitening learned on the gallery (dims, eigenvalue power) and αQE, per CRAFT input
@@ -279,7 +285,12 @@ def qd_metrics(q: np.ndarray, db: np.ndarray, groups: list[str]) -> dict[str, fl
     Also reported over two halves of the queries: "A" the items of the 1st, 3rd, 5th... patent (in sorted
     order), "B" the others; variants are chosen on A and B is the check.
     """
-    sims = q @ db.T
+    return sims_metrics(q @ db.T, groups)
+
+
+def sims_metrics(sims: np.ndarray, groups: list[str]) -> dict[str, float]:
+    """:func:`qd_metrics` from the similarity matrix itself (row i: item i's query against the gallery)."""
+    sims = sims.copy()
     np.fill_diagonal(sims, -np.inf)
     labels = np.array(groups)
     half = {g: "A" if i % 2 == 0 else "B" for i, g in enumerate(sorted(set(groups)))}
@@ -455,6 +466,14 @@ class LearnedBench:
             return h.a * (lq @ lbp_db.T) + (1 - h.a) * (w @ db.T)
 
         row: dict[str, object] = {"variant": h.name, "a": h.a, "qe": h.qe}
+        # a whole sheet uploaded as a new image (re-identification, its own row left out of the expansion)
+        wq = db
+        if h.qe:
+            from core.whitening import alpha_qe
+
+            wq = alpha_qe(db, db, v.qe_k, v.qe_alpha, exclude=np.arange(len(db)))
+        reid = sims_metrics(h.a * (lbp_db @ lbp_db.T) + (1 - h.a) * (wq @ db.T), self.groups)
+        row.update({f"upload re-ID {k}": reid[k] for k in ("mAP", "mAP A", "mAP B", "P@1")})
         sets = {"rot-max crop": ["crop", "rot-crop", "crop-r180", "crop-r270"],
                 "crop": ["crop"], "rot-crop": ["rot-crop"], "half-crop": ["half-crop"],
                 "rot-max half-crop": ["half-crop", "half-crop-r90", "half-crop-r180", "half-crop-r270"]}
