@@ -10,6 +10,12 @@ screenshot would.
 Run:  python -m bench.visual_descriptor [--data /work/shared/data/patents] [--descriptors hog ahdh ...]
       python -m bench.visual_descriptor --learned --protocol design|utility --sides 256 [--sheet-turns]
       python -m bench.visual_descriptor --protocol design --time-encoders 30
+      python -m bench.visual_descriptor --learned --protocol design|utility --sides 256 --hybrid
+
+``--hybrid`` scores the crop queries as a new image (an upload or a crop) could be scored: a x the cosine of
+the lbp parts + (1 - a) x the default's whitened cosine (with and without αQE), per half A/B of the patents;
+"upload re-ID" is the same scoring for a whole sheet uploaded as a new image (re-identification). Results:
+bench/results/visual_descriptor_crop_hybrid.txt.
 
 ``--learned`` evaluates lbp joined with the CRAFT backbone's GeM features (models/craft_features.py) at
 several weights, PCA whitening learned on the gallery (dims, eigenvalue power) and αQE, per CRAFT input
@@ -279,7 +285,12 @@ def qd_metrics(q: np.ndarray, db: np.ndarray, groups: list[str]) -> dict[str, fl
     Also reported over two halves of the queries: "A" the items of the 1st, 3rd, 5th... patent (in sorted
     order), "B" the others; variants are chosen on A and B is the check.
     """
-    sims = q @ db.T
+    return sims_metrics(q @ db.T, groups)
+
+
+def sims_metrics(sims: np.ndarray, groups: list[str]) -> dict[str, float]:
+    """:func:`qd_metrics` from the similarity matrix itself (row i: item i's query against the gallery)."""
+    sims = sims.copy()
     np.fill_diagonal(sims, -np.inf)
     labels = np.array(groups)
     half = {g: "A" if i % 2 == 0 else "B" for i, g in enumerate(sorted(set(groups)))}
@@ -340,11 +351,15 @@ class LearnedBench:
                                   for c in cut],
                     "crop-r180": [c.transpose(Image.Transpose.ROTATE_180) for c in cut],
                     "crop-r270": [c.transpose(Image.Transpose.ROTATE_270) for c in cut]}
+            for name, turn in (("r90", Image.Transpose.ROTATE_90), ("r180", Image.Transpose.ROTATE_180),
+                               ("r270", Image.Transpose.ROTATE_270)):  # for the rot-max half-crop query
+                sets[f"half-crop-{name}"] = [c.transpose(turn) for c in sets["half-crop"]]
             for kind, images in sets.items():
                 self.lbp[kind] = np.stack([lbp(ink_box(c)) for c in images]).astype(np.float32)
                 for side in crop_sides or sides:
                     self.craft[(kind, side)], _ = craft_gem(images, side, f"{protocol}-{kind}-s{seed}", cache)
-            self.crop_kinds = ["crop", "rot-crop", "half-crop"]  # the r180/r270 sets serve the rot-max query
+            self.crop_kinds = ["crop", "rot-crop", "half-crop"]  # the turned sets serve the rot-max queries
+            self.halves = _halves(self.groups)
 
     def vectors(self, v: Variant, kind: str) -> np.ndarray | None:
         """The concatenated unit vectors of one image set (before whitening); None if not extracted."""
@@ -423,6 +438,79 @@ class LearnedBench:
         return row
 
 
+    def crop_hybrid(self, h: Hybrid) -> dict[str, object]:
+        """One crop-query row of a hybrid score (:class:`Hybrid`): P@1 of each crop set and of the rot-max
+        queries (the four turns of the crop, and of the half-resolution crop), overall and per half A/B."""
+        v = h.base
+        db_raw = self.vectors(v, "sheet")
+        assert db_raw is not None
+        lbp_db = _unit_rows(db_raw[:, :LBP_DIMS])  # the lbp part of the stored vector, as the store keeps it
+        white = None
+        db = db_raw
+        if v.white_dims:
+            from core.whitening import fit_whitening
+
+            white = fit_whitening(db_raw, v.white_dims, v.white_power)
+            db = white.apply(db_raw)
+
+        def sims(kind: str) -> np.ndarray | None:
+            x = self.vectors(v, kind)
+            if x is None:
+                return None
+            lq = _unit_rows(x[:, :LBP_DIMS])
+            w = white.apply(x) if white is not None else x
+            if h.qe:
+                from core.whitening import alpha_qe
+
+                w = alpha_qe(w, db, v.qe_k, v.qe_alpha)
+            return h.a * (lq @ lbp_db.T) + (1 - h.a) * (w @ db.T)
+
+        row: dict[str, object] = {"variant": h.name, "a": h.a, "qe": h.qe}
+        # a whole sheet uploaded as a new image (re-identification, its own row left out of the expansion)
+        wq = db
+        if h.qe:
+            from core.whitening import alpha_qe
+
+            wq = alpha_qe(db, db, v.qe_k, v.qe_alpha, exclude=np.arange(len(db)))
+        reid = sims_metrics(h.a * (lbp_db @ lbp_db.T) + (1 - h.a) * (wq @ db.T), self.groups)
+        row.update({f"upload re-ID {k}": reid[k] for k in ("mAP", "mAP A", "mAP B", "P@1")})
+        sets = {"rot-max crop": ["crop", "rot-crop", "crop-r180", "crop-r270"],
+                "crop": ["crop"], "rot-crop": ["rot-crop"], "half-crop": ["half-crop"],
+                "rot-max half-crop": ["half-crop", "half-crop-r90", "half-crop-r180", "half-crop-r270"]}
+        for label, kinds in sets.items():
+            mats = [sims(k) for k in kinds]
+            if any(m is None for m in mats):
+                continue
+            best = np.stack([m.max(axis=1) for m in mats]).argmax(axis=0)  # type: ignore[union-attr]
+            chosen = np.stack([mats[t][i] for i, t in enumerate(best)])  # type: ignore[index]
+            hit = chosen.argmax(axis=1) == np.arange(len(chosen))
+            row[f"{label} P@1"] = float(hit.mean())
+            for half in ("A", "B"):
+                row[f"{label} P@1 {half}"] = float(hit[self.halves == half].mean())
+        return row
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """A score for a new image (an upload or a crop) against the stored sheets: ``a`` x the cosine of the lbp
+    parts (the first 139 dims of the raw vectors, renormalised) + (1 - a) x the cosine of ``base``'s vectors
+    (whitened as ``base`` says, the query α-expanded when ``qe``). Stored-vector queries keep ``base``."""
+
+    name: str
+    base: Variant
+    a: float
+    qe: bool
+
+
+LBP_DIMS = 139  # the lbp part of an lbp+craft vector
+
+
+def _halves(groups: list[str]) -> np.ndarray:
+    """"A" for the items of the 1st, 3rd, 5th... patent in sorted order, "B" for the others (as qd_metrics)."""
+    half = {g: "A" if i % 2 == 0 else "B" for i, g in enumerate(sorted(set(groups)))}
+    return np.array([half[g] for g in groups])
+
+
 CHOSEN = Variant("lbp+craft@256 w0.3 +white64^0.5 +qe3 (default)", w=0.3, sides=(256,), white_dims=64,
                  white_power=0.5, qe_k=3)  # models/lbp_craft.py; how it was chosen: the module docstring there
 
@@ -471,6 +559,20 @@ def default_variants(sides: list[int]) -> list[Variant]:
     if CHOSEN.sides[0] in sides:
         vs.append(CHOSEN)
     return vs
+
+
+def hybrid_variants() -> list[Hybrid]:
+    """The crop-query grid: the default's whitened vectors mixed with the raw lbp cosine at several shares,
+    with and without αQE of the whitened part; a = 1 is lbp alone, a = 0 with αQE the default. Finer steps
+    near 1: a first pass at 0.3-0.9 stayed below lbp's crop P@1 on the utility sheets."""
+    out = []
+    for qe in (True, False):
+        for a in (0.0, 0.3, 0.5, 0.7, 0.9, 0.95, 0.97, 0.98, 0.985, 0.99, 0.995, 1.0):
+            if a == 1.0 and not qe:
+                continue  # the same as a = 1 with αQE: the whitened part has no weight
+            name = "lbp" if a == 1.0 else f"hybrid a{a:g} lbp + white64^0.5{' +qe3' if qe else ''}"
+            out.append(Hybrid(name, CHOSEN, a, qe))
+    return out
 
 
 def time_encoders(sheets: list[SampleSheet], n: int) -> list[dict[str, object]]:
@@ -528,6 +630,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sheet-turns", action="store_true",
                     help="also query with each sheet's best 90-degree turn (rot-max; --learned, first side)")
     ap.add_argument("--no-crops", action="store_true", help="skip the crop queries (--learned)")
+    ap.add_argument("--hybrid", action="store_true",
+                    help="only the crop queries, scored by lbp mixed with the default's whitened vectors (--learned)")
     ap.add_argument("--cache", type=Path, default=CACHE, help="where CRAFT GeM vectors are cached")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here too")
     ap.add_argument("--pdf-dpi", type=int, default=200)  # as ingest renders them
@@ -551,7 +655,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.learned:
         bench = LearnedBench(args.protocol, sheets, args.sides, not args.no_crops, args.seed, args.cache,
                              args.crop_sides, args.sheet_turns)
-        rows = [bench.evaluate(v) for v in default_variants(args.sides)]
+        if args.hybrid:
+            if args.no_crops or CHOSEN.sides[0] not in args.sides:
+                ap.error(f"--hybrid needs the crop queries and --sides {CHOSEN.sides[0]}")
+            rows = [bench.crop_hybrid(h) for h in hybrid_variants()]
+        else:
+            rows = [bench.evaluate(v) for v in default_variants(args.sides)]
     else:
         rows = run(sheets, args.descriptors, args.seed)
     _print(rows)
