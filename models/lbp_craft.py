@@ -70,21 +70,19 @@ class LbpCraftEncoder:
 
     def embed_one(self, image: Image.Image) -> np.ndarray:
         """The unit vector of one drawing (float32)."""
-        lbp = self._lbp(ink_box(image))
-        craft = craft_descriptor(self._craft, image, CRAFT_SIDE, DEFAULT_LAYER, DEFAULT_GEM_P)
-        v = np.concatenate([(1 - CRAFT_WEIGHT) * lbp, CRAFT_WEIGHT * craft])
-        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+        return self._joined(self._lbp(ink_box(image)), image)
 
     def embed_turns(self, image: Image.Image) -> list[list[float]]:
         """The vectors of the drawing turned by 0, 90, 180 and 270° (lbp is turn invariant; CRAFT is not)."""
-        lbp = (1 - CRAFT_WEIGHT) * self._lbp(ink_box(image))
-        out = []
-        for turn in (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270):
-            turned = image if turn is None else image.transpose(turn)
-            craft = craft_descriptor(self._craft, turned, CRAFT_SIDE, DEFAULT_LAYER, DEFAULT_GEM_P)
-            v = np.concatenate([lbp, CRAFT_WEIGHT * craft])
-            out.append((v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32).tolist())
-        return out
+        lbp = self._lbp(ink_box(image))
+        turns = (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
+        return [self._joined(lbp, image if t is None else image.transpose(t)).tolist() for t in turns]
+
+    def _joined(self, lbp: np.ndarray, image: Image.Image) -> np.ndarray:
+        """unit((1 - CRAFT_WEIGHT) * lbp ⊕ CRAFT_WEIGHT * the CRAFT features of `image`), float32."""
+        craft = craft_descriptor(self._craft, image, CRAFT_SIDE, DEFAULT_LAYER, DEFAULT_GEM_P)
+        v = np.concatenate([(1 - CRAFT_WEIGHT) * lbp, CRAFT_WEIGHT * craft])
+        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
     def embed_images(self, images: Sequence[Image.Image]) -> list[list[float]]:
         """One L2-normalised vector per image."""

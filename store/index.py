@@ -729,10 +729,9 @@ class FigureStore:
             return table.search(vector, k, mask)
         share = passing / max(1, len(table))
         n = min(self._col(name).count(), math.ceil(min(k, passing) / share * OVERFETCH))
-        whitened = raw is not None and raw is not vector
-        res = self._col(name).query(query_embeddings=[list(raw if raw is not None and whitened else vector)],
-                                    n_results=n,
-                                    include=["distances"])
+        probe = vector if raw is None else raw  # what HNSW compares with Chroma's (raw) vectors
+        whitened = probe is not vector
+        res = self._col(name).query(query_embeddings=[list(probe)], n_results=n, include=["distances"])
         out = []
         for i, d in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=False):
             row = table.row_of.get(i)

@@ -11,7 +11,7 @@ import hashlib
 import html
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,24 +47,37 @@ def _cache_name(path: Path, side: int, extra: str = "") -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
+def _cached_picture(src: Path, cache_dir: Path, max_side: int, extra: str,
+                    make: Callable[[Image.Image], Image.Image | None]) -> str:
+    """A cached PNG, no larger than `max_side`, of what `make` draws from the image at `src` (None: the original
+    itself will do). Cached by path, mtime, size, side and `extra`; sessions that ask for the same new picture
+    at once: one makes it, the others wait for it."""
+    out = cache_dir / f"{src.stem[:40]}-{_cache_name(src, max_side, extra)}.png"
+    if out.exists():
+        return str(out)
+    with _making(out):
+        if out.exists():
+            return str(out)
+        with Image.open(src) as im:
+            img = make(im)
+        if img is None:
+            return str(src)
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        save_png(img, out, optimize=True)
+    return str(out)
+
+
 def downscaled(path: str | Path, cache_dir: Path, max_side: int) -> str:
     """A PNG copy of an image no larger than `max_side` on its longest side (the original if already small
     enough and a PNG/JPEG a browser can show). Cached by path, mtime and size."""
-    src = Path(path)
-    out = cache_dir / f"{src.stem[:40]}-{_cache_name(src, max_side)}.png"
-    if out.exists():
-        return str(out)
-    with _making(out):  # sessions that show the same new figure at once: one makes it, the others wait for it
-        if out.exists():
-            return str(out)
-        with Image.open(src) as img:
-            if max(img.size) <= max_side and img.format in ("PNG", "JPEG"):
-                return str(src)
-            img = img.convert("L" if img.mode in ("1", "L", "I;16") else "RGB")
-            img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            save_png(img, out, optimize=True)
-    return str(out)
+
+    def make(img: Image.Image) -> Image.Image | None:
+        if max(img.size) <= max_side and img.format in ("PNG", "JPEG"):
+            return None
+        return img.convert("L" if img.mode in ("1", "L", "I;16") else "RGB")
+
+    return _cached_picture(Path(path), cache_dir, max_side, "", make)
 
 
 def figure_picture(path: str | Path, box: Box | None, cache_dir: Path, max_side: int, *, frame: bool = False) -> str:
@@ -73,25 +86,17 @@ def figure_picture(path: str | Path, box: Box | None, cache_dir: Path, max_side:
     is the whole sheet (`box` None) is the downscaled sheet. Cached like `downscaled`."""
     if box is None:
         return downscaled(path, cache_dir, max_side)
-    src = Path(path)
+
+    def make(im: Image.Image) -> Image.Image:
+        img = im.convert("RGB")
+        if not frame:
+            return figure_crop(img, box)
+        line = max(3, round(min(img.size) / 250))
+        ImageDraw.Draw(img).rectangle((box.x0, box.y0, box.x1, box.y1), outline=(220, 30, 30), width=line)
+        return img
+
     coords = f"{box.x0:.0f},{box.y0:.0f},{box.x1:.0f},{box.y1:.0f}"
-    out = cache_dir / f"{src.stem[:40]}-{_cache_name(src, max_side, f'{frame}|{coords}')}.png"
-    if out.exists():
-        return str(out)
-    with _making(out):
-        if out.exists():
-            return str(out)
-        with Image.open(src) as im:
-            img = im.convert("RGB")
-        if frame:
-            line = max(3, round(min(img.size) / 250))
-            ImageDraw.Draw(img).rectangle((box.x0, box.y0, box.x1, box.y1), outline=(220, 30, 30), width=line)
-        else:
-            img = figure_crop(img, box)
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        save_png(img, out, optimize=True)
-    return str(out)
+    return _cached_picture(Path(path), cache_dir, max_side, f"{frame}|{coords}", make)
 
 
 _MAKING: dict[Path, threading.Lock] = {}  # a lock per cached picture being made (see `_making`)
