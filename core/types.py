@@ -164,6 +164,9 @@ class Breakdown(BaseModel):
     weights: dict[str, float] = Field(default_factory=dict)
     matched_terms: list[str] = Field(default_factory=list)
     matched_components: list[Component] = Field(default_factory=list)
+    matched_in: dict[str, str] = Field(default_factory=dict)  # query word → where in the figure it was found
+    passage: str = ""  # the figure's passage closest to the query words
+    passage_kind: str = ""  # "description", "component", "title" or "linked text"
     filters: dict[str, object] = Field(default_factory=dict)
     query: dict[str, object] = Field(default_factory=dict)  # what was asked: text, image, crop, mode
 

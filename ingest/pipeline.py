@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ModelUnavailable, StoreError
+from core.figure_text import figure_passages
 from core.settings import Settings
 from ingest.prepare import (
     Parts,
@@ -31,7 +32,7 @@ from ingest.prepare import (
     prepare_in_worker,
 )
 from runtime.services import Services
-from store.index import FigureStore
+from store.index import FIGURE_PASSAGES_FLAG, FigureStore
 
 __all__ = ["DocResult", "IngestReport", "ingest_paths", "make_passages", "source_signature"]
 
@@ -62,6 +63,7 @@ class IngestReport:
     problems: list[str] = field(default_factory=list)  # inputs that named no documents
     workers: int = 1
     wall_seconds: float = 0.0
+    backfilled: int = 0  # patents of an older index given their per-figure passages
 
     @property
     def failed(self) -> list[DocResult]:
@@ -139,7 +141,7 @@ def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
         (store.root / image_path).write_bytes(png)
     store.add_patent(
         patent, prep.sheets, prep.visual_vectors, prep.text_vectors, prep.passages, prep.passage_vectors,
-        source_sig=prep.sig,
+        source_sig=prep.sig, figure_passages=prep.figure_passages, figure_passage_vectors=prep.figure_passage_vectors,
     )
     store.record_source(prep.source, prep.sig, patent.patent_id, "complete")
     base["seconds"]["store"] = time.perf_counter() - t0
@@ -231,6 +233,7 @@ def ingest_paths(
     if report.recovered:
         log.warning("removed %d half-indexed patent(s) from an interrupted run: %s",
                     len(report.recovered), ", ".join(report.recovered))
+    report.backfilled = backfill_figure_passages(services)
     todo, known = _triage(store, [Path(p) for p in paths], force)
     tracker = _Tracker(store, total=len(paths), queue=[t.source for t in todo], workers=workers)
     for r in known:
@@ -256,6 +259,28 @@ def ingest_paths(
     report.wall_seconds = time.perf_counter() - started
     tracker.finish("")
     return report
+
+
+def backfill_figure_passages(services: Services) -> int:
+    """Give the patents of an index written before per-figure passages (core.figure_text) theirs, from the
+    stored text: only the text encoder runs, no document is read again. Once per index (marked in meta).
+    Returns the number of patents given passages."""
+    store = services.store
+    if store.meta_flag(FIGURE_PASSAGES_FLAG):
+        return 0
+    done = 0
+    patents = list(store.patents())
+    if patents:
+        log.warning("giving %d indexed patent(s) their per-figure text passages (once, text encoder only)",
+                    len(patents))
+    for patent in patents:
+        sheets = store.sheets(patent.patent_id)
+        passages = figure_passages(patent, sheets)
+        if passages:
+            store.add_figure_passages(patent, passages, services.text.embed_texts([p.text for p in passages]))
+            done += 1
+    store.set_meta_flag(FIGURE_PASSAGES_FLAG)
+    return done
 
 
 def _record(report: IngestReport, tracker: _Tracker, result: DocResult, progress: Progress | None) -> None:

@@ -21,6 +21,7 @@ from typing import Protocol
 from PIL import Image
 
 from core.errors import ModelUnavailable, ReadError
+from core.figure_text import FigurePassage, figure_passages
 from core.patnum import figure_id
 from core.settings import Settings
 from core.types import Box, OcrToken, Patent, Sheet
@@ -71,6 +72,8 @@ class Prepared:
     text_vectors: list[list[float]] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     passage_vectors: list[list[float]] = field(default_factory=list)
+    figure_passages: list[FigurePassage] = field(default_factory=list)  # per-figure text (core.figure_text)
+    figure_passage_vectors: list[list[float]] = field(default_factory=list)
     encoders: tuple[EncoderId, EncoderId] | None = None  # (visual, text) that made the vectors
     seconds: dict[str, float] = field(default_factory=dict)  # read, ocr, encode
     error: str = ""  # set when the document failed
@@ -173,9 +176,12 @@ def _encode(parts: Parts, prep: Prepared, images: Sequence[Image.Image]) -> None
     visual, text = parts.visual, parts.text
     prep.visual_vectors = visual.embed_images(images) if images else []  # one picture per figure
     texts = [s.linked_text() or patent.title for s in prep.sheets]
-    prep.text_vectors = text.embed_texts(texts) if texts else []
     prep.passages = make_passages(patent)
-    prep.passage_vectors = text.embed_texts([p.text for p in prep.passages]) if prep.passages else []
+    prep.figure_passages = figure_passages(patent, prep.sheets)
+    vectors = text.embed_texts(texts + [p.text for p in prep.passages] + [p.text for p in prep.figure_passages])
+    n, m = len(texts), len(prep.passages)
+    prep.text_vectors, prep.passage_vectors = vectors[:n], vectors[n:n + m]
+    prep.figure_passage_vectors = vectors[n + m:]
     prep.encoders = (EncoderId(visual.name, visual.dim), EncoderId(text.name, text.dim))
 
 

@@ -52,9 +52,11 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 import numpy as np
 
 from core.errors import IndexMismatch, StoreError
+from core.figure_text import FigurePassage
 from core.filters import CPC_FLAG, Facets, Filters, Metadata, patent_metadata, sheet_metadata
 from core.types import Component, Patent, Sheet
 from core.whitening import Whitening, expand_query
+from store import figure_lexical
 from store.matrix import VectorTable
 
 if TYPE_CHECKING:
@@ -67,6 +69,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 VISUAL, TEXT, PASSAGES = "sheets_visual", "sheets_text", "passages"
+FIGURE_PASSAGES = "figure_passages"  # per-figure text passages (core.figure_text), for dense word matching
+TABLES = (VISUAL, TEXT, FIGURE_PASSAGES)  # the collections with an in-memory copy
+FIGURE_PASSAGES_FLAG = "figure_passages"  # meta: every complete patent has its figure passages
 LEXICAL_FIELDS = ("title", "abstract", "claims", "description", "figures")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -203,7 +208,9 @@ class FigureStore:
         store = cls(root, client, dbfile, in_memory=in_memory)
         store.db.execute("PRAGMA journal_mode=WAL")
         store.db.executescript(SCHEMA)
+        store.db.executescript(figure_lexical.SCHEMA)
         _backfill_components(store.db)
+        figure_lexical.backfill(store.db)
         try:
             store._prefix = store._namespace(server=bool(chroma_host))
         except StoreError:
@@ -412,9 +419,10 @@ class FigureStore:
 
     def delete_patent(self, patent_id: str) -> None:
         """Remove a patent from every collection and table."""
-        for name in (VISUAL, TEXT, PASSAGES):
+        for name in (VISUAL, TEXT, PASSAGES, FIGURE_PASSAGES):
             self._col(name).delete(where={"patent_id": patent_id})
         with self.db:
+            figure_lexical.delete(self.db, patent_id)
             self.db.execute("DELETE FROM sheets WHERE patent_id=?", (patent_id,))
             self.db.execute("DELETE FROM components WHERE patent_id=?", (patent_id,))
             self.db.execute("DELETE FROM lexical WHERE patent_id=?", (patent_id,))
@@ -430,6 +438,8 @@ class FigureStore:
         passage_vectors: Sequence[Sequence[float]],
         *,
         source_sig: str = "",
+        figure_passages: Sequence[FigurePassage] = (),
+        figure_passage_vectors: Sequence[Sequence[float]] = (),
     ) -> None:
         """Index one patent completely, replacing any earlier version of it."""
         if len(sheets) != len(visual_vectors) or len(sheets) != len(text_vectors):
@@ -450,6 +460,15 @@ class FigureStore:
                 metadatas=metas,
                 documents=[s.linked_text() for s in sheets],
             )
+        if len(figure_passages) != len(figure_passage_vectors):
+            raise StoreError("one vector per figure passage is needed")
+        if figure_passages:
+            self._col(FIGURE_PASSAGES).upsert(
+                ids=[p.id for p in figure_passages],
+                embeddings=[list(v) for v in figure_passage_vectors],
+                metadatas=[cast("ChromaMetadata", {"patent_id": pid, "passage_kind": p.kind}) for p in figure_passages],
+                documents=[p.text for p in figure_passages],
+            )
         if passages:
             pmeta = patent_metadata(patent)
             self._col(PASSAGES).upsert(
@@ -459,6 +478,30 @@ class FigureStore:
                 documents=[p.text for p in passages],
             )
         self.complete_patent(patent, sheets)
+
+    def add_figure_passages(self, patent: Patent, passages: Sequence[FigurePassage],
+                            vectors: Sequence[Sequence[float]]) -> None:
+        """Store (replace) a patent's figure passages: the back-fill of an index written before them."""
+        if len(passages) != len(vectors):
+            raise StoreError("one vector per figure passage is needed")
+        col = self._col(FIGURE_PASSAGES)
+        col.delete(where={"patent_id": patent.patent_id})
+        if passages:
+            col.upsert(ids=[p.id for p in passages], embeddings=[list(v) for v in vectors],
+                       metadatas=[cast("ChromaMetadata", {"patent_id": patent.patent_id, "passage_kind": p.kind})
+                                  for p in passages],
+                       documents=[p.text for p in passages])
+        with self._lock:  # reloaded from Chroma on the next query: the patents table (the version) did not move
+            self._tables.pop(FIGURE_PASSAGES, None)
+            self._cache.pop("figure_passages", None)
+            (self.root / "memory" / f"{FIGURE_PASSAGES}.npz").unlink(missing_ok=True)
+
+    def meta_flag(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM meta WHERE key=?", (key,)).fetchone() is not None
+
+    def set_meta_flag(self, key: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES(?, '1')", (key,))
 
     def record_pending(self, patent: Patent, source_sig: str = "") -> None:
         """First step of `add_patent`: the patent's row, as pending (invisible to queries), in its own transaction."""
@@ -481,6 +524,7 @@ class FigureStore:
                 [(s.figure_id, pid, s.sheet_no, s.model_dump_json()) for s in sheets],
             )
             self.db.executemany("INSERT INTO components VALUES(?, ?, ?, ?, ?)", _component_rows(sheets))
+            figure_lexical.write(self.db, patent, sheets)
             self.db.execute(
                 "INSERT INTO lexical VALUES(?, ?, ?, ?, ?, ?)",
                 (
@@ -670,7 +714,7 @@ class FigureStore:
 
     def _table(self, name: str) -> VectorTable | None:
         """The in-memory copy of a sheet collection, current with the index; None when that path is off."""
-        if not self.in_memory or name not in (VISUAL, TEXT):
+        if not self.in_memory or name not in TABLES:
             return None
         with self._lock:
             self._refresh()
@@ -795,6 +839,96 @@ class FigureStore:
         if filters is not None:
             filters = filters.patent_level()
         return self._query(PASSAGES, vector, k, filters, with_documents=True)
+
+    def query_figure_passages(self, vector: Sequence[float], k: int) -> list[VectorHit]:
+        """Nearest figure passages (core.figure_text) of complete patents; their figures are found by id."""
+        return self._query(FIGURE_PASSAGES, vector, k, None)
+
+    def figure_passage_similarities(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        """Cosine of the query with each of these figure passages that exists, by passage id."""
+        if not ids:
+            return {}
+        with self._lock:
+            table = self._table(FIGURE_PASSAGES)
+            if table is not None:
+                return table.similarities(vector, ids)
+        res = self._col(FIGURE_PASSAGES).get(ids=list(dict.fromkeys(ids)), include=["embeddings"])
+        if res["embeddings"] is None or not len(res["ids"]):
+            return {}
+        sims = np.asarray(res["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
+        return {i: float(s) for i, s in zip(res["ids"], sims, strict=True)}
+
+    def figure_passage_texts(self, ids: Sequence[str]) -> dict[str, str]:
+        """The text of each of these figure passages, by id."""
+        if not ids:
+            return {}
+        res = self._col(FIGURE_PASSAGES).get(ids=list(dict.fromkeys(ids)), include=["documents"])
+        return {i: d or "" for i, d in zip(res["ids"], res["documents"] or [], strict=False)}
+
+    def has_figure_passages(self) -> bool:
+        """Whether any figure passage is stored (an index from before them has none until re-ingested)."""
+        return self._cached("figure_passages", lambda: self._col(FIGURE_PASSAGES).count() > 0)
+
+    def figures_with_components(self, patent_numerals: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """(patent id, numeral) → the figures that show that sign, for these pairs: indexed lookups."""
+        out: dict[tuple[str, str], list[str]] = {}
+        pairs = list(dict.fromkeys(patent_numerals))
+        by_patent: dict[str, list[str]] = {}
+        for pid, num in pairs:
+            by_patent.setdefault(pid, []).append(num)
+        for pid, nums in by_patent.items():
+            marks = ",".join("?" * len(nums))
+            for fid, num in self.db.execute(
+                    f"SELECT DISTINCT figure_id, numeral FROM components WHERE patent_id=? AND numeral IN ({marks})",
+                    (pid, *nums)):
+                out.setdefault((pid, num), []).append(fid)
+        return out
+
+    def figures_of_patents(self, patent_ids: Iterable[str]) -> dict[str, list[str]]:
+        """patent id → its figure ids, for these patents."""
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(list(dict.fromkeys(patent_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            for fid, pid in self.db.execute(
+                    f"SELECT figure_id, patent_id FROM sheets WHERE patent_id IN ({marks})", chunk):
+                out.setdefault(pid, []).append(fid)
+        return out
+
+    def figure_numerals(self, figure_ids: Iterable[str]) -> dict[str, list[str]]:
+        """figure id → the numerals of the signs OCR linked inside it."""
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(list(dict.fromkeys(figure_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            for fid, num in self.db.execute(
+                    f"SELECT figure_id, numeral FROM components WHERE figure_id IN ({marks})", chunk):
+                out.setdefault(fid, []).append(num)
+        return out
+
+    # ------------------------------------------------------------------ words per figure
+
+    def figure_lexical(self, fts_query: str, k: int, weights: Sequence[float]) -> list[figure_lexical.Match]:
+        """(figure id, bm25, fields) of the best k figures for an FTS5 query (store.figure_lexical.match).
+
+        Raises StoreError with SQLite's message for a malformed query.
+        """
+        try:
+            return figure_lexical.match(self.db, fts_query, k, weights)
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"malformed query {fts_query!r}: {e}") from e
+
+    def figure_fields(self, figure_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The word-matching fields of these figures, by id."""
+        return figure_lexical.fields_of(self.db, figure_ids)
+
+    def figure_document_frequency(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many figures contain each term (up to its stem), and how many figures there are (cached per
+        version of the index)."""
+        cache = self._cached("figure_df", dict)
+        missing = [t for t in terms if t not in cache]
+        for t in missing:
+            cache[t] = figure_lexical.documents_with(self.db, t)
+        total = self._cached("figure_rows", lambda: figure_lexical.size(self.db))
+        return {t: cache[t] for t in terms}, total
 
     def vectors(self, kind: str, ids: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors by figure id; kind is "visual" or "text"."""

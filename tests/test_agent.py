@@ -175,8 +175,9 @@ def test_explanation_numbers_match_the_breakdown(agent_for):
     bd = top.breakdown
     content = tool_messages(model)[-1].content
     assert f"Its score is {bd.fused:.3f}" in content or f"Its score {bd.fused:.3f}" in content
-    for ms in bd.modalities.values():
-        assert f"(similarity {ms.raw:.3f}" in content
+    for name, ms in bd.modalities.items():
+        what = "share of your words found" if name == "words" else "similarity"
+        assert f"({what} {ms.raw:.3f}" in content
     assert r.reply == f"#1 scores {bd.fused:.3f}; see the breakdown."
     ex = next(e.payload for e in r.events if e.kind == "explanation")
     assert ex["kind"] == "hit" and ex["facts"]["fused"] == bd.fused and ex["facts"]["figure_id"] == top.figure_id

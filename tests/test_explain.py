@@ -66,6 +66,8 @@ def allowed_numbers(f: dict) -> list[float]:
                    if x is not None]
     values += [float(x) for v in f["query"].values() for x in re.findall(r"\d+(?:\.\d+)?", str(v))]
     values += [float(x) for x in re.findall(r"\d+", filters_words(f["filters"]))]
+    values += [float(x) for v in [*f.get("matched_in", {}).values(), f.get("passage", "")]
+               for x in re.findall(r"\d+(?:\.\d+)?", str(v))]
     for comps in (f["components"], f["matched_components"]):
         values += [float(x) for c in comps for x in re.findall(r"\d+", c["numeral"])] + [len(comps) - MAX_LISTED]
     return values
@@ -177,13 +179,16 @@ def test_text_search_explanation_lists_matched_words_and_components(corpus):
     hits = search_text(corpus, "gripping unit on a rail", k=5)
     ex = explain_hit(corpus, hits, 1)
     assert hits[0].figure_id in ("US1-S2", "US3-S1")  # the two sheets that show a gripping unit and a rail
-    assert ex.text.startswith("#1 ranks first of 5 because the text linked to its reference numerals has all 3 "
-                              "of your words (gripping, unit and rail); among the figures searched, it is the "
-                              "best text match (similarity ")
+    assert ex.text.startswith("#1 ranks first of 5 because the figure's own text has all 3 of your words "
+                              "(gripping, unit and rail); among the figures searched, it is the best word match "
+                              "(share of your words found 1.000, calibrated relevance ")
+    assert "and the best text match (similarity " in ex.text.splitlines()[0]
     assert ", and there was no drawing to compare." in ex.text.splitlines()[0]
     assert 'You searched for "gripping unit on a rail".' in ex.text
     assert "Parts on this sheet that match your words: " in ex.text and " rail" in ex.text
-    assert f"Its score is {hits[0].score:.3f}, a {strength(hits[0].score)} match." in ex.text  # one modality
+    assert "Your words were found in this figure: 'gripping', 'unit' and 'rail' in the description." in ex.text
+    assert (f"Its score {hits[0].score:.3f}, a {strength(hits[0].score)} match, combines the calibrated relevance "
+            "of each kind of evidence, text ") in ex.text  # two kinds: dense passages and word matching
     minmax = search_text(corpus, "gripping unit on a rail", k=5, method="minmax")
     assert "rescaled between the weakest and the best match of this search" in explain_hit(corpus, minmax, 1).text
     assert unexplained_numbers(ex.text, allowed_numbers(ex.facts)) == []
@@ -195,7 +200,8 @@ def test_calibrated_scores_are_named_by_strength(corpus):
     hit = hits[1]
     ms = hit.breakdown.modalities["text"]
     calibrated = ms.model_copy(update={"calibrated": 0.05})
-    bd = hit.breakdown.model_copy(update={"modalities": {"text": calibrated}, "fused": 0.05})
+    bd = hit.breakdown.model_copy(update={"modalities": {"text": calibrated}, "fused": 0.05, "method": "single",
+                                          "weights": {"text": 1.0}})
     ex = explain_hit(corpus, [hits[0], hit.model_copy(update={"breakdown": bd, "score": 0.05})], 2)
     assert ex.facts["modalities"]["text"]["calibrated"] == 0.05
     assert "calibrated relevance 0.050, a weak match" in ex.text

@@ -88,8 +88,10 @@ def test_a_calibrated_score_is_the_same_whatever_the_other_candidates(fake_index
     assert len(shared) >= 5
     for fid in shared:
         a, b = everything[fid], drawings[fid]
-        assert a.breakdown.modalities["text"].raw == b.breakdown.modalities["text"].raw
-        assert a.score == b.score and a.breakdown.modalities["text"].calibrated == b.score
+        assert a.breakdown.modalities.keys() == b.breakdown.modalities.keys() == {"text", "words"}
+        for m, ms in a.breakdown.modalities.items():
+            assert (ms.raw, ms.calibrated) == (b.breakdown.modalities[m].raw, b.breakdown.modalities[m].calibrated)
+        assert a.score == b.score
     # under min-max, the best of each list scored 1.0 however good it was
     assert search_text(fake_index, BASE, k=5, method="minmax")[0].score == 1.0
 

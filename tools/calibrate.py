@@ -4,9 +4,11 @@ For each modality, (query, candidate) pairs are drawn the way `tools.evaluate` d
 
 - ``visual``: re-identification. A sheet's stored visual vector queries the index; the other sheets of the
   same patent are relevant.
-- ``text``: component names → figures. Each distinct OCR-linked component label of the index ("hydrogen
-  tank", "gripping unit") queries the linked text; the sheets showing that component are relevant. These
-  are a few words, like a user's query.
+- ``words`` and ``text`` (the two kinds of evidence of a search by words, `tools.words`): probes that look
+  like a searcher's queries, with the relevance a searcher means (`word_probes`). Each distinct OCR-linked
+  component label of the index ("hydrogen tank", "gripping unit") is relevant to every figure that shows a
+  component of that name, and each design's title ("Shoe") to every view of every design of that name. Every
+  candidate the word search scores is one pair.
 - ``text_sheet``: re-identification over the stored linked-text vectors: one figure's linked text against
   the others', as "more like this figure" compares them. These similarities run higher than a few words'
   against a figure's text, so they get their own curve.
@@ -26,10 +28,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from core.calibration import Calibration, Curve, feature
+from core.textnorm import stems
 from runtime.services import Services
 from store.index import VectorHit
 from tools.evaluate import component_labels, reid_queries
+from tools.search import query_terms
 from tools.whiten import fit_index_whitening
+from tools.words import score_words
 
 POOL = 100  # candidates per query, as `tools.search` asks for
 MAX_QUERIES = 300
@@ -106,6 +111,47 @@ def _labels(services: Services, embed: Callable[[list[str]], list[list[float]]])
     return [(v, "", showing[label]) for v, label in zip(embed(labels), labels, strict=True)]
 
 
+def word_probes(services: Services) -> list[tuple[str, set[str]]]:
+    """Queries that look like a searcher's, with the figures a searcher means by them: each distinct component
+    label ("hydrogen tank") → every figure that shows a component of that name (up to stems), and each design's
+    title ("Shoe") → every view of every design of that name. At most `MAX_QUERIES`, spread evenly."""
+    showing: dict[frozenset[str], set[str]] = {}
+    names: dict[frozenset[str], str] = {}
+    for sheet in services.store.sheets():
+        for label in component_labels(sheet):
+            key = frozenset(stems(query_terms(label)))
+            if key:
+                showing.setdefault(key, set()).add(sheet.figure_id)
+                names.setdefault(key, label)
+    designs: dict[frozenset[str], set[str]] = {}
+    for patent in services.store.patents():
+        if patent.doc_type == "design" and patent.title:
+            key = frozenset(stems(query_terms(patent.title)))
+            if key:
+                designs.setdefault(key, set()).update(s.figure_id for s in services.store.sheets(patent.patent_id))
+                names.setdefault(key, patent.title.lower())
+    labels = _spread(sorted((names[k], rel) for k, rel in showing.items()), MAX_QUERIES)
+    titles = sorted((names[k], rel) for k, rel in designs.items())
+    return labels + titles
+
+
+Pairs = tuple[list[float], list[bool]]  # raw scores, and whether each candidate is relevant
+
+
+def _word_pairs(services: Services, probes: Sequence[tuple[str, set[str]]]) -> dict[str, Pairs]:
+    """(raw, relevant) pairs per word-side modality ("words", "text"), from every candidate of every probe."""
+    out: dict[str, Pairs] = {"words": ([], []), "text": ([], [])}
+    vectors = services.text.embed_texts([q for q, _ in probes]) if probes else []
+    for (query, relevant), vector in zip(probes, vectors, strict=True):
+        scored = score_words(services, query, query_terms(query), vector)
+        for modality, scores in scored.lists.items():
+            raws, labels = out[modality]
+            for fid, raw in scores.items():
+                raws.append(raw)
+                labels.append(fid in relevant)
+    return out
+
+
 def fit_calibration(services: Services) -> tuple[Calibration, dict[str, str]]:
     """Curves fitted on this index, and per modality a note on what they were fitted on (or why not)."""
     store = services.store
@@ -117,8 +163,17 @@ def fit_calibration(services: Services) -> tuple[Calibration, dict[str, str]]:
         plans.append(("visual", encoders["visual"].name, store.query_visual, lambda: _reid(services, "visual"),
                       "re-identification"))
     if "text" in encoders:
-        plans.append(("text", encoders["text"].name, store.query_text,
-                      lambda: _labels(services, services.text.embed_texts), "component names -> figures"))
+        probes = word_probes(services)
+        pairs = _word_pairs(services, probes)
+        for modality, (raws, labels) in pairs.items():
+            curve = _curve(encoders["text"].name, raws, labels)
+            what = f"component names and design titles -> the figures that show them ({len(probes)} queries"
+            if curve is None:
+                notes[modality] = f"too few relevant pairs for {what})"
+                continue
+            curves[modality] = curve
+            notes[modality] = (f"{what}, {curve.pairs} pairs, {curve.positives} relevant); "
+                               f"p = 0.5 at raw {curve.raw_for(0.5):.3f}")
         plans.append(("text_sheet", encoders["text"].name, store.query_text, lambda: _reid(services, "text"),
                       "re-identification of linked text"))
     if "visual" in encoders and getattr(services.visual, "cross_modal", False):

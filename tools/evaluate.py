@@ -56,8 +56,10 @@ from core.textnorm import normalise_label
 from core.types import Sheet
 from runtime.services import Services
 from store.index import EncoderId, VectorHit
-from tools.fusion import fuse
+from tools.fusion import DEFAULT_METHOD, fuse
 from tools.relevance import curves_for
+from tools.search import WORDS_SHARE, query_terms
+from tools.words import score_words
 
 MODES = ("visual", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
 PROTOCOLS = ("reid", "family", "components", "design")
@@ -421,9 +423,12 @@ def _components_protocol(
     fns = {"visual": store.query_visual, "text": store.query_text}
     curves = curves_for(services, ("text",)) | ({"visual": curves_for(services, ("clip_text",))["clip_text"]}
                                                  if cross else {})
-    for i, (_sheet, _text, relevant) in enumerate(queries):
+    word_curves = curves_for(services, ("words", "text"))
+    for i, (_sheet, text, relevant) in enumerate(queries):
         rankings = _rankings(fns, {m: v[i] for m, v in vectors.items()}, todo, filters=gallery, curves=curves,
                              weights=weights)
+        if "text" in todo:  # words are searched as search_text does: per-figure words and passages, fused
+            rankings["text"] = word_ranking(services, text, vectors["text"][i], gallery, word_curves)
         for m in todo:
             acc[m].add(rankings[m], relevant)
     res.results = {m: a.metrics() for m, a in acc.items() if a.rows}
@@ -432,6 +437,15 @@ def _components_protocol(
     res.notes.append("the text side sees each sheet's component labels in its linked text, so text mode is an "
                      "upper bound; visual mode is the honest cross-modal test")
     return res
+
+
+def word_ranking(services: Services, text: str, vector: list[float], filters: Filters | None,
+                 curves: dict[str, Curve]) -> list[str]:
+    """The top-K figure ids of a search by words, ranked as `tools.search.search_text` ranks them."""
+    scored = score_words(services, text, query_terms(text), vector, filters)
+    share = WORDS_SHARE if "words" in scored.lists else 0.0
+    weights = {"text": 1.0 - share} | ({"words": share} if share else {})
+    return [f.id for f in fuse(scored.lists, weights, DEFAULT_METHOD, curves=curves)][:K]
 
 
 def _doc_info(services: Services, sheets: Sequence[Sheet]) -> dict[str, tuple[str, str]]:

@@ -96,6 +96,9 @@ class HitFacts(TypedDict):
     top_modality: str | None
     matched_terms: list[str]
     matched_components: list[ComponentFact]
+    matched_in: dict[str, str]  # query word → where in the figure it was found (searches by words)
+    passage: str  # the figure's passage closest to the query words, and its kind
+    passage_kind: str
     filters: dict[str, object]
     query: dict[str, object]
     query_terms: list[str]  # the query's words matched against the linked text (text searches only, else [])
@@ -211,6 +214,9 @@ def _hit_facts(services: Services, hit: Hit, set_size: int) -> HitFacts:
         "top_modality": top,
         "matched_terms": list(bd.matched_terms),
         "matched_components": [{"numeral": c.numeral, "label": c.label} for c in bd.matched_components],
+        "matched_in": dict(bd.matched_in),
+        "passage": bd.passage,
+        "passage_kind": bd.passage_kind,
         "filters": dict(bd.filters),
         "query": dict(bd.query),
         "query_terms": query_terms(str(bd.query.get("text") or "")) if bd.query.get("mode") in LINKED_MODES else [],

@@ -46,7 +46,8 @@ def quote(text: str, n: int = QUOTE_CHARS) -> str:
 def _raw_words(m: str, c: Contribution) -> str:
     """"similarity 0.367" (or "score 12.400" for a non-cosine list), with calibrated relevance when known."""
     raw = c["raw"] if c["raw"] is not None else 0.0
-    words = f"{'similarity' if m in SIMILARITY_MODALITIES else 'score'} {_num(raw)}"
+    what = "similarity" if m in SIMILARITY_MODALITIES else "share of your words found" if m == "words" else "score"
+    words = f"{what} {_num(raw)}"
     cal = c["calibrated"]
     if cal is not None:
         words += f", calibrated relevance {_num(cal)}, a {strength(cal)} match"
@@ -66,7 +67,7 @@ def _words_clause(f: HitFacts) -> str:
     asked, found = f["query_terms"], f["matched_terms"]
     if not asked:
         return f"it matches your {'word' if len(found) == 1 else 'words'} {and_list(found)}" if found else ""
-    src = source_words("text", "linked_text")
+    src = "the figure's own text"  # its description, the parts drawn in it, their sentences, the title
     if not found:
         return f"none of your words occurs in {src}"
     if len(asked) == 1:
@@ -131,6 +132,19 @@ def _components(comps: list[ComponentFact]) -> str:
     return and_list([f"{c['numeral']} {c['label']}".strip() for c in comps], MAX_LISTED)
 
 
+PASSAGE_WORDS = {"description": "its FIG description", "component": "the name of a part drawn in it",
+                 "title": "the patent's title"}
+
+
+def found_words(matched_in: dict[str, str]) -> str:
+    """"'hydrogen' and 'tanks' in component 107 'hydrogen tanks', 'aircraft' in the title"."""
+    by_place: dict[str, list[str]] = {}
+    for word, place in matched_in.items():
+        by_place.setdefault(place, []).append(word)
+    return and_list([f"{and_list([repr(w) for w in words])} in {'the ' if ' ' not in place else ''}{place}"
+                     for place, words in by_place.items()])
+
+
 def query_sentence(q: dict[str, object]) -> str:
     """What was asked, in words: 'You searched for "gripping unit".' ('' when the breakdown does not say)."""
     text, mode = str(q.get("text") or ""), str(q.get("mode") or "")
@@ -165,6 +179,11 @@ def hit_text(f: HitFacts) -> str:
     kind = f", a {f['kind']}" if f["kind"] not in ("", "unknown") else ""
     view = f" ({f['view']} view)" if f["view"] not in ("", "unknown") else ""
     lines.append(head + kind + view + (f": {quote(f['title'], 120)}." if f["title"] else "."))
+    if f["matched_in"]:
+        lines.append(f"Your words were found in this figure: {found_words(f['matched_in'])}.")
+    if f["passage"] and f["passage_kind"] != "linked text":
+        lines.append(f"Its closest passage ({PASSAGE_WORDS.get(f['passage_kind'], f['passage_kind'])}): "
+                     f"{quote(f['passage'])}.")
     if f["matched_components"]:
         lines.append(f"Parts on this sheet that match your words: {_components(f['matched_components'])}.")
     if f["filters"]:

@@ -22,7 +22,9 @@ from runtime.services import Services
 from store.index import LEXICAL_FIELDS, EncoderId, VectorHit
 from tools.filtering import apply_filters
 from tools.fusion import normalise, ranks
+from tools.relevance import curves_for
 from tools.search import check_k, check_text, make_hit, matched_terms, query_terms
+from tools.words import coverage, idf
 
 FIELD_ALIASES = {"figure": "figures", "fig": "figures", "figs": "figures", "claim": "claims", "desc": "description"}
 TOKEN = re.compile(r'"[^"]*"|\(|\)|[^\s()"]+:"[^"]*"|[^\s()]+')
@@ -101,22 +103,33 @@ def search_lexical(services: Services, query: str, *, k: int = DEFAULT_K, filter
     snippets = {pid: snip for pid, _, snip in rows}
     norm, rank = normalise(scores), ranks(scores)
     terms = _positive_terms(query)
+    # Each figure of a matching patent is scored by the words it holds itself (tools.words.coverage), on the
+    # calibrated scale of word matching; the patents' bm25 orders figures that hold the same share of words.
+    sheets = [s for pid, _, _ in rows for s in services.store.sheets(pid)]
+    fields = services.store.figure_fields([s.figure_id for s in sheets])
+    weights = idf(services, terms)
+    curve = curves_for(services, ("words",))["words"]
+    found = {s.figure_id: coverage(terms, weights, fields.get(s.figure_id, {})) for s in sheets}
+    order = sorted(sheets, key=lambda s: (-found[s.figure_id][0], rank[s.patent_id], s.sheet_no, s.figure_id))
     hits: list[Hit] = []
-    for pid, _, _ in rows:
-        for sheet in services.store.sheets(pid):
-            bd = Breakdown(
-                modalities={"lexical": ModalityScore(raw=round(scores[pid], 4), norm=round(norm[pid], 4),
-                                                     rank=rank[pid], path="fts5_bm25")},
-                fused=round(norm[pid], 4),
-                method="single",
-                weights={"lexical": 1.0},
-                matched_terms=matched_terms(terms, " ".join(snippets[pid].values()) + " " + sheet.linked_text()),
-                query={"mode": "lexical", "text": query, "fts": fts},
-            )
-            hit = make_hit(services, sheet.figure_id, len(hits) + 1, round(norm[pid], 4), bd)
-            if hit is not None:
-                hit.passages = [f"{f}: {s}" for f, s in snippets[pid].items()]
-                hits.append(hit)
+    for fig_rank, sheet in enumerate(order, 1):
+        pid = sheet.patent_id
+        share, places = found[sheet.figure_id]
+        relevance = round(curve(share), 4)
+        bd = Breakdown(
+            modalities={"lexical": ModalityScore(raw=round(share, 4), norm=round(norm[pid], 4), calibrated=relevance,
+                                                 rank=fig_rank, path="figure_words")},
+            fused=relevance,
+            method="single",
+            weights={"lexical": 1.0},
+            matched_terms=matched_terms(terms, " ".join(snippets[pid].values()) + " " + sheet.linked_text()),
+            matched_in=places,
+            query={"mode": "lexical", "text": query, "fts": fts, "patent_bm25": round(scores[pid], 4)},
+        )
+        hit = make_hit(services, sheet.figure_id, len(hits) + 1, relevance, bd, sheet)
+        if hit is not None:
+            hit.passages = [f"{f}: {s}" for f, s in snippets[pid].items()]
+            hits.append(hit)
     if filters is not None and not filters.is_empty():
         hits = apply_filters(services, hits, filters)
     return hits[:k]

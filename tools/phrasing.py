@@ -24,9 +24,12 @@ SOURCE_WORDS = {
     "passage_text": "a passage of the document",
     "component": "the names of the parts drawn on it",
     "component_label": "the names of the parts drawn on it",
+    "words": "the words of the figure's own text (its description, parts, sentences and title)",
+    "figure_words": "the words of the figure's own text (its description, parts, sentences and title)",
+    "figure_passages": "the closest passage of the figure's text (its description, a part's name, its title)",
 }
 SHORT_WORDS = {"visual": "drawing", "clip_text": "drawing", "text": "text", "lexical": "document text",
-               "passage": "passage", "component": "part names"}
+               "passage": "passage", "component": "part names", "words": "word"}
 METHOD_WORDS = {
     "odds": "the weighted mean of the log-odds of the calibrated scores, turned back into a relevance",
     "avg": "a weighted average",

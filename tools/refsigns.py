@@ -15,6 +15,7 @@ from core.filters import Filters
 from core.types import Box, Breakdown, Component, Hit, ModalityScore, RefSign
 from runtime.services import Services
 from tools.fusion import normalise, ranks
+from tools.relevance import curves_for
 from tools.search import check_k, check_text, make_hit, patent_of, prefetch
 
 NAME_THRESHOLD = 0.55  # cosine between a component name and a label, below which they are not the same part
@@ -121,14 +122,17 @@ def find_component(services: Services, name: str, *, k: int = DEFAULT_K, filters
         scores[fid] = max(sim[c.label] for c in comps) + 0.01 * min(len(comps), 5)  # more parts break ties
         matched[fid] = sorted(comps, key=lambda c: -sim[c.label])
     norm, rank = normalise(scores), ranks(scores)
+    curve = curves_for(services, ("text",))["text"]  # a part's name is one of the figure's text passages
     hits: list[Hit] = []
     top = sorted(scores, key=lambda i: rank[i])[:k]
     sheets = prefetch(services, top)
     for fid in top:
+        best = round(min(1.0, max(sim[c.label] for c in matched[fid])), 4)
+        relevance = round(curve(best), 4)
         bd = Breakdown(
-            modalities={"component": ModalityScore(raw=round(scores[fid], 4), norm=round(norm[fid], 4),
+            modalities={"component": ModalityScore(raw=best, norm=round(norm[fid], 4), calibrated=relevance,
                                                    rank=rank[fid], path="component_label")},
-            fused=round(scores[fid], 4),
+            fused=relevance,
             method="single",
             weights={"component": 1.0},
             matched_components=matched[fid],
@@ -136,7 +140,7 @@ def find_component(services: Services, name: str, *, k: int = DEFAULT_K, filters
             filters=filters.describe() if filters else {},
             query={"mode": "component", "text": name},
         )
-        hit = make_hit(services, fid, len(hits) + 1, round(scores[fid], 4), bd, sheets.get(fid))
+        hit = make_hit(services, fid, len(hits) + 1, relevance, bd, sheets.get(fid))
         if hit is not None:
             hits.append(hit)
     return hits

@@ -17,7 +17,7 @@ from runtime.services import Services
 
 CACHE_KEY = "calibration"
 # modality → the encoder whose scores it calibrates
-ENCODER_OF = {"visual": "visual", "clip_text": "visual", "text": "text", "text_sheet": "text"}
+ENCODER_OF = {"visual": "visual", "clip_text": "visual", "text": "text", "text_sheet": "text", "words": "text"}
 
 
 def calibration_of(services: Services) -> Calibration:
@@ -43,8 +43,7 @@ def curves_for(services: Services, modalities: Iterable[str]) -> dict[str, Curve
 
 
 def calibrated(hit: Hit) -> bool:
-    """Whether a hit's score is a calibrated relevance (searches by drawing or words; not keyword or component
-    lookups, whose scores only rank)."""
+    """Whether a hit's score is a calibrated relevance (every search's is, but reciprocal-rank fusion's)."""
     mods = hit.breakdown.modalities.values()
     return bool(mods) and hit.breakdown.method != "rrf" and all(m.calibrated is not None for m in mods)
 

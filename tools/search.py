@@ -33,9 +33,11 @@ from runtime.services import Services
 from store.index import EncoderId
 from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
+from tools.words import WordEvidence, score_words
 
 MAX_K = 100
 POOL = 100  # candidates per modality before fusion
+WORDS_SHARE = 0.5  # of the words' weight, the share of per-figure word matching (the rest: dense passages)
 MAX_QUERY_PIXELS = 60_000_000
 CropBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in the image's pixels
 QueryImage = Image.Image | str | Path  # a query image: a PIL image or the path of an image file
@@ -186,6 +188,7 @@ def _hits(
     query: dict[str, object],
     terms: Sequence[str] = (),
     min_score: float = 0.0,
+    evidence: dict[str, WordEvidence] | None = None,
 ) -> list[Hit]:
     check_min_score(min_score)
     out: list[Hit] = []
@@ -208,6 +211,11 @@ def _hits(
         if terms:
             hit.breakdown.matched_terms = matched_terms(terms, sheet.linked_text())
             hit.breakdown.matched_components = matched_components(terms, sheet.components)
+        ev = (evidence or {}).get(f.id)
+        if ev is not None:
+            hit.breakdown.matched_in = dict(ev.places)
+            hit.breakdown.matched_terms = list(dict.fromkeys([*hit.breakdown.matched_terms, *ev.places]))
+            hit.breakdown.passage, hit.breakdown.passage_kind = ev.passage, ev.passage_kind
         out.append(hit)
         if len(out) >= k:
             break
@@ -237,17 +245,32 @@ def _check_encoders(services: Services, *, visual: bool, text: bool) -> None:
         services.store.check_encoder("text", EncoderId(services.text.name, services.text.dim))
 
 
-def _text_vectors(
-    services: Services, text: str, weight: float
-) -> tuple[dict[str, list[float]], dict[str, float], dict[str, str]]:
-    """Query vectors and weights for the text side: linked text always, CLIP text→image when available."""
-    vectors = {"text": services.text.embed_texts([text])[0]}
-    paths = {"text": "linked_text"}
+def _word_side(
+    services: Services, text: str, weight: float, filters: Filters | None, exclude: Sequence[str],
+    also: Sequence[str] = (),
+) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, str], dict[str, WordEvidence], list[str]]:
+    """The words' side of a search: per-figure word matching and dense passages (`tools.words`), and CLIP
+    text→image when CLIP is in use; `weight` is shared among them (`WORDS_SHARE` to word matching). Figures in
+    `also` (found by another modality) are scored too. Returns lists, weights, paths, evidence and the terms."""
+    vector = services.text.embed_texts([text])[0]
+    extra: dict[str, dict[str, float]] = {}
     if getattr(services.visual, "cross_modal", False):
-        vectors["clip_text"] = services.visual.embed_texts([text])[0]
+        clip = services.visual.embed_texts([text])[0]
+        extra["clip_text"] = {h.id: h.similarity for h in services.store.query_visual(clip, POOL, filters)}
+    terms = query_terms(text)
+    scored = score_words(services, text, terms, vector, filters, exclude,
+                         also=[*also, *(i for lst in extra.values() for i in lst)])
+    lists = dict(scored.lists)
+    share = WORDS_SHARE if "words" in lists else 0.0
+    weights = {"text": weight * (1 - share)} | ({"words": weight * share} if share else {})
+    paths = {"text": "figure_passages", "words": "figure_words"}
+    if extra:
+        pool = sorted(set(lists["text"]) | set(extra["clip_text"]))
+        clip = services.visual.embed_texts([text])[0]
+        lists["clip_text"] = {h.id: h.similarity for h in services.store.query_visual(clip, len(pool), None, ids=pool)}
+        weights = {m: w / 2 for m, w in weights.items()} | {"clip_text": weight / 2}
         paths["clip_text"] = "clip_text_to_image"
-        return vectors, {"text": weight / 2, "clip_text": weight / 2}, paths
-    return vectors, {"text": weight}, paths
+    return lists, weights, paths, scored.evidence, terms
 
 
 # ---------------------------------------------------------------- public tools
@@ -262,12 +285,11 @@ def search_text(
     check_k(k)
     _check_method(method)
     _check_encoders(services, visual=getattr(services.visual, "cross_modal", False), text=True)
-    vectors, weights, paths = _text_vectors(services, text, 1.0)
-    lists = _score_all(services, vectors, filters)
+    lists, weights, paths, evidence, terms = _word_side(services, text, 1.0, filters, ())
     fused = fuse(lists, weights, method, paths, curves_for(services, lists))
-    query = {"mode": "text", "text": text, "clip": "clip_text" in vectors}
+    query = {"mode": "text", "text": text, "clip": "clip_text" in lists}
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
-                 terms=query_terms(text), min_score=min_score)
+                 terms=terms, min_score=min_score, evidence=evidence)
 
 
 def _image_vector(services: Services, img: Image.Image) -> list[float]:
@@ -305,21 +327,25 @@ def search_image(
     if has_text:
         text = check_text(text)
     _check_encoders(services, visual=True, text=has_text)
-    vectors = {"visual": _image_vector(services, img)}
+    vector = _image_vector(services, img)
+    lists = _score_all(services, {"visual": vector}, filters, exclude)
     weights = {"visual": 1.0 - text_weight if has_text else 1.0}
     paths = {"visual": "visual"}
+    evidence: dict[str, WordEvidence] = {}
     if has_text and text_weight > 0:
-        tv, tw, tp = _text_vectors(services, text or "", text_weight)
-        vectors |= tv
-        weights |= tw
-        paths |= tp
-    lists = _score_all(services, vectors, filters, exclude)
+        wl, ww, wp, evidence, _ = _word_side(services, text or "", text_weight, filters, exclude,
+                                             also=list(lists["visual"]))
+        pool = sorted(set(lists["visual"]) | {i for lst in wl.values() for i in lst})
+        lists = {"visual": {h.id: h.similarity for h in services.store.query_visual(vector, len(pool), None,
+                                                                                  ids=pool)}} | wl
+        weights |= ww
+        paths |= wp
     fused = fuse(lists, weights, method, paths, curves_for(services, lists))
     name = image if isinstance(image, str | Path) else "uploaded image"
     query = {"mode": "image+text" if has_text else "image", "image": str(name), "crop": list(crop) if crop else None,
              "text": text or "", "text_weight": text_weight}
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
-                 terms=query_terms(text or ""), min_score=min_score)
+                 terms=query_terms(text or ""), min_score=min_score, evidence=evidence)
 
 
 def more_like(

@@ -210,7 +210,7 @@ def calibrate(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool =
 
 def recalibrate(services: Services, report: IngestReport) -> bool:
     """Refit the score calibration when an ingest run added documents. True if it was refitted."""
-    if not any(r.status == "indexed" for r in report.results):
+    if not any(r.status == "indexed" for r in report.results) and not report.backfilled:
         return False
     calibrate_index(services)
     return True

@@ -1,0 +1,96 @@
+"""Word matching per figure: the ``figure_lexical`` FTS5 table, one row per indexed figure.
+
+Its rowid is the figure's rowid in the ``sheets`` table, so a patent's rows are found (and deleted) through the
+indexed ``sheets.patent_id``, and a match joins back to its figure and patent with no scan. Columns are the
+fields of `core.figure_text.figure_fields`, tokenised with the Porter stemmer ("tanks" matches "tank").
+Only `store.index` calls these functions, inside its own transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from core.figure_text import FIELDS, figure_fields
+from core.types import Patent, Sheet
+
+SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS figure_lexical USING fts5(
+    description, components, sentences, title, tokenize='porter unicode61');
+CREATE INDEX IF NOT EXISTS components_figure ON components(figure_id);
+"""
+META_KEY = "figure_lexical"  # set in meta once every complete patent has its rows
+
+
+def write(db: sqlite3.Connection, patent: Patent, sheets: Sequence[Sheet]) -> None:
+    """The rows of a patent's figures (its sheets rows must be written already)."""
+    rowid = dict(db.execute("SELECT figure_id, rowid FROM sheets WHERE patent_id=?", (patent.patent_id,)))
+    rows = []
+    for s in sheets:
+        fields = figure_fields(patent, s)
+        rows.append((rowid[s.figure_id], *(fields[f] for f in FIELDS)))
+    db.executemany(f"INSERT OR REPLACE INTO figure_lexical(rowid, {', '.join(FIELDS)}) VALUES(?, ?, ?, ?, ?)", rows)
+
+
+def delete(db: sqlite3.Connection, patent_id: str) -> None:
+    """Remove a patent's rows (before its sheets rows go)."""
+    db.execute("DELETE FROM figure_lexical WHERE rowid IN (SELECT rowid FROM sheets WHERE patent_id=?)", (patent_id,))
+
+
+def backfill(db: sqlite3.Connection) -> int:
+    """Give an index written before this table its rows, from the stored patents and sheets (once; marked in
+    meta). Returns the number of figures written."""
+    if db.execute("SELECT 1 FROM meta WHERE key=?", (META_KEY,)).fetchone():
+        return 0
+    written = 0
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT 1 FROM meta WHERE key=?", (META_KEY,)).fetchone():
+            return 0  # another process did it meanwhile
+        db.execute("DELETE FROM figure_lexical")
+        for (pdoc,) in db.execute("SELECT doc FROM patents WHERE status='complete'").fetchall():
+            patent = Patent.model_validate_json(pdoc)
+            sheets = [Sheet.model_validate_json(d) for (d,) in db.execute(
+                "SELECT doc FROM sheets WHERE patent_id=?", (patent.patent_id,))]
+            write(db, patent, sheets)
+            written += len(sheets)
+        db.execute("INSERT INTO meta VALUES(?, '1')", (META_KEY,))
+    return written
+
+
+Match = tuple[str, float, dict[str, str]]  # figure id, bm25 (higher is better), its fields
+
+
+def match(db: sqlite3.Connection, fts_query: str, k: int, weights: Sequence[float]) -> list[Match]:
+    """(figure id, bm25 (higher is better), fields) of the best k complete figures matching an FTS5 query,
+    bm25 weighing the columns by `weights` (one per field of FIELDS)."""
+    w = ", ".join(f"{float(x):.6g}" for x in weights)
+    cols = ", ".join(f"f.{c}" for c in FIELDS)
+    sql = (f"SELECT s.figure_id, -bm25(figure_lexical, {w}), {cols} FROM figure_lexical f "
+           "JOIN sheets s ON s.rowid = f.rowid JOIN patents p ON p.patent_id = s.patent_id "
+           f"WHERE figure_lexical MATCH ? AND p.status='complete' ORDER BY bm25(figure_lexical, {w}) LIMIT ?")
+    return [(r[0], float(r[1]), dict(zip(FIELDS, r[2:], strict=True))) for r in db.execute(sql, (fts_query, k))]
+
+
+def fields_of(db: sqlite3.Connection, figure_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The fields of these figures, by id (for scoring candidates that other modalities found)."""
+    ids = list(dict.fromkeys(figure_ids))
+    out: dict[str, dict[str, str]] = {}
+    cols = ", ".join(f"f.{c}" for c in FIELDS)
+    for lo in range(0, len(ids), 500):
+        chunk = ids[lo:lo + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in db.execute(f"SELECT s.figure_id, {cols} FROM sheets s JOIN figure_lexical f ON f.rowid = s.rowid "
+                            f"WHERE s.figure_id IN ({marks})", chunk):
+            out[r[0]] = dict(zip(FIELDS, r[1:], strict=True))
+    return out
+
+
+def documents_with(db: sqlite3.Connection, term: str) -> int:
+    """How many figures contain a word (up to its stem), for its inverse document frequency."""
+    return int(db.execute("SELECT count(*) FROM figure_lexical WHERE figure_lexical MATCH ?",
+                          (f'"{term}"',)).fetchone()[0])
+
+
+def size(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT count(*) FROM figure_lexical").fetchone()[0])

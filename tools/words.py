@@ -1,0 +1,212 @@
+"""Words that find the figure: hybrid retrieval per figure, word matching and dense passages.
+
+Two kinds of evidence, each a modality of the breakdown, calibrated (`core.calibration`) and fused like any other:
+
+- ``words``: which of the query's content words the figure's own fields contain (`core.figure_text.FIELDS`,
+  stored per figure in an FTS5 table). Candidates come from FTS5's bm25 (Porter stems: "tanks" finds "tank");
+  the score is the share of the query's words found, each word weighed by its inverse document frequency and
+  by the field it was found in (`FIELD_WEIGHTS`: a word in a component drawn inside the figure or in its FIG
+  description says more than one in the patent's title). 1.0 means every word was found in a figure's
+  component labels or description.
+- ``text``: dense similarity between the query and the figure's best passage (`core.figure_text`): its FIG
+  description, each reference sign's label drawn in it, the title (weighed by `TITLE_FACTOR`) and the whole
+  linked-text vector; nothing is cut at the encoder's 256-word-piece limit.
+
+Every candidate either kind finds is scored in both, so every breakdown is complete, and each keeps what matched:
+the words and where ("'hydrogen tanks' in component 107"), and the best passage.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from core.figure_text import FIELDS, component_passage_id, description_passage_id, passage_kind, title_passage_id
+from core.filters import Filters
+from core.textnorm import stem
+from runtime.services import Services
+
+POOL = 100  # candidates per kind of evidence
+PASSAGE_POOL = 300  # nearest passages read to find the dense candidates
+# How much a word found in each field counts, and bm25's column weights (the same order as FIELDS).
+FIELD_WEIGHTS = {"description": 1.0, "components": 1.0, "sentences": 0.6, "title": 0.5}
+BM25_WEIGHTS = (2.0, 3.0, 1.0, 0.5)
+TITLE_FACTOR = 0.85  # a title passage stands for every figure of its patent: it counts for less
+_WORD = re.compile(r"[a-z][a-z\-]*[a-z]|[a-z]|\d+[a-z]?")
+
+
+@dataclass
+class WordEvidence:
+    """What matched in one figure: words and where, and its best passage."""
+
+    places: dict[str, str] = field(default_factory=dict)  # query word → where it was found
+    passage: str = ""  # the best passage's text
+    passage_kind: str = ""  # "description", "component", "title" or "linked text"
+
+
+@dataclass
+class WordScores:
+    """Raw scores per modality ({"words": {id: coverage}, "text": {id: cosine}}) and the evidence per figure."""
+
+    lists: dict[str, dict[str, float]]
+    evidence: dict[str, WordEvidence]
+    terms: list[str]
+
+
+def fts_query(terms: Sequence[str]) -> str:
+    """An FTS5 query that matches any of the words, each quoted so that no word is read as syntax."""
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _components(field_text: str) -> list[tuple[str, str]]:
+    """(numeral, label) of each line of a components field."""
+    out = []
+    for line in field_text.splitlines():
+        num, _, label = line.partition(" ")
+        out.append((num, label))
+    return out
+
+
+def coverage(terms: Sequence[str], idf: dict[str, float], fields: dict[str, str]) -> tuple[float, dict[str, str]]:
+    """The idf- and field-weighted share of the terms a figure's fields contain, and where each was found."""
+    if not terms:
+        return 0.0, {}
+    stems = {f: {stem(w) for w in _tokens(fields.get(f, ""))} for f in FIELDS}
+    comps = _components(fields.get("components", ""))
+    got = 0.0
+    places: dict[str, str] = {}
+    for t in terms:
+        s = stem(t)
+        best, where = 0.0, ""
+        for f in FIELDS:
+            if (s in stems[f] or t in stems[f]) and FIELD_WEIGHTS[f] > best:
+                best, where = FIELD_WEIGHTS[f], f
+        if where == "components":
+            for num, label in comps:
+                if s in {stem(w) for w in _tokens(label)} or t == num:
+                    where = f"component {num} '{label}'"
+                    break
+        got += idf[t] * best
+        if where:
+            places[t] = where
+    total = sum(idf[t] for t in terms)
+    return (got / total if total else 0.0), places
+
+
+def idf(services: Services, terms: Sequence[str]) -> dict[str, float]:
+    """Each term's inverse document frequency over the index's figures."""
+    df, n = services.store.figure_document_frequency(terms)
+    return {t: math.log(1.0 + (n + 1) / (df[t] + 0.5)) for t in terms}
+
+
+def _passage_figures(services: Services, passage_ids: Sequence[str]) -> dict[str, list[str]]:
+    """passage id → the figures it stands for."""
+    store = services.store
+    out: dict[str, list[str]] = {}
+    comps: list[tuple[str, str]] = []
+    titles: list[str] = []
+    for pid in passage_ids:
+        kind = passage_kind(pid)
+        head, _, tail = pid.rpartition("#")
+        if kind == "description":
+            out[pid] = [head]
+        elif kind == "title":
+            titles.append(head)
+        else:
+            comps.append((head, tail[1:]))
+    by_patent = store.figures_of_patents(titles)
+    for p in titles:
+        out[title_passage_id(p)] = by_patent.get(p, [])
+    for (p, num), figs in store.figures_with_components(comps).items():
+        out[component_passage_id(p, num)] = figs
+    return out
+
+
+def _dense(services: Services, vector: list[float], figure_ids: Sequence[str],
+           evidence: dict[str, WordEvidence]) -> dict[str, float]:
+    """Each figure's best passage cosine (linked-text vector included), noting the passage in its evidence."""
+    store = services.store
+    numerals = store.figure_numerals(figure_ids)
+    wanted: dict[str, list[str]] = {}
+    for fid in figure_ids:
+        pid = fid.split("-S")[0]
+        ids = [description_passage_id(fid), title_passage_id(pid)]
+        ids += [component_passage_id(pid, n) for n in dict.fromkeys(numerals.get(fid, []))]
+        wanted[fid] = ids
+    sims = store.figure_passage_similarities(vector, sorted({i for ids in wanted.values() for i in ids}))
+    linked = {h.id: h.similarity for h in store.query_text(vector, len(figure_ids), None, ids=list(figure_ids))}
+    out: dict[str, float] = {}
+    for fid, ids in wanted.items():
+        best, best_id = linked.get(fid, -1.0), ""
+        for i in ids:
+            if i in sims:
+                s = sims[i] * (TITLE_FACTOR if passage_kind(i) == "title" else 1.0)
+                if s > best:
+                    best, best_id = s, i
+        if best > -1.0:
+            out[fid] = best
+            ev = evidence.setdefault(fid, WordEvidence())
+            ev.passage_kind = passage_kind(best_id) if best_id else "linked text"
+            ev.passage = best_id
+    return out
+
+
+def score_words(services: Services, text: str, terms: Sequence[str], vector: list[float],
+                filters: Filters | None = None, exclude: Sequence[str] = (), also: Sequence[str] = ()) -> WordScores:
+    """Word and dense scores of the best candidates of either kind, and of the figures in `also` (found by
+    another modality), for the query `text` (its content `terms`, its text-encoder `vector`)."""
+    store = services.store
+    terms = list(dict.fromkeys(terms))
+    candidates: dict[str, None] = dict.fromkeys(also)
+    if terms:
+        for fid, _, _ in store.figure_lexical(fts_query(terms), POOL, BM25_WEIGHTS):
+            candidates[fid] = None
+    for h in store.query_text(vector, POOL, filters):
+        candidates[h.id] = None
+    passages = [h.id for h in store.query_figure_passages(vector, PASSAGE_POOL)]
+    if passages:
+        figs = _passage_figures(services, passages)
+        seen = 0
+        for p in passages:
+            for fid in figs.get(p, []):
+                if fid not in candidates:
+                    candidates[fid] = None
+                    seen += 1
+            if seen >= POOL:
+                break
+    ids = [i for i in candidates if i not in set(exclude)]
+    if filters is not None and not filters.is_empty():
+        meta = store.metadata(ids)
+        ids = [i for i in ids if i in meta and filters.match(meta[i])]
+    evidence: dict[str, WordEvidence] = {}
+    lists: dict[str, dict[str, float]] = {"text": _dense(services, vector, ids, evidence)}
+    if terms:
+        weights = idf(services, terms)
+        fields = store.figure_fields(ids)
+        words: dict[str, float] = {}
+        for fid in ids:
+            cov, places = coverage(terms, weights, fields.get(fid, {}))
+            words[fid] = cov
+            if places:
+                evidence.setdefault(fid, WordEvidence()).places = places
+        lists["words"] = words
+    _resolve_passages(services, evidence)
+    return WordScores(lists=lists, evidence=evidence, terms=terms)
+
+
+def _resolve_passages(services: Services, evidence: dict[str, WordEvidence]) -> None:
+    """Replace each evidence's best passage id by the passage's text (one read for all)."""
+    ids = sorted({ev.passage for ev in evidence.values() if ev.passage})
+    if not ids:
+        return
+    texts = services.store.figure_passage_texts(ids)
+    for ev in evidence.values():
+        if ev.passage:
+            ev.passage = texts.get(ev.passage, "")
+
