@@ -1,9 +1,10 @@
 """Hand-written text queries against the figures a searcher would want: P@1, nDCG@10, R@20, MRR@10, weak calls.
 
 The queries (bench/data/text_queries.json) were written by hand over the sample documents
-(/work/shared/data/patents), the way examiners and R&D engineers type: part names ("hydrogen tank"), paraphrases
-("hoist rope" for hoisting roping), plurals, everyday words for design objects ("sneakers", "car wheel rim"),
-kinds of drawing ("flowchart of charging an electric vehicle", "graph of tensile strength"), short and long.
+(/work/shared/data/patents), the way examiners and R&D engineers type: part names ("hydrogen tank"),
+paraphrases ("lift cabin hanging on hoist ropes" for an elevator car and its hoisting roping), plurals, everyday
+words for design objects ("sneakers", "car wheel rim"), kinds of drawing ("flowchart of charging an electric
+vehicle", "graph of tensile strength"), short and long.
 
 How the judgments were made: for each query the documents were read (the ICE XML of the USPTO ZIPs and design
 folders, the PDFs' text through `ingest.read.read_document`: brief description of the drawings, reference signs
@@ -15,10 +16,11 @@ search results. A judgment names a patent and FIG labels, so it survives a re-in
     {"patent": "USD917866", "figs": "*", "grade": 2}           # every figure of the patent (all views of a design)
     {"patent": "EP2679695", "figs": ["1"], "sheets": [1], "grade": 2}
 
-grade 2: the figure shows exactly what was asked; grade 1: related or partial (the part is there but small or
-hidden, the same kind of thing in a neighbouring patent, the same drawing in a family member's other
-publication is graded on its own). Patent families (the same drawings published as US, EP and WO documents) are
-judged per publication: every publication's figure that shows the thing is relevant.
+grade 2: the figure shows exactly what was asked; grade 1: related or partial (the part is there but small,
+schematic or one among many; a neighbouring view or embodiment). Patent families (the same drawings published as
+US, EP and WO documents) are judged per publication: each publication's figure that shows the thing counts.
+The queries are split by hand into a "tune" and a "check" set, about half each and mixed over topics and
+phrasings: tune on "tune" (and the `patfig eval` protocols), and let "check" tell whether it holds.
 
 How a hit is matched: a hit (one indexed unit: a sheet, or one figure of a sheet) takes the highest grade of the
 judgments of its patent whose figs meet the hit's `figs` (or are "*"). A hit whose `figs` is empty (the ingest
@@ -192,9 +194,9 @@ def run(services: Services, queries: Sequence[Query], k: int = K) -> list[Outcom
         o.grades = [q.grade(h.patent_id, h.figs, h.sheet_no) for h in hits]
         o.ideal = [g for g in (q.grade(*u) for u in units) if g > 0]
         for j in q.judgments:
-            figs = j.figs or ("*",)
-            o.unmatched += [f"{j.patent} FIG {f}" for f in figs
-                            if not any(j.grade_of(p, fs, n) and (f == "*" or f in fs or not fs) for p, fs, n in units)]
+            o.unmatched += [f"{j.patent} FIG {f}" for f in j.figs or ("*",) if not any(
+                j.grade_of(p, fs, n) and (f == "*" or not fs or f.upper() in {x.upper() for x in fs})
+                for p, fs, n in units)]
         if hits:
             h = hits[0]
             o.first = f"{h.figure_id} [{','.join(h.figs) or '-'}]"
