@@ -232,6 +232,12 @@ def report(outcomes: Sequence[Outcome], which: str) -> tuple[str, dict[str, dict
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for s, d in sums.items():
         lines.append("| " + " | ".join([s] + [str(d.get(c, "")) for c in cols]) + " |")
+    kinds = sorted({o.query.kind for o in outcomes if not o.query.nonsense})
+    lines += ["", "by kind of phrasing (the sets above together):", "| kind | real | P@1 | nDCG@10 | weak rel. 1st |",
+              "|---|---|---|---|---|"]
+    for kind in kinds:
+        d = summary([o for o in outcomes if o.query.kind == kind and not o.query.nonsense])
+        lines.append(f"| {kind} | {d['queries']} | {d['p1']} | {d['ndcg10']} | {d['weak_relevant_first']} |")
     lines += ["", "per query: id set | query | first hit | score | grade of first hit | first relevant rank"]
     for o in outcomes:
         score = f"{o.first_score:.3f}" if o.first_score is not None else "-"

@@ -20,6 +20,7 @@ from bench.text_queries import (
     ndcg_at,
     precision_at_1,
     recall_at,
+    report,
     summary,
 )
 from core.defaults import WEAK_SCORE
@@ -121,3 +122,6 @@ def test_summary_counts_weak_relevant_first_hits_and_nonsense_called_a_match():
     assert s["nonsense_called_match"] == 1
     assert s["p1"] == pytest.approx(2 / 3, abs=1e-3) and s["mrr10"] == pytest.approx((1 + 1 + 0.5) / 3, abs=1e-3)
     assert s["mean_query_ms"] == pytest.approx(200.0)
+    text, sums = report([strong, weak, wrong_weak, junk_weak, junk_match, junk_none], "all")
+    assert sums["tune"] == s and sums["check"]["queries"] == 0
+    assert "nonsense: CALLED A MATCH" in text and "grade 0 NOT relevant; first relevant at 2" in text
