@@ -22,11 +22,15 @@ US, EP and WO documents) are judged per publication: each publication's figure t
 The queries are split by hand into a "tune" and a "check" set, about half each and mixed over topics and
 phrasings: tune on "tune" (and the `patfig eval` protocols), and let "check" tell whether it holds.
 
-How a hit is matched: a hit (one indexed unit: a sheet, or one figure of a sheet) takes the highest grade of the
-judgments of its patent whose figs meet the hit's `figs` (or are "*"). A hit whose `figs` is empty (the ingest
-found no FIG label for it) is matched by its sheet number against the judgment's optional "sheets"; without
-"sheets" it is not relevant. Ideal rankings (nDCG, recall) are computed over every unit in the index graded the
-same way, so a figure split into several units, or several figures on one sheet, count as the index holds them.
+How a hit is matched: a hit (one indexed unit: a whole sheet, or one figure cut out of a sheet that shows
+several) takes the highest grade of the judgments of its patent that cover it. A judgment covers a unit when the
+unit's `figs` meet the judged FIG labels (or the judgment says "*"), or when the unit shows a whole sheet (or has
+no FIG label) and that sheet's number is in the judgment's optional "sheets": the drawing sheets on which the
+judged figures are printed, recorded (from looking at the sheets) where an ingest misread or missed the FIG labels
+of a sheet, so that a sheet that plainly shows the figure counts whatever labels OCR gave it. A cut-out figure
+is matched by its labels alone. Ideal rankings (nDCG, recall) are computed over every unit in the index graded
+the same way, so a figure split into several units, or several figures on one sheet, count as the index holds
+them; judged figures that no unit carries are listed at the end of the report.
 
 Metrics per query over the top k=20 hits, averaged per set ("tune", "check", "all"):
 
@@ -76,17 +80,18 @@ class Judgment:
     patent: str
     figs: tuple[str, ...] | None  # None: every figure of the patent ("*")
     grade: int
-    sheets: tuple[int, ...] = ()  # for units without FIG labels
+    sheets: tuple[int, ...] = ()  # the drawing sheets those figures are printed on, where recorded
 
-    def grade_of(self, patent_id: str, figs: Sequence[str], sheet_no: int) -> int:
-        """This judgment's grade for an indexed unit, 0 if it does not cover it."""
+    def grade_of(self, patent_id: str, figs: Sequence[str], sheet_no: int, whole_sheet: bool = True) -> int:
+        """This judgment's grade for an indexed unit, 0 if it does not cover it. A unit is covered when its FIG
+        labels meet the judged ones, or when it shows a whole sheet on which the judged figures are printed."""
         if patent_id.upper() != self.patent.upper():
             return 0
         if self.figs is None:
             return self.grade
-        if figs:
-            return self.grade if {f.upper() for f in figs} & {f.upper() for f in self.figs} else 0
-        return self.grade if sheet_no in self.sheets else 0
+        if {f.upper() for f in figs} & {f.upper() for f in self.figs}:
+            return self.grade
+        return self.grade if (whole_sheet or not figs) and sheet_no in self.sheets else 0
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,8 @@ class Query:
     nonsense: bool = False
     kind: str = ""
 
-    def grade(self, patent_id: str, figs: Sequence[str], sheet_no: int) -> int:
-        return max((j.grade_of(patent_id, figs, sheet_no) for j in self.judgments), default=0)
+    def grade(self, patent_id: str, figs: Sequence[str], sheet_no: int, whole_sheet: bool = True) -> int:
+        return max((j.grade_of(patent_id, figs, sheet_no, whole_sheet) for j in self.judgments), default=0)
 
 
 def load_queries(path: Path = QUERIES) -> list[Query]:
@@ -184,19 +189,19 @@ def run(services: Services, queries: Sequence[Query], k: int = K) -> list[Outcom
     from tools.relevance import calibrated  # the search stack (Chroma) only when a run needs it
     from tools.search import search_text
 
-    units = [(s.patent_id, s.figs, s.sheet_no) for s in services.store.sheets()]
+    units = [(s.patent_id, s.figs, s.sheet_no, s.box is None) for s in services.store.sheets()]
     search_text(services, "warm-up query for the text model", k=1)
     out = []
     for q in queries:
         t0 = time.perf_counter()
         hits = search_text(services, q.text, k=k)
         o = Outcome(q, time.perf_counter() - t0)
-        o.grades = [q.grade(h.patent_id, h.figs, h.sheet_no) for h in hits]
+        o.grades = [q.grade(h.patent_id, h.figs, h.sheet_no, h.box is None) for h in hits]
         o.ideal = [g for g in (q.grade(*u) for u in units) if g > 0]
         for j in q.judgments:
             o.unmatched += [f"{j.patent} FIG {f}" for f in j.figs or ("*",) if not any(
-                j.grade_of(p, fs, n) and (f == "*" or not fs or f.upper() in {x.upper() for x in fs})
-                for p, fs, n in units)]
+                j.grade_of(p, fs, n, whole) and (f == "*" or n in j.sheets or f.upper() in {x.upper() for x in fs})
+                for p, fs, n, whole in units)]
         if hits:
             h = hits[0]
             o.first = f"{h.figure_id} [{','.join(h.figs) or '-'}]"

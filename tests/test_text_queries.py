@@ -86,6 +86,8 @@ def test_a_unit_takes_the_best_grade_of_the_judgments_that_cover_it():
     assert q.grade("US12448135", ["1b"], 2) == 0
     assert q.grade("US12448135", ["3"], 4) == 1
     assert q.grade("US12448135", [], 4) == 1  # no FIG label found: matched by its sheet
+    assert q.grade("US12448135", ["2"], 4) == 1  # a whole sheet whose labels OCR misread: matched by its sheet
+    assert q.grade("US12448135", ["2"], 4, whole_sheet=False) == 0  # a figure cut out of it: by its labels alone
     assert q.grade("US12448135", [], 1) == 0
     assert q.grade("USD917866", ["5"], 3) == 2 and q.grade("USD917866", [], 9) == 2  # "*": every figure
     assert q.grade("US12448249", ["1A"], 1) == 0
