@@ -10,7 +10,11 @@ How the judgments were made: for each query the documents were read (the ICE XML
 folders, the PDFs' text through `ingest.read.read_document`: brief description of the drawings, reference signs
 and the sentences about them), and the drawing sheets were looked at (the PNGs an ingest stores) to decide which
 figures truly show the thing asked for. Nothing was derived from the index's OCR-linked component labels or from
-search results. A judgment names a patent and FIG labels, so it survives a re-ingest:
+search results; after a first run on the whole-sample index (bench/results/text_queries_baseline.txt), the
+unjudged first hits were looked at, and figures missed in the first pass were added on sight as related (grade
+1): US12448749 FIG. 5B shows the wing hinge, US20250250937 FIGS. 4-5 the fuel nozzle inside the combustor,
+US20190003215 FIGS. 6-7 a glovebox latch for "locking device". Nothing was removed.
+A judgment names a patent and FIG labels, so it survives a re-ingest:
 
     {"patent": "US12448135", "figs": ["1A", "1B"], "grade": 2}
     {"patent": "USD917866", "figs": "*", "grade": 2}           # every figure of the patent (all views of a design)
