@@ -5,10 +5,12 @@ For each modality, (query, candidate) pairs are drawn the way `tools.evaluate` d
 - ``visual``: re-identification. A sheet's stored visual vector queries the index; the other sheets of the
   same patent are relevant.
 - ``words`` and ``text`` (the two kinds of evidence of a search by words, `tools.words`): probes that look
-  like a searcher's queries, with the relevance a searcher means (`word_probes`). Each distinct OCR-linked
-  component label of the index ("hydrogen tank", "gripping unit") is relevant to every figure that shows a
-  component of that name, and each design's title ("Shoe") to every view of every design of that name. Every
-  candidate the word search scores is one pair.
+  like a searcher's queries, with the relevance a searcher means (`word_probes`): each component label
+  ("hydrogen tank") → the figures that show that part; each FIG description with its "FIG. n is" removed →
+  the figures of its patent; each design's title ("Shoe") → every view of every design of that name. The
+  pairs are the first page a searcher would look at (the top `SHOWN` of each probe), and one logistic
+  regression on both raw scores together is split into the two curves so that the "odds" fusion gives
+  back its probability (`fit_word_curves`).
 - ``text_sheet``: re-identification over the stored linked-text vectors: one figure's linked text against
   the others', as "more like this figure" compares them. These similarities run higher than a few words'
   against a figure's text, so they get their own curve.
@@ -23,6 +25,7 @@ seconds at any corpus size.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -32,7 +35,7 @@ from core.textnorm import stems
 from runtime.services import Services
 from store.index import VectorHit
 from tools.evaluate import component_labels, reid_queries
-from tools.search import query_terms
+from tools.search import WORDS_SHARE, query_terms
 from tools.whiten import fit_index_whitening
 from tools.words import score_words
 
@@ -40,6 +43,7 @@ POOL = 100  # candidates per query, as `tools.search` asks for
 MAX_QUERIES = 300
 FEATURES = ("raw", "logdist")
 MIN_CLASS = 5  # a curve needs at least this many relevant and irrelevant pairs
+SHOWN = 20  # a probe's candidates that count as pairs for words: those a searcher looks at, the first page
 
 Query = tuple[list[float], str, set[str]]  # query vector, the query's own id (excluded), relevant ids
 
@@ -112,44 +116,104 @@ def _labels(services: Services, embed: Callable[[list[str]], list[list[float]]])
 
 
 def word_probes(services: Services) -> list[tuple[str, set[str]]]:
-    """Queries that look like a searcher's, with the figures a searcher means by them: each distinct component
-    label ("hydrogen tank") → every figure that shows a component of that name (up to stems), and each design's
-    title ("Shoe") → every view of every design of that name. At most `MAX_QUERIES`, spread evenly."""
-    showing: dict[frozenset[str], set[str]] = {}
+    """Queries that look like a searcher's, with the figures a searcher means by them.
+
+    Each distinct component label ("hydrogen tank") is relevant to every figure that shows it: a part drawn in
+    the figure whose name holds all the label's words ("auxiliary hydrogen tanks" shows a hydrogen tank), or a
+    FIG description that names it. Each design's title ("Shoe") is relevant to every view of every design whose
+    title holds its words. At most `MAX_QUERIES` label probes, spread evenly over the index.
+    """
+    store = services.store
+    sheets = store.sheets()
+    label_sets = {s.figure_id: [frozenset(stems(query_terms(lab))) for lab in component_labels(s)] for s in sheets}
+    desc_sets = {s.figure_id: stems(query_terms(s.description)) for s in sheets}
     names: dict[frozenset[str], str] = {}
-    for sheet in services.store.sheets():
-        for label in component_labels(sheet):
-            key = frozenset(stems(query_terms(label)))
-            if key:
-                showing.setdefault(key, set()).add(sheet.figure_id)
-                names.setdefault(key, label)
-    designs: dict[frozenset[str], set[str]] = {}
-    for patent in services.store.patents():
-        if patent.doc_type == "design" and patent.title:
-            key = frozenset(stems(query_terms(patent.title)))
-            if key:
-                designs.setdefault(key, set()).update(s.figure_id for s in services.store.sheets(patent.patent_id))
-                names.setdefault(key, patent.title.lower())
-    labels = _spread(sorted((names[k], rel) for k, rel in showing.items()), MAX_QUERIES)
-    titles = sorted((names[k], rel) for k, rel in designs.items())
-    return labels + titles
+    for s in sheets:
+        for lab in component_labels(s):
+            if (key := frozenset(stems(query_terms(lab)))):
+                names.setdefault(key, lab)
+    probes = []
+    for key, label in _spread(sorted(names.items(), key=lambda kv: kv[1]), MAX_QUERIES):
+        relevant = {fid for fid, sets in label_sets.items() if any(key <= have for have in sets)}
+        relevant |= {fid for fid, have in desc_sets.items() if key <= have}
+        probes.append((label, relevant))
+    described = [s for s in sheets if s.description and s.figs and s.figure_id.split("-S")[0][2:3] != "D"]
+    by_patent: dict[str, set[str]] = {}
+    for s in sheets:
+        by_patent.setdefault(s.patent_id, set()).add(s.figure_id)
+    for s in _spread(described, MAX_QUERIES):  # "FIG. 3 is a side view of the hoist" → "side view of the hoist"
+        text = FIG_REF.sub(" ", s.description).strip(" .,;:")
+        if query_terms(text):
+            probes.append((text, by_patent[s.patent_id]))
+    designs = [(p, frozenset(stems(query_terms(p.title)))) for p in store.patents()
+               if p.doc_type == "design" and p.title]
+    views = store.figures_of_patents([p.patent_id for p, _ in designs])
+    seen: set[frozenset[str]] = set()
+    for patent, key in designs:
+        if key and key not in seen:
+            seen.add(key)
+            relevant = {fid for other, have in designs if key <= have for fid in views.get(other.patent_id, [])}
+            probes.append((patent.title.lower(), relevant))
+    return probes
 
 
-Pairs = tuple[list[float], list[bool]]  # raw scores, and whether each candidate is relevant
+FIG_REF = re.compile(r"\bFIG(?:URE)?S?\.?\s*\d+[A-Z]?(?:\s*(?:-|to|and|,)\s*\d+[A-Z]?)*"
+                     r"\s*(?:is|are|shows?|illustrates?)?", re.IGNORECASE)
+Pairs = tuple[list[tuple[float, float]], list[bool]]  # (words, text) raw scores, and whether each is relevant
 
 
-def _word_pairs(services: Services, probes: Sequence[tuple[str, set[str]]]) -> dict[str, Pairs]:
-    """(raw, relevant) pairs per word-side modality ("words", "text"), from every candidate of every probe."""
-    out: dict[str, Pairs] = {"words": ([], []), "text": ([], [])}
+def _word_pairs(services: Services, probes: Sequence[tuple[str, set[str]]]) -> Pairs:
+    """((words raw, text raw), relevant) for the candidates a searcher looks at: the top `SHOWN` of each probe,
+    ranked as `tools.search` ranks before calibration (the weighted mean of the two raw scores)."""
+    feats: list[tuple[float, float]] = []
+    labels: list[bool] = []
     vectors = services.text.embed_texts([q for q, _ in probes]) if probes else []
     for (query, relevant), vector in zip(probes, vectors, strict=True):
-        scored = score_words(services, query, query_terms(query), vector)
-        for modality, scores in scored.lists.items():
-            raws, labels = out[modality]
-            for fid, raw in scores.items():
-                raws.append(raw)
-                labels.append(fid in relevant)
-    return out
+        lists = score_words(services, query, query_terms(query), vector).lists
+        words = lists.get("words", {})
+        pairs = [((words.get(fid, 0.0), dense), fid in relevant) for fid, dense in lists["text"].items()]
+        pairs.sort(key=lambda p: -(WORDS_SHARE * p[0][0] + (1 - WORDS_SHARE) * p[0][1]))
+        for feat, rel in pairs[:SHOWN]:
+            feats.append(feat)
+            labels.append(rel)
+    return feats, labels
+
+
+def fit_word_curves(encoder: str, feats: Sequence[tuple[float, float]], labels: Sequence[bool],
+                    share: float) -> dict[str, Curve] | None:
+    """The curves of "words" and "text", fitted together: p(relevant | words, text) = sigmoid(a_w * words +
+    a_t * text + c) by logistic regression on both, split into one curve per modality such that the "odds"
+    fusion with weights `share` (words) and 1 - `share` (text) gives back that p: a curve's slope is its
+    coefficient over its weight, and both share the bias c. Each curve alone is then the relevance the
+    figure would have if the other evidence were neutral; None when the pairs are too few or relevance does
+    not rise with both."""
+    positives = sum(labels)
+    if positives < MIN_CLASS or len(labels) - positives < MIN_CLASS:
+        return None
+    x = np.asarray(feats, dtype=np.float64)
+    (a_w, a_t, c), _ = fit_logistic_n(x, labels, l2=1.0)
+    if a_w <= 0 or a_t <= 0:
+        return None
+    common = {"encoder": encoder, "source": "fitted", "pairs": len(labels), "positives": positives}
+    return {"words": Curve(slope=round(a_w / share, 4), bias=round(c, 4), **common),
+            "text": Curve(slope=round(a_t / (1 - share), 4), bias=round(c, 4), **common)}
+
+
+def fit_logistic_n(x: np.ndarray, relevant: Sequence[bool], l2: float = 1e-3) -> tuple[list[float], float]:
+    """(coefficients of each column then the bias, mean log-likelihood) of p = sigmoid(x @ a + c), by Newton."""
+    x1 = np.column_stack([x, np.ones(len(x))])
+    y = np.asarray(relevant, dtype=np.float64)
+    w = np.zeros(x1.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(x1 @ w)))
+        grad = x1.T @ (p - y) + l2 * w
+        hess = (x1 * (p * (1 - p))[:, None]).T @ x1 + l2 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    p = np.clip(1.0 / (1.0 + np.exp(-(x1 @ w))), 1e-12, 1 - 1e-12)
+    return [float(v) for v in w], float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 def fit_calibration(services: Services) -> tuple[Calibration, dict[str, str]]:
@@ -164,16 +228,15 @@ def fit_calibration(services: Services) -> tuple[Calibration, dict[str, str]]:
                       "re-identification"))
     if "text" in encoders:
         probes = word_probes(services)
-        pairs = _word_pairs(services, probes)
-        for modality, (raws, labels) in pairs.items():
-            curve = _curve(encoders["text"].name, raws, labels)
-            what = f"component names and design titles -> the figures that show them ({len(probes)} queries"
-            if curve is None:
-                notes[modality] = f"too few relevant pairs for {what})"
-                continue
-            curves[modality] = curve
-            notes[modality] = (f"{what}, {curve.pairs} pairs, {curve.positives} relevant); "
-                               f"p = 0.5 at raw {curve.raw_for(0.5):.3f}")
+        feats, labels = _word_pairs(services, probes)
+        fitted = fit_word_curves(encoders["text"].name, feats, labels, WORDS_SHARE)
+        what = (f"part names, FIG descriptions and design titles -> the figures they mean ({len(probes)} queries, "
+                f"{len(labels)} pairs on their first pages, {sum(labels)} relevant)")
+        if fitted is None:
+            notes["words"] = notes["text"] = f"too few relevant pairs, or no rise, for {what}"
+        else:
+            curves |= fitted
+            notes["words"] = notes["text"] = f"{what}; fitted together, word share {WORDS_SHARE}"
         plans.append(("text_sheet", encoders["text"].name, store.query_text, lambda: _reid(services, "text"),
                       "re-identification of linked text"))
     if "visual" in encoders and getattr(services.visual, "cross_modal", False):
