@@ -20,7 +20,7 @@ from tests.conftest import fake_services
 from tools.explain import explain_hit
 from tools.refsigns import find_component
 from tools.search import search_image, search_text
-from tools.words import coverage, fts_query
+from tools.words import FIELD_WEIGHTS, coverage, fts_query
 
 
 def _patent(pid: str, title: str, doc_type: str = "utility", signs: dict[str, str] | None = None) -> Patent:
@@ -92,7 +92,7 @@ def test_a_component_name_finds_the_figure_that_draws_it(words_index):
     top = hits[0]
     assert top.figure_id == "US1000001-S1"
     assert set(top.breakdown.modalities) == {"words", "text"}
-    assert top.breakdown.modalities["words"].raw == 1.0
+    assert top.breakdown.modalities["words"].raw == FIELD_WEIGHTS["components"]  # every word, in a part's name
     assert top.breakdown.matched_in == {"hydrogen": "component 107 'hydrogen tanks'",
                                         "tank": "component 107 'hydrogen tanks'"}
     assert top.breakdown.passage == "hydrogen tanks" and top.breakdown.passage_kind == "component"
@@ -136,7 +136,8 @@ def test_coverage_weighs_words_by_where_they_were_found():
     fields = {"description": "", "components": "107 hydrogen tanks", "sentences": "", "title": "Aircraft system"}
     score, places = coverage(["hydrogen", "aircraft"], idf, fields)
     assert places == {"hydrogen": "component 107 'hydrogen tanks'", "aircraft": "title"}
-    assert score == pytest.approx((2.0 * 1.0 + 1.0 * 0.5) / 3.0)
+    w = FIELD_WEIGHTS
+    assert score == pytest.approx((2.0 * w["components"] + 1.0 * w["title"]) / 3.0)
 
 
 def test_a_design_is_found_by_its_plain_name(words_index):

@@ -5,9 +5,9 @@ Two kinds of evidence, each a modality of the breakdown, calibrated (`core.calib
 - ``words``: which of the query's content words the figure's own fields contain (`core.figure_text.FIELDS`,
   stored per figure in an FTS5 table). Candidates come from FTS5's bm25 (Porter stems: "tanks" finds "tank");
   the score is the share of the query's words found, each word weighed by its inverse document frequency and
-  by the field it was found in (`FIELD_WEIGHTS`: a word in a component drawn inside the figure or in its FIG
-  description says more than one in the patent's title). 1.0 means every word was found in a figure's
-  component labels or description.
+  by the field it was found in (`FIELD_WEIGHTS`: a word in the figure's FIG description says most, one in the name
+  of a part drawn inside it a little less, one in the patent's title least). 1.0 means every word was found in
+  the figure's own FIG description.
 - ``text``: dense similarity between the query and the figure's best passage (`core.figure_text`): its FIG
   description, each reference sign's label drawn in it, the title (weighed by `TITLE_FACTOR`) and the whole
   linked-text vector; nothing is cut at the encoder's 256-word-piece limit.
@@ -31,9 +31,13 @@ from runtime.services import Services
 POOL = 100  # candidates per kind of evidence
 PASSAGE_POOL = 300  # nearest passages read to find the dense candidates
 # How much a word found in each field counts, and bm25's column weights (the same order as FIELDS).
-FIELD_WEIGHTS = {"description": 1.0, "components": 1.0, "sentences": 0.6, "title": 0.5}
+# Chosen on the tune half of bench/data/text_queries.json: a part named among a figure's many counts for less
+# than its own FIG description.
+FIELD_WEIGHTS = {"description": 1.0, "components": 0.7, "sentences": 0.6, "title": 0.5}
 BM25_WEIGHTS = (2.0, 3.0, 1.0, 0.5)
 TITLE_FACTOR = 0.85  # a title passage stands for every figure of its patent: it counts for less
+KIND_FACTOR = {"title": TITLE_FACTOR, "component": 0.9}  # what a passage of each kind counts for in a figure's dense
+# score (the same measurement)
 _WORD = re.compile(r"[a-z][a-z\-]*[a-z]|[a-z]|\d+[a-z]?")
 
 
@@ -146,7 +150,7 @@ def _dense(services: Services, vector: list[float], figure_ids: Sequence[str],
         best, best_id = linked.get(fid, -1.0), ""
         for i in ids:
             if i in sims:
-                s = sims[i] * (TITLE_FACTOR if passage_kind(i) == "title" else 1.0)
+                s = sims[i] * KIND_FACTOR.get(passage_kind(i), 1.0)
                 if s > best:
                     best, best_id = s, i
         if best > -1.0:
