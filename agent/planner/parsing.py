@@ -28,7 +28,6 @@ from agent.planner.extract import (
 from agent.planner.vocabulary import (
     APPLICANT,
     APPLICANT_QUESTION,
-    ARTICLE_LEAD,
     ASKS_HELP,
     CLUSTER,
     CLUSTER_K,
@@ -46,10 +45,6 @@ from agent.planner.vocabulary import (
     GROUP,
     GROUP_OR_SET,
     GROUP_WORD,
-    IMAGE_HAVING,
-    IMAGE_JOINER,
-    IMAGE_REF,
-    IMAGE_VERB,
     IN_THIS_FIGURE,
     KEEP,
     KEEP_WORD,
@@ -86,6 +81,7 @@ from agent.planner.vocabulary import (
     WITHIN_SET,
 )
 from core.patnum import FIGURE_ID_IN_TEXT, patent_ids_in
+from core.request import search_words
 
 SCOPED_ACTIONS = ("filter", "drop", "narrow")  # refinements that search again unless told "among these"
 
@@ -433,12 +429,7 @@ def _image_search(r: Request) -> Plan | None:
     """With an attached image: "find figures like this one", "like this but with a cooling channel"."""
     if not r.has_image:
         return None
-    q = IMAGE_REF.sub(" ", r.text)
-    q = IMAGE_VERB.sub(" ", q)
-    q = IMAGE_JOINER.sub("", q.strip())
-    q = IMAGE_HAVING.sub("", q.strip())
-    q = clean_query(q) if SEARCH_VERB.match(q) else q.strip(" ,.;:?!")
-    q = ARTICLE_LEAD.sub("", q)
+    q = search_words(r.text)  # "search with this drawing" → "": the drawing alone
     return _one("search", {"query": q, "use_image": True})
 
 
@@ -461,6 +452,7 @@ def _text_search(r: Request) -> Plan:
             values, query = fvals, head.group(2).strip()
     tail, query = facet_tail(query)
     values.update(tail)
+    query = search_words(query)  # what is left once the facets are read: "… of a hinge" → "hinge"
     if not leftover_topic(query):
         return Plan(reply="help")
     args: dict[str, Any] = {"query": query}
