@@ -84,6 +84,10 @@ from core.patnum import FIGURE_ID_IN_TEXT, patent_ids_in
 from core.request import search_words
 
 SCOPED_ACTIONS = ("filter", "drop", "narrow")  # refinements that search again unless told "among these"
+# A message longer than this is a pasted text (an abstract, a claim) to search with, not a request to the chat:
+# no rule reads it (its words would look like commands: "compare", "only", "before 2015"). Actions.search
+# searches a text over core.request.MAX_QUERY_CHARS by its first part and says so.
+PASTE_CHARS = 400
 
 
 @dataclass
@@ -163,6 +167,8 @@ def _cluster(r: Request) -> Plan | None:
 # ---------------------------------------------------------------- the order and size of a set
 
 ORDER_CHOICES = "by publication date (oldest or newest first), by score, or by patent"
+NOTHING_ASKED = ("Say what the drawings should show, for example 'figures showing a hydrogen tank' or 'flowcharts of "
+                 "charging an electric vehicle' (or attach a drawing). Type 'help' to see all I can do.")
 NO_RESULTS_YET = "There are no results yet. Say what to search for first, for example 'drawings of a hinge'."
 
 
@@ -453,8 +459,8 @@ def _text_search(r: Request) -> Plan:
     tail, query = facet_tail(query)
     values.update(tail)
     query = search_words(query)  # what is left once the facets are read: "… of a hinge" → "hinge"
-    if not leftover_topic(query):
-        return Plan(reply="help")
+    if not leftover_topic(query):  # "show me the", "hello", "figures please"
+        return Plan(reply=NOTHING_ASKED)
     args: dict[str, Any] = {"query": query}
     if values:
         args["_filters"] = values
@@ -504,6 +510,8 @@ def plan(message: str, *, has_image: bool = False, has_results: bool = False) ->
     text = (message or "").strip()
     if not text:
         return _one("search", {"query": "", "use_image": True}) if has_image else Plan(reply="help")
+    if len(text) > PASTE_CHARS:
+        return _one("search", {"query": search_words(text), **({"use_image": True} if has_image else {})})
     scoped = WITHIN_SET.search(text) if has_results else None
     if scoped:  # "only flowcharts among these": cut the current list instead of searching again
         text = (text[: scoped.start()] + " " + text[scoped.end():]).strip(" ,.;:")
