@@ -8,7 +8,8 @@ charging" stays as it is), and returns "" when nothing is left ("show me the", "
 
 Only whole words at the start or the end of the text are taken (and references to the user's own image
 anywhere), so "finder", "showerhead" and "drawing frame" keep their words. Pure: text in, text out.
-`first_part()` cuts a long paste to a searchable length at a sentence or word boundary.
+`first_part()` cuts a long paste to a searchable length at a sentence or word boundary; `query_of()` does both
+and says what it cut, for the chat and the CLI alike.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def search_words(text: str | None) -> str:
     while True:
         nxt = _once(t)
         if nxt == t:
-            return t
+            return t if re.search(r"[^\W_]", t) else ""  # "*", "()", ":" name nothing
         t = nxt
 
 
@@ -137,3 +138,27 @@ def first_part(text: str, limit: int = MAX_QUERY_CHARS) -> str:
         return head[: ends[-1]].strip()
     space = head.rfind(" ")
     return (head[:space] if space >= limit // 2 else head).strip()
+
+
+def shortened(text: str, limit: int = 80) -> str:
+    """A search text as quoted in a reply: a long one shortened with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def query_of(asked: str) -> tuple[str, str]:
+    """The words to search with for a request (`search_words`, a long text cut by `first_part`), and a note for
+    the reply when it was cut ("" otherwise)."""
+    words = search_words(asked)
+    if len(words) <= MAX_QUERY_CHARS:
+        return words, ""
+    cut = first_part(words)
+    return cut, (f"Your text is {len(words):,} characters long; I searched with its first {len(cut):,} characters "
+                 f"(up to '…{shortened(cut[-40:], 40)}').")
+
+
+def nothing_to_search(asked: str) -> str:
+    """Why a search by words cannot run: no words at all, or only words that ask for a search."""
+    if not asked.strip():
+        return "the query is empty: say what the drawing shows, e.g. 'hydrogen tank', or attach a drawing"
+    return (f"{shortened(asked.strip())!r} asks for a search but does not say for what: give the words that say "
+            "what the drawing shows, e.g. 'hydrogen tank' for 'figures showing a hydrogen tank', or attach a drawing")

@@ -12,33 +12,10 @@ from agent.session import Recipe
 from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
-from core.request import MAX_QUERY_CHARS, first_part, search_words
+from core.request import nothing_to_search, query_of, shortened
 from tools.lexical import search_lexical
 from tools.refsigns import find_component
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
-
-
-def search_text_of(asked: str) -> tuple[str, str]:
-    """The words to search with for what was asked, and a note for the reply when a long text was cut."""
-    words = search_words(asked)
-    if len(words) <= MAX_QUERY_CHARS:
-        return words, ""
-    cut = first_part(words)
-    return cut, (f"Your text is {len(words):,} characters long; I searched with its first {len(cut):,} characters "
-                 f"(up to '…{shown(cut[-40:], 40)}').")
-
-
-def nothing_to_search(asked: str) -> str:
-    """Why a text search cannot run: no words, or only words that ask for a search."""
-    if not asked:
-        return "the query is empty: say what the drawing shows, e.g. 'hydrogen tank', or attach a drawing"
-    return (f"{shown(asked)!r} asks for a search but does not say for what: give the words that say what the "
-            "drawing shows, e.g. 'hydrogen tank' for 'figures showing a hydrogen tank', or attach a drawing")
-
-
-def shown(text: str, limit: int = 80) -> str:
-    """A search text as quoted in a reply: long ones shortened with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class SearchActions(ActionBase):
@@ -53,7 +30,7 @@ class SearchActions(ActionBase):
         words is an image-only search. A long paste is searched by its first part, and the reply says so.
         """
         asked = " ".join((query or "").split())
-        query, note = search_text_of(asked)
+        query, note = query_of(asked)
         image, crop = self._query_image(use_image)
         k = k or self.k
         f = filters if filters is not None and not filters.is_empty() else None
@@ -62,14 +39,14 @@ class SearchActions(ActionBase):
                 raise ToolError(nothing_to_search(asked))
             hits = search_text(self.services, query, k=k, filters=f, min_score=self.min_score)
             recipe = Recipe(mode="text", text=query, k=k, filters=filters or Filters(), min_score=self.min_score)
-            origin = f"text search '{shown(query)}'"
+            origin = f"text search '{shortened(query)}'"
         else:
             tw = text_weight if text_weight is not None else self.turn_text_weight
             tw = (DEFAULT_TEXT_WEIGHT if tw is None else float(tw)) if query else 0.0
             hits = search_image(self.services, image, crop=crop, text=query or None, text_weight=tw, k=k, filters=f,
                                 min_score=self.min_score)
             where = f"your drawing cropped to {tuple(round(c) for c in crop)}" if crop else "your drawing"
-            origin = f"search with {where}" + (f" and the words '{shown(query)}', weight {tw:.2f} on the words"
+            origin = f"search with {where}" + (f" and the words '{shortened(query)}', weight {tw:.2f} on the words"
                                                if query else "")
             recipe = Recipe(mode="image+text" if query else "image", text=query, image=image, crop=crop,
                             text_weight=tw, k=k, filters=filters or Filters(), min_score=self.min_score)
