@@ -70,6 +70,7 @@ _LEADS = re.compile(
     rf"(?:(?:any|some|all(?:\s+the)?|the|a|an|more|other)\s+)?{_NOUN}(?:\s+{_JOIN}|(?=\s*$))|"
     # articles, quantifiers, and what joins a remainder after a reference to the user's drawing
     r"a|an|the|any|some|but|plus|with|having|showing|depicting|of|that\s+(?:has|have|shows?)|"
+    r"only(?=\s+(?:with|having|showing)\b)|"
     r"which\s+(?:has|have|shows?)|where"
     rf"){_END}",
     _I,

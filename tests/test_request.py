@@ -68,6 +68,7 @@ STRIPPED = [
     ("similar to this sketch, with a propeller", "propeller"),
     ("show me figures like my drawing but with two wheels", "two wheels"),
     ("something similar to this with a handle", "handle"),
+    ("like this, only with a handle", "handle"),
     # nothing about the drawing at all
     ("show me the", ""),
     ("figures", ""),
