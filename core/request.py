@@ -42,7 +42,7 @@ _IMAGE_REFS = (
     # "(figures) like this one", "similar to my sketch", "that look like this", "based on the attached image"
     re.compile(rf"(?:\b{_NOUN}\s+)?(?:(?:that|which)\s+(?:looks?|are|is)\s+)?"
                rf"\b(?:looks?\s+like|like|similar\s+to|resembling|matching|close\s+to|(?:the\s+)?same\s+as|"
-               rf"based\s+on)\s+{_MINE}(?:\s+{_MINE_NOUN}{_AFTER}|\b)", _I),
+               rf"based\s+on)\s+{_MINE}(?:\s+one\b|\s+{_MINE_NOUN}{_AFTER}|\b)", _I),
     # "with this drawing", "using my sketch", "from the uploaded image"
     re.compile(rf"\b(?:with|using|from|by|for|of)\s+{_MINE}\s+{_MINE_NOUN}{_AFTER}", _I),
     # "this drawing" on its own
@@ -81,8 +81,8 @@ _TRAIL_WORDS = re.compile(
     r"(?:^|[\s,;:])(?:please|pls|thanks|thank\s+you|for\s+me|if\s+possible|if\s+you\s+can|if\s+any|"
     r"in\s+(?:the\s+)?(?:index|database|collection|corpus|patents|documents)|"
     r"from\s+(?:the\s+)?(?:index|database|collection|patents))\s*$", _I)
-_TRAIL_NOUN = re.compile(r"(\S+)\s+(?:patent\s+)?(?:figures|drawings|images|pictures|illustrations)\s*$", _I)
-_PUNCT_END = re.compile(r"[\s?!.,;:]+$")
+_TRAIL_NOUN = re.compile(r"(?<=\S)\s+(?:patent\s+)?(?:figures|drawings|images|pictures|illustrations)\s*$", _I)
+_PUNCT_END = " \t?!.,;:"
 _PUNCT_START = re.compile(r"^[\s,.;:!?\-]+")
 _QUOTED = re.compile(r"""^(["'“‘])(.*)(["'”’])$""", re.S)
 
@@ -101,11 +101,11 @@ def _once(text: str) -> str:
             break
     while True:
         before = t
-        t = _PUNCT_END.sub("", t)
+        t = t.rstrip(_PUNCT_END)
         t = _TRAIL_WORDS.sub("", t)
         m = _TRAIL_NOUN.search(t)
-        if m and m.group(1).lower() not in _KIND_MODIFIER:
-            t = t[: m.end(1)]
+        if m and t[: m.start()].split()[-1].lower() not in _KIND_MODIFIER:
+            t = t[: m.start()]
         q = _QUOTED.match(t)
         if q and q.group(2).count('"') == 0:
             t = q.group(2).strip()

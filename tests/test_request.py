@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 import zipfile
 
 import pytest
@@ -199,6 +200,15 @@ def test_planner_takes_a_long_paste_as_text_to_search():
     assert len(paste) > PASTE_CHARS and [s.action for s in p.steps] == ["search"]
     assert p.steps[0].args == {"query": paste}
     assert plan(paste, has_image=True).steps[0].args == {"query": paste, "use_image": True}
+
+
+def test_a_paste_of_filler_or_punctuation_is_read_at_once():
+    for paste in ("a " * 10000, "x" * 20000, '"' * 20000, "." * 19999 + "x", "x," * 10000, "like this one " * 1500):
+        start = time.perf_counter()
+        words = search_words(paste)
+        p = plan(paste)
+        assert time.perf_counter() - start < 2.0, paste[:20]  # a pattern that backtracks takes seconds here
+        assert (p.reply == NOTHING_ASKED) == (words == ""), paste[:20]
 
 
 # ---------------------------------------------------------------- part 3: searches on the sample documents

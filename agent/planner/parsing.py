@@ -511,7 +511,10 @@ def plan(message: str, *, has_image: bool = False, has_results: bool = False) ->
     if not text:
         return _one("search", {"query": "", "use_image": True}) if has_image else Plan(reply="help")
     if len(text) > PASTE_CHARS:
-        return _one("search", {"query": search_words(text), **({"use_image": True} if has_image else {})})
+        words = search_words(text)
+        if not (words or has_image):
+            return Plan(reply=NOTHING_ASKED)
+        return _one("search", {"query": words, **({"use_image": True} if has_image else {})})
     scoped = WITHIN_SET.search(text) if has_results else None
     if scoped:  # "only flowcharts among these": cut the current list instead of searching again
         text = (text[: scoped.start()] + " " + text[scoped.end():]).strip(" ,.;:")
