@@ -45,8 +45,9 @@ _IMAGE_REFS = (
                rf"based\s+on)\s+{_MINE}(?:\s+one\b|\s+{_MINE_NOUN}{_AFTER}|\b)", _I),
     # "with this drawing", "using my sketch", "from the uploaded image"
     re.compile(rf"\b(?:with|using|from|by|for|of)\s+{_MINE}\s+{_MINE_NOUN}{_AFTER}", _I),
-    # "this drawing" on its own
-    re.compile(rf"\b{_MINE}\s+{_MINE_NOUN}{_AFTER}", _I),
+    # "this drawing" on its own ("that area", "these parts" may be about the thing: they stay)
+    re.compile(rf"\b(?:this|my|the\s+(?:attached|uploaded|selected|query))\s+(?:one|image|drawing|sketch|picture|"
+               rf"photo|crop|region|upload|attachment|file|selection){_AFTER}", _I),
 )
 
 _LEADS = re.compile(
@@ -62,7 +63,7 @@ _LEADS = re.compile(
     r"(?:are|is)\s+there|do\s+you\s+have|have\s+you\s+got|"
     # verbs that ask for a search
     r"show(?:\s+(?:me|us))?|find(?:\s+(?:me|us))?|look\s+(?:for|up)|"
-    r"search(?:\s+the\s+index)?(?:\s+for)?(?!\s+(?:engines?|bars?|box(?:es)?|quer(?:y|ies)|algorithms?)\b)|"
+    r"search(?!\s+(?:engines?|bars?|box(?:es)?|quer(?:y|ies)|algorithms?)\b)(?:\s+the\s+index)?(?:\s+for)?|"
     r"(?:get|give|bring|pull)(?:\s+(?:me|us))(?:\s+up)?|bring\s+up|pull\s+up|"
     r"(?:display|list|get|fetch|retrieve|return|see|locate)(?=\s+(?:me|us|the|a|an|all|any|some|"
     rf"{_NOUN})\b)|"

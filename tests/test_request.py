@@ -58,6 +58,8 @@ STRIPPED = [
     ('search for "hydrogen tank"', "hydrogen tank"),
     ("figure of a skate blade", "skate blade"),
     ("patents about solar panels on an aircraft", "solar panels on an aircraft"),
+    ("search for a search engine", "search engine"),
+    ("show the flap in that area of the wing", "flap in that area of the wing"),
     # references to the user's own drawing
     ("search with this drawing", ""),
     ("find figures like this one", ""),
