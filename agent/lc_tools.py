@@ -57,8 +57,9 @@ View = Annotated[str, OneOf(VIEWS)]  # one of core.vocab.VIEWS
 
 
 class SearchArgs(BaseModel):
-    query: str = Field("", description="What the drawing shows, in words, e.g. 'gripping unit on an overhead hoist'. "
-                                       "May be empty when searching by the attached image alone.")
+    query: str = Field("", description="What the drawing shows, in words, e.g. 'gripping unit on an overhead hoist' "
+                                       "(words that only ask for a search, like 'figures showing' or 'this drawing', "
+                                       "are dropped). Empty to search by the attached image alone.")
     use_image: bool | None = Field(None, description="Search with the user's image too. Default: yes if the user "
                                                      "attached one in this message.")
     text_weight: float | None = Field(None, ge=0.0, le=1.0, description="With an image and words: weight of the "

@@ -186,6 +186,17 @@ def test_a_drawing_search_streams_steps_and_fills_the_gallery(cb, sheet_tif):
     assert history["choices"][0][1] == 1
 
 
+def test_a_drawing_with_only_request_words_is_searched_by_the_drawing_alone(cb, sheet_tif):
+    st, *_ = cb.upload(str(sheet_tif), None)
+    st, chat, *_ = drain(cb.send(st, "search with this drawing", 0.5, 8))[-1][:2]
+    recipe = st.session.recipe()
+    assert recipe.mode == "image" and recipe.text == "" and recipe.text_weight == 0.0
+    top = st.session.current.hits[0]
+    assert top.patent_id == "US12448135" and top.sheet_no == 1  # the uploaded sheet itself
+    assert set(top.breakdown.modalities) == {"visual"}
+    assert chat[0] == {"role": "user", "content": "search with this drawing"}
+
+
 def test_two_tabs_keep_separate_sessions(cb):
     a = drain(cb.send(None, "propeller blade", 0.5, 5))[-1][0]
     b = drain(cb.send(None, "solar cell layers", 0.5, 7))[-1][0]

@@ -57,22 +57,40 @@ def to_fts(query: str) -> str:
             if name not in LEXICAL_FIELDS:
                 raise ToolError(f"unknown field {field!r}; fields: {', '.join(LEXICAL_FIELDS)} (or text: for all)")
             out.append(f"{name}:{_term(term)}")
-        else:
+        elif re.search(r"\w", tok):  # a token without a word ("+", "-") says nothing
             out.append(_term(tok))
     ops = [t for t in out if t in ("AND", "OR", "NOT")]
-    if len(ops) == len(out) or out[0] in ("AND", "OR") or out[-1] in ("AND", "OR", "NOT"):
-        raise ToolError(f"{query!r} has an operator without a term on both sides")
-    return " ".join(out)
+    if not out or len(ops) == len(out) or out[0] in ("AND", "OR", "NOT") or out[-1] in ("AND", "OR", "NOT"):
+        raise ToolError(f"{query!r} has an operator without a term on both sides" if ops else
+                        f"{query!r} has no word to search for")
+    fts = " ".join(_explicit_and(out))
+    if "( )" in fts:
+        raise ToolError(f"{query!r} has brackets with nothing inside")
+    return fts
 
 
 def _term(t: str) -> str:
+    """One term as an FTS5 string: its words as a phrase, the way the index split them ("a/b" → "a b", "tank,"
+    → "tank"), a prefix star kept."""
     if t.startswith('"'):
         return t
     star = t.endswith("*")
-    word = re.sub(r"[^\w\-']", "", t.rstrip("*"))
-    if not word:
+    words = re.findall(r"\w+", t.rstrip("*"))
+    if not words:
         raise ToolError(f"{t!r} is not a search term")
-    return f'"{word}"' + ("*" if star else "")
+    return f'"{" ".join(words)}"' + ("*" if star else "")
+
+
+def _explicit_and(parts: list[str]) -> list[str]:
+    """FTS5 reads two terms side by side as AND, but not a term beside a bracket ('"tank" ( "valve" )' is a syntax
+    error): say AND there."""
+    out: list[str] = []
+    for p in parts:
+        if out and out[-1] not in ("AND", "OR", "NOT", "(") and p not in ("AND", "OR", "NOT", ")") and \
+                (out[-1] == ")" or p == "("):
+            out.append("AND")
+        out.append(p)
+    return out
 
 
 def _positive_terms(query: str) -> list[str]:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT, WEAK_SCORE
 from core.errors import StoreError, ToolError
+from core.request import nothing_to_search, query_of, shortened
 from core.types import Hit
 from tools.evaluate import MODES, PROTOCOLS, Subset, evaluate, format_table
 from tools.filtering import facet_values, make_filters
@@ -19,7 +20,7 @@ from tools.lexical import search_lexical, search_passages
 from tools.refsigns import find_component, lookup_refsign
 from tools.relevance import strength_note
 from tools.search import more_like, search_image, search_text
-from ui.cli_common import IndexOpt, JsonOpt, fail, open_services, out
+from ui.cli_common import IndexOpt, JsonOpt, console, fail, open_services, out
 
 search_app = typer.Typer(
     help="Search the index once, without the chat. Each subcommand prints a ranked table, or JSON with --json "
@@ -87,10 +88,21 @@ def text_cmd(ctx: typer.Context, query: str, index: Path | None = IndexOpt, k: i
              office: str | None = OfficeOpt, after: str | None = AfterOpt, before: str | None = BeforeOpt,
              exclude: str | None = ExcludeOpt, min_score: float = MinScoreOpt, as_json: bool = JsonOpt) -> None:
     """Figures matching words (linked text; plus CLIP text→image when CLIP weights are configured)."""
+    words = _words(query, as_json)
+    if not words:
+        fail(nothing_to_search(" ".join(query.split())))
     s = open_services(ctx, index)
     f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
-    print_hits(_run(search_text, s, query, k=k, filters=f, method=method, min_score=min_score), as_json,
-               f"text: {query}")
+    print_hits(_run(search_text, s, words, k=k, filters=f, method=method, min_score=min_score), as_json,
+               f"text: {shortened(words)}")
+
+
+def _words(text: str, as_json: bool) -> str:
+    """The words to search with (request words dropped, a long paste cut), said on stderr when they differ."""
+    words, note = query_of(" ".join(text.split()))
+    if not as_json and (note or (words and words != " ".join(text.split()))):
+        console.print(note or f"Searching for '{shortened(words)}' (request words dropped).")
+    return words
 
 
 @search_app.command("image")
@@ -115,6 +127,10 @@ def image_cmd(
             fail(f"--crop must be four numbers x0,y0,x1,y1, not {crop!r}")
         if len(box) != 4:
             fail(f"--crop must be four numbers x0,y0,x1,y1, not {crop!r}")
+    if text:
+        given, text = text, _words(text, as_json) or None
+        if text is None and not as_json:
+            console.print(f"{shortened(given)!r} says nothing about the drawing: searching by the image alone.")
     s = open_services(ctx, index)
     f = _run(_filters, s, kind, view, cpc, office, after, before, exclude)
     hits = _run(search_image, s, str(image), crop=box, text=text, text_weight=text_weight if text else 0.0, k=k,

@@ -12,6 +12,7 @@ from agent.session import Recipe
 from core.defaults import DEFAULT_MORE_LIKE_TEXT_WEIGHT, DEFAULT_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
+from core.request import nothing_to_search, query_of, shortened
 from tools.lexical import search_lexical
 from tools.refsigns import find_component
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
@@ -22,22 +23,30 @@ class SearchActions(ActionBase):
 
     def search(self, query: str = "", use_image: bool | None = None, text_weight: float | None = None,
                k: int | None = None, filters: Filters | None = None) -> Outcome:
-        """A new search from words, the user's image (or a crop of it), or both."""
-        query = (query or "").strip()
+        """A new search from words, the user's image (or a crop of it), or both.
+
+        The words are read as a request: the words that ask for a search ("figures showing", "search with
+        this drawing", "please") are taken off (`core.request.search_words`), so an image with only such
+        words is an image-only search. A long paste is searched by its first part, and the reply says so.
+        """
+        asked = " ".join((query or "").split())
+        query, note = query_of(asked)
         image, crop = self._query_image(use_image)
         k = k or self.k
         f = filters if filters is not None and not filters.is_empty() else None
         if image is None:
+            if not query:
+                raise ToolError(nothing_to_search(asked))
             hits = search_text(self.services, query, k=k, filters=f, min_score=self.min_score)
             recipe = Recipe(mode="text", text=query, k=k, filters=filters or Filters(), min_score=self.min_score)
-            origin = f"text search '{query}'"
+            origin = f"text search '{shortened(query)}'"
         else:
             tw = text_weight if text_weight is not None else self.turn_text_weight
             tw = (DEFAULT_TEXT_WEIGHT if tw is None else float(tw)) if query else 0.0
             hits = search_image(self.services, image, crop=crop, text=query or None, text_weight=tw, k=k, filters=f,
                                 min_score=self.min_score)
             where = f"your drawing cropped to {tuple(round(c) for c in crop)}" if crop else "your drawing"
-            origin = f"search with {where}" + (f" and the words '{query}', weight {tw:.2f} on the words"
+            origin = f"search with {where}" + (f" and the words '{shortened(query)}', weight {tw:.2f} on the words"
                                                if query else "")
             recipe = Recipe(mode="image+text" if query else "image", text=query, image=image, crop=crop,
                             text_weight=tw, k=k, filters=filters or Filters(), min_score=self.min_score)
@@ -45,8 +54,8 @@ class SearchActions(ActionBase):
             origin += f"; {describe_filters(f)}"
         if not hits:
             cut = f" with a score of at least {self.min_score:.2f}" if self.min_score else ""
-            return Outcome(summary=f"No figure in the index matches{cut} ({origin}).")
-        return self._push(hits, origin, None, recipe)
+            return Outcome(summary=" ".join(p for p in (note, f"No figure in the index matches{cut} ({origin}).") if p))
+        return self._push(hits, origin, None, recipe, lead=note)
 
     def _query_image(self, use_image: bool | None) -> tuple[QueryImage | None, CropBox | None]:
         """The image (and crop) to search with: this turn's, else the conversation's when asked for."""

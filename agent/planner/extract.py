@@ -23,12 +23,12 @@ from agent.planner.vocabulary import (
     OFFICE_WORDS,
     ORDINALS,
     RANK,
-    SEARCH_LEAD,
     VIEW_WORDS,
     WITH_COMPONENTS,
     YEAR,
 )
 from core.patnum import FIGURE_ID_IN_TEXT, PATENT_ID_IN_TEXT, patent_ids_in
+from core.request import search_words
 
 
 def ranks_in(text: str) -> list[int]:
@@ -240,7 +240,6 @@ def leftover_topic(text: str) -> str:
 
 
 def clean_query(text: str) -> str:
-    """The search words of a new-search request: "show me drawings of a gripping unit" → "gripping unit"."""
-    q = SEARCH_LEAD.sub("", text, count=1).strip()
-    q = re.sub(r"[?!.]+$", "", q).strip()
-    return q
+    """The search words of a new-search request: "show me drawings of a gripping unit" → "gripping unit"
+    (`core.request.search_words`)."""
+    return search_words(text)

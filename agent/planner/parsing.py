@@ -28,7 +28,6 @@ from agent.planner.extract import (
 from agent.planner.vocabulary import (
     APPLICANT,
     APPLICANT_QUESTION,
-    ARTICLE_LEAD,
     ASKS_HELP,
     CLUSTER,
     CLUSTER_K,
@@ -46,10 +45,6 @@ from agent.planner.vocabulary import (
     GROUP,
     GROUP_OR_SET,
     GROUP_WORD,
-    IMAGE_HAVING,
-    IMAGE_JOINER,
-    IMAGE_REF,
-    IMAGE_VERB,
     IN_THIS_FIGURE,
     KEEP,
     KEEP_WORD,
@@ -86,8 +81,13 @@ from agent.planner.vocabulary import (
     WITHIN_SET,
 )
 from core.patnum import FIGURE_ID_IN_TEXT, patent_ids_in
+from core.request import search_words
 
 SCOPED_ACTIONS = ("filter", "drop", "narrow")  # refinements that search again unless told "among these"
+# A message longer than this is a pasted text (an abstract, a claim) to search with, not a request to the chat:
+# no rule reads it (its words would look like commands: "compare", "only", "before 2015"). Actions.search
+# searches a text over core.request.MAX_QUERY_CHARS by its first part and says so.
+PASTE_CHARS = 400
 
 
 @dataclass
@@ -167,6 +167,8 @@ def _cluster(r: Request) -> Plan | None:
 # ---------------------------------------------------------------- the order and size of a set
 
 ORDER_CHOICES = "by publication date (oldest or newest first), by score, or by patent"
+NOTHING_ASKED = ("Say what the drawings should show, for example 'figures showing a hydrogen tank' or 'flowcharts of "
+                 "charging an electric vehicle' (or attach a drawing). Type 'help' to see all I can do.")
 NO_RESULTS_YET = "There are no results yet. Say what to search for first, for example 'drawings of a hinge'."
 
 
@@ -433,12 +435,7 @@ def _image_search(r: Request) -> Plan | None:
     """With an attached image: "find figures like this one", "like this but with a cooling channel"."""
     if not r.has_image:
         return None
-    q = IMAGE_REF.sub(" ", r.text)
-    q = IMAGE_VERB.sub(" ", q)
-    q = IMAGE_JOINER.sub("", q.strip())
-    q = IMAGE_HAVING.sub("", q.strip())
-    q = clean_query(q) if SEARCH_VERB.match(q) else q.strip(" ,.;:?!")
-    q = ARTICLE_LEAD.sub("", q)
+    q = search_words(r.text)  # "search with this drawing" → "": the drawing alone
     return _one("search", {"query": q, "use_image": True})
 
 
@@ -461,8 +458,9 @@ def _text_search(r: Request) -> Plan:
             values, query = fvals, head.group(2).strip()
     tail, query = facet_tail(query)
     values.update(tail)
-    if not leftover_topic(query):
-        return Plan(reply="help")
+    query = search_words(query)  # what is left once the facets are read: "… of a hinge" → "hinge"
+    if not leftover_topic(query):  # "show me the", "hello", "figures please"
+        return Plan(reply=NOTHING_ASKED)
     args: dict[str, Any] = {"query": query}
     if values:
         args["_filters"] = values
@@ -512,6 +510,11 @@ def plan(message: str, *, has_image: bool = False, has_results: bool = False) ->
     text = (message or "").strip()
     if not text:
         return _one("search", {"query": "", "use_image": True}) if has_image else Plan(reply="help")
+    if len(text) > PASTE_CHARS:
+        words = search_words(text)
+        if not (words or has_image):
+            return Plan(reply=NOTHING_ASKED)
+        return _one("search", {"query": words, **({"use_image": True} if has_image else {})})
     scoped = WITHIN_SET.search(text) if has_results else None
     if scoped:  # "only flowcharts among these": cut the current list instead of searching again
         text = (text[: scoped.start()] + " " + text[scoped.end():]).strip(" ,.;:")

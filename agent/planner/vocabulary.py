@@ -105,20 +105,6 @@ REFINE_LEAD = re.compile(
     r"i (?:only )?want only|exclusively|solely|nothing but|focus on|stick to)\b",
     re.IGNORECASE,
 )
-SEARCH_LEAD = re.compile(
-    r"^\s*(?:please\s+)?(?:(?:can|could|would) you\s+)?(?:show(?: me)?|find(?: me)?|search(?: for)?|look(?:ing)? for|"
-    r"get(?: me)?|give me|i(?:'m| am) looking for|i need|i want|display|retrieve|fetch|are there)\s+"
-    r"(?:(?:some|the|all|any)\s+)?(?:(?:patent\s+)?(?:drawings?|figures?|images?|sheets?|pictures?|"
-    r"illustrations?|patents?|documents?)\s*(?:of|showing|with|that show|depicting|for|about|on|like)?\s+)?"
-    r"(?:(?:a|an|the|some)\s+)?",
-    re.IGNORECASE,
-)
-IMAGE_REF = re.compile(
-    r"\b(?:figures?|drawings?|images?|sheets?|ones?|things?|results?)?\s*(?:like|similar to|resembling|matching)\s+"
-    r"(?:this|that|the attached|my|the uploaded)"
-    r"(?:\s+(?:one|image|drawing|sketch|figure|picture|crop|photo|region))?\b",
-    re.IGNORECASE,
-)
 RANK = re.compile(
     r"(?:#\s?(\d{1,3})\b|\b(?:number|no\.?|rank|result|hit|item|figure)\s+#?(\d{1,3})\b|"
     r"\bthe\s+(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|top|last)"
@@ -256,10 +242,6 @@ EXPLAIN_LEAD = re.compile(r"^\s*explain\b")
 WEIGHT_WORD = re.compile(r"\bweight\b")
 SIMILAR_WORD = re.compile(r"\b(?:similar|like)\b")
 LEXICAL_LEAD = re.compile(r"^\s*(?:search(?: for)?|find|keyword search|lexical search|boolean search)\s*:?\s*", re.I)
-IMAGE_VERB = re.compile(r"^\s*(?:please\s+)?(?:find|show|search|get|look for)(?: me)?\b", re.I)
-IMAGE_JOINER = re.compile(r"^\s*[,.;:]?\s*(?:but|and|with|plus|only)?\s*(?:but\s+)?(?:also\s+)?", re.I)
-IMAGE_HAVING = re.compile(r"^(?:with|having|showing|that has|which has)\s+", re.I)
-ARTICLE_LEAD = re.compile(r"^(?:a|an|the|some)\s+", re.I)
 PART_FIGURES = re.compile(r"^\s*(?:find|show|search for|look for)(?: me)? (?:figures|drawings|sheets) (?:with|showing) "
                          r"(?:the |a |an )?(?:component|part|reference sign) ['\"]?([^'\"]+?)['\"]?\s*$", re.I)
 FACET_HEAD = re.compile(r"^\s*((?:[\w-]+\s+){0,3}?)(?:of|about|for|showing|on|depicting|with)\s+(.+)$", re.I)
