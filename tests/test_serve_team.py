@@ -146,7 +146,7 @@ def test_a_user_past_the_rate_limit_is_told_to_wait_while_another_is_served(serv
         assert captions and "Please wait" not in text
     start = time.monotonic()
     text, captions = search(carol, "gear")
-    assert text.startswith(f"⏳ You have sent {RATE} requests in the last minute, the most this server takes from "
+    assert text.startswith(f"⚠ You have sent {RATE} requests in the last minute, the most this server takes from "
                            "one user. Please wait "), text
     assert "seconds and ask again; your session is kept." in text
     text, captions = search(dave)

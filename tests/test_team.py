@@ -189,9 +189,10 @@ def test_chat_turns_are_limited_per_signed_in_user(limited_cb):
         assert chat[-1]["role"] == "assistant" and "Please wait" not in str(chat[-1]["content"])
     with pytest.warns(UserWarning):  # gr.Warning outside a Gradio event
         st, chat, box, query_msg, *rest = list(limited_cb.send(st, "gear", 0.5, 5, 0.0, alice))[-1]
-    assert chat[-1]["content"].startswith("⏳ You have sent 2 requests in the last minute")
+    assert chat[-1]["content"].startswith("⚠ You have sent 2 requests in the last minute")
     assert "Please wait 60 seconds" in chat[-1]["content"]
     assert box == "gear", "the typed message stays in its box, to send later"
+    assert query_msg == gr.skip(), "the query drawing's panel is not the place for it"
     assert len(st.session.sets) == 2, "a refused turn runs no search"
     with pytest.warns(UserWarning):
         chat = list(limited_cb.ask(st, "group them", alice))[-1][1]  # buttons count as turns too

@@ -137,8 +137,8 @@ class Callbacks:
         if problem:
             yield self._turn_outputs(st, message, warn(problem), results=False)
             return
-        if busy := self._over_limit(st, request):  # the typed message stays in its box, to send again later
-            yield self._turn_outputs(st, message, busy, results=False)
+        if self._over_limit(st, request):  # the typed message stays in its box, to send again later
+            yield self._turn_outputs(st, message, gr.skip(), results=False)
             return
         attach = st.image is not None and (st.fresh or not text)  # a drawing is sent once, or when asked alone
         image, crop = (st.image, st.crop) if attach else (None, None)
@@ -156,8 +156,8 @@ class Callbacks:
     def ask(self, state: UiState | None, text: str, request: gr.Request | None = None) -> Iterator[tuple]:
         """A chat turn from a button ("more like this", examples): the text only, no query drawing."""
         st = tab_state(state)
-        if busy := self._over_limit(st, request):
-            yield self._turn_outputs(st, gr.skip(), busy, results=False)
+        if self._over_limit(st, request):
+            yield self._turn_outputs(st, gr.skip(), gr.skip(), results=False)
             return
         st.chat.append({"role": "user", "content": text})
         yield from self._stream(st, text)
@@ -169,17 +169,18 @@ class Callbacks:
             return
         yield from self.ask(st, f"more like {st.selected}", request)
 
-    def _over_limit(self, st: UiState, request: gr.Request | None) -> str:
-        """"" when this user may take another turn now (and it is counted); else the polite wait message, also
-        put in the chat. Users are told apart by their sign-in name, else by their address (else by the tab)."""
+    def _over_limit(self, st: UiState, request: gr.Request | None) -> bool:
+        """False when this user may take another turn now (and it is counted); else True, with the polite wait
+        message in the chat and a toast. Users are told apart by their sign-in name, else by their address."""
         if self.limiter is None:
-            return ""
+            return False
         wait = self.limiter.acquire(user_key(request, st))
         if not wait:
-            return ""
+            return False
         msg = wait_message(wait, self.limiter.limit, self.limiter.window)
-        st.chat.append({"role": "assistant", "content": f"⏳ {msg}"})
-        return warn(msg)
+        st.chat.append({"role": "assistant", "content": f"⚠ {msg}"})
+        warn(msg)
+        return True
 
     def _stream(self, st: UiState, text: str, **kwargs: Any) -> Iterator[tuple]:
         """The agent's events of one turn into the chat and the panels: an update when STREAM_SECONDS have passed
@@ -207,7 +208,7 @@ class Callbacks:
             return
         yield self._turn_outputs(st, "", "", results=turn.changed, tab=turn.tab)
 
-    def _turn_outputs(self, st: UiState, message: Any, query_msg: str, *, results: bool,
+    def _turn_outputs(self, st: UiState, message: Any, query_msg: Any, *, results: bool,
                       tab: str | None = None) -> tuple:
         """(state, chatbot, message box, query message, tabs) + the results outputs (or skips)."""
         head = (st, list(st.chat), message, query_msg, gr.Tabs(selected=tab) if tab else gr.skip())
