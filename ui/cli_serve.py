@@ -22,7 +22,8 @@ from ui.users import UsersFileError, Verifier
 def serve(
     ctx: typer.Context,
     index: Path | None = IndexOpt,
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all: needs --auth, "
+                             "or --no-auth on purpose)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     offline: bool = typer.Option(False, "--offline", help="Use the offline planner even if an Ollama server answers."),
     ingest: list[str] = typer.Option(
