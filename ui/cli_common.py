@@ -53,7 +53,7 @@ class Wiring:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a clear error and exit; never a stack trace for expected problems."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however wide the terminal
     raise typer.Exit(code)
 
 

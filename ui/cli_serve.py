@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 from pathlib import Path
 
@@ -14,12 +15,15 @@ from runtime.services import Services
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, WorkersOpt, console, fail, open_services, wiring
 from ui.cli_index import recalibrate
+from ui.ratelimit import DEFAULT_PER_MINUTE
+from ui.users import UsersFileError, Verifier
 
 
 def serve(
     ctx: typer.Context,
     index: Path | None = IndexOpt,
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all: needs --auth, "
+                             "or --no-auth on purpose)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     offline: bool = typer.Option(False, "--offline", help="Use the offline planner even if an Ollama server answers."),
     ingest: list[str] = typer.Option(
@@ -29,8 +33,16 @@ def serve(
     ),
     workers: int = WorkersOpt,
     ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="With --ingest: read numerals on the sheets."),
+    auth: Path | None = typer.Option(None, "--auth", help="Ask for a user name and password, checked against this "
+                                     "users file (made with `patfig users add NAME --file FILE`)."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve a non-loopback --host without sign-in, on purpose."),
+    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", min=0.001, help="Largest upload accepted, in MB "
+                                        "(larger ones are refused with a message)."),
+    rate_limit: int = typer.Option(DEFAULT_PER_MINUTE, "--rate-limit", min=0, help="Chat turns per user per minute "
+                                   "(per signed-in name, else per client address); 0: no limit."),
 ) -> None:
     """Serve the web app: chat, drawing upload with crop, results, groups, explanations and export."""
+    verifier = _access(host, auth, no_auth)  # before anything slow: a refused start says so at once
     from ui.web.app import launch  # imports gradio, which takes seconds: only for this command
 
     background = _start_ingest(ctx, index, ingest, workers, ocr) if ingest else None
@@ -47,11 +59,16 @@ def serve(
                   f"{stats['figures']} figures; {mode}")
     if background is not None:
         console.print(ingest_progress(services).line())
+    limits = (f"uploads up to {max_upload_mb:g} MB, "
+              + (f"{rate_limit} chat turns per user per minute" if rate_limit else "no limit on chat turns"))
+    who = f"sign-in required ({len(verifier.names())} users in {verifier.path})" if verifier else "no sign-in"
+    console.print(f"{who}; {limits}", soft_wrap=True)
     console.print(f"open http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port} in a browser "
                   "(Ctrl+C stops)")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a service manager stops it as Ctrl+C does
     try:
-        launch(services, agent, host=host, port=port, block=True)
+        launch(services, agent, host=host, port=port, block=True, auth=verifier.gradio_auth if verifier else None,
+               max_upload_mb=max_upload_mb, rate_limit=rate_limit)
     except OSError as e:
         fail(f"cannot serve on {host}:{port}: {e}")
     finally:
@@ -62,6 +79,34 @@ def serve(
 
 
 STOP_WAIT_SECONDS = 30  # how long a stopping server waits for its background ingest to put down its work
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is only reachable from this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _access(host: str, auth: Path | None, no_auth: bool) -> Verifier | None:
+    """The sign-in checker of --auth (its file read and checked now); refuses an open non-loopback host."""
+    if auth is not None and no_auth:
+        fail("--auth and --no-auth contradict each other: give one of them")
+    if auth is not None:
+        try:
+            return Verifier(auth)
+        except UsersFileError as e:
+            fail(str(e))
+    if no_auth:
+        console.print(f"[bold yellow]warning:[/] --no-auth: serving {host} without sign-in; anyone who can reach it "
+                      "can search the index and upload files", soft_wrap=True)
+    elif not is_loopback(host):
+        fail(f"refusing to serve {host} without sign-in: anyone on the network could use it. Give --auth FILE "
+             "(make one with `patfig users add NAME`), or --no-auth to serve it open on purpose")
+    return None
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import gradio as gr
 from runtime.services import Services
 from tools.filtering import facet_values
 from tools.suggest import example_requests
+from ui.ratelimit import SlidingWindowLimiter
 from ui.web.callbacks import Callbacks
 from ui.web.layout import CSS, THEME, Widgets, build_layout, new_page
 from ui.web.state import (
@@ -31,11 +32,15 @@ from ui.web.state import (
     UiState,
 )
 
+SIGN_IN_MESSAGE = "patfig: sign in with the name and password your administrator set with `patfig users add`."
 
-def build_ui(services: Services, agent: Any, cache_dir: Path | None = None) -> gr.Blocks:
-    """The app over these services and this agent (shared by all tabs; each tab has its own session)."""
+
+def build_ui(services: Services, agent: Any, cache_dir: Path | None = None,
+             limiter: SlidingWindowLimiter | None = None) -> gr.Blocks:
+    """The app over these services and this agent (shared by all tabs; each tab has its own session); `limiter`
+    caps each user's chat turns."""
     cache = Path(cache_dir) if cache_dir else _own_cache()
-    cb = Callbacks(services, agent, cache)
+    cb = Callbacks(services, agent, cache, limiter)
     facets, examples = facet_values(services), example_requests(services)
     with new_page() as demo:
         w = build_layout(facets, examples)
@@ -114,11 +119,11 @@ def _wire_status(cb: Callbacks, w: Widgets, demo: gr.Blocks) -> None:
     w.refresh.click(lambda: cb.status(probe=True), None, [w.status_md, w.banner])
 
 
-def _asker(cb: Callbacks, text: str) -> Callable[[UiState | None], Iterator[tuple]]:
+def _asker(cb: Callbacks, text: str) -> Callable[[UiState | None, gr.Request | None], Iterator[tuple]]:
     """An event handler that sends a fixed request to the agent (example and action buttons)."""
 
-    def run(state: UiState | None) -> Iterator[tuple]:
-        yield from cb.ask(state, text)
+    def run(state: UiState | None, request: gr.Request | None = None) -> Iterator[tuple]:
+        yield from cb.ask(state, text, request)
 
     return run
 
@@ -145,11 +150,23 @@ def launch(
     port: int = 7860,
     block: bool = True,
     cache_dir: Path | None = None,
+    auth: Callable[[str, str], Awaitable[bool]] | None = None,
+    max_upload_mb: float | None = None,
+    rate_limit: int = 0,
 ) -> gr.Blocks:
-    """Serve the app. With `block=False` it runs in a background thread (tests); `demo.close()` stops it."""
-    demo = build_ui(services, agent, cache_dir)
+    """Serve the app. With `block=False` it runs in a background thread (tests); `demo.close()` stops it.
+
+    `auth` checks a user name and password (Gradio's own sign-in page; e.g. `ui.users.Verifier.gradio_auth`);
+    `max_upload_mb` refuses larger uploads (HTTP 413, and the page says so before sending); `rate_limit` caps
+    each user's chat turns per minute (0: no cap).
+    """
+    limiter = SlidingWindowLimiter(rate_limit) if rate_limit > 0 else None
+    demo = build_ui(services, agent, cache_dir, limiter)
     demo.queue(default_concurrency_limit=CONCURRENT_TURNS)
     demo.launch(
+        auth=auth,
+        auth_message=SIGN_IN_MESSAGE if auth else None,
+        max_file_size=int(max_upload_mb * 1024 * 1024) if max_upload_mb else None,
         server_name=host,
         server_port=port,
         prevent_thread_lock=not block,

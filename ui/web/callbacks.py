@@ -23,6 +23,7 @@ from tools.export import hits_to_csv, hits_to_json
 from tools.filtering import make_filters
 from tools.search import load_image
 from ui import views
+from ui.ratelimit import SlidingWindowLimiter, wait_message
 from ui.web import panels, query
 from ui.web.state import (
     MAX_GROUPS,
@@ -43,11 +44,13 @@ SHOWN_EVENTS = ("result_set", "clusters", "explanation", "overlay")  # events th
 class Callbacks:
     """The app's event handlers over one index and one agent (shared by all tabs; each tab has its own state)."""
 
-    def __init__(self, services: Services, agent: Any, cache_dir: Path) -> None:
+    def __init__(self, services: Services, agent: Any, cache_dir: Path,
+                 limiter: SlidingWindowLimiter | None = None) -> None:
         self.services = services
         self.agent = agent
         self.cache = cache_dir
         self.cache.mkdir(parents=True, exist_ok=True)
+        self.limiter = limiter  # chat turns per user (None: no limit)
 
     # ------------------------------------------------------------ query drawing and crop
 
@@ -121,7 +124,7 @@ class Callbacks:
     # ------------------------------------------------------------ chat turns
 
     def send(self, state: UiState | None, message: str, text_weight: float, k: float,
-             min_score: float = 0.0) -> Iterator[tuple]:
+             min_score: float = 0.0, request: gr.Request | None = None) -> Iterator[tuple]:
         """One chat turn: the message (and the query drawing, if any) to the agent, its events streamed."""
         st = tab_state(state)
         text = (message or "").strip()
@@ -133,6 +136,9 @@ class Callbacks:
             problem = "Only one corner is set: click the opposite corner, or clear the crop."
         if problem:
             yield self._turn_outputs(st, message, warn(problem), results=False)
+            return
+        if self._over_limit(st, request):  # the typed message stays in its box, to send again later
+            yield self._turn_outputs(st, message, gr.skip(), results=False)
             return
         attach = st.image is not None and (st.fresh or not text)  # a drawing is sent once, or when asked alone
         image, crop = (st.image, st.crop) if attach else (None, None)
@@ -147,18 +153,34 @@ class Callbacks:
         yield from self._stream(st, text, image=image, crop=crop, text_weight=float(text_weight), k=int(k),
                                 min_score=float(min_score or 0.0))
 
-    def ask(self, state: UiState | None, text: str) -> Iterator[tuple]:
+    def ask(self, state: UiState | None, text: str, request: gr.Request | None = None) -> Iterator[tuple]:
         """A chat turn from a button ("more like this", examples): the text only, no query drawing."""
         st = tab_state(state)
+        if self._over_limit(st, request):
+            yield self._turn_outputs(st, gr.skip(), gr.skip(), results=False)
+            return
         st.chat.append({"role": "user", "content": text})
         yield from self._stream(st, text)
 
-    def more_like_this(self, state: UiState | None) -> Iterator[tuple]:
+    def more_like_this(self, state: UiState | None, request: gr.Request | None = None) -> Iterator[tuple]:
         st = tab_state(state)
         if not st.selected:
             yield self._turn_outputs(st, gr.skip(), warn(OPEN_A_FIGURE), results=False)
             return
-        yield from self.ask(st, f"more like {st.selected}")
+        yield from self.ask(st, f"more like {st.selected}", request)
+
+    def _over_limit(self, st: UiState, request: gr.Request | None) -> bool:
+        """False when this user may take another turn now (and it is counted); else True, with the polite wait
+        message in the chat and a toast. Users are told apart by their sign-in name, else by their address."""
+        if self.limiter is None:
+            return False
+        wait = self.limiter.acquire(user_key(request, st))
+        if not wait:
+            return False
+        msg = wait_message(wait, self.limiter.limit, self.limiter.window)
+        st.chat.append({"role": "assistant", "content": f"⚠ {msg}"})
+        warn(msg)
+        return True
 
     def _stream(self, st: UiState, text: str, **kwargs: Any) -> Iterator[tuple]:
         """The agent's events of one turn into the chat and the panels: an update when STREAM_SECONDS have passed
@@ -186,7 +208,7 @@ class Callbacks:
             return
         yield self._turn_outputs(st, "", "", results=turn.changed, tab=turn.tab)
 
-    def _turn_outputs(self, st: UiState, message: Any, query_msg: str, *, results: bool,
+    def _turn_outputs(self, st: UiState, message: Any, query_msg: Any, *, results: bool,
                       tab: str | None = None) -> tuple:
         """(state, chatbot, message box, query message, tabs) + the results outputs (or skips)."""
         head = (st, list(st.chat), message, query_msg, gr.Tabs(selected=tab) if tab else gr.skip())
@@ -287,6 +309,19 @@ class Callbacks:
     def ingest_status(self) -> str:
         """The progress line of a background ingest (empty when none has run or it ended long ago)."""
         return panels.ingest_line(self.services)
+
+
+def user_key(request: gr.Request | None, st: UiState) -> str:
+    """Whose turn this is, for the rate limit: the signed-in user, else the client's address, else the tab."""
+    if request is not None:
+        if request.username:
+            return f"user:{request.username}"
+        client = getattr(request, "client", None)
+        if host := getattr(client, "host", None):
+            return f"client:{host}"
+        if request.session_hash:
+            return f"session:{request.session_hash}"
+    return f"tab:{st.session.session_id}"
 
 
 @dataclass
