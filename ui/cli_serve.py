@@ -14,6 +14,7 @@ from runtime.services import Services
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, WorkersOpt, console, fail, open_services, wiring
 from ui.cli_index import recalibrate
+from ui.cli_mcp import start_mcp_http
 
 
 def serve(
@@ -29,6 +30,11 @@ def serve(
     ),
     workers: int = WorkersOpt,
     ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="With --ingest: read numerals on the sheets."),
+    mcp: bool = typer.Option(False, "--mcp", help="Also serve the search tools to MCP clients over streamable HTTP "
+                             "at http://HOST:MCP-PORT/mcp (its own port). Off loopback it needs a token "
+                             "(PATFIG_MCP__TOKEN; clients send 'Authorization: Bearer <token>'). See `patfig mcp "
+                             "--help` for the tools and allowed image folders."),
+    mcp_port: int = typer.Option(7861, "--mcp-port", min=1, max=65535, help="Port of the MCP server (with --mcp)."),
 ) -> None:
     """Serve the web app: chat, drawing upload with crop, results, groups, explanations and export."""
     from ui.web.app import launch  # imports gradio, which takes seconds: only for this command
@@ -49,12 +55,15 @@ def serve(
         console.print(ingest_progress(services).line())
     console.print(f"open http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port} in a browser "
                   "(Ctrl+C stops)")
+    mcp_server = start_mcp_http(services, host, mcp_port) if mcp else None
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a service manager stops it as Ctrl+C does
     try:
         launch(services, agent, host=host, port=port, block=True)
     except OSError as e:
         fail(f"cannot serve on {host}:{port}: {e}")
     finally:
+        if mcp_server is not None:
+            mcp_server.stop()
         if background is not None:  # the ingest ends after the document being written, and its workers with it;
             background.stop.set()  # exiting with its thread still in the store's native code can crash the exit
             background.join(STOP_WAIT_SECONDS)
