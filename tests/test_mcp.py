@@ -289,6 +289,37 @@ def test_unreadable_images_are_clear_errors_that_leak_nothing(fake_index, sheet_
                                                                 "crop": [0, 0, 99999, 99999]}))
 
 
+def test_streamable_http_serves_the_tools_to_clients_with_the_token(fake_index):
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from core.errors import ToolError
+    from ui.mcp_server import start_http
+
+    with pytest.raises(ToolError, match="PATFIG_MCP__TOKEN"):  # off loopback, never without a token
+        start_http(fake_index, "0.0.0.0", 0, [], token="")
+    handle = start_http(fake_index, "127.0.0.1", 0, [], token="s3cret")
+    try:
+        assert httpx2.post(handle.url, json={}, timeout=10).status_code == 401
+        bad = {"Authorization": "Bearer wrong"}
+        assert httpx2.post(handle.url, json={}, headers=bad, timeout=10).status_code == 401
+
+        async def over_http() -> tuple[set[str], dict[str, Any]]:
+            async with httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"}, timeout=60) as http, \
+                    streamable_http_client(handle.url, http_client=http) as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                names = {t.name for t in (await session.list_tools()).tools}
+                return names, structured(await session.call_tool("search_text", {"query": TEXT_QUERY, "k": 4}))
+
+        names, got = run(over_http)
+    finally:
+        handle.stop()
+    assert names == TOOLS
+    same_hits(got["hits"], search.search_text(fake_index, TEXT_QUERY, k=4))
+    assert not handle.thread.is_alive()
+
+
 # ---------------------------------------------------------------- real clients on the real command (slow)
 
 
@@ -317,8 +348,8 @@ def same_as_cli(got: dict[str, Any], cli: list[dict[str, Any]]) -> None:
     assert [h["breakdown"] for h in got["hits"]] == [h["breakdown"] for h in cli]
 
 
-@pytest.mark.slow  # the child loads the real text encoder and OCR'd index: about 20 s
-def test_patfig_mcp_over_stdio_answers_as_the_cli_does(sample_index_dir, tmp_path):
+@pytest.mark.slow  # the child loads the real text encoder over the OCR'd index: about a minute on 2 busy cores
+def test_patfig_mcp_over_stdio_answers_as_the_cli_does(sample_index_dir, sample_index, tmp_path):
     drawings = tmp_path / "drawings"
     drawings.mkdir()
     params = StdioServerParameters(
@@ -357,14 +388,17 @@ def test_patfig_mcp_over_stdio_answers_as_the_cli_does(sample_index_dir, tmp_pat
     same_as_cli(got["text"], cli_json(sample_index_dir, "text", "hydrogen tank", "--k", "5"))
     same_as_cli(got["component"], cli_json(sample_index_dir, "component", "hydrogen tank", "--k", "5"))
     assert got["component"]["hits"], "the OCR'd index links the hydrogen tank to figures"
-    same_as_cli(got["like"], cli_json(sample_index_dir, "like", got["text"]["hits"][0]["figure_id"], "--k", "5"))
-    same_as_cli(got["image"], cli_json(sample_index_dir, "image", str(tmp_path / "drawings" / "query.png"),
-                                       "--k", "5"))
-    sign = cli_json(sample_index_dir, "sign", "US12448135", "107")
-    assert (got["sign"]["numeral"], got["sign"]["labels"]) == (sign["numeral"], sign["labels"])
-    assert [f["figure_id"] for f in got["sign"]["figures"]] == [s["figure_id"] for s in sign["sheets"]]
+    top = got["text"]["hits"][0]["figure_id"]
+    same_hits(got["like"]["hits"], search.more_like(sample_index, top, k=5))
+    query_png = str(drawings / "query.png")
+    same_hits(got["image"]["hits"], search.search_image(sample_index, query_png, k=5))
+    assert got["image"]["hits"][0]["figure_id"] == top  # the figure's own picture finds it first
+    sign = refsigns.lookup_refsign(sample_index, "US12448135", "107")
+    assert (got["sign"]["numeral"], got["sign"]["labels"]) == (sign.numeral, sign.labels)
+    assert [f["figure_id"] for f in got["sign"]["figures"]] == [s.figure_id for s in sign.sheets]
     assert got["sign"]["figures"], "OCR found sign 107 on a sheet"
-    assert got["explain"]["figure_id"] == got["text"]["hits"][0]["figure_id"] and got["explain"]["text"]
+    text_hits = search.search_text(sample_index, "hydrogen tank", k=5)
+    assert got["explain"]["text"] == explain.explain_hit(sample_index, text_hits, 1).text
     assert "outside the folders" in error_of(got["outside"])
     assert "query" in error_of(got["missing"])
 

@@ -289,15 +289,15 @@ class _BearerToken:
         await self.app(scope, receive, send)
 
 
-def start_http(services: Services, host: str, port: int, allowed_dirs: list[Path] | None = None,
-               wait: float = 30.0) -> HttpServer:
-    """Serve the tools over streamable HTTP at http://host:port/mcp in a background thread.
+def start_http(services: Services, host: str, port: int, allowed_dirs: list[Path] | None = None, *,
+               token: str | None = None, wait: float = 30.0) -> HttpServer:
+    """Serve the tools over streamable HTTP at http://host:port/mcp in a background thread (port 0: a free one).
 
-    Off loopback a bearer token (settings `mcp.token`, PATFIG_MCP__TOKEN) is required, and then every request
-    must carry it; on loopback it is checked when set. Raises OSError when the port cannot be bound, and
-    PatfigError when a token is needed but not set.
+    Off loopback a bearer token (`token`, default the settings' `mcp.token`, PATFIG_MCP__TOKEN) is required, and
+    then every request must carry it; on loopback it is checked when set. Raises OSError when the port cannot be
+    bound, and PatfigError when a token is needed but not set.
     """
-    token = services.settings.mcp.token
+    token = services.settings.mcp.token if token is None else token
     if not is_loopback(host) and not token:
         raise ToolError(f"MCP over HTTP on {host} would let anyone on the network search the index: set a token "
                         "with PATFIG_MCP__TOKEN (clients send 'Authorization: Bearer <token>'), or serve MCP on "
