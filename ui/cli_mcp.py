@@ -41,7 +41,7 @@ def allowed_dirs(services: Services, extra: list[Path]) -> list[Path]:
     dirs = [*services.settings.mcp.allowed_dirs, *extra]
     missing = [d for d in dirs if not Path(d).expanduser().is_dir()]
     if missing:
-        fail(f"--allow-dir {missing[0]} is not a folder")
+        fail(f"the allowed image folder {missing[0]} (--allow-dir or PATFIG_MCP__ALLOWED_DIRS) is not a folder")
     return dirs
 
 

@@ -55,9 +55,11 @@ def serve(
         console.print(ingest_progress(services).line())
     console.print(f"open http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port} in a browser "
                   "(Ctrl+C stops)")
-    mcp_server = start_mcp_http(services, host, mcp_port) if mcp else None
+    mcp_server = None
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a service manager stops it as Ctrl+C does
     try:
+        if mcp:
+            mcp_server = start_mcp_http(services, host, mcp_port)
         launch(services, agent, host=host, port=port, block=True)
     except OSError as e:
         fail(f"cannot serve on {host}:{port}: {e}")
