@@ -352,6 +352,7 @@ def same_as_cli(got: dict[str, Any], cli: list[dict[str, Any]]) -> None:
 def test_patfig_mcp_over_stdio_answers_as_the_cli_does(sample_index_dir, sample_index, tmp_path):
     drawings = tmp_path / "drawings"
     drawings.mkdir()
+    boxed = next(s for s in sample_index.store.sheets() if s.box is not None)  # one FIG of a sheet with several
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "patfig", "mcp", "--index", str(sample_index_dir),
                                       "--allow-dir", str(drawings)],
@@ -379,6 +380,7 @@ def test_patfig_mcp_over_stdio_answers_as_the_cli_does(sample_index_dir, sample_
             (drawings / "query.png").write_bytes(png)
             out["image"] = structured(await session.call_tool("search_image", {
                 "image_path": str(drawings / "query.png"), "k": 5}))
+            out["boxed"] = await session.call_tool("figure_image", {"figure_id": boxed.figure_id, "max_side": 4000})
             out["outside"] = await session.call_tool("search_image", {"image_path": str(sample_index_dir / "x.png")})
             out["missing"] = await session.call_tool("search_text", {"k": 5})
         return out
@@ -401,6 +403,10 @@ def test_patfig_mcp_over_stdio_answers_as_the_cli_does(sample_index_dir, sample_
     assert got["explain"]["text"] == explain.explain_hit(sample_index, text_hits, 1).text
     assert "outside the folders" in error_of(got["outside"])
     assert "query" in error_of(got["missing"])
+    png = base64.b64decode(next(c for c in got["boxed"].content if isinstance(c, ImageContent)).data)
+    with Image.open(sample_index.store.image_path(boxed)) as sheet:
+        cut = figure_crop(sheet.convert("RGB"), boxed.box)
+        assert Image.open(io.BytesIO(png)).size == cut.size and cut.size != sheet.size  # the FIG, not its sheet
 
 
 def wait_for_mcp(url: str, proc: subprocess.Popen, headers: dict[str, str], timeout: float = 240) -> None:
