@@ -245,9 +245,24 @@ def build_server(services: Services, allowed_dirs: list[Path] | None = None) -> 
 # ---------------------------------------------------------------- transports
 
 
+def warm_up(services: Services) -> threading.Thread:
+    """Build the encoders in a background thread while the server answers the client's handshake: the first
+    search then waits only for what is left of that (the services build each model once, under a lock)."""
+
+    def build() -> None:
+        with contextlib.suppress(Exception):  # a model that cannot load says why when a tool needs it
+            _ = services.text, services.visual
+
+    thread = threading.Thread(target=build, name="patfig-mcp-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_stdio(services: Services, allowed_dirs: list[Path] | None = None) -> None:
     """Serve the tools over stdin/stdout until the client closes them (the SDK keeps stray prints off stdout)."""
-    build_server(services, allowed_dirs).run("stdio")
+    server = build_server(services, allowed_dirs)
+    warm_up(services)
+    server.run("stdio")
 
 
 def is_loopback(host: str) -> bool:
@@ -302,6 +317,7 @@ def start_http(services: Services, host: str, port: int, allowed_dirs: list[Path
         raise ToolError(f"MCP over HTTP on {host} would let anyone on the network search the index: set a token "
                         "with PATFIG_MCP__TOKEN (clients send 'Authorization: Bearer <token>'), or serve MCP on "
                         "127.0.0.1")
+    warm_up(services)
     app: Any = build_server(services, allowed_dirs).streamable_http_app(streamable_http_path=MCP_PATH, host=host)
     if token:
         app = _BearerToken(app, token)
