@@ -6,11 +6,12 @@ Values come from arguments, then ``PATFIG_*`` environment variables (nested with
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ClipSettings(BaseModel):
@@ -47,6 +48,27 @@ class OcrSettings(BaseModel):
     model_dir: Path | None = None  # the engine's weights folder; default: the package that ships them
 
 
+class McpSettings(BaseModel):
+    """patfig as an MCP server (`patfig mcp`, `patfig serve --mcp`).
+
+    `allowed_dirs`: the only folders whose image files a client may name as a query image (an image path
+    outside them is refused); none by default, so a client sends images as base64 until the user allows a
+    folder (``PATFIG_MCP__ALLOWED_DIRS=/home/me/drawings:/data/sketches``, separated by the OS path separator).
+    `token`: the bearer token an HTTP client must send (``Authorization: Bearer ...``); required to serve MCP
+    over HTTP on an interface other than loopback.
+    """
+
+    allowed_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    token: str = ""
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(os.pathsep) if p.strip()]
+        return value
+
+
 class Settings(BaseSettings):
     """Everything patfig can be told."""
 
@@ -62,6 +84,7 @@ class Settings(BaseSettings):
     clip: ClipSettings = ClipSettings()
     text: TextSettings = TextSettings()
     ocr: OcrSettings = OcrSettings()
+    mcp: McpSettings = McpSettings()
     chroma_host: str | None = None  # set to use a Chroma server (HttpClient) instead of the embedded store
     chroma_port: int = 8000
     max_image_pixels: int = Field(default=120_000_000, ge=1_000_000)  # larger images are refused (decompression bombs)

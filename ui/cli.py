@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ui import cli_chat, cli_index, cli_search, cli_serve, cli_users
+from ui import cli_chat, cli_index, cli_mcp, cli_search, cli_serve, cli_users
 from ui.cli_common import Wiring
 
 HELP = (
@@ -26,6 +26,6 @@ def build_app(wiring: Wiring) -> typer.Typer:
     def root(ctx: typer.Context) -> None:
         ctx.obj = wiring
 
-    for module in (cli_index, cli_search, cli_chat, cli_serve, cli_users):
+    for module in (cli_index, cli_search, cli_chat, cli_serve, cli_users, cli_mcp):
         module.register(app)
     return app

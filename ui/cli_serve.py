@@ -15,6 +15,7 @@ from runtime.services import Services
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, WorkersOpt, console, fail, open_services, wiring
 from ui.cli_index import recalibrate
+from ui.cli_mcp import start_mcp_http
 from ui.ratelimit import DEFAULT_PER_MINUTE
 from ui.users import UsersFileError, Verifier
 
@@ -40,6 +41,11 @@ def serve(
                                         "(larger ones are refused with a message)."),
     rate_limit: int = typer.Option(DEFAULT_PER_MINUTE, "--rate-limit", min=0, help="Chat turns per user per minute "
                                    "(per signed-in name, else per client address); 0: no limit."),
+    mcp: bool = typer.Option(False, "--mcp", help="Also serve the search tools to MCP clients over streamable HTTP "
+                             "at http://HOST:MCP-PORT/mcp (its own port). Off loopback it needs a token "
+                             "(PATFIG_MCP__TOKEN; clients send 'Authorization: Bearer <token>'). See `patfig mcp "
+                             "--help` for the tools and allowed image folders."),
+    mcp_port: int = typer.Option(7861, "--mcp-port", min=1, max=65535, help="Port of the MCP server (with --mcp)."),
 ) -> None:
     """Serve the web app: chat, drawing upload with crop, results, groups, explanations and export."""
     verifier = _access(host, auth, no_auth)  # before anything slow: a refused start says so at once
@@ -65,13 +71,18 @@ def serve(
     console.print(f"{who}; {limits}", soft_wrap=True)
     console.print(f"open http://{'localhost' if host in ('0.0.0.0', '::') else host}:{port} in a browser "
                   "(Ctrl+C stops)")
+    mcp_server = None
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a service manager stops it as Ctrl+C does
     try:
+        if mcp:
+            mcp_server = start_mcp_http(services, host, mcp_port)
         launch(services, agent, host=host, port=port, block=True, auth=verifier.gradio_auth if verifier else None,
                max_upload_mb=max_upload_mb, rate_limit=rate_limit)
     except OSError as e:
         fail(f"cannot serve on {host}:{port}: {e}")
     finally:
+        if mcp_server is not None:
+            mcp_server.stop()
         if background is not None:  # the ingest ends after the document being written, and its workers with it;
             background.stop.set()  # exiting with its thread still in the store's native code can crash the exit
             background.join(STOP_WAIT_SECONDS)
