@@ -22,6 +22,7 @@ from runtime.services import Services
 from tools.export import hits_to_csv, hits_to_json
 from tools.filtering import make_filters
 from tools.search import load_image
+from tools.sketch import sketch_query
 from ui import views
 from ui.web import panels, query
 from ui.web.state import (
@@ -121,8 +122,10 @@ class Callbacks:
     # ------------------------------------------------------------ chat turns
 
     def send(self, state: UiState | None, message: str, text_weight: float, k: float,
-             min_score: float = 0.0) -> Iterator[tuple]:
-        """One chat turn: the message (and the query drawing, if any) to the agent, its events streamed."""
+             min_score: float = 0.0, *, drawing: str = "drawing") -> Iterator[tuple]:
+        """One chat turn: the message (and the query drawing, if any) to the agent, its events streamed.
+
+        `drawing` names the query drawing in the user's chat line ("Search with my sketch")."""
         st = tab_state(state)
         text = (message or "").strip()
         if not text and st.image is None:
@@ -139,13 +142,31 @@ class Callbacks:
         st.fresh = False
         shown = text
         if image is not None and not text:  # the agent gets no words: a pure drawing (or region) search
-            shown = "Search with the selected region of my drawing" if crop else "Search with my drawing"
+            shown = f"Search with the selected region of my {drawing}" if crop else f"Search with my {drawing}"
         st.chat.append({"role": "user", "content": shown})
         if image is not None:
             st.chat.append({"role": "user", "content": {"path": query.chat_thumb(st, self.cache),
                                                         "mime_type": "image/png"}})
         yield from self._stream(st, text, image=image, crop=crop, text_weight=float(text_weight), k=int(k),
                                 min_score=float(min_score or 0.0))
+
+    def search_sketch(self, state: UiState | None, sketch: Any, message: str, text_weight: float, k: float,
+                      min_score: float = 0.0) -> Iterator[tuple]:
+        """The sketch pad's picture becomes the query drawing (black on white, framed to its strokes) and is
+        searched with the words typed, if any: the turn's outputs, then the preview and crop fields."""
+        st = tab_state(state)
+        try:
+            img = sketch_query(query.sketch_picture(sketch))
+        except ToolError as e:
+            msg = warn(f"{str(e)[0].upper()}{str(e)[1:]}.")
+            yield (*self._turn_outputs(st, gr.skip(), msg, results=False), *(gr.skip() for _ in range(5)))
+            return
+        path = self.cache / f"sketch-{time.time_ns()}.png"
+        img.save(path)
+        st.image, st.image_size, st.corner, st.crop, st.fresh = str(path), img.size, None, None, True
+        drawing = (query.preview(st, img, self.cache), *query.crop_values(None))
+        for out in self.send(st, message, text_weight, k, min_score, drawing="sketch"):
+            yield (*out, *drawing)
 
     def ask(self, state: UiState | None, text: str) -> Iterator[tuple]:
         """A chat turn from a button ("more like this", examples): the text only, no query drawing."""
