@@ -118,7 +118,7 @@ def _query_drawing(w: Widgets) -> None:
 def _sketch_pad(w: Widgets) -> None:
     """A white pad with a black pen, like a patent drawing; its picture is searched (with the words typed, if any)."""
     w.sketch = gr.Sketchpad(
-        label="Sketch a shape: black on white, like a patent drawing", type="pil", image_mode="RGBA",
+        label="Sketch (black pen on white)", type="pil", image_mode="RGBA",
         brush=gr.Brush(default_size=SKETCH_PEN, colors=["#000000"], default_color="#000000", color_mode="fixed"),
         eraser=gr.Eraser(default_size=4 * SKETCH_PEN), canvas_size=SKETCH_CANVAS, fixed_canvas=True, layers=False,
         value=_white_pad(), elem_id="sketch", height=420)
