@@ -28,7 +28,7 @@ def on_white(image: Image.Image) -> Image.Image:
 
 def ink_pixels(gray: Image.Image) -> tuple[int, tuple[int, int, int, int] | None]:
     """How many pixels of a grey picture are strokes, and the box (x0, y0, x1, y1) around them (None if none)."""
-    ink = gray.point(lambda v: 255 if v < INK_LEVEL else 0)
+    ink = gray.point([255 if v < INK_LEVEL else 0 for v in range(256)])
     return ink.histogram()[255], ink.getbbox()
 
 

@@ -310,6 +310,14 @@ class Callbacks:
         return panels.ingest_line(self.services)
 
 
+def _without_notices(reply: str, notices: list[str]) -> str:
+    """A reply without a notice it starts with (the offline one), which the chat already shows as a notice."""
+    for n in notices:
+        if reply.startswith(n):
+            return reply[len(n):].lstrip()
+    return reply
+
+
 @dataclass
 class _Turn:
     """A chat turn in progress: where the streamed reply sits, the tab to show, whether the results changed."""
@@ -335,7 +343,8 @@ class _Turn:
                 st.chat.append({"role": "assistant", "content": ""})
                 self.reply_at = len(st.chat) - 1
             old = st.chat[self.reply_at]["content"]
-            st.chat[self.reply_at]["content"] = old + str(payload) if kind == "reply_delta" else str(payload)
+            text = str(payload) if kind == "reply" or not old else old + str(payload)
+            st.chat[self.reply_at]["content"] = _without_notices(text, st.notices)
             if kind == "reply":
                 self.reply_at = None
         elif kind == "explanation":
