@@ -15,7 +15,7 @@ from ui import views
 from ui.web.state import MAX_GROUPS, RESULT_EXAMPLES
 
 SKETCH_CANVAS = (600, 600)  # pixels of the sketch pad
-SKETCH_PEN = 5  # the pen's width in pad pixels: a firm line, like an ink drawing scaled to the pad
+SKETCH_PEN = 3  # the pen's width in pad pixels: a thin ink line (a 5 px pen found less: bench/sketch_queries.py)
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"]
 TITLE = "patfig — patent drawing search"
 HINT = (
