@@ -66,6 +66,7 @@ def test_a_sketch_drawn_with_the_mouse_is_searched(fake_index, tmp_path):
         expect(page.locator("#set-info")).to_contain_text("search with your drawing")
         expect(page.locator("#gallery .caption-label")).to_have_count(min(20, n_sheets))
         expect(page.locator("#chat")).to_contain_text("Search with my sketch")
+        expect(page.locator("#chat")).to_contain_text("A sketch's scores are calibrated on patent drawings")
         expect(page.locator("#query-msg")).to_have_text("")
         expect(page.locator("#query-preview img").first).to_be_visible()  # the sketch is now the query drawing
         shot(page, "wheel-searched")

@@ -102,7 +102,10 @@ def test_an_empty_sketch_gets_a_message_and_no_search(cb):
 
 def test_a_sketch_alone_is_searched_and_becomes_the_query_drawing(cb):
     outs = list(cb.search_sketch(None, editor_value(wheel(pad())), "", 0.5, 8))
-    st, chat, _, msg, _, gallery, info, _, preview, *crop = outs[-1]
+    assert len({len(o) for o in outs}) == 1  # every update fills the same outputs
+    st, chat, _, msg, _, gallery, info, _, preview, *crop = next(o for o in reversed(outs) if "value" in o[5])
+    last = outs[-1][1][-1]  # then, once, what a sketch's scores are worth
+    assert last["metadata"]["title"] == "ℹ Notice" and last["content"].startswith("A sketch's scores")
     assert msg == "" and chat[0] == {"role": "user", "content": "Search with my sketch"}
     assert chat[1]["content"]["mime_type"] == "image/png"  # the sketch's thumbnail in the chat
     rs = st.session.current
@@ -115,9 +118,12 @@ def test_a_sketch_alone_is_searched_and_becomes_the_query_drawing(cb):
 
 
 def test_a_sketch_with_words_searches_both(cb):
-    outs = list(cb.search_sketch(None, editor_value(wheel(pad())), "propeller blade", 0.4, 6))
+    st = list(cb.search_sketch(None, editor_value(wheel(pad())), "", 0.5, 6))[-1][0]
+    outs = list(cb.search_sketch(st, editor_value(wheel(pad())), "propeller blade", 0.4, 6))
     st, chat = outs[-1][:2]
+    chat = [m for m in chat if m["role"] == "user"][2:]  # this turn's (after the first search's text and picture)
     assert chat[0] == {"role": "user", "content": "propeller blade"}
+    assert sum("A sketch's scores" in m["content"] for m in st.chat if isinstance(m["content"], str)) == 1
     recipe = st.session.recipe()
     assert recipe.mode == "image+text" and recipe.text == "propeller blade"
     assert recipe.text_weight == pytest.approx(0.4)

@@ -38,6 +38,9 @@ from ui.web.state import (
 log = logging.getLogger(__name__)
 
 OPEN_A_FIGURE = "Open a figure first (click a tile in the results)."
+SKETCH_NOTE = ("A sketch's scores are calibrated on patent drawings, not on rough sketches, and overstate how close "
+               "a match is (measured on a few test sketches). A few words with the sketch help: type them, then "
+               "search with the sketch again.")
 SHOWN_EVENTS = ("result_set", "clusters", "explanation", "overlay")  # events that switch to their tab
 
 
@@ -167,6 +170,10 @@ class Callbacks:
         drawing = (query.preview(st, img, self.cache), *query.crop_values(None))
         for out in self.send(st, message, text_weight, k, min_score, drawing="sketch"):
             yield (*out, *drawing)
+        if st.session.current is not None and SKETCH_NOTE not in st.notices:  # once per tab, after its first search
+            st.notices.append(SKETCH_NOTE)
+            st.chat.append(views.notice_message(SKETCH_NOTE))
+            yield (st, list(st.chat), *(gr.skip() for _ in range(3 + N_RESULT_OUTPUTS + len(drawing))))
 
     def ask(self, state: UiState | None, text: str) -> Iterator[tuple]:
         """A chat turn from a button ("more like this", examples): the text only, no query drawing."""
