@@ -105,7 +105,7 @@ def test_a_sketch_alone_is_searched_and_becomes_the_query_drawing(cb):
     assert len({len(o) for o in outs}) == 1  # every update fills the same outputs
     st, chat, _, msg, _, gallery, info, _, preview, *crop = next(o for o in reversed(outs) if "value" in o[5])
     last = outs[-1][1][-1]  # then, once, what a sketch's scores are worth
-    assert last["metadata"]["title"] == "ℹ Notice" and last["content"].startswith("A sketch's scores")
+    assert last["role"] == "assistant" and last["content"].startswith("_A sketch's scores")
     assert msg == "" and chat[0] == {"role": "user", "content": "Search with my sketch"}
     assert chat[1]["content"]["mime_type"] == "image/png"  # the sketch's thumbnail in the chat
     rs = st.session.current

@@ -172,7 +172,7 @@ class Callbacks:
             yield (*out, *drawing)
         if st.session.current is not None and SKETCH_NOTE not in st.notices:  # once per tab, after its first search
             st.notices.append(SKETCH_NOTE)
-            st.chat.append(views.notice_message(SKETCH_NOTE))
+            st.chat.append({"role": "assistant", "content": f"_{SKETCH_NOTE}_"})  # shown open, not folded
             yield (st, list(st.chat), *(gr.skip() for _ in range(3 + N_RESULT_OUTPUTS + len(drawing))))
 
     def ask(self, state: UiState | None, text: str) -> Iterator[tuple]:
