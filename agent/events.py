@@ -42,22 +42,28 @@ class Outcome:
 
     `summary` is one line of our own words; `text` is more of our own words (numbers, ids); `data` holds
     document-derived lines (titles, descriptions, sentences) that go to the model only inside a data block;
-    `guide` tells the model how to answer from this output (prompts/explain.md, compare.md).
+    `listing` holds the hits of a new set, one line each (document-derived too: titles): the model always
+    sees them, a person only when asked, since the gallery shows the set; `hint` tells the person what they
+    can say next, and `guide` tells the model how to answer from this output (prompts/explain.md, compare.md).
     """
 
     summary: str
     text: str = ""
     data: list[str] = field(default_factory=list)
+    listing: list[str] = field(default_factory=list)  # the set's hits, one line each (agent.render.listing)
+    hint: str = ""  # what the person can say next (not sent to the model)
     guide: str = ""  # instructions for the model on how to use this output (not shown to a person)
     artifact: dict = field(default_factory=dict)
     events: list[TurnEvent] = field(default_factory=list)
 
     def for_model(self) -> str:
         """The tool content the model sees: our words, then the fenced document data."""
-        parts = [self.summary, self.text, data_block(self.data), self.guide]
+        parts = [self.summary, self.text, data_block([*self.data, *self.listing]), self.guide]
         return "\n".join(p for p in parts if p)
 
     def for_user(self) -> str:
-        """The same, for a person: no fence, but document text still cleaned of markers and control tokens."""
-        parts = [self.summary, self.text, "\n".join(sanitize(x, 900) for x in self.data)]
+        """The same, for a person: no fence, but document text still cleaned of markers and control tokens, and
+        no hit listing (the web page shows the set in its gallery, the terminal chat as its own table; "list
+        them" asks for it in words). Then what the person can say next."""
+        parts = [self.summary, self.text, "\n".join(sanitize(x, 900) for x in self.data), self.hint]
         return "\n".join(p for p in parts if p)

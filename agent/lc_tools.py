@@ -346,7 +346,8 @@ TOOLS: tuple[ToolSpec, ...] = (
              "Undo: make the previous result set current again, or a given earlier set ('back to set 2').",
              _go_back),
     ToolSpec("show_results", ShowArgs,
-             "List a result set (default: the current one) with ranks, patents, FIG numbers and scores.",
+             "List a result set (default: the current one) in words, with ranks, patents, FIG numbers and "
+             "scores: when the user asks for a list ('list them'); the gallery already shows the figures.",
              lambda a, set_id=None: a.show(set_id=set_id)),
     ToolSpec("cluster_results", ClusterArgs,
              "Group the current results into k clusters of similar drawings, each with a title and keywords.",

@@ -444,7 +444,9 @@ def test_chat_cli_prints_a_transcript_for_piped_input(fake_index_dir):
     assert res.exit_code == 0, res.output
     out = res.stdout
     assert "you> hydrogen energy system of an aircraft\npatfig> Offline mode: no language model is answering" in out
-    assert "\nSet 1: 8 figures (text search 'hydrogen energy system of an aircraft').\n#1 US12448135 sheet" in out
+    assert "\nSet 1: 8 figures (text search 'hydrogen energy system of an aircraft'). The best, #1 US12448135" in out
+    # the reply is calm; the terminal lists the set in its compact table after it
+    assert "\nSet 1 (8 figures): text search 'hydrogen energy system of an aircraft'\n  #1   US12448135 " in out
     assert "you> only the flowcharts\npatfig> " in out and "Set 2: " in out
     assert "you> undo\npatfig> Back to the previous results. Set 1: 8 figures" in out
     assert "* set 1: 8 figures — text search 'hydrogen energy system of an aircraft'\n  set 2: " in out

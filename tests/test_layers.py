@@ -9,7 +9,8 @@ and every layer from agent up may use; patfig, the composition root, may import 
 counts: at the top of a module, inside a function, and under ``if TYPE_CHECKING:``. tests/ and bench/
 are exempt.
 
-Also checked: no circle among the imports that run when a module is imported (top-level ones), and no
+Also checked: no circle among the imports that run when a module is imported (top-level ones), none even
+when the imports made for type checking alone are counted, and no
 function-local import of a project module unless it defers a heavy dependency (torch, gradio, ...) that
 the importing module does not load anyway.
 """
@@ -171,11 +172,13 @@ def layer_violations() -> list[str]:
     return out
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module → the project modules it imports when it is imported (top-level imports only)."""
+def import_graph(*, types: bool = False) -> dict[str, set[str]]:
+    """Module → the project modules it imports when it is imported (top-level imports only); with `types`,
+    also those it imports for type checking alone (under ``if TYPE_CHECKING:``)."""
     graph: dict[str, set[str]] = {m: set() for m in modules()}
+    kinds = ("top", "type") if types else ("top",)
     for imp in imports():
-        if imp.project and imp.where == "top" and imp.dst != imp.src:
+        if imp.project and imp.where in kinds and imp.dst != imp.src:
             graph[imp.src].add(imp.dst)
     return graph
 
@@ -332,6 +335,14 @@ def test_imports_point_down_the_layers():
 def test_no_import_circles():
     found = cycles(import_graph())
     assert not found, "import circles (top-level imports):\n" + "\n".join(" → ".join(c) for c in found)
+
+
+def test_no_circles_through_type_only_imports():
+    """A module that needs another's types only for its annotations still depends on it: two modules that
+    import each other that way (as tools.explain and tools.explain_words once did) share types that belong in
+    a third module both import."""
+    found = cycles(import_graph(types=True))
+    assert not found, "import circles counting TYPE_CHECKING imports:\n" + "\n".join(" → ".join(c) for c in found)
 
 
 def test_function_local_imports_only_defer_heavy_dependencies():

@@ -31,6 +31,7 @@ from tests.fakes import HashEncoder
 from tools.cpc_topics import cpc_for_topic
 from tools.filtering import make_filters
 from tools.narrow import topic_members
+from tools.phrasing import strength
 from tools.search import search_text
 
 # ---------------------------------------------------------------- part 1: reading requests
@@ -456,7 +457,9 @@ def check_base(s, r, a):
     assert r.reply.startswith(f"Set 1: {K} figures (text search '{BASE}').")
     weak = sum(h.score < WEAK_SCORE for h in hits)  # the reply says how many are weak matches
     assert f"The last {weak} of these score below {WEAK_SCORE:.2f}, which makes them weak matches." in r.reply
-    assert "\n#1 US12448135 sheet" in r.reply
+    best = hits[0]  # how good the best is, from its calibrated score; the list itself stays in the gallery
+    assert f"The best, #1 US12448135 FIG {','.join(best.figs)}, is a {strength(best.score)} match" in r.reply
+    assert "\n#1 US12448135 sheet" not in r.reply and "“list them”" in r.reply
 
 
 def check_undo(s, r, a):

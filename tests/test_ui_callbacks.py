@@ -184,6 +184,13 @@ def test_a_drawing_search_streams_steps_and_fills_the_gallery(cb, sheet_tif):
     assert items[0][1].startswith("#1 US12448135 · FIG ")  # the uploaded sheet itself comes first
     assert info.startswith("**Result set #1** — 12 figures")
     assert history["choices"][0][1] == 1
+    # a calm reply: what was searched, how many, how good, what next; the list is the gallery's, the offline
+    # notice is the notice bubble's (shown once, not repeated in the reply)
+    notices = [m for m in chat if m.get("metadata", {}).get("title") == "ℹ Notice"]
+    reply = chat[-1]["content"]
+    assert len(notices) == 1 and "Offline mode" in notices[0]["content"] and "Offline mode" not in reply
+    assert reply.startswith("Set 1: 12 figures (search with your drawing). The best, #1 US12448135 FIG ")
+    assert reply.splitlines()[-1].startswith("You can say ") and "\n#1 " not in reply
 
 
 def test_a_drawing_with_only_request_words_is_searched_by_the_drawing_alone(cb, sheet_tif):

@@ -8,10 +8,9 @@ plain sentences: no field names, no file paths, and every number taken from the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from core.patnum import figure_place
 from core.textnorm import normalise_label
+from tools.explain_facts import Comparison, ComponentFact, Contribution, HitFacts
 from tools.phrasing import (
     METHOD_WORDS,
     and_list,
@@ -23,9 +22,6 @@ from tools.phrasing import (
     source_words,
     strength,
 )
-
-if TYPE_CHECKING:
-    from tools.explain import Comparison, ComponentFact, Contribution, HitFacts
 
 MAX_LISTED = 8
 QUOTE_CHARS = 220

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from core.calibration import Calibration, Curve
-from core.defaults import WEAK_SCORE
+from core.defaults import STRONG_SCORE, WEAK_SCORE
 from core.types import Hit
 from runtime.services import Services
+from tools.phrasing import strength
 
 CACHE_KEY = "calibration"
 # modality → the encoder whose scores it calibrates
@@ -61,3 +62,28 @@ def strength_note(hits: Sequence[Hit]) -> str:
         return (f"The last {weak} of these score below {WEAK_SCORE:.2f}, which makes them weak matches." if weak > 1
                 else f"The last one scores below {WEAK_SCORE:.2f}, which makes it a weak match.")
     return ""
+
+
+def strength_summary(hits: Sequence[Hit]) -> str:
+    """How good the best hits are, in a sentence or two: the best one's strength on the calibrated scale, how many
+    are strong, and the weak ones at the end (`strength_note`). Scores that only rank (a keyword or part-name
+    search) are said to be so. "" for no hits."""
+    if not hits:
+        return ""
+    if not calibrated(hits[0]):
+        return ("Their scores only put them in order (they count matching words or parts), so they do not say "
+                "how good a match is.")
+    best = max(hits, key=lambda h: h.score)
+    if best.score < WEAK_SCORE:
+        return strength_note(hits)
+    which = f"#{best.rank} {best.patent_id} FIG {','.join(best.figs) or '?'}"
+    head = f"The best, {which}, is a {strength(best.score)} match (score {best.score:.2f}"
+    strong = sum(h.score >= STRONG_SCORE for h in hits)
+    if strong > 1:
+        head += f"), and {strong} of the {len(hits)} are strong ({STRONG_SCORE:.2f} or more)."
+    elif strong == 0:
+        head += f"; a strong one scores {STRONG_SCORE:.2f} or more)."
+    else:
+        head += ")."
+    tail = strength_note(hits)
+    return f"{head} {tail}" if tail else head

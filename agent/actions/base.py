@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from agent.actions.registry import search_function
 from agent.events import Outcome, TurnEvent
-from agent.render import counts, listing, set_header
+from agent.render import counts, listing, next_steps, set_header
 from agent.session import Recipe, Session
 from core.defaults import DEFAULT_K
 from core.errors import ToolError
@@ -26,7 +26,7 @@ from tools.narrow import mark_topic, topic_members
 from tools.ordering import order_hits
 from tools.phrasing import and_list
 from tools.refsigns import find_component
-from tools.relevance import strength_note
+from tools.relevance import strength_summary
 from tools.search import CropBox, QueryImage, more_like, search_image, search_text
 
 NO_FIGURE = "(none)"  # a figure id that matches nothing: the restriction of a topic no figure is about
@@ -68,8 +68,8 @@ class ActionBase:
 
     def _push(self, hits: list[Hit], origin: str, parent: int | None, recipe: Recipe, lead: str = "") -> Outcome:
         rs = self.session.push(hits, origin, parent, recipe)
-        summary = " ".join(p for p in (lead, set_header(rs) + ".", strength_note(rs.hits)) if p)
-        return Outcome(summary=summary, data=listing(rs.hits), artifact=set_artifact(rs),
+        summary = " ".join(p for p in (lead, set_header(rs) + ".", strength_summary(rs.hits)) if p)
+        return Outcome(summary=summary, listing=listing(rs.hits), hint=next_steps(rs), artifact=set_artifact(rs),
                        events=[TurnEvent("result_set", rs)])
 
     def facet_values(self) -> Facets:

@@ -27,17 +27,17 @@ class SetActions(ActionBase):
             if before is None:
                 return Outcome(summary="There is nothing to undo: no search has been made yet.")
             return Outcome(summary=f"There is nothing to undo: set {before.set_id} is the first set.")
-        return Outcome(summary=f"Back to the previous results. {set_header(rs)}.", data=listing(rs.hits),
+        return Outcome(summary=f"Back to the previous results. {set_header(rs)}.", listing=listing(rs.hits),
                        artifact=set_artifact(rs), events=[TurnEvent("result_set", rs)])
 
     def goto(self, set_id: int) -> Outcome:
         """Make an earlier numbered set current again."""
         rs = self.session.goto(int(set_id))
-        return Outcome(summary=f"Set {rs.set_id} is current again. {set_header(rs)}.", data=listing(rs.hits),
+        return Outcome(summary=f"Set {rs.set_id} is current again. {set_header(rs)}.", listing=listing(rs.hits),
                        artifact=set_artifact(rs), events=[TurnEvent("result_set", rs)])
 
     def show(self, set_id: int | None = None, limit: int = 10) -> Outcome:
-        """List a set (default: the current one) without changing anything."""
+        """List a set (default: the current one) in words, without changing anything ("list them")."""
         rs = self.session.get(int(set_id)) if set_id is not None else self.session.require_current()
         head = set_header(rs) + ("" if rs is self.session.current else " (not the current set)")
         sets = ", ".join(f"{s.set_id} ({len(s.hits)})" for s in self.session.sets)

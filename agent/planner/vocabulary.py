@@ -148,8 +148,9 @@ UNDO = re.compile(
 GOTO = re.compile(r"^\s*(?:(?:go |get |switch )?back to|show(?: me)?|return to|open|go to)?\s*"
                   r"(?:result )?set\s+#?(\d+)(?: again)?\s*[.!?]*\s*$", re.IGNORECASE)
 ASKS_HELP = re.compile(r"^\s*(?:help|\?|what can you do\??|how does this work\??|commands)\s*$", re.IGNORECASE)
-SHOW = re.compile(r"^\s*(?:show|list|display)(?: me)?(?: the| all)?(?: current)? (?:results?|hits|figures|set)"
-                  r"(?: again)?\s*[.!]*\s*$", re.IGNORECASE)
+SHOW = re.compile(r"^\s*(?:(?:please )?(?:show|list|display)(?: me)?(?: all(?: of)?)?(?: the)?(?: current)?"
+                  r" (?:results?|hits|figures|set|them|these|those)(?: again| in words| as text| as a list)?"
+                  r"|list)\s*[.!]*\s*$", re.IGNORECASE)
 CLUSTER = re.compile(r"\b(?:cluster|clusters|group|organi[sz]e|split|divide|categori[sz]e|sort|partition|bucket)\b"
                      r"(?!\s*#?\d)", re.IGNORECASE)
 CLUSTER_K = re.compile(r"\b(?:in|into|to)?\s*(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten)\s+"

@@ -76,6 +76,9 @@ def _wire_chat(cb: Callbacks, w: Widgets) -> None:
     for button, text in [*zip(w.ex_buttons, w.examples, strict=True),
                          *zip(w.ref_buttons, RESULT_EXAMPLES, strict=True)]:
         after_turn(button.click(_asker(cb, text), [w.state], turn_out, concurrency_id="index"))
+    sketch_out = [*turn_out, w.preview, *w.crop_fields]
+    after_turn(w.sketch_go.click(cb.search_sketch, [w.state, w.sketch, w.msg, w.weight, w.topk, w.min_score],
+                                 sketch_out, concurrency_id="index"))
     after_turn(w.more.click(cb.more_like_this, [w.state], turn_out, concurrency_id="index"))
     after_turn(w.group_btn.click(_asker(cb, GROUP_REQUEST), [w.state], turn_out, concurrency_id="index"))
 

@@ -22,6 +22,7 @@ from runtime.services import Services
 from tools.export import hits_to_csv, hits_to_json
 from tools.filtering import make_filters
 from tools.search import load_image
+from tools.sketch import sketch_query
 from ui import views
 from ui.ratelimit import SlidingWindowLimiter, wait_message
 from ui.web import panels, query
@@ -38,6 +39,9 @@ from ui.web.state import (
 log = logging.getLogger(__name__)
 
 OPEN_A_FIGURE = "Open a figure first (click a tile in the results)."
+SKETCH_NOTE = ("A sketch's scores are calibrated on patent drawings, not on rough sketches, and overstate how close "
+               "a match is (measured on a few test sketches). A few words with the sketch help: type them, then "
+               "search with the sketch again.")
 SHOWN_EVENTS = ("result_set", "clusters", "explanation", "overlay")  # events that switch to their tab
 
 
@@ -124,8 +128,11 @@ class Callbacks:
     # ------------------------------------------------------------ chat turns
 
     def send(self, state: UiState | None, message: str, text_weight: float, k: float,
-             min_score: float = 0.0, request: gr.Request | None = None) -> Iterator[tuple]:
-        """One chat turn: the message (and the query drawing, if any) to the agent, its events streamed."""
+             min_score: float = 0.0, request: gr.Request | None = None, *,
+             drawing: str = "drawing") -> Iterator[tuple]:
+        """One chat turn: the message (and the query drawing, if any) to the agent, its events streamed.
+
+        `drawing` names the query drawing in the user's chat line ("Search with my sketch")."""
         st = tab_state(state)
         text = (message or "").strip()
         if not text and st.image is None:
@@ -145,13 +152,35 @@ class Callbacks:
         st.fresh = False
         shown = text
         if image is not None and not text:  # the agent gets no words: a pure drawing (or region) search
-            shown = "Search with the selected region of my drawing" if crop else "Search with my drawing"
+            shown = f"Search with the selected region of my {drawing}" if crop else f"Search with my {drawing}"
         st.chat.append({"role": "user", "content": shown})
         if image is not None:
             st.chat.append({"role": "user", "content": {"path": query.chat_thumb(st, self.cache),
                                                         "mime_type": "image/png"}})
         yield from self._stream(st, text, image=image, crop=crop, text_weight=float(text_weight), k=int(k),
                                 min_score=float(min_score or 0.0))
+
+    def search_sketch(self, state: UiState | None, sketch: Any, message: str, text_weight: float, k: float,
+                      min_score: float = 0.0, request: gr.Request | None = None) -> Iterator[tuple]:
+        """The sketch pad's picture becomes the query drawing (black on white, framed to its strokes) and is
+        searched with the words typed, if any: the turn's outputs, then the preview and crop fields."""
+        st = tab_state(state)
+        try:
+            img = sketch_query(query.sketch_picture(sketch))
+        except ToolError as e:
+            msg = warn(f"{str(e)[0].upper()}{str(e)[1:]}.")
+            yield (*self._turn_outputs(st, gr.skip(), msg, results=False), *(gr.skip() for _ in range(5)))
+            return
+        path = self.cache / f"sketch-{time.time_ns()}.png"
+        img.save(path)
+        st.image, st.image_size, st.corner, st.crop, st.fresh = str(path), img.size, None, None, True
+        drawing = (query.preview(st, img, self.cache), *query.crop_values(None))
+        for out in self.send(st, message, text_weight, k, min_score, request, drawing="sketch"):
+            yield (*out, *drawing)
+        if st.session.current is not None and SKETCH_NOTE not in st.notices:  # once per tab, after its first search
+            st.notices.append(SKETCH_NOTE)
+            st.chat.append({"role": "assistant", "content": f"_{SKETCH_NOTE}_"})  # shown open, not folded
+            yield (st, list(st.chat), *(gr.skip() for _ in range(3 + N_RESULT_OUTPUTS + len(drawing))))
 
     def ask(self, state: UiState | None, text: str, request: gr.Request | None = None) -> Iterator[tuple]:
         """A chat turn from a button ("more like this", examples): the text only, no query drawing."""
@@ -324,6 +353,14 @@ def user_key(request: gr.Request | None, st: UiState) -> str:
     return f"tab:{st.session.session_id}"
 
 
+def _without_notices(reply: str, notices: list[str]) -> str:
+    """A reply without a notice it starts with (the offline one), which the chat already shows as a notice."""
+    for n in notices:
+        if reply.startswith(n):
+            return reply[len(n):].lstrip()
+    return reply
+
+
 @dataclass
 class _Turn:
     """A chat turn in progress: where the streamed reply sits, the tab to show, whether the results changed."""
@@ -349,7 +386,8 @@ class _Turn:
                 st.chat.append({"role": "assistant", "content": ""})
                 self.reply_at = len(st.chat) - 1
             old = st.chat[self.reply_at]["content"]
-            st.chat[self.reply_at]["content"] = old + str(payload) if kind == "reply_delta" else str(payload)
+            text = str(payload) if kind == "reply" or not old else old + str(payload)
+            st.chat[self.reply_at]["content"] = _without_notices(text, st.notices)
             if kind == "reply":
                 self.reply_at = None
         elif kind == "explanation":

@@ -8,11 +8,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from core.defaults import DEFAULT_K, DEFAULT_TEXT_WEIGHT, WEAK_SCORE
 from ui import views
 from ui.web.state import MAX_GROUPS, RESULT_EXAMPLES
 
+SKETCH_CANVAS = (600, 600)  # pixels of the sketch pad
+SKETCH_PEN = 3  # the pen's width in pad pixels: a thin ink line (a 5 px pen found less: bench/sketch_queries.py)
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"]
 TITLE = "patfig — patent drawing search"
 HINT = (
@@ -55,7 +58,7 @@ def build_layout(facets: dict[str, Any], examples: list[str]) -> Widgets:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=380):
             _chat(w, examples)
-            with gr.Accordion("Query drawing (upload, then click two corners to crop)", open=True):
+            with gr.Accordion("Query drawing (upload or sketch one, then click two corners to crop)", open=True):
                 _query_drawing(w)
         with gr.Column(scale=3, min_width=480):
             with gr.Tabs(selected="results") as w.tabs:
@@ -84,9 +87,12 @@ def _chat(w: Widgets, examples: list[str]) -> None:
 
 
 def _query_drawing(w: Widgets) -> None:
-    with gr.Row():
-        w.upload = gr.File(label="Upload a drawing or sketch (PNG, JPEG, TIFF)", file_types=IMAGE_TYPES,
-                           type="filepath", elem_id="query-file", height=130)
+    with gr.Tabs(elem_id="drawing-tabs"):
+        with gr.Tab("Upload", id="upload"):
+            w.upload = gr.File(label="Upload a drawing or sketch (PNG, JPEG, TIFF)", file_types=IMAGE_TYPES,
+                               type="filepath", elem_id="query-file", height=130)
+        with gr.Tab("Sketch", id="sketch"):
+            _sketch_pad(w)
     w.preview = gr.Image(label="Query drawing: click two corners to select a region", type="filepath",
                          interactive=False, elem_id="query-preview", height=360, buttons=["fullscreen"])
     gr.Markdown("Or type the region in pixels of the drawing (all 0: the whole drawing).")
@@ -107,6 +113,22 @@ def _query_drawing(w: Widgets) -> None:
         w.min_score = gr.Slider(0, 1, value=0, step=0.05, label="Minimum score", elem_id="min-score",
                                 info="Scores are calibrated relevances: the same for every query. Below "
                                      f"{WEAK_SCORE:.2f} a match is weak.")
+
+
+def _sketch_pad(w: Widgets) -> None:
+    """A white pad with a black pen, like a patent drawing; its picture is searched (with the words typed, if any)."""
+    w.sketch = gr.Sketchpad(
+        label="Sketch (black pen on white)", type="pil", image_mode="RGBA",
+        brush=gr.Brush(default_size=SKETCH_PEN, colors=["#000000"], default_color="#000000", color_mode="fixed"),
+        eraser=gr.Eraser(default_size=4 * SKETCH_PEN), canvas_size=SKETCH_CANVAS, fixed_canvas=True, layers=False,
+        value=_white_pad(), elem_id="sketch", height=420)
+    w.sketch_go = gr.Button("Search with my sketch (and the words typed above, if any)", variant="primary",
+                            elem_id="sketch-search")
+
+
+def _white_pad() -> dict[str, Any]:
+    """The pad's starting value: a white sheet to draw on (the strokes are a layer over it)."""
+    return {"background": Image.new("RGB", SKETCH_CANVAS, "white"), "layers": [], "composite": None}
 
 
 def _results(w: Widgets, facets: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -58,6 +59,13 @@ def crop_problem(st: UiState) -> str:
     except ToolError as e:
         return f"The selected region cannot be searched: {e}."
     return ""
+
+
+def sketch_picture(value: Any) -> Image.Image | None:
+    """The picture of a sketch pad's value (its composite of ground and strokes); None when it has none."""
+    if isinstance(value, dict):
+        value = value.get("composite")
+    return value if isinstance(value, Image.Image) else None
 
 
 def chat_thumb(st: UiState, cache: Path) -> str:
