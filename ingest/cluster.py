@@ -4,7 +4,8 @@ Documents travel as bytes through Ray's object store, so the nodes share no disk
 prepared document, and the calling process stays the one writer (`ingest.pipeline`). At most a few tasks
 per CPU of the cluster are in flight, so the driver's memory stays flat however many documents there are.
 A task whose worker or node dies is retried by Ray on another node; a document that fails every try is
-recorded as failed with the reason. Ray is imported only here, and only when `--ray` asks for it.
+recorded as failed with the reason. Ray is imported only here; `ingest.pipeline` imports this module only
+when `--ray` asks for it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import ray
+from ray.exceptions import RayError
+from ray.job_config import JobConfig
 
 from core.errors import ClusterUnavailable
 from core.settings import Settings
@@ -60,11 +65,6 @@ def connect(address: str) -> dict[str, float]:
 
     Returns the cluster's resources. Raises ClusterUnavailable in one line naming `ray start`.
     """
-    try:
-        import ray
-        from ray.job_config import JobConfig
-    except ImportError as e:
-        raise ClusterUnavailable("--ray needs Ray on every node: pip install -e '.[cluster]'") from e
     _probe(address)
     if not ray.is_initialized():
         try:
@@ -80,8 +80,6 @@ def connect(address: str) -> dict[str, float]:
 
 
 def disconnect() -> None:
-    import ray
-
     ray.shutdown()
 
 
@@ -103,8 +101,6 @@ def _parts(factory: PartsFactory, settings: Settings) -> Parts:
 
 def prepare_task(factory: PartsFactory, settings: Settings, payload: Payload, sig: str, use_ocr: bool) -> Prepared:
     """One document on a cluster node: read it from its bytes, OCR, split, encode."""
-    import ray
-
     prep = prepare_payload(_parts(factory, settings), payload, sig, use_ocr)
     prep.node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
     return prep
@@ -126,9 +122,6 @@ def prepared_on_ray(
     Closing the iterator early cancels the tasks still in flight; what they were doing is done again by the
     next run.
     """
-    import ray
-    from ray.exceptions import RayError
-
     task: Any = ray.remote(prepare_task).options(max_retries=RETRIES, retry_exceptions=True, num_cpus=1)
     settings_ref = ray.put(settings)
     pending: dict[Any, tuple[str, str]] = {}

@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
-from core.errors import ModelUnavailable, StoreError
+from core.errors import ClusterUnavailable, ModelUnavailable, StoreError
 from core.settings import Settings
 from ingest.bundle import Member, read_members
 from ingest.prepare import (
@@ -304,15 +305,31 @@ def ingest_paths(
     if (workers > 1 or ray_address) and parts_factory is None:
         raise ValueError("parallel ingest needs a parts_factory to build the models in each worker")
     if ray_address:
-        from ingest import cluster  # Ray is imported only when asked for
-
-        workers = cluster.in_flight_limit(cluster.connect(ray_address))
+        workers = join_cluster(ray_address)
     try:
         return _ingest(services, [p if isinstance(p, Member) else Path(p) for p in paths], use_ocr, force, progress,
                        workers, parts_factory, stop, ray_address)
     finally:
         if ray_address:
-            cluster.disconnect()
+            _cluster().disconnect()
+
+
+def _cluster() -> ModuleType:
+    """`ingest.cluster`, imported only when a run asks for a cluster: without `--ray`, Ray is never imported."""
+    try:
+        from ingest import cluster
+    except ImportError as e:
+        raise ClusterUnavailable(f"--ray needs Ray on every node: pip install -e '.[cluster]' ({e})") from e
+    return cluster
+
+
+def join_cluster(address: str) -> int:
+    """Join the Ray cluster at `address` ("auto" or HOST:PORT) as its driver; how many tasks to keep in flight.
+
+    Raises ClusterUnavailable, in one line that names `ray start`, when there is none (at once, no wait).
+    """
+    cluster = _cluster()
+    return cluster.in_flight_limit(cluster.connect(address))
 
 
 def _ingest(services: Services, paths: list[DocRef], use_ocr: bool, force: bool, progress: Progress | None,
@@ -330,11 +347,9 @@ def _ingest(services: Services, paths: list[DocRef], use_ocr: bool, force: bool,
     for r in known:
         _record(report, tracker, r, progress)
     if ray_address:
-        from ingest.cluster import prepared_on_ray
-
         assert parts_factory is not None
         sent = ((t.source, t.sig, payload) for t, payload in _payloads(todo, as_bytes=True))
-        stream = prepared_on_ray(parts_factory, services.settings, sent, use_ocr, limit=workers)
+        stream = _cluster().prepared_on_ray(parts_factory, services.settings, sent, use_ocr, limit=workers)
     elif workers > 1 and len(todo) > 1:
         assert parts_factory is not None
         stream = _prepared_in_workers(parts_factory, services.settings, todo, use_ocr, workers)

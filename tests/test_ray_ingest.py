@@ -22,7 +22,7 @@ import pytest
 
 from core.errors import ClusterUnavailable
 from ingest.discover import discover
-from ingest.pipeline import ingest_paths
+from ingest.pipeline import ingest_paths, join_cluster
 from tests.bundle_util import make_bundle
 from tests.conftest import REPO, sample
 from tests.fakes import fake_models
@@ -45,14 +45,12 @@ def _free_port() -> int:
 
 def test_ray_with_no_cluster_is_one_clear_line_at_once(tmp_path, monkeypatch):
     pytest.importorskip("ray")
-    from ingest.cluster import connect
-
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where `ray start` would have left its address: nothing
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     for address in ("auto", f"127.0.0.1:{_free_port()}"):
         t0 = time.perf_counter()
         with pytest.raises(ClusterUnavailable) as e:
-            connect(address)
+            join_cluster(address)
         assert time.perf_counter() - t0 < 20
         assert "\n" not in str(e.value) and "ray start --head" in str(e.value) and address in str(e.value)
 
@@ -63,7 +61,7 @@ from pathlib import Path
 sys.path.insert(0, {repo!r})
 from core.settings import Settings
 from ingest.discover import discover
-from ingest.pipeline import ingest_paths
+from ingest.pipeline import ingest_paths, join_cluster
 from patfig.wiring import build_services
 from tests.fakes import HashEncoder
 import ui.cli_index

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from core.errors import ClusterUnavailable, ModelUnavailable, StoreError
 from core.settings import load_settings
 from ingest.discover import discover
-from ingest.pipeline import DocResult, IngestReport, ingest_paths
+from ingest.pipeline import DocResult, IngestReport, ingest_paths, join_cluster
 from runtime.services import Services
 from tools.calibrate import calibrate_index
 from tools.status import ingest_progress
@@ -57,10 +57,8 @@ def ingest(
     per-patent ZIP in it a document of its own. With --ray, the work runs on a Ray cluster's nodes.
     """
     if ray:  # before anything else: no cluster is one line at once, not a wait
-        from ingest.cluster import connect
-
         try:
-            connect(ray)
+            join_cluster(ray)
         except ClusterUnavailable as e:
             fail(str(e))
     docs, problems = discover(paths)
