@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from ingest.pipeline import ingest_paths, join_cluster
 from tests.bundle_util import make_bundle
 from tests.conftest import REPO, sample
 from tests.fakes import fake_models
-from tests.test_parallel_ingest import _services, snapshot
+from tests.test_parallel_ingest import _done, _services, snapshot
 
 DOCS = ("uspto/US12448527-20251021.ZIP", "pdf/EP1577413A1.pdf", "uspto/USD0907292-20210105",
         "uspto/US12448730-20251021.ZIP")
@@ -204,3 +205,44 @@ def test_a_node_lost_mid_run_loses_nothing(tmp_path, cluster, inputs, local_pool
     done_by = {k.split("/")[-1]: v for k, v in summary["documents_per_node"].items()}
     assert sum(done_by.values()) == len(docs) and done_by[survivor] > done_by.get(killed[0], 0)
     assert snapshot(tmp_path) == snapshot(local_pool)
+
+
+DRIVER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from core.settings import Settings
+from ingest.discover import discover
+from ingest.pipeline import ingest_paths
+from patfig.wiring import build_services
+from tests.fakes import HashEncoder, fake_models
+s = build_services(Settings(index_dir=Path({root!r}), visual_encoder="linedraw"), create=True,
+                   visual=HashEncoder("fake:img16"), text=HashEncoder())
+docs, _ = discover({inputs!r})
+ingest_paths(s, docs, use_ocr=False, parts_factory=fake_models, ray_address={address!r})
+"""
+
+
+@pytest.mark.slow  # a driver process killed with SIGKILL mid-run, then the run again
+def test_driver_killed_then_rerun_resumes(tmp_path, cluster, inputs, local_pool):
+    c, _ = cluster
+    root = tmp_path / "killed"
+    script = DRIVER.format(repo=str(REPO), root=str(root), inputs=inputs, address=c.address)
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, cwd=REPO)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not (root.exists() and _done(root / "patfig.sqlite")):
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    docs, _ = discover(inputs)
+    assert 1 <= _done(root / "patfig.sqlite") < len(docs)
+    s = _services(root)
+    report = ingest_paths(s, docs, use_ocr=False, parts_factory=fake_models, ray_address=c.address)
+    s.close()
+    assert sorted({r.status for r in report.results}) == ["indexed", "skipped"]
+    assert snapshot(root) == snapshot(local_pool)
