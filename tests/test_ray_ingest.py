@@ -28,6 +28,7 @@ from tests.bundle_util import make_bundle
 from tests.conftest import REPO, sample
 from tests.fakes import fake_models
 from tests.test_parallel_ingest import _done, _services, snapshot
+from tools.status import ingest_progress
 
 DOCS = ("uspto/US12448527-20251021.ZIP", "pdf/EP1577413A1.pdf", "uspto/USD0907292-20210105",
         "uspto/US12448730-20251021.ZIP")
@@ -143,6 +144,7 @@ def test_ray_equals_local_pool(tmp_path, cluster, inputs, local_pool):
     s = _services(tmp_path)
     report = ingest_paths(s, docs, use_ocr=False, parts_factory=fake_models, ray_address=c.address)
     progress = s.store.progress()
+    line = ingest_progress(s).line()  # what `patfig stats` and the web page show
     s.close()
     summary = report.summary()
     assert summary["indexed"] == len(docs) and summary["failed"] == 0
@@ -150,6 +152,8 @@ def test_ray_equals_local_pool(tmp_path, cluster, inputs, local_pool):
     assert sum(per_node.values()) == len(docs)
     assert {k.split("/")[-1] for k in per_node} <= set(_nodes(cluster))
     assert progress["nodes"] == per_node and progress["running"] is False
+    assert line.startswith(f"Ingest finished: {len(docs)} indexed") and "by node: " in line
+    assert all(f"{k} {v}" in line for k, v in per_node.items())
     assert all(r.worker != os.getpid() for r in report.results)  # prepared in Ray workers, written here
     assert snapshot(tmp_path) == snapshot(local_pool)
     again = _services(tmp_path)
