@@ -35,7 +35,8 @@ PROJECT_ROOT = Path(prepare.__file__).resolve().parents[1]  # on a node with thi
 
 
 def start_hint(address: str) -> str:
-    return (f"no Ray cluster at {address}: start one with `ray start --head` (and `ray start --address HEAD_IP:6379` "
+    where = "running on this machine (--ray auto)" if address == "auto" else f"at {address}"
+    return (f"no Ray cluster {where}: start one with `ray start --head` (and `ray start --address HEAD_IP:6379` "
             "on each other node), then run again; or ingest without --ray")
 
 
