@@ -97,14 +97,16 @@ def cluster():
     os.environ["RAY_TMPDIR"] = tmp  # `ray start`'s address file goes here, not to the machine's /tmp/ray
     os.makedirs(f"{tmp}/ray")
     small = {"object_store_memory": 80 * MB}
-    c = Cluster(initialize_head=True, connect=False,
-                head_node_args={"num_cpus": 0, "include_dashboard": False, "temp_dir": tmp, **small})
+    c = None
     try:
+        c = Cluster(initialize_head=True, connect=False,
+                    head_node_args={"num_cpus": 0, "include_dashboard": False, "temp_dir": tmp, **small})
         workers = [c.add_node(num_cpus=1, **small) for _ in range(2)]
         c.wait_for_nodes()
         yield c, workers
     finally:
-        c.shutdown()
+        if c is not None:
+            c.shutdown()
         if old is None:
             os.environ.pop("RAY_TMPDIR", None)
         else:
