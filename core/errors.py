@@ -29,3 +29,7 @@ class ModelUnavailable(PatfigError, RuntimeError):
 
 class ReadError(PatfigError):
     """A document that cannot be read; the message says what and why (e.g. 'corrupt ZIP: ...')."""
+
+
+class ClusterUnavailable(PatfigError, RuntimeError):
+    """The Ray cluster asked for cannot be reached or used. The message says how to start one."""

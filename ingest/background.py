@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from ingest.pipeline import IngestReport, ingest_paths
+from ingest.pipeline import DocRef, IngestReport, ingest_paths
 from ingest.prepare import PartsFactory
 from runtime.services import Services
 
@@ -25,7 +24,7 @@ class BackgroundIngest:
     def __init__(
         self,
         services: Services,
-        paths: Sequence[Path],
+        paths: Sequence[DocRef],
         *,
         workers: int,
         parts_factory: PartsFactory,

@@ -5,6 +5,10 @@ in worker processes, and this module is the single writer that puts each finishe
 index, completely or not at all (see store/index.py on consistency). Running ingest twice adds nothing
 twice: a source whose content signature is already indexed is skipped, and a run killed half-way is
 cleaned up and resumed by the next one.
+
+Members of a weekly bundle (`ingest.bundle`) reach the preparers as bytes, read from the bundle as one
+stream; with `ray_address`, every document does, and the preparers are Ray tasks on a cluster
+(`ingest.cluster`), while this process stays the one writer.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
-from core.errors import ModelUnavailable, StoreError
+from core.errors import ClusterUnavailable, ModelUnavailable, StoreError
 from core.figure_text import figure_passages
 from core.settings import Settings
+from ingest.bundle import Member, read_members
 from ingest.prepare import (
     Parts,
     PartsFactory,
@@ -31,6 +37,7 @@ from ingest.prepare import (
     prepare_document,
     prepare_in_worker,
 )
+from ingest.read import Blob, blob_of
 from runtime.services import Services
 from store.index import FIGURE_PASSAGES_FLAG, FigureStore
 
@@ -51,6 +58,7 @@ class DocResult:
     message: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # read, ocr, encode, store
     worker: int = 0  # pid of the process that read, OCRed and encoded it
+    node: str = ""  # the cluster node it was prepared on (ingest on Ray)
     peak_rss_mb: float = 0.0  # that process's peak memory
 
 
@@ -84,6 +92,14 @@ class IngestReport:
                 out[r.worker] = max(out.get(r.worker, 0.0), r.peak_rss_mb)
         return out
 
+    def per_node(self) -> dict[str, int]:
+        """Documents prepared on each cluster node (ingest on Ray); empty for a local run."""
+        out: dict[str, int] = {}
+        for r in self.results:
+            if r.node:
+                out[r.node] = out.get(r.node, 0) + 1
+        return out
+
     def summary(self) -> dict:
         t = self.totals()
         sheets = sum(r.sheets for r in self.results if r.status == "indexed")
@@ -100,6 +116,7 @@ class IngestReport:
             "sheets_per_minute": round(sheets / wall * 60, 1) if wall and sheets else 0.0,
             "share": {k: round(v / busy, 3) for k, v in t.items()} if busy else {},
             "peak_memory_mb_per_worker": [round(v) for v in self.peak_memory_mb().values()],
+            "documents_per_node": self.per_node(),
             "recovered": self.recovered,
             "problems": self.problems,
             "failures": [{"source": r.source, "error": r.message} for r in self.failed],
@@ -124,7 +141,8 @@ def source_signature(path: Path) -> str:
 
 def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
     """Put one prepared document into the index (the only place ingest writes)."""
-    base = {"worker": prep.worker, "peak_rss_mb": prep.peak_rss_mb, "seconds": dict(prep.seconds)}
+    base = {"worker": prep.worker, "node": prep.node, "peak_rss_mb": prep.peak_rss_mb,
+            "seconds": dict(prep.seconds)}
     if prep.error or prep.patent is None:
         store.record_source(prep.source, prep.sig, None, "failed", prep.error)
         return DocResult(prep.source, "failed", message=prep.error, **base)
@@ -148,35 +166,91 @@ def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
     return DocResult(prep.source, "indexed", patent.patent_id, len(prep.pngs), len(prep.sheets), **base)
 
 
+DocRef = Path | Member  # a document on disk, or a member of a weekly bundle
+
+
 @dataclass
 class _Todo:
-    path: Path
+    path: DocRef
     source: str
     sig: str = ""
 
 
-def _triage(store: FigureStore, paths: Sequence[Path], force: bool) -> tuple[list[_Todo], list[DocResult]]:
+@dataclass(frozen=True)
+class _Unread:
+    """A document whose bytes could not be had; it is recorded as failed with the reason."""
+
+    source: str
+    error: str
+
+
+def _triage(store: FigureStore, paths: Sequence[DocRef], force: bool) -> tuple[list[_Todo], list[DocResult]]:
     """Split the inputs into documents to prepare and results known at once (unreadable, already done)."""
     todo: list[_Todo] = []
     done: list[DocResult] = []
     for path in paths:
-        source = str(Path(path).resolve())
-        try:
-            sig = source_signature(Path(path))
-        except OSError as e:
-            done.append(DocResult(source, "failed", message=f"cannot read: {e}"))
-            continue
+        if isinstance(path, Member):
+            source, sig = path.source, path.sig  # a bundle's listing hashed each member's bytes
+        else:
+            source = str(Path(path).resolve())
+            try:
+                sig = source_signature(Path(path))
+            except OSError as e:
+                done.append(DocResult(source, "failed", message=f"cannot read: {e}"))
+                continue
         pid = store.source_done(source, sig)
         if pid and not force:
             done.append(DocResult(source, "skipped", pid, message="already indexed"))
         else:
-            todo.append(_Todo(Path(path), source, sig))
+            todo.append(_Todo(path, source, sig))
     return todo, done
 
 
+Payload = Path | Blob | _Unread
+
+
+def _payloads(todo: Sequence[_Todo], as_bytes: bool) -> Iterator[tuple[_Todo, Payload]]:
+    """What each document is sent to a preparer as, lazily and in order: its path, or its bytes.
+
+    Bundle members are always bytes, read from their bundle as one stream; with `as_bytes` (a cluster,
+    whose nodes share no disk) every document is.
+    """
+    i = 0
+    while i < len(todo):
+        t = todo[i]
+        if isinstance(t.path, Member):
+            group: dict[Member, _Todo] = {}
+            while i < len(todo) and isinstance(m := todo[i].path, Member) and m.bundle == t.path.bundle:
+                group[m] = todo[i]
+                i += 1
+            for m, data in read_members(list(group)):
+                x = group[m]
+                yield x, Blob(x.source, data, "zip") if isinstance(data, bytes) else _Unread(x.source, data)
+            continue
+        if as_bytes:
+            try:
+                yield t, blob_of(t.path)
+            except OSError as e:
+                yield t, _Unread(t.source, f"cannot read: {e}")
+        else:
+            yield t, t.path
+        i += 1
+
+
+def prepare_payload(parts: Parts, payload: Payload, sig: str, use_ocr: bool) -> Prepared:
+    """`prepare_document`, or the failure of a document that could not be read at all."""
+    if isinstance(payload, _Unread):
+        return _unread(payload, sig)
+    return prepare_document(parts, payload, sig, use_ocr)
+
+
+def _unread(payload: _Unread, sig: str) -> Prepared:
+    return Prepared(source=payload.source, sig=sig, error=payload.error, worker=os.getpid())
+
+
 def _prepared_in_process(parts: Parts, todo: Sequence[_Todo], use_ocr: bool) -> Iterator[Prepared]:
-    for t in todo:
-        yield prepare_document(parts, t.path, t.sig, use_ocr)
+    for t, payload in _payloads(todo, as_bytes=False):
+        yield prepare_payload(parts, payload, t.sig, use_ocr)
 
 
 def _prepared_in_workers(
@@ -190,16 +264,18 @@ def _prepared_in_workers(
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state in the workers
     pool = ctx.Pool(workers, initializer=init_worker, initargs=(factory, settings, threads))
+    tasks = ((payload, t.sig, use_ocr) for t, payload in _payloads(todo, as_bytes=False))  # read as sent
     try:
-        yield from pool.imap_unordered(_prepare_task, [(t.path, t.sig, use_ocr) for t in todo], chunksize=1)
+        yield from pool.imap_unordered(_prepare_task, tasks, chunksize=1)
         pool.close()
     finally:
         pool.terminate()
         pool.join()
 
 
-def _prepare_task(args: tuple[Path, str, bool]) -> Prepared:
-    return prepare_in_worker(*args)
+def _prepare_task(args: tuple[Payload, str, bool]) -> Prepared:
+    payload, sig, use_ocr = args
+    return _unread(payload, sig) if isinstance(payload, _Unread) else prepare_in_worker(payload, sig, use_ocr)
 
 
 Progress = Callable[[DocResult], None]
@@ -207,7 +283,7 @@ Progress = Callable[[DocResult], None]
 
 def ingest_paths(
     services: Services,
-    paths: Sequence[Path],
+    paths: Sequence[DocRef],
     *,
     use_ocr: bool = True,
     force: bool = False,
@@ -215,6 +291,7 @@ def ingest_paths(
     workers: int = 1,
     parts_factory: PartsFactory | None = None,
     stop: threading.Event | None = None,
+    ray_address: str | None = None,
 ) -> IngestReport:
     """Ingest many documents: clean up after an interrupted run, then prepare and write each one.
 
@@ -223,9 +300,43 @@ def ingest_paths(
     Progress (done of total, the documents in flight, failures, ETA) is kept in the index, where
     `patfig stats` and the web app read it. Setting `stop` ends the run after the current document;
     what was not written is picked up by the next run.
+
+    With `ray_address` ("auto", "HOST:6379"), the documents are prepared as Ray tasks on that cluster's
+    nodes instead (`ingest.cluster`; raises ClusterUnavailable when there is none), still written here.
     """
-    if workers > 1 and parts_factory is None:
+    if (workers > 1 or ray_address) and parts_factory is None:
         raise ValueError("parallel ingest needs a parts_factory to build the models in each worker")
+    if ray_address:
+        workers = join_cluster(ray_address)
+    try:
+        return _ingest(services, [p if isinstance(p, Member) else Path(p) for p in paths], use_ocr, force, progress,
+                       workers, parts_factory, stop, ray_address)
+    finally:
+        if ray_address:
+            _cluster().disconnect()
+
+
+def _cluster() -> ModuleType:
+    """`ingest.cluster`, imported only when a run asks for a cluster: without `--ray`, Ray is never imported."""
+    try:
+        from ingest import cluster
+    except ImportError as e:
+        raise ClusterUnavailable(f"--ray needs Ray on every node: pip install -e '.[cluster]' ({e})") from e
+    return cluster
+
+
+def join_cluster(address: str) -> int:
+    """Join the Ray cluster at `address` ("auto" or HOST:PORT) as its driver; how many tasks to keep in flight.
+
+    Raises ClusterUnavailable, in one line that names `ray start`, when there is none (at once, no wait).
+    """
+    cluster = _cluster()
+    return cluster.in_flight_limit(cluster.connect(address))
+
+
+def _ingest(services: Services, paths: list[DocRef], use_ocr: bool, force: bool, progress: Progress | None,
+            workers: int, parts_factory: PartsFactory | None, stop: threading.Event | None,
+            ray_address: str | None) -> IngestReport:
     started = time.perf_counter()
     store = services.store
     report = IngestReport(workers=workers)
@@ -234,11 +345,15 @@ def ingest_paths(
         log.warning("removed %d half-indexed patent(s) from an interrupted run: %s",
                     len(report.recovered), ", ".join(report.recovered))
     report.backfilled = backfill_figure_passages(services)
-    todo, known = _triage(store, [Path(p) for p in paths], force)
+    todo, known = _triage(store, paths, force)
     tracker = _Tracker(store, total=len(paths), queue=[t.source for t in todo], workers=workers)
     for r in known:
         _record(report, tracker, r, progress)
-    if workers > 1 and len(todo) > 1:
+    if ray_address:
+        assert parts_factory is not None
+        sent = ((t.source, t.sig, payload) for t, payload in _payloads(todo, as_bytes=True))
+        stream = _cluster().prepared_on_ray(parts_factory, services.settings, sent, use_ocr, limit=workers)
+    elif workers > 1 and len(todo) > 1:
         assert parts_factory is not None
         stream = _prepared_in_workers(parts_factory, services.settings, todo, use_ocr, workers)
     else:
@@ -255,7 +370,7 @@ def ingest_paths(
         tracker.finish(str(e))
         raise
     finally:
-        stream.close()  # ends the worker processes, if any are left
+        stream.close()  # ends the worker processes or Ray tasks, if any are left
     report.wall_seconds = time.perf_counter() - started
     tracker.finish("")
     return report
@@ -299,7 +414,7 @@ class _Tracker:
         self.state: dict = {
             "running": True, "total": total, "done": 0, "indexed": 0, "skipped": 0, "failed": 0,
             "failures": [], "current": self.queue[:workers], "started": self.started,
-            "updated": self.started, "eta_seconds": None, "last": "", "error": "",
+            "updated": self.started, "eta_seconds": None, "last": "", "error": "", "nodes": {},
         }
         self._prepared = 0
         store.set_progress(self.state)
@@ -315,6 +430,8 @@ class _Tracker:
         if r.status == "failed":
             s["failures"] = (s["failures"] + [{"source": name, "error": r.message}])[-20:]
         s["last"] = f"{r.patent_id or name} {r.status}"
+        if r.node:  # ingest on a cluster: documents done per node
+            s["nodes"][r.node] = s["nodes"].get(r.node, 0) + 1
         s["updated"] = now = time.time()
         if r.seconds:  # only documents that were prepared say how long the rest will take
             self._prepared += 1

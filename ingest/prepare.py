@@ -28,7 +28,7 @@ from core.types import Box, OcrToken, Patent, Sheet
 from ingest.base import Document
 from ingest.figures import sheet_view_kind
 from ingest.ocr_link import assign_figs, figs_on_sheet, link_sheet
-from ingest.read import read_document
+from ingest.read import Blob, read_document, source_name
 from ingest.segment import figure_crop, split_sheet
 from models.base import TextEncoder, VisualEncoder
 from models.ocr import NumeralReader
@@ -79,6 +79,7 @@ class Prepared:
     error: str = ""  # set when the document failed
     fatal: bool = False  # a model could not be loaded: the run stops
     worker: int = 0  # pid of the process that prepared it
+    node: str = ""  # the cluster node it was prepared on (ingest on Ray), else ""
     peak_rss_mb: float = 0.0  # that process's peak resident memory so far
 
 
@@ -185,7 +186,7 @@ def _encode(parts: Parts, prep: Prepared, images: Sequence[Image.Image]) -> None
     prep.encoders = (EncoderId(visual.name, visual.dim), EncoderId(text.name, text.dim))
 
 
-def _fill(parts: Parts, prep: Prepared, path: Path, use_ocr: bool) -> None:
+def _fill(parts: Parts, prep: Prepared, path: Path | Blob, use_ocr: bool) -> None:
     t0 = time.perf_counter()
     with read_document(path) as doc:
         prep.patent = doc.patent
@@ -202,9 +203,9 @@ def _fill(parts: Parts, prep: Prepared, path: Path, use_ocr: bool) -> None:
     prep.seconds["read"] += time.perf_counter() - t2  # rendering the PNGs counts as reading the sheets
 
 
-def prepare_document(parts: Parts, path: Path, sig: str, use_ocr: bool) -> Prepared:
+def prepare_document(parts: Parts, path: Path | Blob, sig: str, use_ocr: bool) -> Prepared:
     """Read, OCR and encode one document. Never raises for a bad document: the error is in the result."""
-    prep = Prepared(source=str(path.resolve()), sig=sig, worker=os.getpid())
+    prep = Prepared(source=source_name(path), sig=sig, worker=os.getpid())
     try:
         _fill(parts, prep, path, use_ocr)
     except ReadError as e:
@@ -241,7 +242,7 @@ def init_worker(factory: PartsFactory, settings: Settings, threads: int) -> None
     _WORKER_PARTS = factory(settings)
 
 
-def prepare_in_worker(path: Path, sig: str, use_ocr: bool) -> Prepared:
+def prepare_in_worker(path: Path | Blob, sig: str, use_ocr: bool) -> Prepared:
     """`prepare_document` with the parts this worker process built at start-up."""
     assert _WORKER_PARTS is not None, "init_worker did not run"
     return prepare_document(_WORKER_PARTS, path, sig, use_ocr)

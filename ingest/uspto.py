@@ -12,6 +12,7 @@ reproductions "1.1 : Perspective"), no reference signs, and the Locarno class in
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import zipfile
@@ -108,10 +109,10 @@ class _FolderImages:
         """Nothing stays open for a folder."""
 
 
-def read_uspto(path: Path) -> Document:
-    """Read a USPTO ZIP or unpacked folder into a Document."""
+def read_uspto(path: Path, data: bytes | None = None) -> Document:
+    """Read a USPTO ZIP or unpacked folder into a Document; a ZIP from `data` when given (`path` then names it)."""
     path = Path(path)
-    if path.is_dir():
+    if data is None and path.is_dir():
         xml_path = find_ice_xml(path)
         if xml_path is None:
             raise ReadError(f"not a patent document: no USPTO ICE XML in folder {path}")
@@ -121,7 +122,7 @@ def read_uspto(path: Path) -> Document:
         root = parse_xml(xml_path.read_bytes(), xml_path.name)
         return Document(patent=patent_from_xml(root, str(path), images.has), images=images)
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
         raise ReadError(f"corrupt ZIP {path.name}: {e}") from e
     try:

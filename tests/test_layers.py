@@ -37,7 +37,8 @@ ANYTHING = {"patfig"}  # the composition root
 
 # Third-party packages worth importing inside a function (prefixes of the top-level name: "langchain"
 # covers langchain_core and langchain_ollama, "torch" covers torchvision).
-HEAVY = ("torch", "easyocr", "open_clip", "sentence_transformers", "sklearn", "gradio", "langchain", "rapidocr", "mcp")
+HEAVY = ("torch", "easyocr", "open_clip", "sentence_transformers", "sklearn", "gradio", "langchain", "rapidocr",
+         "mcp", "ray")
 
 
 @dataclass(frozen=True)

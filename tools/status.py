@@ -23,6 +23,7 @@ class IngestProgress(BaseModel):
     current: list[str] = Field(default_factory=list)  # documents being read now
     eta_seconds: int | None = None
     failures: list[dict[str, str]] = Field(default_factory=list)
+    nodes: dict[str, int] = Field(default_factory=dict)  # ingest on a Ray cluster: documents done per node
     error: str = ""
     updated: float = 0.0
 
@@ -34,7 +35,7 @@ class IngestProgress(BaseModel):
             verdict = f"Ingest finished: {self.indexed} indexed, {self.skipped} already there, {self.failed} failed"
             if self.error:
                 verdict = f"Ingest stopped after {self.done} of {self.total} documents ({self.error})"
-            return verdict + "."
+            return verdict + (f"; {self.nodes_line()}" if self.nodes else "") + "."
         parts = [f"Indexing: {self.done} of {self.total} documents done"]
         if self.failed:
             parts[0] += f", {self.failed} failed"
@@ -42,7 +43,13 @@ class IngestProgress(BaseModel):
             parts.append("now reading " + ", ".join(self.current))
         if self.eta_seconds:
             parts.append(f"about {_duration(self.eta_seconds)} left")
+        if self.nodes:
+            parts.append(self.nodes_line())
         return "; ".join(parts) + "."
+
+    def nodes_line(self) -> str:
+        """"by node: 10.0.0.5/1a2b3c4d 12, 10.0.0.6/5e6f7a8b 9" (ingest on a Ray cluster), or ""."""
+        return ("by node: " + ", ".join(f"{k} {v}" for k, v in sorted(self.nodes.items()))) if self.nodes else ""
 
 
 def _duration(seconds: int) -> str:

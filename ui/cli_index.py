@@ -12,10 +12,10 @@ import typer
 from rich.table import Table
 from tqdm import tqdm
 
-from core.errors import ModelUnavailable, StoreError
+from core.errors import ClusterUnavailable, ModelUnavailable, StoreError
 from core.settings import load_settings
 from ingest.discover import discover
-from ingest.pipeline import DocResult, IngestReport, ingest_paths
+from ingest.pipeline import DocResult, IngestReport, ingest_paths, join_cluster
 from runtime.services import Services
 from tools.calibrate import calibrate_index
 from tools.status import ingest_progress
@@ -27,7 +27,9 @@ STATS_ROWS = ("patents", "sheets", "figures", "figures_with_components", "refere
 
 def ingest(
     ctx: typer.Context,
-    paths: list[str] = typer.Argument(..., help="Files (USPTO .ZIP, .pdf), folders (searched recursively) or globs."),
+    paths: list[str] = typer.Argument(
+        ..., help="Files (USPTO .ZIP, .pdf), weekly bundles (.tar, or a .zip holding one), folders (searched "
+        "recursively) or globs."),
     index: Path | None = IndexOpt,
     ocr: bool = typer.Option(
         True, "--ocr/--no-ocr", help="Read the numerals and FIG labels on the sheets (engine: PATFIG_OCR__ENGINE)."
@@ -39,6 +41,10 @@ def ingest(
         "weights first when online and PATFIG_OFFLINE is not set (see `patfig models`)."
     ),
     workers: int = WorkersOpt,
+    ray: str | None = typer.Option(
+        None, "--ray", metavar="ADDRESS",
+        help="Prepare the documents as Ray tasks on the cluster at ADDRESS (`auto`: the one `ray start` made "
+        "here; HOST:6379) instead of --workers; this process still writes the index. Needs '.[cluster]'."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Read patent documents, OCR their drawing sheets, and add them to the index.
@@ -47,28 +53,38 @@ def ingest(
     one process writes the index. Idempotent (a document already indexed is skipped) and resumable (an
     interrupted run, even a killed one, is cleaned up and completed by running the same command again).
     Bad documents are reported and skipped; the exit code is 1 if any failed. `patfig stats` shows the
-    progress of a running ingest.
+    progress of a running ingest. A weekly bundle is read as a stream (never unpacked to disk), each
+    per-patent ZIP in it a document of its own. With --ray, the work runs on a Ray cluster's nodes.
     """
+    if ray:  # before anything else: no cluster is one line at once, not a wait
+        try:
+            join_cluster(ray)
+        except ClusterUnavailable as e:
+            fail(str(e))
     docs, problems = discover(paths)
     for p in problems:
         console.print(f"[yellow]warning:[/] {p}")
     if not docs:
-        fail("no patent documents found in " + ", ".join(paths) + " (looked for USPTO .ZIP, USPTO folders, .pdf)")
+        fail("no patent documents found in " + ", ".join(paths)
+             + " (looked for USPTO .ZIP, USPTO folders, .pdf, .tar bundles)")
     services = open_services(ctx, index, create=True, visual_encoder=encoder)
     bar = tqdm(total=len(docs), unit="doc", desc="ingest", file=sys.stderr, dynamic_ncols=True)
     workers = min(workers, len(docs))
     try:
-        if workers == 1:  # in this process: say which encoders before the work starts
+        if ray:
+            console.print(f"{len(docs)} documents, prepared on the Ray cluster at {ray}")
+        elif workers == 1:  # in this process: say which encoders before the work starts
             console.print(f"visual encoder: [bold]{services.visual.name}[/]; text encoder: {services.text.name}")
         else:
             console.print(f"{len(docs)} documents, {workers} worker processes")
         report = ingest_paths(services, docs, use_ocr=ocr and services.settings.ocr.enabled, force=force,
-                              progress=_progress(bar), workers=workers, parts_factory=wiring(ctx).parts_factory)
-    except (ModelUnavailable, StoreError) as e:
+                              progress=_progress(bar), workers=workers, parts_factory=wiring(ctx).parts_factory,
+                              ray_address=ray)
+    except (ModelUnavailable, StoreError, ClusterUnavailable) as e:
         bar.close()
         fail(str(e))
     bar.close()
-    if workers > 1 and (enc := services.store.encoders()):
+    if (workers > 1 or ray) and (enc := services.store.encoders()):
         console.print("encoders: " + "; ".join(f"{k} [bold]{v.name}[/]" for k, v in enc.items()))
     _print_report(report, problems, as_json)
     if recalibrate(services, report) and not as_json:
@@ -81,11 +97,14 @@ def ingest(
 def _progress(bar: tqdm) -> Callable[[DocResult], None]:
     """The per-document progress callback: the bar, the sheet count, and failures as they happen."""
     sheets_done = 0
+    by_node: dict[str, int] = {}
 
     def progress(r: DocResult) -> None:
         nonlocal sheets_done
         sheets_done += r.sheets
-        bar.set_postfix_str(f"{r.patent_id or Path(r.source).name} {r.status}, {sheets_done} sheets")
+        by_node[r.node] = by_node.get(r.node, 0) + 1
+        nodes = f"; by node {', '.join(f'{k} {v}' for k, v in sorted(by_node.items()) if k)}" if r.node else ""
+        bar.set_postfix_str(f"{r.patent_id or Path(r.source).name} {r.status}, {sheets_done} sheets{nodes}")
         if r.status == "failed":
             bar.write(f"failed: {r.source}: {r.message}", file=sys.stderr)
         bar.update(1)
@@ -107,6 +126,8 @@ def _print_report(report: IngestReport, problems: list[str], as_json: bool) -> N
     elif summary["skipped"] and not summary["indexed"]:
         counts += " (every document was already indexed; --force re-indexes)"
     out.print(counts)
+    if summary["documents_per_node"]:
+        out.print("by node: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["documents_per_node"].items())))
     if report.recovered:
         out.print(f"cleaned up half-indexed patents from an interrupted run: {', '.join(report.recovered)}")
     for f in summary["failures"]:

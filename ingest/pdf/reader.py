@@ -57,14 +57,14 @@ class _PdfImages:
         self.pdf.close()
 
 
-def read_pdf(path: Path) -> Document:
-    """Read a patent publication PDF into a Document.
+def read_pdf(path: Path, data: bytes | None = None) -> Document:
+    """Read a patent publication PDF into a Document; from `data` when given (`path` then only names it).
 
     Raises ReadError for an encrypted, corrupt or empty PDF, or one without a patent front page.
     """
     path = Path(path)
     try:
-        pdf = pdfium.PdfDocument(str(path))
+        pdf = pdfium.PdfDocument(data if data is not None else str(path))
     except pdfium.PdfiumError as e:
         msg = str(e)
         if "password" in msg.lower() or "security" in msg.lower():
