@@ -46,7 +46,11 @@ def quote(text: str, n: int = QUOTE_CHARS) -> str:
 def _raw_words(m: str, c: Contribution) -> str:
     """"similarity 0.367" (or "score 12.400" for a non-cosine list), with calibrated relevance when known."""
     raw = c["raw"] if c["raw"] is not None else 0.0
-    words = f"{'similarity' if m in SIMILARITY_MODALITIES else 'score'} {_num(raw)}"
+    if m == "verified":  # a count of local features matched in one arrangement (tools.verify)
+        n = int(round(raw))
+        words = f"{n} matching {'detail' if n == 1 else 'details'} in the same arrangement"
+    else:
+        words = f"{'similarity' if m in SIMILARITY_MODALITIES else 'score'} {_num(raw)}"
     cal = c["calibrated"]
     if cal is not None:
         words += f", calibrated relevance {_num(cal)}, a {strength(cal)} match"

@@ -23,10 +23,12 @@ SOURCE_WORDS = {
     "passage": "a passage of the document",
     "passage_text": "a passage of the document",
     "component": "the names of the parts drawn on it",
+    "verified": "the drawing's details in the same arrangement",
+    "local_features": "the drawing's details in the same arrangement",
     "component_label": "the names of the parts drawn on it",
 }
 SHORT_WORDS = {"visual": "drawing", "clip_text": "drawing", "text": "text", "lexical": "document text",
-               "passage": "passage", "component": "part names"}
+               "passage": "passage", "component": "part names", "verified": "verified detail"}
 METHOD_WORDS = {
     "odds": "the weighted mean of the log-odds of the calibrated scores, turned back into a relevance",
     "avg": "a weighted average",

@@ -24,6 +24,7 @@ from typing import cast
 
 from PIL import Image, UnidentifiedImageError
 
+from core.calibration import Curve
 from core.defaults import DEFAULT_K, DEFAULT_MORE_LIKE_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
@@ -31,6 +32,7 @@ from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent, Sheet
 from runtime.services import Services
 from store.index import EncoderId
+from tools import verify as verification
 from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
 
@@ -294,8 +296,12 @@ def search_image(
     method: str = DEFAULT_METHOD,
     exclude: Sequence[str] = (),
     min_score: float = 0.0,
+    verify_top: int = verification.TOP,
 ) -> list[Hit]:
-    """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`."""
+    """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`.
+
+    The first `verify_top` candidates are re-scored by local features in one arrangement (`tools.verify`);
+    0 turns that off."""
     check_k(k)
     _check_method(method)
     if not 0.0 <= text_weight <= 1.0:
@@ -314,12 +320,35 @@ def search_image(
         weights |= tw
         paths |= tp
     lists = _score_all(services, vectors, filters, exclude)
-    fused = fuse(lists, weights, method, paths, curves_for(services, lists))
+    curves = curves_for(services, lists)
+    fused = fuse(lists, weights, method, paths, curves)
     name = image if isinstance(image, str | Path) else "uploaded image"
     query = {"mode": "image+text" if has_text else "image", "image": str(name), "crop": list(crop) if crop else None,
              "text": text or "", "text_weight": text_weight}
+    if verify_top > 0 and fused:
+        fused, weights, query["verified"] = _verified(services, img, fused, lists, weights, method, paths, curves,
+                                                      verify_top)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score)
+
+
+def _verified(
+    services: Services, img: Image.Image, fused: list[Fused], lists: dict[str, dict[str, float]],
+    weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
+) -> tuple[list[Fused], dict[str, float], str]:
+    """The fused list with the verified inlier counts of its first `top` candidates as a modality of their own
+    (its weight a share of the drawing's), and a note on the verification for the query's record."""
+    v = verification.verify(services, img, [f.id for f in fused[:top]])
+    note = (f"{len(v.inliers)} candidates verified by local features in {v.seconds * 1000:.0f} ms"
+            + (f"; {v.note}" if v.note else ""))
+    if not v.inliers:
+        return fused, weights, v.note or note
+    share = verification.SHARE * weights.get("visual", 0.0)
+    weights = {**weights, "visual": weights.get("visual", 0.0) - share, verification.MODALITY: share}
+    lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
+    paths = {**paths, verification.MODALITY: verification.PATH}
+    curves = {**curves, verification.MODALITY: verification.CURVE}
+    return fuse(lists, weights, method, paths, curves), weights, note
 
 
 def more_like(
