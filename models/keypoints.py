@@ -69,7 +69,8 @@ def describe(img: Image.Image, scale: float, n_features: int = N_FEATURES) -> Fe
         arr = cv2.resize(arr, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     if int(arr.max()) - int(arr.min()) < 32:  # one flat tone: no line to describe
         return EMPTY
-    orb = cv2.ORB_create(nfeatures=n_features, scaleFactor=1.3, nlevels=6, fastThreshold=10)
+    orb = cv2.ORB_create(  # pyright: ignore[reportAttributeAccessIssue]
+        nfeatures=n_features, scaleFactor=1.3, nlevels=6, fastThreshold=10)
     kps, desc = orb.detectAndCompute(arr, None)
     if desc is None or not kps:
         return EMPTY

@@ -15,6 +15,7 @@ from core.errors import ToolError
 from models import keypoints
 from store.local_features import FILENAME, LocalFeatureStore
 from tests.conftest import fake_services
+from tools import verify
 from tools.explain import explain_hit
 from tools.search import search_image
 
@@ -79,7 +80,7 @@ def test_a_region_of_a_sheet_finds_its_sheet_first_verified(fake_index):
         assert top.figure_id == sheet.figure_id, (sheet.figure_id, [h.figure_id for h in hits])
         verified = top.breakdown.modalities["verified"]
         assert verified.raw >= 15 and verified.path == "local_features"
-        assert 0.5 < verified.calibrated <= 1.0
+        assert verified.calibrated == pytest.approx(verify.CURVE(verified.raw), abs=1e-5)
         others = [h.breakdown.modalities["verified"].raw for h in hits[1:] if "verified" in h.breakdown.modalities]
         assert all(verified.raw > r for r in others)
         assert "verified by local features" in str(top.breakdown.query["verified"])

@@ -24,11 +24,14 @@ SOURCE_WORDS = {
     "passage_text": "a passage of the document",
     "component": "the names of the parts drawn on it",
     "verified": "the drawing's details in the same arrangement",
+    "views": "the best-matching view of the same patent",
+    "best_view_of_patent": "the best-matching view of the same patent",
     "local_features": "the drawing's details in the same arrangement",
     "component_label": "the names of the parts drawn on it",
 }
 SHORT_WORDS = {"visual": "drawing", "clip_text": "drawing", "text": "text", "lexical": "document text",
-               "passage": "passage", "component": "part names", "verified": "verified detail"}
+               "passage": "passage", "component": "part names", "verified": "verified detail",
+               "views": "patent's best view"}
 METHOD_WORDS = {
     "odds": "the weighted mean of the log-odds of the calibrated scores, turned back into a relevance",
     "avg": "a weighted average",

@@ -33,6 +33,7 @@ from core.types import Breakdown, Component, Hit, Patent, Sheet
 from runtime.services import Services
 from store.index import EncoderId
 from tools import verify as verification
+from tools import views
 from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
 
@@ -297,11 +298,14 @@ def search_image(
     exclude: Sequence[str] = (),
     min_score: float = 0.0,
     verify_top: int = verification.TOP,
+    views_weight: float = views.BETA,
 ) -> list[Hit]:
     """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`.
 
-    The first `verify_top` candidates are re-scored by local features in one arrangement (`tools.verify`);
-    0 turns that off."""
+    Each candidate also scores as the best-matching view of its patent, weighted `views_weight` within the
+    drawing's weight (`tools.views`: a design's other views come up with the one matched), and the first
+    `verify_top` candidates are re-scored by local features in one arrangement (`tools.verify`); 0 turns
+    either off."""
     check_k(k)
     _check_method(method)
     if not 0.0 <= text_weight <= 1.0:
@@ -325,11 +329,41 @@ def search_image(
     name = image if isinstance(image, str | Path) else "uploaded image"
     query = {"mode": "image+text" if has_text else "image", "image": str(name), "crop": list(crop) if crop else None,
              "text": text or "", "text_weight": text_weight}
+    if views_weight > 0 and fused:
+        lists, weights, paths, curves = _with_views(services, vectors, lists, weights, paths, curves, fused, filters,
+                                                    exclude, views_weight)
+        fused = fuse(lists, weights, method, paths, curves)
     if verify_top > 0 and fused:
         fused, weights, query["verified"] = _verified(services, img, fused, lists, weights, method, paths, curves,
                                                       verify_top)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score)
+
+
+def _with_views(
+    services: Services, vectors: dict[str, list[float]], lists: dict[str, dict[str, float]],
+    weights: dict[str, float], paths: dict[str, str], curves: dict[str, Curve], fused: list[Fused],
+    filters: Filters | None, exclude: Sequence[str], beta: float,
+) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, str], dict[str, Curve]]:
+    """The lists with the ``views`` modality (`tools.views`): every unit of the first candidates' patents scored
+    in every modality, and each candidate's patent's best visual similarity, weighted `beta` of the drawing."""
+    store = services.store
+    ranked = [f.id for f in fused]
+    patent_of = {i: str(m.get("patent_id", "")) for i, m in store.metadata(ranked[:POOL]).items()}
+    pids = views.top_patents(ranked, patent_of)
+    more = [i for i in store.ids(Filters(include_ids=pids)) if i not in lists["visual"] and i not in exclude] \
+        if pids else []
+    if more:
+        query_fn = {"visual": store.query_visual, "clip_text": store.query_visual, "text": store.query_text}
+        f = filters.model_copy(update={"include_ids": pids}) if filters else None
+        lists = {m: {**lists[m], **{h.id: h.similarity for h in query_fn[m](vectors[m], len(more), f, ids=more)}}
+                 for m in lists}
+        patent_of |= {i: str(m.get("patent_id", "")) for i, m in store.metadata(more).items()}
+    lists = {**lists, views.MODALITY: views.patent_best(lists["visual"], patent_of)}
+    w = weights["visual"]
+    weights = {**weights, "visual": w * (1 - beta), views.MODALITY: w * beta}
+    return (lists, weights, {**paths, views.MODALITY: views.PATH},
+            {**curves, views.MODALITY: curves["visual"]})
 
 
 def _verified(
@@ -343,8 +377,10 @@ def _verified(
             + (f"; {v.note}" if v.note else ""))
     if not v.inliers:
         return fused, weights, v.note or note
-    share = verification.SHARE * weights.get("visual", 0.0)
-    weights = {**weights, "visual": weights.get("visual", 0.0) - share, verification.MODALITY: share}
+    drawing = [m for m in ("visual", views.MODALITY) if m in weights]
+    share = verification.SHARE * sum(weights[m] for m in drawing)
+    weights = {**weights, **{m: weights[m] * (1 - verification.SHARE) for m in drawing},
+               verification.MODALITY: share}
     lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
     paths = {**paths, verification.MODALITY: verification.PATH}
     curves = {**curves, verification.MODALITY: verification.CURVE}
