@@ -120,9 +120,21 @@ def test_degenerate_regions_get_a_clear_answer(fake_index, crop):
     assert "crop box" in str(e.value)
 
 
-@pytest.mark.parametrize("tone", [255, 0])
-def test_a_flat_upload_searches_unverified_and_says_so(fake_index, tone):
-    hits = search_image(fake_index, Image.new("L", (900, 700), tone), k=3)
+@pytest.mark.parametrize(("tone", "word"), [(255, "white"), (0, "black")])
+def test_a_flat_upload_or_region_is_refused_with_a_reason(fake_index, tone, word):
+    with pytest.raises(ToolError, match=f"the picture is blank \\(all {word}\\)"):
+        search_image(fake_index, Image.new("L", (900, 700), tone), k=3)
+    sheet, img = _whole_sheets(fake_index, 1)[0]
+    if tone == 255:  # a region clicked in the sheet's margin
+        with pytest.raises(ToolError, match="the selected region is blank"):
+            search_image(fake_index, img, crop=(0, 0, 60, 60))
+
+
+def test_a_picture_too_small_to_verify_is_searched_unverified(fake_index):
+    sheet, img = _whole_sheets(fake_index, 1)[0]
+    x0, y0, x1, y1 = _ink_box(img)
+    tiny = img.crop((x0, y0, x0 + 200, y0 + 200)).resize((24, 24))
+    hits = search_image(fake_index, tiny, k=3)
     assert hits and "verified" not in hits[0].breakdown.modalities
     assert "too few distinct details" in str(hits[0].breakdown.query["verified"])
 

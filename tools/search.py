@@ -104,6 +104,18 @@ def load_image(image: QueryImage, crop: CropBox | None = None) -> Image.Image:
     return img.convert("RGB")
 
 
+def check_not_blank(img: Image.Image, cropped: bool = False) -> None:
+    """Refuse a picture of one flat tone (all white, all black): any figure would "match" it, and strongly."""
+    small = img.convert("L")
+    small.thumbnail((256, 256))
+    lo, hi = (int(v) for v in cast("tuple[int, int]", small.getextrema()))
+    if hi - lo < 32:
+        what = "the selected region" if cropped else "the picture"
+        tone = "white" if lo > 200 else "black" if hi < 56 else "one flat grey"
+        raise ToolError(f"{what} is blank (all {tone}): there is no drawing to compare; "
+                        + ("select a region with lines in it" if cropped else "upload a drawing, a sketch or a crop"))
+
+
 def query_terms(text: str) -> list[str]:
     """The content words of a query, lower-case, in order, without duplicates."""
     seen: list[str] = []
@@ -311,6 +323,7 @@ def search_image(
     if not 0.0 <= text_weight <= 1.0:
         raise ToolError(f"text_weight must lie between 0 and 1, not {text_weight}")
     img = load_image(image, crop)
+    check_not_blank(img, crop is not None)
     has_text = bool(text and text.strip())
     if has_text:
         text = check_text(text)
