@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 MAX_LISTED = 8
 QUOTE_CHARS = 220
-SIMILARITY_MODALITIES = ("visual", "clip_text", "text")  # their raw score is a cosine similarity
+SIMILARITY_MODALITIES = ("visual", "clip_text", "text", "views")  # their raw score is a cosine similarity
 
 
 def _num(x: float, method: str = "") -> str:
