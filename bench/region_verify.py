@@ -15,10 +15,10 @@ Each query runs once through `tools.search.search_image` with k = the verified c
 the hits then hold every verified candidate with its visual and verified scores, so "before" (the fused
 visual ranking, P@1 = its first hit) and "after" with any weight are both read from the same breakdowns.
 
-    python bench/region_verify.py --index /tmp/copy_of_index [--per-kind 40] [--fit]
+    python bench/region_verify.py --index /tmp/copy_of_index [--per-kind 40] [--fit] [--pairs /tmp/pairs.json]
 
-Writes bench/results/region_verify.txt (and .json with the pairs); `--fit` prints the logistic curve of
-p(own unit | inliers) fitted on half A, to put in tools/verify.py.
+Writes bench/results/region_verify.txt (`--pairs FILE`: every query's candidates as JSON); `--fit` prints
+the logistic curve of p(own unit | inliers) fitted on half A, to put in tools/verify.py.
 """
 
 from __future__ import annotations
@@ -190,6 +190,7 @@ def main() -> None:
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--per-kind", type=int, default=40)
     ap.add_argument("--fit", action="store_true")
+    ap.add_argument("--pairs", type=Path, help="also write every query's candidates (JSON, ~1 MB) here")
     args = ap.parse_args()
     import torch
 
@@ -257,7 +258,8 @@ def main() -> None:
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "region_verify.txt").write_text(text)
-    (RESULTS / "region_verify.json").write_text(json.dumps({"table": table, "rows": rows}))
+    if args.pairs:
+        args.pairs.write_text(json.dumps({"table": table, "rows": rows}))
     services.close()
 
 
