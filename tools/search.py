@@ -106,9 +106,8 @@ def load_image(image: QueryImage, crop: CropBox | None = None) -> Image.Image:
 
 def check_not_blank(img: Image.Image, cropped: bool = False) -> None:
     """Refuse a picture of one flat tone (all white, all black): any figure would "match" it, and strongly."""
-    small = img.convert("L")
-    small.thumbnail((256, 256))
-    lo, hi = (int(v) for v in cast("tuple[int, int]", small.getextrema()))
+    # at full resolution: a thumbnail would average a faint pencil line away
+    lo, hi = (int(v) for v in cast("tuple[int, int]", img.convert("L").getextrema()))
     if hi - lo < 32:
         what = "the selected region" if cropped else "the picture"
         tone = "white" if lo > 200 else "black" if hi < 56 else "one flat grey"
