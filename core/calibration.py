@@ -25,6 +25,8 @@ def feature(name: str, raw: float) -> float:
     of a descriptor whose every pair of drawings is alike (the line-drawing histogram's are 0.9 and up)."""
     if name == "logdist":
         return -math.log(max(1e-4, 1.0 - raw))
+    if name == "log1p":  # a count (spatially verified matches): log(1 + n)
+        return math.log1p(max(0.0, raw))
     return raw
 
 
@@ -42,7 +44,7 @@ class Curve(BaseModel):
 
     slope: float
     bias: float
-    feature: str = "raw"  # "raw" or "logdist" (see `feature`), whichever fitted the index better
+    feature: str = "raw"  # "raw", "logdist" or "log1p" (see `feature`), whichever fitted the index better
     encoder: str = ""  # the encoder whose scores it was fitted on ("" = any)
     source: str = "fitted"  # "fitted" (on this index), "default" (on the sample index) or "uncalibrated"
     pairs: int = 0  # (query, candidate) pairs it was fitted on
@@ -58,6 +60,8 @@ class Curve(BaseModel):
         if self.source == "uncalibrated":
             return p
         x = (logit(p) - self.bias) / self.slope
+        if self.feature == "log1p":
+            return math.expm1(x)
         return 1.0 - math.exp(-x) if self.feature == "logdist" else x
 
 

@@ -38,8 +38,10 @@ from ingest.prepare import (
     prepare_in_worker,
 )
 from ingest.read import Blob, blob_of
+from models import keypoints
 from runtime.services import Services
 from store.index import FIGURE_PASSAGES_FLAG, FigureStore
+from store.local_features import LocalFeatureStore
 
 __all__ = ["DocResult", "IngestReport", "ingest_paths", "make_passages", "source_signature"]
 
@@ -161,6 +163,8 @@ def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
         patent, prep.sheets, prep.visual_vectors, prep.text_vectors, prep.passages, prep.passage_vectors,
         source_sig=prep.sig, figure_passages=prep.figure_passages, figure_passage_vectors=prep.figure_passage_vectors,
     )
+    if prep.local_features:
+        LocalFeatureStore(store.root).put_patent(patent.patent_id, keypoints.NAME, prep.local_features)
     store.record_source(prep.source, prep.sig, patent.patent_id, "complete")
     base["seconds"]["store"] = time.perf_counter() - t0
     return DocResult(prep.source, "indexed", patent.patent_id, len(prep.pngs), len(prep.sheets), **base)

@@ -30,6 +30,7 @@ from ingest.figures import sheet_view_kind
 from ingest.ocr_link import assign_figs, figs_on_sheet, link_sheet
 from ingest.read import Blob, read_document, source_name
 from ingest.segment import figure_crop, split_sheet
+from models import keypoints
 from models.base import TextEncoder, VisualEncoder
 from models.ocr import NumeralReader
 from store.index import EncoderId, Passage
@@ -74,6 +75,7 @@ class Prepared:
     passage_vectors: list[list[float]] = field(default_factory=list)
     figure_passages: list[FigurePassage] = field(default_factory=list)  # per-figure text (core.figure_text)
     figure_passage_vectors: list[list[float]] = field(default_factory=list)
+    local_features: dict[str, bytes] = field(default_factory=dict)  # figure id → packed `models.keypoints`
     encoders: tuple[EncoderId, EncoderId] | None = None  # (visual, text) that made the vectors
     seconds: dict[str, float] = field(default_factory=dict)  # read, ocr, encode
     error: str = ""  # set when the document failed
@@ -195,12 +197,22 @@ def _fill(parts: Parts, prep: Prepared, path: Path | Blob, use_ocr: bool) -> Non
         prep.sheets, prep.seconds["ocr"] = build_sheets(parts, doc, images, use_ocr)
     by_no = {src.sheet_no: img for src, img in zip(prep.patent.sheets, images, strict=True)}
     t1 = time.perf_counter()
-    _encode(parts, prep, [figure_crop(by_no[f.sheet_no], f.box) for f in prep.sheets])
+    crops = [figure_crop(by_no[f.sheet_no], f.box) for f in prep.sheets]
+    _encode(parts, prep, crops)
     prep.seconds["encode"] = time.perf_counter() - t1
+    t3 = time.perf_counter()
+    prep.local_features = local_features(prep.sheets, crops)
+    prep.seconds["features"] = time.perf_counter() - t3
     t2 = time.perf_counter()
     paths = {f.sheet_no: f.image_path for f in prep.sheets}
     prep.pngs = {paths[src.sheet_no]: _png(img) for src, img in zip(prep.patent.sheets, images, strict=True)}
     prep.seconds["read"] += time.perf_counter() - t2  # rendering the PNGs counts as reading the sheets
+
+
+def local_features(units: Sequence[Sheet], crops: Sequence[Image.Image]) -> dict[str, bytes]:
+    """Each unit's packed local features for spatial verification (`models.keypoints`, `tools.verify`)."""
+    return {u.figure_id: keypoints.pack(keypoints.describe_unit(c, u.width, u.height))
+            for u, c in zip(units, crops, strict=True)}
 
 
 def prepare_document(parts: Parts, path: Path | Blob, sig: str, use_ocr: bool) -> Prepared:

@@ -141,7 +141,8 @@ def test_components_protocol_and_no_families(tmp_path):
         assert family.queries == 0 and family.notes == ["no families found (no two patents share a priority number)"]
         assert comp.queries == 5
         assert comp.results["text"].p1 == 1.0 and comp.results["text"].map50 == 1.0
-        assert set(comp.na) == {"visual", "fused_odds", "fused_avg", "fused_max", "fused_rrf", "fused_minmax"}
+        assert set(comp.na) == {"visual", "visual_views", "fused_odds", "fused_avg", "fused_max", "fused_rrf",
+                                "fused_minmax"}
         assert comp.na["visual"] == "the visual encoder fake:fixed8 has no text side"
         table = format_table(report)
         assert "    visual           n/a  the visual encoder fake:fixed8 has no text side" in table
@@ -150,7 +151,7 @@ def test_components_protocol_and_no_families(tmp_path):
 
 
 def test_bad_modes_and_protocols_are_refused(handmade):
-    with pytest.raises(ToolError, match="unknown mode 'clip'; modes: visual, text, fused_odds, fused_avg, fused_max"):
+    with pytest.raises(ToolError, match="unknown mode 'clip'; modes: visual, visual_views, text, fused_odds"):
         evaluate(handmade, modes=("clip",))
     with pytest.raises(ToolError, match="unknown protocol 'trec'; protocols: reid, family, components"):
         evaluate(handmade, protocols=("trec",))

@@ -154,3 +154,28 @@ def test_cli_prints_every_mode_in_one_table(design_root, monkeypatch):
     assert data["visual_encoder"] == "linedraw:lbp-v1"
     assert data["subset"] == {"patents": ["USD907292", "USD919623"], "offices": ["US"], "doc_types": []}
     assert [(r["protocol"], r["mode"], r["queries"]) for r in data["table"]] == [("design", m, 13) for m in MODES]
+
+
+def test_an_uploaded_view_brings_the_other_views_of_its_design(designs):
+    from PIL import Image
+
+    from tools.search import search_image
+
+    views = [s for s in designs.store.sheets() if s.patent_id == "USD907292"]
+    front = views[0]
+    upload = Image.open(designs.store.image_path(front))  # a new picture of one view: the indexed copy left out
+    others = {s.figure_id for s in views} - {front.figure_id}
+
+    def found(**kw) -> int:
+        hits = search_image(designs, upload, k=len(others), exclude=[front.figure_id], **kw)
+        return len(others & {h.figure_id for h in hits})
+
+    with_views, without = found(), found(views_weight=0.0)
+    assert with_views >= without and with_views >= len(others) - 1
+    hits = search_image(designs, upload, k=18, exclude=[front.figure_id])
+    assert front.figure_id not in {h.figure_id for h in hits}
+    for pid in {h.patent_id for h in hits}:  # each unit also scores as its patent's best view
+        mine = [h for h in hits if h.patent_id == pid]
+        best = max(h.breakdown.modalities["visual"].raw for h in mine)
+        assert all(h.breakdown.modalities["views"].raw == pytest.approx(best, abs=1e-5) for h in mine)
+        assert all(h.breakdown.modalities["views"].path == "best_view_of_patent" for h in mine)

@@ -56,12 +56,13 @@ from core.textnorm import normalise_label
 from core.types import Sheet
 from runtime.services import Services
 from store.index import EncoderId, VectorHit
+from tools import views
 from tools.fusion import DEFAULT_METHOD, fuse
 from tools.relevance import curves_for
 from tools.search import WORDS_SHARE, query_terms
 from tools.words import score_words
 
-MODES = ("visual", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
+MODES = ("visual", "visual_views", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
 PROTOCOLS = ("reid", "family", "components", "design")
 DOC_TYPES = ("utility", "design", "plant", "reissue")  # as the USPTO reader sets Patent.doc_type
 K = 50
@@ -280,11 +281,18 @@ def _sheet_protocol(
     fns = {"visual": store.query_visual, "text": store.query_text}
     curves = curves_for(services, ("visual", "text_sheet"))
     curves["text"] = curves.pop("text_sheet")  # a figure's linked text queries the others', as in "more like this"
+    patent_of = {s.figure_id: s.patent_id for s in sheets}
+    units_of: dict[str, list[str]] = {}
+    for s in sheets:
+        units_of.setdefault(s.patent_id, []).append(s.figure_id)
     for sheet, relevant, filters in queries:
         fid = sheet.figure_id
         vectors = {m: v for m, v in (("visual", vis.get(fid)), ("text", txt.get(fid))) if v is not None}
-        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=_narrowed(gallery, filters), curves=curves,
-                             weights=weights)
+        narrowed = _narrowed(gallery, filters)
+        rankings = _rankings(fns, vectors, modes, exclude=fid, filters=narrowed, curves=curves, weights=weights)
+        if "visual_views" in modes and "visual" in vectors:
+            rankings["visual_views"] = _views_ranking(store.query_visual, vectors["visual"], fid, narrowed,
+                                                      curves["visual"], patent_of, units_of)
         for m in modes:
             if m in rankings:
                 acc[m].add(rankings[m], relevant)
@@ -295,6 +303,21 @@ def _sheet_protocol(
     res.chance_p1 = round(sum(len(r) / max(1, c) for (_, r, _), c in zip(queries, candidates, strict=True))
                           / len(queries), 4)
     return res
+
+
+def _views_ranking(query_fn: Callable[..., list[VectorHit]], vector: list[float], exclude: str,
+                   filters: Filters | None, curve: Curve, patent_of: dict[str, str],
+                   units_of: dict[str, list[str]], beta: float = views.BETA) -> list[str]:
+    """Mode ``visual_views``: the visual similarity fused (odds) with that of the best view of the candidate's
+    patent (`tools.views`), the patents of the first candidates bringing all their units in."""
+    scores = {h.id: h.similarity for h in query_fn(vector, K + 1, filters) if h.id != exclude}
+    more = [u for p in views.top_patents(_ranked(scores), patent_of) for u in units_of.get(p, [])
+            if u not in scores and u != exclude]
+    if more:
+        scores |= {h.id: h.similarity for h in query_fn(vector, len(more), filters, ids=more)}
+    lists = {"visual": scores, views.MODALITY: views.patent_best(scores, patent_of)}
+    weights = {"visual": 1.0 - beta, views.MODALITY: beta}
+    return [f.id for f in fuse(lists, weights, "odds", curves={"visual": curve, views.MODALITY: curve})][:K]
 
 
 def _narrowed(gallery: Filters | None, own: Filters | None) -> Filters | None:
@@ -418,6 +441,8 @@ def _components_protocol(
         vectors["visual"] = services.visual.embed_texts(texts)
     else:
         res.na = {m: why_not for m in modes if m != "text"}
+    if "visual_views" in modes:
+        res.na.setdefault("visual_views", "views are lifted for drawing queries, not for words")
     todo = [m for m in modes if m not in res.na]
     acc = {m: _Accumulator() for m in todo}
     fns = {"visual": store.query_visual, "text": store.query_text}

@@ -25,7 +25,7 @@ from tools.phrasing import (
 
 MAX_LISTED = 8
 QUOTE_CHARS = 220
-SIMILARITY_MODALITIES = ("visual", "clip_text", "text")  # their raw score is a cosine similarity
+SIMILARITY_MODALITIES = ("visual", "clip_text", "text", "views")  # their raw score is a cosine similarity
 
 
 def _num(x: float, method: str = "") -> str:
@@ -42,8 +42,12 @@ def quote(text: str, n: int = QUOTE_CHARS) -> str:
 def _raw_words(m: str, c: Contribution) -> str:
     """"similarity 0.367" (or "score 12.400" for a non-cosine list), with calibrated relevance when known."""
     raw = c["raw"] if c["raw"] is not None else 0.0
-    what = "similarity" if m in SIMILARITY_MODALITIES else "share of your words found" if m == "words" else "score"
-    words = f"{what} {_num(raw)}"
+    if m == "verified":  # a count of local features matched in one arrangement (tools.verify)
+        n = int(round(raw))
+        words = f"{n} matching {'detail' if n == 1 else 'details'} in the same arrangement"
+    else:
+        what = "similarity" if m in SIMILARITY_MODALITIES else "share of your words found" if m == "words" else "score"
+        words = f"{what} {_num(raw)}"
     cal = c["calibrated"]
     if cal is not None:
         words += f", calibrated relevance {_num(cal)}, a {strength(cal)} match"

@@ -23,13 +23,18 @@ SOURCE_WORDS = {
     "passage": "a passage of the document",
     "passage_text": "a passage of the document",
     "component": "the names of the parts drawn on it",
+    "verified": "the drawing's details in the same arrangement",
+    "views": "the best-matching view of the same patent",
+    "best_view_of_patent": "the best-matching view of the same patent",
+    "local_features": "the drawing's details in the same arrangement",
     "component_label": "the names of the parts drawn on it",
     "words": "the words of the figure's own text (its description, parts, sentences and title)",
     "figure_words": "the words of the figure's own text (its description, parts, sentences and title)",
     "figure_passages": "the closest passage of the figure's text (its description, a part's name, its title)",
 }
 SHORT_WORDS = {"visual": "drawing", "clip_text": "drawing", "text": "text", "lexical": "document text",
-               "passage": "passage", "component": "part names", "words": "word"}
+               "passage": "passage", "component": "part names", "words": "word", "verified": "verified detail",
+               "views": "patent's best view"}
 METHOD_WORDS = {
     "odds": "the weighted mean of the log-odds of the calibrated scores, turned back into a relevance",
     "avg": "a weighted average",

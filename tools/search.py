@@ -24,6 +24,7 @@ from typing import cast
 
 from PIL import Image, UnidentifiedImageError
 
+from core.calibration import Curve
 from core.defaults import DEFAULT_K, DEFAULT_MORE_LIKE_TEXT_WEIGHT
 from core.errors import ToolError
 from core.filters import Filters
@@ -31,6 +32,8 @@ from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent, Sheet
 from runtime.services import Services
 from store.index import EncoderId
+from tools import verify as verification
+from tools import views
 from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
 from tools.words import WordEvidence, score_words
@@ -101,6 +104,17 @@ def load_image(image: QueryImage, crop: CropBox | None = None) -> Image.Image:
             raise ToolError("the crop box is too small (under 8 pixels wide or high): select a larger region")
         img = img.crop((int(x0), int(y0), int(round(x1)), int(round(y1))))
     return img.convert("RGB")
+
+
+def check_not_blank(img: Image.Image, cropped: bool = False) -> None:
+    """Refuse a picture of one flat tone (all white, all black): any figure would "match" it, and strongly."""
+    # at full resolution: a thumbnail would average a faint pencil line away
+    lo, hi = (int(v) for v in cast("tuple[int, int]", img.convert("L").getextrema()))
+    if hi - lo < 32:
+        what = "the selected region" if cropped else "the picture"
+        tone = "white" if lo > 200 else "black" if hi < 56 else "one flat grey"
+        raise ToolError(f"{what} is blank (all {tone}): there is no drawing to compare; "
+                        + ("select a region with lines in it" if cropped else "upload a drawing, a sketch or a crop"))
 
 
 def query_terms(text: str) -> list[str]:
@@ -316,13 +330,21 @@ def search_image(
     method: str = DEFAULT_METHOD,
     exclude: Sequence[str] = (),
     min_score: float = 0.0,
+    verify_top: int = verification.TOP,
+    views_weight: float = views.BETA,
 ) -> list[Hit]:
-    """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`."""
+    """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`.
+
+    Each candidate also scores as the best-matching view of its patent, weighted `views_weight` within the
+    drawing's weight (`tools.views`: a design's other views come up with the one matched), and the first
+    `verify_top` candidates are re-scored by local features in one arrangement (`tools.verify`); 0 turns
+    either off."""
     check_k(k)
     _check_method(method)
     if not 0.0 <= text_weight <= 1.0:
         raise ToolError(f"text_weight must lie between 0 and 1, not {text_weight}")
     img = load_image(image, crop)
+    check_not_blank(img, crop is not None)
     has_text = bool(text and text.strip())
     if has_text:
         text = check_text(text)
@@ -340,12 +362,75 @@ def search_image(
                                                                                   ids=pool)}} | wl
         weights |= ww
         paths |= wp
-    fused = fuse(lists, weights, method, paths, curves_for(services, lists))
+    curves = curves_for(services, lists)
+    fused = fuse(lists, weights, method, paths, curves)
     name = image if isinstance(image, str | Path) else "uploaded image"
     query = {"mode": "image+text" if has_text else "image", "image": str(name), "crop": list(crop) if crop else None,
              "text": text or "", "text_weight": text_weight}
+    if views_weight > 0 and fused:
+        words = text or "" if has_text and text_weight > 0 else ""
+        lists, weights, paths, curves = _with_views(services, {"visual": vector}, lists, weights, paths, curves,
+                                                    fused, filters, exclude, views_weight, words, evidence)
+        fused = fuse(lists, weights, method, paths, curves)
+    if verify_top > 0 and fused:
+        fused, weights, query["verified"] = _verified(services, img, fused, lists, weights, method, paths, curves,
+                                                      verify_top)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score, evidence=evidence)
+
+
+def _with_views(
+    services: Services, vectors: dict[str, list[float]], lists: dict[str, dict[str, float]],
+    weights: dict[str, float], paths: dict[str, str], curves: dict[str, Curve], fused: list[Fused],
+    filters: Filters | None, exclude: Sequence[str], beta: float, words: str = "",
+    evidence: dict[str, WordEvidence] | None = None,
+) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, str], dict[str, Curve]]:
+    """The lists with the ``views`` modality (`tools.views`): every unit of the first candidates' patents scored
+    in every modality (the words' side, when the search has `words`, as `_word_side` scores it), and each
+    candidate's patent's best visual similarity, weighted `beta` of the drawing."""
+    store = services.store
+    ranked = [f.id for f in fused]
+    patent_of = {i: str(m.get("patent_id", "")) for i, m in store.metadata(ranked[:POOL]).items()}
+    pids = views.top_patents(ranked, patent_of)
+    more = [i for i in store.ids(Filters(include_ids=pids)) if i not in lists["visual"] and i not in exclude] \
+        if pids else []
+    if more:
+        query_fn = {"visual": store.query_visual, "clip_text": store.query_visual, "text": store.query_text}
+        f = filters.model_copy(update={"include_ids": pids}) if filters else None
+        lists = {m: {**lists[m], **{h.id: h.similarity for h in query_fn[m](vectors[m], len(more), f, ids=more)}}
+                 if m in vectors else lists[m] for m in lists}
+        if words:
+            wl, _, _, ev, _ = _word_side(services, words, 1.0, f, exclude, also=more)
+            lists |= {m: {**wl[m], **lists[m]} for m in wl if m in lists}
+            if evidence is not None:
+                evidence |= {i: e for i, e in ev.items() if i not in evidence}
+        patent_of |= {i: str(m.get("patent_id", "")) for i, m in store.metadata(more).items()}
+    lists = {**lists, views.MODALITY: views.patent_best(lists["visual"], patent_of)}
+    w = weights["visual"]
+    weights = {**weights, "visual": w * (1 - beta), views.MODALITY: w * beta}
+    return (lists, weights, {**paths, views.MODALITY: views.PATH},
+            {**curves, views.MODALITY: curves["visual"]})
+
+
+def _verified(
+    services: Services, img: Image.Image, fused: list[Fused], lists: dict[str, dict[str, float]],
+    weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
+) -> tuple[list[Fused], dict[str, float], str]:
+    """The fused list with the verified inlier counts of its first `top` candidates as a modality of their own
+    (its weight a share of the drawing's), and a note on the verification for the query's record."""
+    v = verification.verify(services, img, [f.id for f in fused[:top]])
+    note = (f"{len(v.inliers)} candidates verified by local features in {v.seconds * 1000:.0f} ms"
+            + (f"; {v.note}" if v.note else ""))
+    if not v.inliers:
+        return fused, weights, v.note or note
+    drawing = [m for m in ("visual", views.MODALITY) if m in weights]
+    share = verification.SHARE * sum(weights[m] for m in drawing)
+    weights = {**weights, **{m: weights[m] * (1 - verification.SHARE) for m in drawing},
+               verification.MODALITY: share}
+    lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
+    paths = {**paths, verification.MODALITY: verification.PATH}
+    curves = {**curves, verification.MODALITY: verification.CURVE}
+    return fuse(lists, weights, method, paths, curves), weights, note
 
 
 def more_like(

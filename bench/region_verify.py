@@ -1,0 +1,267 @@
+"""Region and sketch queries against an index, before and after spatial verification (tools/verify.py).
+
+Queries, each made from a unit of the index (seeded; half A / half B of the patents by a hash of the id,
+A used to fit the verified curve and choose the weight, B held out):
+
+- ``sheet crop``: a box of 30–70% of a sheet's drawing area (its ink bounds) in width and height, as a
+  user clicks two corners; relevant: any unit of that sheet (P@1 of the crop's own sheet);
+- ``figure crop``: the same within one figure's region of a sheet split into figures; relevant: that unit;
+- each also at half resolution and turned by 90°;
+- ``sketch``: a whole figure with its OCR-read numerals painted out, strokes thickened (odd queries) or
+  thinned (even), and jittered (turned by up to ±3°, scaled by up to ±6%); relevant: that unit.
+  Lead lines stay (nothing finds them).
+
+Each query runs once through `tools.search.search_image` with k = the verified count (`tools.verify.TOP`):
+the hits then hold every verified candidate with its visual and verified scores, so "before" (the fused
+visual ranking, P@1 = its first hit) and "after" with any weight are both read from the same breakdowns.
+
+    python bench/region_verify.py --index /tmp/copy_of_index [--per-kind 40] [--fit] [--pairs /tmp/pairs.json]
+
+Writes bench/results/region_verify.txt (`--pairs FILE`: every query's candidates as JSON); `--fit` prints
+the logistic curve of p(own unit | inliers) fitted on half A, to put in tools/verify.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from core.calibration import feature, logit, sigmoid  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.types import Sheet  # noqa: E402
+from models import keypoints  # noqa: E402
+from models.linedraw import ink_bounds  # noqa: E402
+from patfig.wiring import build_services  # noqa: E402
+from tools import verify, views  # noqa: E402
+from tools.calibrate import fit_logistic  # noqa: E402
+from tools.fusion import ODDS_CLIP  # noqa: E402
+from tools.search import search_image  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
+SEED = 11
+
+
+def half(patent_id: str) -> str:
+    return "A" if int(hashlib.md5(patent_id.encode()).hexdigest(), 16) % 2 == 0 else "B"
+
+
+def picture(services, unit: Sheet) -> Image.Image:
+    with Image.open(services.store.image_path(unit)) as im:
+        img = im.convert("L")
+    if unit.box is not None:
+        b = unit.box
+        img = img.crop((int(b.x0), int(b.y0), int(b.x1 + 1), int(b.y1 + 1)))
+    return img
+
+
+def region(img: Image.Image, rng: random.Random) -> Image.Image | None:
+    """30–70% of the drawing's width and height, placed at random within its ink bounds."""
+    bounds = ink_bounds(img)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    w, h = (x1 - x0) * rng.uniform(0.3, 0.7), (y1 - y0) * rng.uniform(0.3, 0.7)
+    if w < 40 or h < 40:
+        return None
+    cx, cy = x0 + rng.uniform(0, x1 - x0 - w), y0 + rng.uniform(0, y1 - y0 - h)
+    cut = img.crop((int(cx), int(cy), int(cx + w), int(cy + h)))
+    return cut if (np.asarray(cut) < 128).mean() > 0.004 else None
+
+
+def sketch(unit: Sheet, img: Image.Image, rng: random.Random, thick: bool) -> Image.Image:
+    """Numerals painted out, strokes thickened or thinned, turned and scaled a little."""
+    img = img.copy()
+    ox, oy = (unit.box.x0, unit.box.y0) if unit.box is not None else (0, 0)
+    for t in unit.tokens:
+        img.paste(255, (int(t.box.x0 - ox) - 2, int(t.box.y0 - oy) - 2, int(t.box.x1 - ox) + 3,
+                        int(t.box.y1 - oy) + 3))
+    img = img.filter(ImageFilter.MinFilter(5) if thick else ImageFilter.MaxFilter(3))
+    s = rng.uniform(0.94, 1.06)
+    img = img.resize((max(1, int(img.width * s)), max(1, int(img.height * s))), Image.Resampling.BILINEAR)
+    return img.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=255)
+
+
+def queries(services, per_kind: int) -> list[dict]:
+    rng = random.Random(SEED)
+    units = services.store.sheets()
+    by_sheet: dict[tuple[str, int], list[Sheet]] = {}
+    for u in units:
+        by_sheet.setdefault((u.patent_id, u.sheet_no), []).append(u)
+    sheets = [us for us in by_sheet.values()]
+    split = [u for us in sheets if len(us) > 1 for u in us]
+    rng.shuffle(sheets)
+    rng.shuffle(split)
+    out: list[dict] = []
+
+    def add(kind: str, img: Image.Image, relevant: set[str], pid: str) -> None:
+        out.append({"kind": kind, "image": img, "relevant": relevant, "half": half(pid)})
+        if kind != "sketch":
+            out.append({"kind": kind + " half-res", "image": img.resize(
+                (max(1, img.width // 2), max(1, img.height // 2)), Image.Resampling.BOX),
+                "relevant": relevant, "half": half(pid)})
+            out.append({"kind": kind + " turned 90°", "image": img.transpose(Image.Transpose.ROTATE_90),
+                        "relevant": relevant, "half": half(pid)})
+
+    n = 0
+    for us in sheets:
+        if n >= per_kind:
+            break
+        whole = us[0].model_copy(update={"box": None})
+        cut = region(picture(services, whole), rng)
+        if cut is not None:
+            add("sheet crop", cut, {u.figure_id for u in us}, us[0].patent_id)
+            n += 1
+    n = 0
+    for u in split:
+        if n >= per_kind:
+            break
+        cut = region(picture(services, u), rng)
+        if cut is not None:
+            add("figure crop", cut, {u.figure_id}, u.patent_id)
+            n += 1
+    n = 0
+    for u in units:
+        if n >= per_kind or not u.tokens or rng.random() < 0.5:
+            continue
+        out.append({"kind": "sketch", "image": sketch(u, picture(services, u), rng, n % 2 == 1),
+                    "relevant": {u.figure_id}, "half": half(u.patent_id)})
+        n += 1
+    return out
+
+
+def run(services, qs: list[dict]) -> list[dict]:
+    rows = []
+    for i, q in enumerate(qs):
+        t0 = time.perf_counter()
+        hits = search_image(services, q["image"], k=verify.TOP)
+        total = time.perf_counter() - t0
+        note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
+        m = re.search(r"in (\d+) ms", note)
+        cands = [{"id": h.figure_id, "rel": h.figure_id in q["relevant"],
+                  "vis": (h.breakdown.modalities["visual"].calibrated or 0.0) if "visual" in h.breakdown.modalities
+                  else 0.0,
+                  "vis_raw": h.breakdown.modalities["visual"].raw if "visual" in h.breakdown.modalities else 0.0,
+                  "views": (h.breakdown.modalities["views"].calibrated or 0.0) if "views" in h.breakdown.modalities
+                  else None,
+                  "inl": h.breakdown.modalities["verified"].raw if "verified" in h.breakdown.modalities else None}
+                 for h in hits]
+        rows.append({"kind": q["kind"], "half": q["half"], "seconds": total,
+                     "verify_ms": int(m.group(1)) if m else 0, "cands": cands})
+        if i % 20 == 0:
+            print(f"{i}/{len(qs)} {q['kind']} {total:.2f} s", flush=True)
+    return rows
+
+
+def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA) -> float:
+    """P@1 of one query: `share` None = the visual ranking alone (the product before); else visual with the
+    patent's best view (`beta`) and the verified count at `share` of the drawing's weight, as search fuses."""
+    cands = row["cands"]
+    if not cands:
+        return 0.0
+    if share is None:
+        return float(max(cands, key=lambda c: c["vis_raw"])["rel"])
+
+    def clipped(p: float) -> float:
+        return logit(min(1 - ODDS_CLIP, max(ODDS_CLIP, p)))
+
+    def score(c: dict) -> float:
+        pver = sigmoid(slope * feature("log1p", c["inl"]) + bias) if c["inl"] is not None else 0.0
+        v = c["views"] if c["views"] is not None else c["vis"]
+        return sigmoid((1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v)) + share * clipped(pver))
+
+    return float(max(cands, key=score)["rel"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--per-kind", type=int, default=40)
+    ap.add_argument("--fit", action="store_true")
+    ap.add_argument("--pairs", type=Path, help="also write every query's candidates (JSON, ~1 MB) here")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    services = build_services(Settings(index_dir=args.index))
+    units = services.store.sheets()
+    t0 = time.perf_counter()
+    _, described, _ = verify.unit_features(services, [u.figure_id for u in units], float("inf"))
+    backfill = time.perf_counter() - t0
+    stats = verify.feature_store(services).stats()
+    # the ingest cost: describing a unit's picture (already in memory at ingest)
+    pics = [(u, picture(services, u)) for u in units[:: max(1, len(units) // 30)]]
+    t1 = time.perf_counter()
+    for u, p in pics:
+        keypoints.describe_unit(p, u.width or p.width, u.height or p.height)
+    describe_ms = (time.perf_counter() - t1) / len(pics) * 1000
+    qs = queries(services, args.per_kind)
+    print(f"{len(units)} units; {described} described in {backfill:.1f} s; {len(qs)} queries", flush=True)
+    search_image(services, qs[0]["image"], k=5)  # warm the models and tables
+    rows = run(services, qs)
+    slope, bias = verify.CURVE.slope, verify.CURVE.bias
+    if args.fit:
+        xs = [feature("log1p", c["inl"]) for r in rows if r["half"] == "A" for c in r["cands"] if c["inl"] is not None]
+        ys = [c["rel"] for r in rows if r["half"] == "A" for c in r["cands"] if c["inl"] is not None]
+        slope, bias, ll = fit_logistic(xs, ys)
+        print(f"fitted on half A: slope {slope:.4f} bias {bias:.4f} (mean log-lik {ll:.4f}, {len(ys)} pairs, "
+              f"{sum(ys)} relevant); p = 0.5 at {np.expm1(-bias / slope):.1f} inliers", flush=True)
+    shares = (0.0, 0.3, 0.5, 0.7, 0.9)
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    lines = [__doc__.splitlines()[0],
+             f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} cores, "
+             f"{platform.processor() or platform.machine()}, shared, load average {os.getloadavg()[0]:.2f}",
+             f"index: {len(units)} units of {len({u.patent_id for u in units})} patents; local features "
+             f"{keypoints.NAME}: {stats['mean_bytes']:.0f} bytes per unit, {describe_ms:.0f} ms per unit to describe",
+             f"verified curve: slope {slope:.4f} bias {bias:.4f} on log(1 + inliers); top {verify.TOP} verified",
+             "", "P@1 of the query's own sheet / figure; before = the visual ranking alone; after s = with the "
+             f"patent's best view (weight {views.BETA}) and verification at share s of the drawing's weight "
+             "(s 0: views only)", "",
+             "query | half | n | before | " + " | ".join(f"after {s}" for s in shares)]
+    table = {}
+    for kind in kinds:
+        for h in ("A", "B"):
+            sel = [r for r in rows if r["kind"] == kind and r["half"] == h]
+            if not sel:
+                continue
+            vals = [np.mean([p_at_1(r, None, slope, bias) for r in sel])]
+            vals += [np.mean([p_at_1(r, s, slope, bias) for r in sel]) for s in shares]
+            table[f"{kind}|{h}"] = vals
+            lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals))
+    timing = []  # warm k=10 queries: the product before, with views, with views and verification
+    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {}):
+        ts = []
+        for q in qs[: 3 * 20: 3]:
+            t = time.perf_counter()
+            search_image(services, q["image"], k=10, **kw)
+            ts.append(time.perf_counter() - t)
+        timing.append((kw, float(np.median(ts)), float(np.percentile(ts, 95))))
+    ms = np.array([r["verify_ms"] for r in rows])
+    secs = np.array([r["seconds"] for r in rows])
+    lines += ["", f"verification added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
+              f"whole image query (k={verify.TOP}): mean {secs.mean():.2f} s, p95 {np.percentile(secs, 95):.2f} s", "",
+              "warm image query, k=10, 20 region queries: median / p95 seconds"]
+    lines += [f"  {kw or 'default (views + verification)'}: {med:.3f} / {p95:.3f}" for kw, med, p95 in timing]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "region_verify.txt").write_text(text)
+    if args.pairs:
+        args.pairs.write_text(json.dumps({"table": table, "rows": rows}))
+    services.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Each indexed unit's local features (`models.keypoints`), kept beside the index for spatial verification.
+
+One small SQLite file in the index folder, ``local_features.sqlite``: a row per figure id with its patent
+id, the features' name and the packed bytes. It is apart from ``patfig.sqlite`` so that the index's own
+schema and transactions stay as they are, and an index made before it simply has no such file (search then
+describes candidates from their stored sheet images, `tools.verify`). A patent's rows are replaced whole
+when it is written again; rows of a deleted patent are never asked for (queries only name complete units).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+FILENAME = "local_features.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS features(
+    figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS features_patent ON features(patent_id);
+"""
+
+
+class LocalFeatureStore:
+    """Packed local features by figure id, in the index folder at `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / FILENAME
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+            self._local.con = con
+        return con
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def put_patent(self, patent_id: str, name: str, blobs: Mapping[str, bytes]) -> None:
+        """Replace a patent's features with these (figure id → packed bytes)."""
+        con = self._db()
+        with con:
+            con.execute("DELETE FROM features WHERE patent_id=?", (patent_id,))
+            con.executemany("INSERT OR REPLACE INTO features VALUES(?, ?, ?, ?)",
+                            [(fid, patent_id, name, blob) for fid, blob in blobs.items()])
+
+    def put(self, rows: Sequence[tuple[str, str, bytes]], name: str) -> None:
+        """Add or replace single units' features: (figure id, patent id, packed bytes)."""
+        con = self._db()
+        with con:
+            con.executemany("INSERT OR REPLACE INTO features VALUES(?, ?, ?, ?)",
+                            [(fid, pid, name, blob) for fid, pid, blob in rows])
+
+    def get(self, figure_ids: Sequence[str], name: str) -> dict[str, bytes]:
+        """The packed features of these figures made by the features `name` (others are absent)."""
+        if not figure_ids or not self.exists():
+            return {}
+        out: dict[str, bytes] = {}
+        ids = list(dict.fromkeys(figure_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for fid, data in self._db().execute(
+                    f"SELECT figure_id, data FROM features WHERE name=? AND figure_id IN ({marks})", [name, *chunk]):
+                out[fid] = bytes(data)
+        return out
+
+    def stats(self) -> dict[str, float]:
+        """Units with features and their mean size in bytes."""
+        if not self.exists():
+            return {"units": 0, "mean_bytes": 0.0}
+        n, total = self._db().execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM features").fetchone()
+        return {"units": int(n), "mean_bytes": total / n if n else 0.0}
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

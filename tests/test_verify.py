@@ -1,0 +1,150 @@
+"""Spatial verification on real sheets: local features stored at ingest, region queries re-ranked by them,
+an index without stored features verified from its sheet images, and bad pictures answered without a
+traceback (tools.verify, models.keypoints, store.local_features)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import ToolError
+from models import keypoints
+from store.local_features import FILENAME, LocalFeatureStore
+from tests.conftest import fake_services
+from tools import verify
+from tools.explain import explain_hit
+from tools.search import search_image
+
+
+def _ink_box(img: Image.Image) -> tuple[int, int, int, int]:
+    arr = np.asarray(img.convert("L")) < 128
+    ys, xs = np.nonzero(arr)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def _region(img: Image.Image, share: float = 0.5, dx: float = 0.5, dy: float = 0.5) -> tuple[int, int, int, int]:
+    """A box of `share` of the drawing's inked area's width and height, placed at (dx, dy) within it: a user's
+    two clicks around part of a drawing."""
+    x0, y0, x1, y1 = _ink_box(img)
+    w, h = (x1 - x0) * share, (y1 - y0) * share
+    cx, cy = x0 + (x1 - x0 - w) * dx, y0 + (y1 - y0 - h) * dy
+    return int(cx), int(cy), int(cx + w), int(cy + h)
+
+
+def _whole_sheets(services, n: int):
+    """Up to n units that are whole sheets (no box), one per patent, of drawings with plenty of ink."""
+    seen, out = set(), []
+    for s in services.store.sheets():
+        if s.box is None and s.patent_id not in seen:
+            img = Image.open(services.store.image_path(s))
+            if (np.asarray(img.convert("L")) < 128).mean() > 0.01:
+                seen.add(s.patent_id)
+                out.append((s, img))
+        if len(out) >= n:
+            break
+    return out
+
+
+def test_features_are_stored_at_ingest_for_every_unit(fake_index):
+    fs = LocalFeatureStore(fake_index.store.root)
+    ids = [s.figure_id for s in fake_index.store.sheets()]
+    blobs = fs.get(ids, keypoints.NAME)
+    assert set(blobs) == set(ids)
+    stats = fs.stats()
+    assert stats["units"] >= len(ids)
+    assert 1_000 < stats["mean_bytes"] < 4 + keypoints.N_FEATURES * 36 + 1
+    f = keypoints.unpack(next(iter(blobs.values())))
+    assert len(f) > 50 and f.descriptors.shape[1] == keypoints.DESC_BYTES
+
+
+def test_pack_round_trip_and_nothing_to_describe():
+    rng = np.random.default_rng(0)
+    f = keypoints.Features(rng.uniform(0, 999, (40, 2)).astype(np.float32),
+                           rng.integers(0, 255, (40, 32), dtype=np.uint8))
+    g = keypoints.unpack(keypoints.pack(f))
+    assert np.allclose(g.points, f.points, atol=0.5) and (g.descriptors == f.descriptors).all()
+    assert len(keypoints.unpack(b"junk")) == 0
+    for blank in (Image.new("L", (800, 600), 255), Image.new("L", (800, 600), 0), Image.new("L", (1, 1), 255)):
+        assert len(keypoints.describe_query(blank)) == 0
+
+
+def test_a_region_of_a_sheet_finds_its_sheet_first_verified(fake_index):
+    for sheet, img in _whole_sheets(fake_index, 3):
+        box = _region(img, 0.5, 0.4, 0.4)
+        hits = search_image(fake_index, img, crop=box, k=5)
+        top = hits[0]
+        assert top.figure_id == sheet.figure_id, (sheet.figure_id, [h.figure_id for h in hits])
+        verified = top.breakdown.modalities["verified"]
+        assert verified.raw >= 15 and verified.path == "local_features"
+        assert verified.calibrated == pytest.approx(verify.CURVE(verified.raw), abs=1e-5)
+        others = [h.breakdown.modalities["verified"].raw for h in hits[1:] if "verified" in h.breakdown.modalities]
+        assert all(verified.raw > r for r in others)
+        assert "verified by local features" in str(top.breakdown.query["verified"])
+        text = explain_hit(fake_index, hits, 1).text
+        assert f"{int(verified.raw)} matching details in the same arrangement" in text
+
+
+def test_a_half_resolution_turned_region_is_still_verified(fake_index):
+    sheet, img = _whole_sheets(fake_index, 1)[0]
+    cut = img.crop(_region(img, 0.6, 0.5, 0.5))
+    cut = cut.resize((cut.width // 2, cut.height // 2), Image.Resampling.BOX).transpose(Image.Transpose.ROTATE_90)
+    hits = search_image(fake_index, cut, k=3)
+    assert hits[0].figure_id == sheet.figure_id
+    assert hits[0].breakdown.modalities["verified"].raw >= 10
+
+
+def test_an_index_without_stored_features_is_verified_from_its_images(fake_index_root, tmp_path):
+    root = tmp_path / "old"
+    shutil.copytree(fake_index_root, root)
+    (root / FILENAME).unlink()
+    services = fake_services(root)
+    try:
+        sheet, img = _whole_sheets(services, 1)[0]
+        hits = search_image(services, img, crop=_region(img), k=3)
+        assert hits[0].figure_id == sheet.figure_id
+        assert hits[0].breakdown.modalities["verified"].raw >= 15
+        assert LocalFeatureStore(root).stats()["units"] > 0  # described once, kept for the next query
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize("crop", [(10, 10, 10, 10), (10, 10, 11, 11), (5000, 5000, 5100, 5100), (-50, -50, -10, -10)])
+def test_degenerate_regions_get_a_clear_answer(fake_index, crop):
+    sheet, img = _whole_sheets(fake_index, 1)[0]
+    with pytest.raises(ToolError) as e:
+        search_image(fake_index, img, crop=crop)
+    assert "crop box" in str(e.value)
+
+
+@pytest.mark.parametrize(("tone", "word"), [(255, "white"), (0, "black")])
+def test_a_flat_upload_or_region_is_refused_with_a_reason(fake_index, tone, word):
+    with pytest.raises(ToolError, match=f"the picture is blank \\(all {word}\\)"):
+        search_image(fake_index, Image.new("L", (900, 700), tone), k=3)
+    sheet, img = _whole_sheets(fake_index, 1)[0]
+    if tone == 255:  # a region clicked in the sheet's margin
+        with pytest.raises(ToolError, match="the selected region is blank"):
+            search_image(fake_index, img, crop=(0, 0, 60, 60))
+
+
+def test_a_picture_too_small_to_verify_is_searched_unverified(fake_index):
+    sheet, img = _whole_sheets(fake_index, 1)[0]
+    x0, y0, x1, y1 = _ink_box(img)
+    tiny = img.crop((x0, y0, x0 + 200, y0 + 200)).resize((24, 24))
+    hits = search_image(fake_index, tiny, k=3)
+    assert hits and "verified" not in hits[0].breakdown.modalities
+    assert "too few distinct details" in str(hits[0].breakdown.query["verified"])
+
+
+def test_a_very_wide_image_below_the_pixel_limit_answers_in_bounded_time(fake_index):
+    sheet, img = _whole_sheets(fake_index, 1)[0]
+    wide = Image.new("L", (20_000, 400), 255)
+    strip = img.convert("L").resize((400, 400))
+    for x in range(0, 20_000, 2_000):
+        wide.paste(strip, (x, 0))
+    t0 = time.perf_counter()
+    hits = search_image(fake_index, wide, k=3)
+    assert hits and time.perf_counter() - t0 < 20

@@ -1,0 +1,122 @@
+"""Spatial verification: the top candidates of an image query, re-scored by local features in one arrangement.
+
+A global descriptor confuses the sheets of one patent and similar drawings; a region cut from a sheet
+shares with that sheet many small details (line ends, junctions, hatching) *in the same geometry*. For the
+first `TOP` candidates of the fused list, the query's ORB features (`models.keypoints`) are matched with the
+candidate's stored ones (`store.local_features`), and the matches that agree on one similarity transform
+(RANSAC) are counted. That count is its own modality, ``verified``, in the hit's breakdown: raw = inliers,
+calibrated by `CURVE` (p that the candidate is the drawing the query was cut from, a logistic curve in
+log(1 + inliers) fitted on region queries of the sample index, bench/region_verify.py), fused with the other
+modalities on the calibrated scale by `tools.fusion`. Candidates past `TOP` are not verified and count 0
+there, as any modality's absent candidates do.
+
+An index made before local features were stored has none: candidates are then described from their stored
+sheet images, as many as `LAZY_SECONDS` allows per query, and written back so the next query finds them.
+Nothing here raises for a picture without features (blank, all black, tiny): the search goes on unverified
+and says why in the query's record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from core.calibration import Curve
+from core.types import Sheet
+from models import keypoints
+from runtime.services import Services
+from store.local_features import LocalFeatureStore
+
+TOP = 40  # candidates of the fused list that are verified
+SHARE = 0.5  # the verified count's share of the drawing's weight in the fusion
+LAZY_SECONDS = 1.5  # an index without stored features: time spent describing candidates from their images
+MODALITY, PATH = "verified", "local_features"
+# p(the candidate is the drawing the query was cut from | inliers), fitted by bench/region_verify.py on the
+# tuning half (A) of the whole sample index's region queries: 5440 pairs, 104 relevant; p = 0.5 at 44 inliers
+CURVE = Curve(slope=1.8524, bias=-7.0448, feature="log1p", encoder=keypoints.NAME, source="default")
+
+
+@dataclass
+class Verification:
+    """Inliers per verified candidate, and how it went."""
+
+    inliers: dict[str, int] = field(default_factory=dict)
+    query_features: int = 0
+    described: int = 0  # candidates described from their images (an index without stored features)
+    skipped: int = 0  # candidates left unverified (no image, or out of time)
+    seconds: float = 0.0
+    note: str = ""
+
+
+def feature_store(services: Services) -> LocalFeatureStore:
+    """The index's local feature store, one per services."""
+    fs = services.extras.get("local_features")
+    if not isinstance(fs, LocalFeatureStore) or fs.path.parent != services.store.root:
+        fs = LocalFeatureStore(services.store.root)
+        services.extras["local_features"] = fs
+    return fs
+
+
+def _unit_picture(services: Services, sheet: Sheet) -> Image.Image | None:
+    path = services.store.image_path(sheet)
+    if not path.is_file():
+        return None
+    with Image.open(path) as im:
+        img = im.convert("L")
+    if sheet.box is not None:
+        b = sheet.box
+        img = img.crop((max(0, int(b.x0)), max(0, int(b.y0)), min(img.width, int(b.x1 + 1)),
+                        min(img.height, int(b.y1 + 1))))
+    return img
+
+
+def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tuple[dict[str, keypoints.Features],
+                                                                                     int, int]:
+    """Stored features of these units; those missing described from their sheet images until `deadline`
+    (and stored). Returns (features by id, how many were described, how many are left without)."""
+    fs = feature_store(services)
+    out = {i: keypoints.unpack(b) for i, b in fs.get(ids, keypoints.NAME).items()}
+    missing = [i for i in ids if i not in out]
+    described, rows = 0, []
+    if missing:
+        sheets = services.store.sheets_by_id(missing)
+        for i in missing:
+            if time.perf_counter() > deadline or i not in sheets:
+                continue
+            sheet = sheets[i]
+            img = _unit_picture(services, sheet)
+            if img is None:
+                continue
+            f = keypoints.describe_unit(img, sheet.width or img.width, sheet.height or img.height)
+            out[i] = f
+            rows.append((i, sheet.patent_id, keypoints.pack(f)))
+            described += 1
+    if rows:
+        try:
+            fs.put(rows, keypoints.NAME)
+        except Exception:  # noqa: BLE001 - a read-only index still verifies, it only does not remember
+            pass
+    return out, described, len(ids) - len(out)
+
+
+def verify(services: Services, img: Image.Image, candidates: Sequence[str]) -> Verification:
+    """Inliers of the query picture against each candidate (see the module docstring)."""
+    t0 = time.perf_counter()
+    v = Verification()
+    q = keypoints.describe_query(img)
+    v.query_features = len(q)
+    if len(q) < keypoints.MIN_MATCHES:
+        v.note = "not verified: the picture has too few distinct details (blank, flat or tiny)"
+        v.seconds = time.perf_counter() - t0
+        return v
+    feats, v.described, v.skipped = unit_features(services, candidates, t0 + LAZY_SECONDS)
+    for i in candidates:
+        if i in feats:
+            v.inliers[i] = keypoints.inliers(q, feats[i])
+    if v.skipped:
+        v.note = f"{v.skipped} of the first {len(candidates)} candidates not verified (no stored local features)"
+    v.seconds = time.perf_counter() - t0
+    return v
