@@ -17,6 +17,7 @@ breakdown is complete.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
 from tools.words import WordEvidence, score_words
 
+log = logging.getLogger(__name__)
 MAX_K = 100
 POOL = 100  # candidates per modality before fusion
 WORDS_SHARE = 0.5  # of the words' weight, the share of per-figure word matching (the rest: dense passages)
@@ -419,7 +421,8 @@ def _verified(
     """The fused list with the verified inlier counts of its first `top` candidates as a modality of their own
     (its weight a share of the drawing's), and a note on the verification for the query's record."""
     v = verification.verify(services, img, [f.id for f in fused[:top]])
-    note = (f"{len(v.inliers)} candidates verified by local features in {v.seconds * 1000:.0f} ms"
+    log.debug("verified %d candidates in %.0f ms", len(v.inliers), v.seconds * 1000)
+    note = (f"{len(v.inliers)} candidates verified by local features"
             + (f"; {v.note}" if v.note else ""))
     if not v.inliers:
         return fused, weights, v.note or note
