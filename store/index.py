@@ -9,8 +9,8 @@ and opens an index.
 
 Layout of an index folder::
 
-    chroma/          Chroma persistent store: sheets_visual, sheets_text, passages, figure_passages (none with a Chroma server,
-                     where the collections are named with this index's namespace, kept in meta)
+    chroma/          Chroma persistent store: sheets_visual, sheets_text, passages, figure_passages (none with a
+                     Chroma server, where the collections are named with this index's namespace, kept in meta)
     patfig.sqlite    patents, sheets, sources, meta and the FTS5 table
     sheets/          the stored drawing sheets as PNG
     memory/          snapshots of the in-memory tables (a cache: safe to delete)
