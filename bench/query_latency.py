@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-import store.index as index_module
+import store.vectors as index_module  # the vector search: its thresholds and loaders
 from core.filters import Filters
 from core.types import Patent
 from store.index import VISUAL, FigureStore

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import store.index as index_module
+import store.vectors as index_module  # the vector search: its thresholds and loaders
 from core.settings import Settings
 from core.whitening import Whitening, alpha_qe, fit_whitening
 from models.factory import build_visual_encoder

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import store.index as index_module
+import store.vectors as index_module  # the vector search: its thresholds and loaders
 from core.filters import Filters
 from core.types import Component
 from store.index import VISUAL, EncoderId, FigureStore, Passage
