@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from agent.loop import Agent
 from ingest.background import BackgroundIngest
 from ingest.discover import discover
 from runtime.services import Services
@@ -31,6 +30,7 @@ def serve(
     ocr: bool = typer.Option(True, "--ocr/--no-ocr", help="With --ingest: read numerals on the sheets."),
 ) -> None:
     """Serve the web app: chat, drawing upload with crop, results, groups, explanations and export."""
+    from agent.loop import Agent  # LangChain: only for this command and the chat
     from ui.web.app import launch  # imports gradio, which takes seconds: only for this command
 
     background = _start_ingest(ctx, index, ingest, workers, ocr) if ingest else None
