@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from agent.session import Session
 from core.defaults import DEFAULT_K
 from ui.cli_common import IndexOpt, open_services
 
@@ -76,8 +77,6 @@ class ChatRunner:
     """Feeds messages to the agent and prints what happens; holds the session and the pending image."""
 
     def __init__(self, agent: Any, *, as_json: bool, echo: bool, stream: bool, k: int | None = None) -> None:
-        from agent.session import Session  # the agent's modules load LangChain: only for the chat
-
         self.agent = agent
         self.session = Session()
         self.as_json = as_json
