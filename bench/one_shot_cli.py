@@ -2,7 +2,8 @@
 
 Each query runs `--runs` times as ``python -m patfig search ... --json`` under ``/usr/bin/time -v`` from each
 checkout given with ``--repo`` (e.g. main before a change and a worktree after it), alternating the checkouts
-so that both see the same load. Reports the median and the range of wall seconds and peak RSS (MB), the load
+so that both see the same load. Reports the median and the range of wall seconds, CPU seconds (user + system:
+what the query costs, less sensitive than wall time to a shared machine's load) and peak RSS (MB), the load
 average before the runs, and which heavy modules each query imported (one extra run with ``-X importtime``).
 The index is copied to a temporary folder first (a query may add tables to an old index); the query image is
 sheet 2 of US12448135 from the sample data, as PNG.
@@ -52,9 +53,10 @@ def timed_run(python: str, repo: Path, args: list[str]) -> dict[str, float]:
         raise RuntimeError(f"{' '.join(args)} from {repo} failed:\n{run.stderr[-2000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", run.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr)
-    assert wall and rss, run.stderr[-1000:]
+    cpu = [float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", run.stderr)]
+    assert wall and rss and len(cpu) == 2, run.stderr[-1000:]
     seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
-    return {"wall_s": seconds, "rss_mb": int(rss.group(1)) / 1024}
+    return {"wall_s": seconds, "cpu_s": sum(cpu), "rss_mb": int(rss.group(1)) / 1024}
 
 
 def imported(python: str, repo: Path, args: list[str]) -> list[str]:
@@ -68,7 +70,7 @@ def imported(python: str, repo: Path, args: list[str]) -> list[str]:
 
 def summary(runs: list[dict[str, float]]) -> dict[str, float]:
     out = {}
-    for key in ("wall_s", "rss_mb"):
+    for key in ("wall_s", "cpu_s", "rss_mb"):
         values = [r[key] for r in runs]
         out |= {f"{key}_median": round(statistics.median(values), 2), f"{key}_min": round(min(values), 2),
                 f"{key}_max": round(max(values), 2)}
@@ -105,7 +107,8 @@ def main() -> None:
                    "imports": imported(args.python, Path(repo).resolve(), queries[name])}
             rows.append(row)
             print(f"{name:5s} {repo:30s} wall {row['wall_s_median']:.2f} s ({row['wall_s_min']:.2f}-"
-                  f"{row['wall_s_max']:.2f}), peak RSS {row['rss_mb_median']:.0f} MB ({row['rss_mb_min']:.0f}-"
+                  f"{row['wall_s_max']:.2f}), CPU {row['cpu_s_median']:.2f} s, "
+                  f"peak RSS {row['rss_mb_median']:.0f} MB ({row['rss_mb_min']:.0f}-"
                   f"{row['rss_mb_max']:.0f}); imports {', '.join(row['imports'])}")
     print(f"load average before the runs: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     if args.out:

@@ -2,10 +2,11 @@
 
 Texts: paragraphs, claims and several-paragraph passages (past 256 word pieces) of the sample patents, in
 batches of `TextSettings.batch_size` (32). Each runtime encodes the same texts at 1 thread (an ingest worker's
-share of the 2-core machine) and at 2; the first call (load) is timed apart, then the best of `--repeats`.
-Also reports the largest difference between the two runtimes' vectors.
+share of the 2-core machine) and at 2; the first call (load) is timed apart, then `--rounds` rounds in which the
+two runtimes take turns (a shared machine's load falls on both alike); the median round counts. Also reports the
+largest difference between the two runtimes' vectors.
 
-    python -m bench.text_runtime [--n 512] [--repeats 3] [--out bench/results/text_runtime.json]
+    python -m bench.text_runtime [--n 256] [--rounds 5] [--out bench/results/text_runtime.json]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -37,48 +39,53 @@ def sample_texts(n: int) -> list[str]:
     return texts[:n]
 
 
-def timed(make, texts: list[str], threads: int, repeats: int) -> tuple[float, float, np.ndarray]:
-    """(load + first batch s, best texts/s, vectors) of the encoder `make(threads)` on `texts`."""
-    import torch
-
-    torch.set_num_threads(threads)
-    enc = make(threads)
-    t = time.perf_counter()
-    enc.embed_texts(texts[:32])
-    first = time.perf_counter() - t
-    best = float("inf")
-    vecs = np.zeros(0)
-    for _ in range(repeats):
-        t = time.perf_counter()
-        vecs = np.array(enc.embed_texts(texts))
-        best = min(best, time.perf_counter() - t)
-    return first, len(texts) / best, vecs
+def interleaved(encoders: dict, texts: list[str], rounds: int) -> dict[str, list[float]]:
+    """Seconds per round of each encoder over `texts`, the encoders taking turns so they share the machine's load."""
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    for _ in range(rounds):
+        for name, enc in encoders.items():
+            t = time.perf_counter()
+            enc.embed_texts(texts)
+            times[name].append(time.perf_counter() - t)
+    return times
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=512)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    import torch
+
     from models.text import StTextEncoder
     from models.text_onnx import OnnxTextEncoder
 
     texts = sample_texts(args.n)
     rows = []
-    vectors = {}
     for threads in (1, 2):
-        for runtime, make in (("torch", lambda t: StTextEncoder(TextSettings())),
-                              ("onnx", lambda t: OnnxTextEncoder(TextSettings(threads=t), strict=True))):
-            first, rate, vecs = timed(make, texts, threads, args.repeats)
-            vectors[runtime] = vecs
-            rows.append({"runtime": runtime, "threads": threads, "load_and_first_batch_s": round(first, 2),
-                         "texts_per_s": round(rate, 1)})
-            print(f"{runtime:5s} threads={threads}: load+first batch {first:.2f} s, {rate:.1f} texts/s")
-    diff = float(np.abs(vectors["torch"] - vectors["onnx"]).max())
-    print(f"{len(texts)} texts, mean {np.mean([len(t) for t in texts]):.0f} chars; max |torch - onnx| = {diff:.2e}")
+        torch.set_num_threads(threads)
+        encoders = {"torch": StTextEncoder(TextSettings()), "onnx": OnnxTextEncoder(TextSettings(threads=threads),
+                                                                                     strict=True)}
+        loads = {}
+        for name, enc in encoders.items():
+            t = time.perf_counter()
+            enc.embed_texts(texts[:32])
+            loads[name] = time.perf_counter() - t
+        a, b = (np.array(e.embed_texts(texts)) for e in encoders.values())
+        diff = float(np.abs(a - b).max())
+        for name, secs in interleaved(encoders, texts, args.rounds).items():
+            rate = len(texts) / statistics.median(secs)
+            rows.append({"runtime": name, "threads": threads, "load_and_first_batch_s": round(loads[name], 2),
+                         "texts_per_s_median": round(rate, 1), "texts_per_s_best": round(len(texts) / min(secs), 1),
+                         "max_abs_diff": diff})
+            print(f"{name:5s} threads={threads}: load+first batch {loads[name]:.2f} s, {rate:.1f} texts/s median "
+                  f"({len(texts) / min(secs):.1f} best) over {args.rounds} interleaved rounds")
+    diff = max(r["max_abs_diff"] for r in rows)
+    print(f"{len(texts)} texts, mean {np.mean([len(t) for t in texts]):.0f} chars; max |torch - onnx| = {diff:.2e}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.out:
-        args.out.write_text(json.dumps({"texts": len(texts), "max_abs_diff": diff, "rows": rows}, indent=1))
+        args.out.write_text(json.dumps({"texts": len(texts), "load_average": os.getloadavg(), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
