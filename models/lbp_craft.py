@@ -6,7 +6,8 @@ drawing's longest side at 256 px), weighted ``1 - CRAFT_WEIGHT`` and ``CRAFT_WEI
 result. The index learns a PCA whitening of these vectors after ingest (`tools.whiten`), and image queries use
 α-query expansion (the store applies both); the encoder carries their parameters (:attr:`whitening`). An image
 query is embedded at its four 90° turns and the turn whose nearest indexed sheet is nearest is kept
-(`tools.search._image_vector`), since CRAFT's features, unlike lbp, change when a drawing is turned.
+(`tools.search._image_vector`), since CRAFT's features, unlike lbp, change when a drawing is turned. CRAFT runs
+in ONNX Runtime (models/craft_onnx.py: the same vectors, no torch at query time), else in torch.
 
 Chosen by measurement (``python -m bench.visual_descriptor --learned``; bench/results/visual_descriptor_*.txt):
 design protocol (40 design patents, 343 sheets; each sheet queries all, the other views of its design are
