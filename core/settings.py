@@ -29,11 +29,18 @@ class ClipSettings(BaseModel):
 
 
 class TextSettings(BaseModel):
-    """sentence-transformers text encoder. Empty `model` = the offline-packaged all-MiniLM-L6-v2."""
+    """sentence-transformers text encoder. Empty `model` = the offline-packaged all-MiniLM-L6-v2.
+
+    `runtime` ``auto`` runs a BERT model with mean pooling (the default one is) in ONNX Runtime, the same vectors
+    without torch, and falls back to sentence-transformers when its graph cannot be exported; ``onnx`` refuses
+    that fallback; ``torch`` always uses sentence-transformers.
+    """
 
     model: str = ""
     device: str = "cpu"
     batch_size: int = Field(default=32, ge=1, le=1024)
+    runtime: Literal["auto", "onnx", "torch"] = "auto"
+    threads: int = Field(default=0, ge=0)  # ONNX Runtime intra-op threads (0: the runtime's default, all cores)
 
 
 class OcrSettings(BaseModel):
@@ -85,6 +92,9 @@ class Settings(BaseSettings):
     text: TextSettings = TextSettings()
     ocr: OcrSettings = OcrSettings()
     mcp: McpSettings = McpSettings()
+    onnx_cache: Path | None = None  # graphs exported from packaged weights (default: ~/.cache/patfig/onnx)
+    # where lbp-craft's CRAFT backbone runs: ONNX Runtime with a torch fallback (auto), ONNX only, or torch
+    craft_runtime: Literal["auto", "onnx", "torch"] = "auto"
     chroma_host: str | None = None  # set to use a Chroma server (HttpClient) instead of the embedded store
     chroma_port: int = 8000
     max_image_pixels: int = Field(default=120_000_000, ge=1_000_000)  # larger images are refused (decompression bombs)

@@ -251,6 +251,8 @@ def init_worker(factory: PartsFactory, settings: Settings, threads: int) -> None
     import torch  # a declared dependency; imported here so that importing this module stays light
 
     torch.set_num_threads(threads)
+    if settings.text.threads == 0:  # ONNX Runtime ignores OMP_NUM_THREADS: the text model gets the same cap
+        settings = settings.model_copy(update={"text": settings.text.model_copy(update={"threads": threads})})
     _WORKER_PARTS = factory(settings)
 
 

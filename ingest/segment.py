@@ -44,7 +44,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from core.types import Box, OcrToken
 from models.linedraw import _drop_page_strips
@@ -147,6 +146,8 @@ def _ink(image: Image.Image, scale: float) -> np.ndarray:
 
 def _blobs(ink: np.ndarray) -> tuple[list[list[float]], list[int]]:
     """Boxes (of their own ink, x0 y0 x1 y1) and ink masses of the blobs of the dilated ink; specks dropped."""
+    from scipy import ndimage  # scipy takes ~0.5 s to import: only when a sheet is segmented, not for a query
+
     grown = ndimage.binary_dilation(ink, iterations=DILATE) if DILATE else ink
     lab, n = ndimage.label(grown)
     lab[~ink] = 0  # a blob's box is that of its own ink, not of the dilation

@@ -12,6 +12,7 @@ from models.clip_hub import pull_clip_weights, timed_pull, why_no_fetch
 from models.craft_features import craft_weights_path
 from models.lbp_craft import linedraw_encoder
 from models.text import StTextEncoder, resolve_text_model
+from models.text_onnx import OnnxTextEncoder, onnx_plan
 from models.visual import HOW_TO, ClipEncoder, clip_name, locate_clip_weights
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ def linedraw_descriptor(encoder_name: str) -> str | None:
     return encoder_name.removeprefix("linedraw:").removesuffix("-v1")
 
 
+def _linedraw(settings: Settings) -> VisualEncoder:
+    return linedraw_encoder(settings.linedraw, settings.ocr.model_dir, settings.onnx_cache, settings.craft_runtime)
+
+
 def build_visual_encoder(settings: Settings) -> VisualEncoder:
     """The visual encoder the settings ask for.
 
@@ -38,13 +43,13 @@ def build_visual_encoder(settings: Settings) -> VisualEncoder:
     """
     mode = settings.visual_encoder
     if mode == "linedraw":
-        return linedraw_encoder(settings.linedraw, settings.ocr.model_dir)
+        return _linedraw(settings)
     if mode == "clip":
         return ClipEncoder(settings.clip)
     try:
         encoder: VisualEncoder = ClipEncoder(settings.clip)
     except ModelUnavailable as e:
-        fallback = linedraw_encoder(settings.linedraw, settings.ocr.model_dir)
+        fallback = _linedraw(settings)
         log.warning(
             "VISUAL ENCODER: %s (offline line-drawing descriptor) because CLIP is unavailable: %s. "
             "Image search works image-to-image only; text queries go through linked text.",
@@ -100,8 +105,19 @@ def pull_visual_weights(settings: Settings) -> Path:
 
 
 def build_text_encoder(settings: Settings) -> TextEncoder:
-    """The sentence-transformers text encoder (loads its model on first use)."""
-    return StTextEncoder(settings.text)
+    """The text encoder (loads its model on first use): the sentence-transformers model in ONNX Runtime when it
+    can run there (`TextSettings.runtime`), else in sentence-transformers; the same vectors and name either way."""
+    text = settings.text
+    if text.runtime == "torch":
+        return StTextEncoder(text)
+    _, folder = resolve_text_model(text.model)  # ModelUnavailable, saying what to configure
+    plan = onnx_plan(folder)
+    if isinstance(plan, str):
+        if text.runtime == "onnx":
+            raise ModelUnavailable(f"text model {folder} cannot run in ONNX Runtime: {plan}")
+        log.info("text model %s runs in sentence-transformers: %s", folder, plan)
+        return StTextEncoder(text)
+    return OnnxTextEncoder(text, settings.onnx_cache, strict=text.runtime == "onnx")
 
 
 def describe_models(settings: Settings) -> list[dict[str, object]]:
@@ -127,8 +143,10 @@ def describe_models(settings: Settings) -> list[dict[str, object]]:
     ]
     try:
         name, path = resolve_text_model(settings.text.model)
+        plan = onnx_plan(path) if settings.text.runtime != "torch" else "runtime set to torch"
+        runtime = "ONNX Runtime" if not isinstance(plan, str) else f"sentence-transformers ({plan})"
         rows.append({"role": "text", "name": name, "kind": "sentence-transformers", "cross_modal": False,
-                     "available": True, "why_not": "", "active": True, "detail": f"model: {path}",
+                     "available": True, "why_not": "", "active": True, "detail": f"model: {path}; runs in {runtime}",
                      "how_to_enable": ""})
     except ModelUnavailable as e:
         rows.append({"role": "text", "name": f"st:{settings.text.model}", "kind": "sentence-transformers",

@@ -6,7 +6,8 @@ drawing's longest side at 256 px), weighted ``1 - CRAFT_WEIGHT`` and ``CRAFT_WEI
 result. The index learns a PCA whitening of these vectors after ingest (`tools.whiten`), and image queries use
 α-query expansion (the store applies both); the encoder carries their parameters (:attr:`whitening`). An image
 query is embedded at its four 90° turns and the turn whose nearest indexed sheet is nearest is kept
-(`tools.search._image_vector`), since CRAFT's features, unlike lbp, change when a drawing is turned.
+(`tools.search._image_vector`), since CRAFT's features, unlike lbp, change when a drawing is turned. CRAFT runs
+in ONNX Runtime (models/craft_onnx.py: the same vectors, no torch at query time), else in torch.
 
 Chosen by measurement (``python -m bench.visual_descriptor --learned``; bench/results/visual_descriptor_*.txt):
 design protocol (40 design patents, 343 sheets; each sheet queries all, the other views of its design are
@@ -36,6 +37,7 @@ from models.craft_features import (
     craft_descriptor,
     craft_weights_path,
 )
+from models.craft_onnx import OnnxCraftBackbone, gem_np
 from models.linedraw import LineDrawEncoder, descriptor_fn, ink_box
 
 log = logging.getLogger(__name__)
@@ -63,10 +65,35 @@ class LbpCraftEncoder:
     name = f"linedraw:{DESCRIPTOR}-v1"
     whitening = WhiteningPlan()
 
-    def __init__(self, weights: Path | None = None, threads: int = 1):
+    def __init__(self, weights: Path | None = None, threads: int = 1, cache: Path | None = None,
+                 runtime: str = "auto"):
+        """`runtime`: ``auto`` runs CRAFT in ONNX Runtime (the graph exported once into `cache`), falling back to
+        torch with one warning; ``onnx`` refuses that fallback; ``torch`` always uses torch."""
         self._craft = CraftBackbone(weights, threads=threads)  # ModelUnavailable if the weights file is missing
+        self._onnx = OnnxCraftBackbone(self._craft.weights, threads, cache) if runtime != "torch" else None
+        self._strict = runtime == "onnx"
         self._lbp = descriptor_fn("lbp")
         self.dim = 139 + 512
+
+    @property
+    def runtime(self) -> str:
+        """Where CRAFT runs: "onnx" or "torch"."""
+        return "torch" if self._onnx is None else "onnx"
+
+    def _craft_vector(self, image: Image.Image) -> np.ndarray:
+        """The unit GeM vector of the CRAFT relu4_3 map of `image` (ONNX Runtime, else torch)."""
+        if self._onnx is not None:
+            try:
+                self._onnx.load()
+            except Exception as e:
+                if self._strict:
+                    raise ModelUnavailable(f"CRAFT features in ONNX Runtime: {e}") from e
+                log.warning("VISUAL ENCODER: CRAFT features in torch instead of ONNX Runtime: %s",
+                            str(e).splitlines()[0] if str(e) else type(e).__name__)
+                self._onnx = None
+        if self._onnx is not None:
+            return gem_np(self._onnx.relu4_3(image, CRAFT_SIDE), DEFAULT_GEM_P)
+        return craft_descriptor(self._craft, image, CRAFT_SIDE, DEFAULT_LAYER, DEFAULT_GEM_P)
 
     def embed_one(self, image: Image.Image) -> np.ndarray:
         """The unit vector of one drawing (float32)."""
@@ -80,7 +107,7 @@ class LbpCraftEncoder:
 
     def _joined(self, lbp: np.ndarray, image: Image.Image) -> np.ndarray:
         """unit((1 - CRAFT_WEIGHT) * lbp ⊕ CRAFT_WEIGHT * the CRAFT features of `image`), float32."""
-        craft = craft_descriptor(self._craft, image, CRAFT_SIDE, DEFAULT_LAYER, DEFAULT_GEM_P)
+        craft = self._craft_vector(image)
         v = np.concatenate([(1 - CRAFT_WEIGHT) * lbp, CRAFT_WEIGHT * craft])
         return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
@@ -96,15 +123,17 @@ class LbpCraftEncoder:
 WHITENING_PLANS: dict[str, WhiteningPlan] = {LbpCraftEncoder.name: LbpCraftEncoder.whitening}
 
 
-def linedraw_encoder(descriptor: str = DESCRIPTOR, model_dir: Path | None = None) -> LbpCraftEncoder | LineDrawEncoder:
+def linedraw_encoder(descriptor: str = DESCRIPTOR, model_dir: Path | None = None, cache: Path | None = None,
+                     runtime: str = "auto") -> LbpCraftEncoder | LineDrawEncoder:
     """The offline encoder for a descriptor name; ``lbp-craft`` falls back to ``lbp`` without the CRAFT weights.
 
-    ``model_dir`` is EasyOCR's weights folder (`OcrSettings.model_dir`; default: the packaged models).
+    ``model_dir`` is EasyOCR's weights folder (`OcrSettings.model_dir`; default: the packaged models); ``cache``
+    the ONNX cache (`Settings.onnx_cache`), ``runtime`` where CRAFT runs (`Settings.craft_runtime`).
     """
     if descriptor != DESCRIPTOR:
         return LineDrawEncoder(descriptor)
     try:
-        return LbpCraftEncoder(craft_weights_path(model_dir))
+        return LbpCraftEncoder(craft_weights_path(model_dir), cache=cache, runtime=runtime)
     except ModelUnavailable as e:
         log.warning("VISUAL ENCODER: linedraw:lbp-v1 instead of %s: %s", LbpCraftEncoder.name, e)
         return LineDrawEncoder("lbp")

@@ -26,3 +26,12 @@ def test_concurrent_stems_equal_a_single_threads():
         sys.setswitchinterval(switch)
     assert got == expected
     assert textnorm.stem("vehicles") == "vehicl"
+
+
+def test_the_copied_english_stopwords_are_scikit_learns():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from core.textnorm import CONTENT_STOPWORDS
+    from core.textnorm import ENGLISH_STOP_WORDS as copied
+
+    assert copied == frozenset(ENGLISH_STOP_WORDS) and copied <= CONTENT_STOPWORDS

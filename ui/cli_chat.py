@@ -18,7 +18,6 @@ from typing import Any
 
 import typer
 
-from agent.loop import Agent, TurnResult
 from agent.session import Session
 from core.defaults import DEFAULT_K
 from ui.cli_common import IndexOpt, open_services
@@ -177,6 +176,8 @@ class ChatRunner:
         print(flush=True)
 
     def _run(self, message: str, image: str | None, crop: Any) -> Any:
+        from agent.loop import TurnResult
+
         if not self.stream:
             return self.agent.run(self.session, message, image=image, crop=crop, k=self.k)
         events = []
@@ -270,6 +271,8 @@ def chat(
     extra: dict[str, Any] = {"offline": True} if offline else {}
     if model:
         extra["ollama_model"] = model
+    from agent.loop import Agent  # LangChain and the planner: only for the chat, not for `patfig search`
+
     services = open_services(ctx, index, **extra)
     agent = Agent(services)
     st = agent.status()

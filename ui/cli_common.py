@@ -11,15 +11,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 
 from core.errors import StoreError
 from core.settings import Settings, load_settings
-from ingest.prepare import PartsFactory
 from runtime.services import Services
+
+if TYPE_CHECKING:  # ingest's modules load scipy: only the commands that ingest import them
+    from ingest.prepare import PartsFactory
 
 console = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 160)

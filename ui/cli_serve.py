@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 
-from agent.loop import Agent
 from ingest.background import BackgroundIngest
 from ingest.discover import discover
 from runtime.services import Services
@@ -49,6 +48,7 @@ def serve(
 ) -> None:
     """Serve the web app: chat, drawing upload with crop, results, groups, explanations and export."""
     verifier = _access(host, auth, no_auth)  # before anything slow: a refused start says so at once
+    from agent.loop import Agent  # LangChain: only for this command and the chat
     from ui.web.app import launch  # imports gradio, which takes seconds: only for this command
 
     background = _start_ingest(ctx, index, ingest, workers, ocr) if ingest else None
