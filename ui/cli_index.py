@@ -44,7 +44,8 @@ def ingest(
     ray: str | None = typer.Option(
         None, "--ray", metavar="ADDRESS",
         help="Prepare the documents as Ray tasks on the cluster at ADDRESS (`auto`: the one `ray start` made "
-        "here; HOST:6379) instead of --workers; this process still writes the index. Needs '.[cluster]'."),
+        "here; HOST:6379) instead of --workers; this process still writes the index. Needs the cluster extra: "
+        "pip install -e '.\\[cluster]'."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Read patent documents, OCR their drawing sheets, and add them to the index.
