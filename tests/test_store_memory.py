@@ -368,8 +368,9 @@ def test_a_foreign_or_broken_snapshot_is_ignored(store):
     other.close()
 
 
-def _scan(services, name: str) -> dict[str, float]:
-    """The score of every sheet as find_component computed it before the components table: a scan of all."""
+def _scan(services, name: str) -> dict[str, tuple[float, float]]:
+    """The ranking score of every sheet as find_component computed it before the components table: a scan of all
+    (the best label similarity, plus 0.01 per matching part up to 5 to break ties), and the best similarity."""
     from tools.refsigns import NAME_THRESHOLD
 
     sheets = [s for s in services.store.sheets() if s.components]
@@ -381,7 +382,8 @@ def _scan(services, name: str) -> dict[str, float]:
     for s in sheets:
         comps = [c for c in s.components if sim.get(c.label, 0.0) >= NAME_THRESHOLD]
         if comps:
-            out[s.figure_id] = round(max(sim[c.label] for c in comps) + 0.01 * min(len(comps), 5), 4)
+            out[s.figure_id] = (round(max(sim[c.label] for c in comps) + 0.01 * min(len(comps), 5), 4),
+                                min(1.0, round(max(sim[c.label] for c in comps), 4)))
     return out
 
 
@@ -394,7 +396,12 @@ def test_find_component_by_the_table_equals_the_scan_it_replaced(tmp_path):
     try:
         for name in ("gripping unit", "rail", "crane trolley", "electric motor", "propeller", "nothing alike"):
             hits = find_component(services, name, k=100)
-            assert {h.figure_id: h.score for h in hits} == _scan(services, name), name
+            scan = _scan(services, name)
+            assert {h.figure_id for h in hits} == set(scan), name
+            assert [scan[h.figure_id][0] for h in hits] == sorted((v[0] for v in scan.values()), reverse=True), name
+            for h in hits:  # the raw score is the best label similarity; the score is its calibrated relevance
+                ms = h.breakdown.modalities["component"]
+                assert ms.raw == scan[h.figure_id][1] and ms.calibrated == h.score, name
         everywhere = {h.patent_id for h in find_component(services, "gripping unit", k=100)}
         assert everywhere == {"US1", "US3"}
         assert {h.patent_id for h in find_component(services, "gripping unit", k=100,

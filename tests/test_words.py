@@ -146,13 +146,15 @@ def test_a_design_is_found_by_its_plain_name(words_index):
 
 
 def test_image_search_with_words_carries_word_evidence(words_index, tmp_path):
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     img = tmp_path / "q.png"
-    Image.new("RGB", (64, 64), "white").save(img)
+    picture = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(picture).ellipse((8, 8, 56, 56), outline="black", width=3)
+    picture.save(img)
     hits = search_image(words_index, img, text="hydrogen tank", text_weight=0.5, k=3)
     assert hits[0].figure_id == "US1000001-S1"
-    assert set(hits[0].breakdown.modalities) == {"visual", "words", "text"}
+    assert {"visual", "words", "text"} <= set(hits[0].breakdown.modalities)
     assert hits[0].breakdown.matched_in
 
 
