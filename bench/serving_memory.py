@@ -83,9 +83,24 @@ def one(impl: str, dim: int, n: int, index: Path, ref: str) -> dict:
             table.search(q, K, table.mask(where))
             wall.append((time.perf_counter() - t) * 1000)
         out["queries"][name] = percentiles(wall[3:])
+    with tempfile.TemporaryDirectory() as tmp:  # what a serving process starting from the snapshot holds
+        table.save(Path(tmp) / "t.npz", {})
+        out["snapshot_mb"] = round((Path(tmp) / "t.npz").stat().st_size / 1e6, 1)
+        cmd = [sys.executable, "-m", "bench.serving_memory", "--index", str(index), "--baseline-ref", ref,
+               "--load", impl, str(Path(tmp) / "t.npz")]
+        out |= json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     if impl != "float32":
         out["options"] = _options(table, n, dim, queries)
     return out
+
+
+def load(impl: str, path: Path, ref: str) -> dict:
+    """RSS a fresh process adds by loading a snapshot, and the time it takes."""
+    mod = _baseline_module(ref) if impl == "float32" else importlib.import_module("store.matrix")
+    rss, t = rss_mb(), time.perf_counter()
+    table, _ = mod.VectorTable.load(path)
+    return {"load_s": round(time.perf_counter() - t, 1), "rss_loaded_mb": round(rss_mb() - rss, 1),
+            "loaded_rows": len(table)}
 
 
 def _options(table, n: int, dim: int, queries: list[list[float]]) -> dict:  # noqa: ANN001
@@ -134,13 +149,16 @@ def _product_f16(matrix: np.ndarray, q: np.ndarray, block: int = 8192) -> np.nda
 
 
 def fmt(levels: list[dict], rows: int) -> str:
-    lines = [f"Per table of {rows:,} rows, no Chroma; {machine()}. Latency: mask + search, k={K}, wall p50 / p95 ms.",
-             "", "| dim | storage | RSS added MB | arrays MB | build s | unfiltered | broad | narrow |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"Per table of {rows:,} rows, no Chroma; {machine()}. RSS added by building the table (`add`, as "
+             "`--table-only` does) and by loading its snapshot in a fresh process. Latency: mask + search, "
+             f"k={K}, wall p50 / p95 ms.", "",
+             "| dim | storage | RSS built MB | RSS loaded MB | arrays MB | snapshot MB | build s | load s "
+             "| unfiltered | broad | narrow |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for lv in levels:
         q = lv["queries"]
-        lines.append(f"| {lv['dim']} | {lv['impl']} | {lv['rss_added_mb']:.0f} | {lv['array_mb']:.0f} "
-                     f"| {lv['build_s']} | "
+        lines.append(f"| {lv['dim']} | {lv['impl']} | {lv['rss_added_mb']:.0f} | {lv.get('rss_loaded_mb', 0):.0f} "
+                     f"| {lv['array_mb']:.0f} | {lv.get('snapshot_mb', 0):.0f} | {lv['build_s']} "
+                     f"| {lv.get('load_s')} | "
                      + " | ".join(f"{q[k]['p50_ms']:.1f} / {q[k]['p95_ms']:.1f}" for k in ("none", "broad", "narrow"))
                      + " |")
     lines += ["", "Scan options on the same vectors: recall@100 against the exact float32 scan, unfiltered scan "
@@ -159,8 +177,12 @@ def main() -> None:
     ap.add_argument("--impls", nargs="+", default=["float32", "int8x2"])
     ap.add_argument("--baseline-ref", default="98f4ae8", help="the commit whose store/matrix.py is 'float32'")
     ap.add_argument("--one", nargs=2, metavar=("IMPL", "DIM"), help=argparse.SUPPRESS)
+    ap.add_argument("--load", nargs=2, metavar=("IMPL", "PATH"), help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=Path("serving_memory.json"))
     args = ap.parse_args()
+    if args.load:
+        print(json.dumps(load(args.load[0], Path(args.load[1]), args.baseline_ref)))
+        return
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]), args.rows, args.index, args.baseline_ref)))
         return

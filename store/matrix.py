@@ -10,8 +10,9 @@ evaluated by `VectorTable.mask` on the columns with the meaning `core.filters.ho
 (the same meaning as Chroma's): a key a row lacks fails every positive test and passes every negative one,
 and values of different types are never equal.
 
-Columns: every metadata key is a categorical column (an int32 code per row, -1 where the row lacks the key)
-plus, for numbers, a float64 column (NaN where the row lacks one). Flag keys (CPC prefixes, ``cpc_B64D``:
+Columns: every metadata key is a categorical column (a code per row, -1 where the row lacks the key: int8
+while the key has at most 127 values, then int16 or int32) plus, for a key that has numbers, a float64
+column (NaN where the row lacks one). A patent's rows are found by its code in the ``patent_id`` column. Flag keys (CPC prefixes, ``cpc_B64D``:
 thousands of distinct keys, each on few rows) are kept as row lists instead, one per key. The row's own
 id is not stored a second time as its ``figure_id``.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -103,22 +105,30 @@ def _rescored(k: int) -> int:
     return 2 * k + 64
 
 
-def _grow(arr: np.ndarray, size: int, fill: object) -> np.ndarray:
-    """`arr` with room for at least `size` rows, new rows set to `fill`. It grows by a quarter at least
-    (not doubling: at 1M rows of dim 139 a doubled buffer held 0.5 GB unused, measured)."""
+def _grow(arr: np.ndarray, size: int) -> np.ndarray:
+    """`arr` with room for at least `size` rows; the new rows are not set (the caller sets each row it
+    uses), so the pages past them are never written and stay out of resident memory. It grows by a quarter
+    at least (not doubling: at 1M rows of dim 139 a doubled, filled buffer held 0.5 GB unused, measured)."""
     if len(arr) >= size:
         return arr
     cap = max(size, len(arr) + len(arr) // 4, 1024)
-    out = np.full((cap, *arr.shape[1:]), fill, dtype=arr.dtype)
+    out = np.empty((cap, *arr.shape[1:]), dtype=arr.dtype)
     out[: len(arr)] = arr
     return out
+
+
+def _codes_for(codes: np.ndarray, code: int) -> np.ndarray:
+    """`codes` wide enough to hold `code`: int8 while a key has at most 127 values, then int16, int32."""
+    if code <= np.iinfo(codes.dtype).max:
+        return codes
+    return codes.astype(np.int16 if code <= np.iinfo(np.int16).max else np.int32)
 
 
 @dataclass
 class _Column:
     """One metadata key: a code per row into `values`, and the value as a number where it is one."""
 
-    codes: np.ndarray  # int32, -1 where the row lacks the key
+    codes: np.ndarray  # int8, int16 or int32 (as many values as the key has), -1 where the row lacks the key
     nums: np.ndarray | None  # float64, NaN where the row lacks a (non-bool) number; None: no row has one
     values: list[Scalar] = field(default_factory=list)
     code_of: dict[TypedValue, int] = field(default_factory=dict)
@@ -139,13 +149,12 @@ class VectorTable:
         self.n = 0  # rows used, dead ones included
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}
-        self.rows_of_patent: dict[str, list[int]] = {}
         self._coarse = np.zeros((0, dim), dtype=np.int8)
         self._fine = np.zeros((0, dim), dtype=np.int8)
         self._scale = np.zeros(0, dtype=np.float32)
         self._alive = np.zeros(0, dtype=bool)
         self._columns: dict[str, _Column] = {}
-        self._flags: dict[str, list[int]] = {}  # flag key -> rows that carry it (True)
+        self._flags: dict[str, array] = {}  # flag key -> rows that carry it (True), as int32
         self._flag_rows: dict[str, np.ndarray] = {}  # the same as arrays, rebuilt when rows change
         self._flagsets: list[tuple[str, ...]] = []  # each row's flag keys (interned tuples)
         self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -161,20 +170,22 @@ class VectorTable:
         start, end = self.n, self.n + len(ids)
         vec = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         norms = np.linalg.norm(vec, axis=1, keepdims=True)
-        self._coarse, self._fine = _grow(self._coarse, end, 0), _grow(self._fine, end, 0)
-        self._scale = _grow(self._scale, end, 1.0)
+        self._coarse, self._fine = _grow(self._coarse, end), _grow(self._fine, end)
+        self._scale = _grow(self._scale, end)
         self._coarse[start:end], self._fine[start:end], self._scale[start:end] = quantise(
             vec / np.where(norms > 0, norms, 1.0))
-        self._alive = _grow(self._alive, end, False)
+        self._alive = _grow(self._alive, end)
         self._alive[start:end] = True
         for col in self._columns.values():
-            col.codes = _grow(col.codes, end, -1)
-            col.nums = _grow(col.nums, end, np.nan) if col.nums is not None else None
+            col.codes = _grow(col.codes, end)
+            col.codes[start:end] = -1
+            if col.nums is not None:
+                col.nums = _grow(col.nums, end)
+                col.nums[start:end] = np.nan
         for row, (fid, meta) in enumerate(zip(ids, metas, strict=True), start):
             self._add_meta(row, meta)
             self.ids.append(fid)
             self.row_of[fid] = row
-            self.rows_of_patent.setdefault(str(meta.get("patent_id", "")), []).append(row)
         self.n = end
         self._flag_rows.clear()
 
@@ -185,13 +196,15 @@ class VectorTable:
                 continue
             if key.startswith(CPC_FLAG) and value is True:
                 flags.append(key)
-                self._flags.setdefault(key, []).append(row)
+                self._flags.setdefault(key, array("i")).append(row)
                 continue
             col = self._columns.get(key)
             if col is None:
                 size = len(self._alive)
-                col = self._columns[key] = _Column(np.full(size, -1, np.int32), None)
-            col.codes[row] = col.code(value)
+                col = self._columns[key] = _Column(np.full(size, -1, np.int8), None)
+            code = col.code(value)
+            col.codes = _codes_for(col.codes, code)
+            col.codes[row] = code
             if isinstance(value, int | float) and not isinstance(value, bool):
                 if col.nums is None:
                     col.nums = np.full(len(col.codes), np.nan)
@@ -206,12 +219,16 @@ class VectorTable:
                 self._alive[row] = False
 
     def drop_patents(self, patent_ids: Iterable[str]) -> None:
-        """Remove every row of these patents."""
-        for pid in patent_ids:
-            for row in self.rows_of_patent.pop(pid, []):
+        """Remove every row of these patents (found by their ``patent_id`` column: one pass over it)."""
+        col = self._columns.get("patent_id")
+        codes = [c for p in patent_ids if (c := col.code_of.get(_typed(p))) is not None] if col else []
+        if codes:
+            assert col is not None
+            rows = np.flatnonzero(np.isin(col.codes[: self.n], codes) & self._alive[: self.n])
+            for row in rows.tolist():
                 if self.row_of.get(self.ids[row]) == row:
                     del self.row_of[self.ids[row]]
-                self._alive[row] = False
+            self._alive[rows] = False
         if self.n > 1024 and len(self.row_of) < 0.75 * self.n:
             self._compact()
 
@@ -226,6 +243,11 @@ class VectorTable:
         self.__dict__.update(fresh.__dict__)
 
     # ---------------------------------------------------------------- reading
+
+    def patents(self) -> int:
+        """How many patents the table has held rows of (dropped ones included: a bound, cheap to read)."""
+        col = self._columns.get("patent_id")
+        return len(col.values) if col is not None else 0
 
     def meta(self, row: int) -> Metadata:
         """The stored metadata of a row, as Chroma returns it."""
@@ -406,11 +428,7 @@ class VectorTable:
         table.row_of = {fid: r for r, fid in enumerate(table.ids)}
         for r, fs in enumerate(table._flagsets):
             for key in fs:
-                table._flags.setdefault(key, []).append(r)
-        pid = table._columns.get("patent_id")
-        if pid is not None:
-            for r, code in enumerate(pid.codes.tolist()):
-                table.rows_of_patent.setdefault(str(pid.values[code]) if code >= 0 else "", []).append(r)
+                table._flags.setdefault(key, array("i")).append(r)
         return table, header["stamp"]
 
     def nbytes(self) -> int:

@@ -141,3 +141,17 @@ def test_a_column_without_numbers_holds_no_float_array():
     assert table._columns["kind"].nums is None and table._columns["sheet_no"].nums is not None
     assert not table.mask({"kind": {"$gt": 1}}).any()
     assert table.mask({"sheet_no": {"$gte": 6}}).sum() == sum(1 for n in range(100) if n % 7 >= 6)
+
+
+def test_codes_widen_as_a_key_gets_more_values():
+    n = 40_000
+    ids = [f"P{i}-S1" for i in range(n)]
+    table = VectorTable(8)
+    table.add(ids[:100], np.eye(8, dtype=np.float32)[np.arange(100) % 8], [{"patent_id": f"P{i}"} for i in range(100)])
+    assert table._columns["patent_id"].codes.dtype == np.int8
+    table.add(ids[100:], np.eye(8, dtype=np.float32)[np.arange(100, n) % 8],
+              [{"patent_id": f"P{i}"} for i in range(100, n)])
+    assert table._columns["patent_id"].codes.dtype == np.int32 and table.patents() == n
+    assert table.meta(39_999)["patent_id"] == "P39999" and table.mask({"patent_id": "P130"}).sum() == 1
+    table.drop_patents(["P5", "P39999", "nope"])
+    assert len(table) == n - 2 and "P5-S1" not in table.row_of and "P6-S1" in table.row_of
