@@ -12,9 +12,9 @@ and values of different types are never equal.
 
 Columns: every metadata key is a categorical column (a code per row, -1 where the row lacks the key: int8
 while the key has at most 127 values, then int16 or int32) plus, for a key that has numbers, a float64
-column (NaN where the row lacks one). A patent's rows are found by its code in the ``patent_id`` column. Flag keys (CPC prefixes, ``cpc_B64D``:
-thousands of distinct keys, each on few rows) are kept as row lists instead, one per key. The row's own
-id is not stored a second time as its ``figure_id``.
+column (NaN where the row lacks one). A patent's rows are found by its code in the ``patent_id`` column.
+Flag keys (CPC prefixes, ``cpc_B64D``: thousands of distinct keys, each on few rows) are kept as row lists
+instead, one per key. The row's own id is not stored a second time as its ``figure_id``.
 
 Vectors are held in two int8 planes and a float32 scale per row, ``row ≈ scale · (coarse + fine / 254)``
 (2 bytes a component instead of 4; ``scale`` is the row's largest |component| / 127, so each coarse code is
