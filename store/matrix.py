@@ -10,10 +10,19 @@ evaluated by `VectorTable.mask` on the columns with the meaning `core.filters.ho
 (the same meaning as Chroma's): a key a row lacks fails every positive test and passes every negative one,
 and values of different types are never equal.
 
-Columns: every metadata key is a categorical column (an int32 code per row, -1 where the row lacks the key)
-plus, for numbers, a float64 column (NaN where the row lacks one). Flag keys (CPC prefixes, ``cpc_B64D``:
-thousands of distinct keys, each on few rows) are kept as row lists instead, one per key. The row's own
-id is not stored a second time as its ``figure_id``.
+Columns: every metadata key is a categorical column (a code per row, -1 where the row lacks the key: int8
+while the key has at most 127 values, then int16 or int32) plus, for a key that has numbers, a float64
+column (NaN where the row lacks one). A patent's rows are found by its code in the ``patent_id`` column.
+Flag keys (CPC prefixes, ``cpc_B64D``: thousands of distinct keys, each on few rows) are kept as row lists
+instead, one per key. The row's own id is not stored a second time as its ``figure_id``.
+
+Vectors are held in two int8 planes and a float32 scale per row, ``row ≈ scale · (coarse + fine / 254)``
+(2 bytes a component instead of 4; ``scale`` is the row's largest |component| / 127, so each coarse code is
+within half a step and the fine plane holds the rest to 1/254 of a step). A search scans the coarse plane
+alone (int8 widens to float32 about ten times faster than float16 here: 33 ms against 320 ms for 1M rows of
+dim 139, measured), then re-scores its best `_rescored(k)` candidates from both planes, whose error is at
+most ``scale / 508`` a component (a cosine off by < 1e-4 at dim 64-384). bench/results/serving_memory.md
+has the options measured (float32, float16, int8 alone, int8 with re-scoring): memory, recall, latency.
 
 Rows are appended into buffers that grow by a quarter and deleted by clearing their `alive` bit; the table
 compacts itself when a quarter of its rows are dead.
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,6 +45,10 @@ from core.filters import CPC_FLAG, Metadata, Scalar, Where
 
 ID_KEY = "figure_id"  # equals the row's id; not stored twice
 CHUNK = 32_768  # rows gathered per matrix product when scanning a subset
+BLOCK = 8_192  # int8 rows widened to float32 per matrix product (fits the cache; measured best of 2k-32k)
+STEP = 127  # coarse codes span [-STEP, STEP]
+FINE = 254  # the fine plane divides a coarse step into this many
+SNAPSHOT_FORMAT = 2  # 1 (no "format" in the header): float32 "vectors"; 2: "coarse", "fine", "scale"
 TypedValue = tuple[str, Scalar]  # a value with its type class: ("s", "US"), ("b", True), ("n", 3.0)
 
 
@@ -53,29 +67,69 @@ def _blas() -> ThreadpoolController:
 
 
 def _product(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """matrix @ q on one BLAS thread: a matrix-vector product is bound by memory, and waking OpenBLAS's
-    other threads cost 14 ms for a 0.3 ms product at 10k rows on a busy 2-core machine (measured)."""
+    """matrix @ q in float32 on one BLAS thread: a matrix-vector product is bound by memory, and waking
+    OpenBLAS's other threads cost 14 ms for a 0.3 ms product at 10k rows on a busy 2-core machine
+    (measured). An int8 matrix is widened to float32 a `BLOCK` of rows at a time."""
     with _blas().limit(limits=1, user_api="blas"):
-        return matrix @ q
+        if matrix.dtype == np.float32:
+            return matrix @ q
+        out = np.empty(len(matrix), dtype=np.float32)
+        buf = np.empty((min(BLOCK, len(matrix)), matrix.shape[1]), dtype=np.float32)
+        for lo in range(0, len(matrix), BLOCK):
+            part = matrix[lo : lo + BLOCK]
+            wide = buf[: len(part)]
+            wide[...] = part
+            np.matmul(wide, q, out=out[lo : lo + len(part)])
+        return out
 
 
-def _grow(arr: np.ndarray, size: int, fill: object) -> np.ndarray:
-    """`arr` with room for at least `size` rows, new rows set to `fill`. It grows by a quarter at least
-    (not doubling: at 1M rows of dim 139 a doubled buffer held 0.5 GB unused, measured)."""
+def quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float rows as (coarse int8, fine int8, scale float32): ``row ≈ scale · (coarse + fine / FINE)``."""
+    vec = np.asarray(vectors, dtype=np.float32)
+    peak = np.abs(vec).max(axis=1) if vec.size else np.zeros(len(vec), dtype=np.float32)
+    scale = np.where(peak > 0, peak / STEP, 1.0).astype(np.float32)
+    steps = vec / scale[:, None]
+    coarse = np.clip(np.rint(steps), -STEP, STEP)
+    fine = np.clip(np.rint((steps - coarse) * FINE), -STEP, STEP)
+    return coarse.astype(np.int8), fine.astype(np.int8), scale
+
+
+def dequantise(coarse: np.ndarray, fine: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The float32 rows that `quantise` encoded (each component within scale / (2 · FINE))."""
+    return (coarse.astype(np.float32) + fine.astype(np.float32) / FINE) * scale[:, None]
+
+
+def _rescored(k: int) -> int:
+    """How many of the coarse scan's best rows are re-scored from both planes to find the k nearest:
+    recall@100 of 1.000 against float32 at 1M rows (bench/results/serving_memory.md)."""
+    return 2 * k + 64
+
+
+def _grow(arr: np.ndarray, size: int) -> np.ndarray:
+    """`arr` with room for at least `size` rows; the new rows are not set (the caller sets each row it
+    uses), so the pages past them are never written and stay out of resident memory. It grows by a quarter
+    at least (not doubling: at 1M rows of dim 139 a doubled, filled buffer held 0.5 GB unused, measured)."""
     if len(arr) >= size:
         return arr
     cap = max(size, len(arr) + len(arr) // 4, 1024)
-    out = np.full((cap, *arr.shape[1:]), fill, dtype=arr.dtype)
+    out = np.empty((cap, *arr.shape[1:]), dtype=arr.dtype)
     out[: len(arr)] = arr
     return out
+
+
+def _codes_for(codes: np.ndarray, code: int) -> np.ndarray:
+    """`codes` wide enough to hold `code`: int8 while a key has at most 127 values, then int16, int32."""
+    if code <= np.iinfo(codes.dtype).max:
+        return codes
+    return codes.astype(np.int16 if code <= np.iinfo(np.int16).max else np.int32)
 
 
 @dataclass
 class _Column:
     """One metadata key: a code per row into `values`, and the value as a number where it is one."""
 
-    codes: np.ndarray  # int32, -1 where the row lacks the key
-    nums: np.ndarray  # float64, NaN where the row lacks a (non-bool) number
+    codes: np.ndarray  # int8, int16 or int32 (as many values as the key has), -1 where the row lacks the key
+    nums: np.ndarray | None  # float64, NaN where the row lacks a (non-bool) number; None: no row has one
     values: list[Scalar] = field(default_factory=list)
     code_of: dict[TypedValue, int] = field(default_factory=dict)
 
@@ -95,11 +149,12 @@ class VectorTable:
         self.n = 0  # rows used, dead ones included
         self.ids: list[str] = []
         self.row_of: dict[str, int] = {}
-        self.rows_of_patent: dict[str, list[int]] = {}
-        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._coarse = np.zeros((0, dim), dtype=np.int8)
+        self._fine = np.zeros((0, dim), dtype=np.int8)
+        self._scale = np.zeros(0, dtype=np.float32)
         self._alive = np.zeros(0, dtype=bool)
         self._columns: dict[str, _Column] = {}
-        self._flags: dict[str, list[int]] = {}  # flag key -> rows that carry it (True)
+        self._flags: dict[str, array] = {}  # flag key -> rows that carry it (True), as int32
         self._flag_rows: dict[str, np.ndarray] = {}  # the same as arrays, rebuilt when rows change
         self._flagsets: list[tuple[str, ...]] = []  # each row's flag keys (interned tuples)
         self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -115,17 +170,22 @@ class VectorTable:
         start, end = self.n, self.n + len(ids)
         vec = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
         norms = np.linalg.norm(vec, axis=1, keepdims=True)
-        self._vectors = _grow(self._vectors, end, 0.0)
-        self._vectors[start:end] = vec / np.where(norms > 0, norms, 1.0)
-        self._alive = _grow(self._alive, end, False)
+        self._coarse, self._fine = _grow(self._coarse, end), _grow(self._fine, end)
+        self._scale = _grow(self._scale, end)
+        self._coarse[start:end], self._fine[start:end], self._scale[start:end] = quantise(
+            vec / np.where(norms > 0, norms, 1.0))
+        self._alive = _grow(self._alive, end)
         self._alive[start:end] = True
         for col in self._columns.values():
-            col.codes, col.nums = _grow(col.codes, end, -1), _grow(col.nums, end, np.nan)
+            col.codes = _grow(col.codes, end)
+            col.codes[start:end] = -1
+            if col.nums is not None:
+                col.nums = _grow(col.nums, end)
+                col.nums[start:end] = np.nan
         for row, (fid, meta) in enumerate(zip(ids, metas, strict=True), start):
             self._add_meta(row, meta)
             self.ids.append(fid)
             self.row_of[fid] = row
-            self.rows_of_patent.setdefault(str(meta.get("patent_id", "")), []).append(row)
         self.n = end
         self._flag_rows.clear()
 
@@ -136,14 +196,18 @@ class VectorTable:
                 continue
             if key.startswith(CPC_FLAG) and value is True:
                 flags.append(key)
-                self._flags.setdefault(key, []).append(row)
+                self._flags.setdefault(key, array("i")).append(row)
                 continue
             col = self._columns.get(key)
             if col is None:
                 size = len(self._alive)
-                col = self._columns[key] = _Column(np.full(size, -1, np.int32), np.full(size, np.nan))
-            col.codes[row] = col.code(value)
+                col = self._columns[key] = _Column(np.full(size, -1, np.int8), None)
+            code = col.code(value)
+            col.codes = _codes_for(col.codes, code)
+            col.codes[row] = code
             if isinstance(value, int | float) and not isinstance(value, bool):
+                if col.nums is None:
+                    col.nums = np.full(len(col.codes), np.nan)
                 col.nums[row] = float(value)
         key = tuple(sorted(flags))
         self._flagsets.append(self._interned.setdefault(key, key))
@@ -155,12 +219,16 @@ class VectorTable:
                 self._alive[row] = False
 
     def drop_patents(self, patent_ids: Iterable[str]) -> None:
-        """Remove every row of these patents."""
-        for pid in patent_ids:
-            for row in self.rows_of_patent.pop(pid, []):
+        """Remove every row of these patents (found by their ``patent_id`` column: one pass over it)."""
+        col = self._columns.get("patent_id")
+        codes = [c for p in patent_ids if (c := col.code_of.get(_typed(p))) is not None] if col else []
+        if codes:
+            assert col is not None
+            rows = np.flatnonzero(np.isin(col.codes[: self.n], codes) & self._alive[: self.n])
+            for row in rows.tolist():
                 if self.row_of.get(self.ids[row]) == row:
                     del self.row_of[self.ids[row]]
-                self._alive[row] = False
+            self._alive[rows] = False
         if self.n > 1024 and len(self.row_of) < 0.75 * self.n:
             self._compact()
 
@@ -168,10 +236,18 @@ class VectorTable:
         """Rebuild without dead rows."""
         keep = np.flatnonzero(self._alive[: self.n])
         fresh = VectorTable(self.dim)
-        fresh.add([self.ids[r] for r in keep], self._vectors[keep], [self.meta(int(r)) for r in keep])
+        fresh.add([self.ids[r] for r in keep], np.zeros((len(keep), self.dim), np.float32),
+                  [self.meta(int(r)) for r in keep])
+        n = len(keep)  # the planes are copied as they are: re-quantising a decoded row could move it
+        fresh._coarse[:n], fresh._fine[:n], fresh._scale[:n] = self._coarse[keep], self._fine[keep], self._scale[keep]
         self.__dict__.update(fresh.__dict__)
 
     # ---------------------------------------------------------------- reading
+
+    def patents(self) -> int:
+        """How many patents the table has held rows of (dropped ones included: a bound, cheap to read)."""
+        col = self._columns.get("patent_id")
+        return len(col.values) if col is not None else 0
 
     def meta(self, row: int) -> Metadata:
         """The stored metadata of a row, as Chroma returns it."""
@@ -217,7 +293,7 @@ class VectorTable:
             codes = [c for v in wanted if (c := col.code_of.get(_typed(v))) is not None]
             return np.isin(col.codes[: self.n], codes)
         value = wanted[0]
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or col.nums is None:
             return np.zeros(self.n, dtype=bool)
         nums = col.nums[: self.n]
         with np.errstate(invalid="ignore"):
@@ -253,14 +329,22 @@ class VectorTable:
         if len(rows) == 0 or k <= 0:
             return []
         if len(rows) > 0.6 * self.n:  # most rows: one product over all, then drop the rest
-            sims = _product(self._vectors[: self.n], q)[rows]
+            coarse = _product(self._coarse[: self.n], q)[rows]
         else:
-            sims = np.empty(len(rows), dtype=np.float32)
+            coarse = np.empty(len(rows), dtype=np.float32)
             for lo in range(0, len(rows), CHUNK):
-                sims[lo : lo + CHUNK] = _product(self._vectors[rows[lo : lo + CHUNK]], q)
-        top = np.argpartition(-sims, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(self.ids[rows[i]], float(sims[i])) for i in top]
+                coarse[lo : lo + CHUNK] = _product(self._coarse[rows[lo : lo + CHUNK]], q)
+        coarse *= self._scale[rows]
+        m = _rescored(k)
+        cand = rows[np.argpartition(-coarse, m - 1)[:m]] if m < len(rows) else rows
+        sims = self._exact(cand) @ q
+        top = np.argpartition(-sims, k - 1)[:k] if k < len(cand) else np.arange(len(cand))
+        top = top[np.lexsort((cand[top], -sims[top]))]  # ties: the earlier row first
+        return [(self.ids[cand[i]], float(sims[i])) for i in top]
+
+    def _exact(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        """These rows decoded from both planes (float32, each component within scale / 508)."""
+        return dequantise(self._coarse[rows], self._fine[rows], self._scale[rows])
 
     def similarities(self, vector: Sequence[float], ids: Iterable[str]) -> dict[str, float]:
         """Cosine similarity to each of these ids that the table holds."""
@@ -269,12 +353,12 @@ class VectorTable:
             return {}
         q = np.asarray(vector, dtype=np.float32)
         q = q / (np.linalg.norm(q) or 1.0)
-        sims = _product(self._vectors[[r for _, r in rows]], q)
+        sims = self._exact([r for _, r in rows]) @ q
         return {i: float(s) for (i, _), s in zip(rows, sims, strict=True)}
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:
-        """The unit vectors of these ids (all must be in the table), one row each."""
-        return self._vectors[[self.row_of[i] for i in ids]]
+        """The unit vectors of these ids (all must be in the table), one row each, as float32."""
+        return self._exact([self.row_of[i] for i in ids])
 
     def values(self, key: str) -> dict[Scalar, int]:
         """Live rows per value of a (non-flag) key."""
@@ -296,11 +380,15 @@ class VectorTable:
         """Write the live rows to `path` (.npz, written aside then renamed), with `stamp` (JSON) beside them."""
         keep = np.flatnonzero(self._alive[: self.n])
         interned = {fs: i for i, fs in enumerate(dict.fromkeys(self._flagsets[r] for r in keep))}
-        arrays = {"vectors": self._vectors[keep], "ids": np.asarray([self.ids[r] for r in keep], dtype=str),
+        arrays = {"coarse": self._coarse[keep], "fine": self._fine[keep], "scale": self._scale[keep],
+                  "ids": np.asarray([self.ids[r] for r in keep], dtype=str),
                   "flagset": np.asarray([interned[self._flagsets[r]] for r in keep], dtype=np.int32)}
         for i, col in enumerate(self._columns.values()):
-            arrays[f"codes{i}"], arrays[f"nums{i}"] = col.codes[keep], col.nums[keep]
-        header = {"stamp": dict(stamp), "dim": self.dim, "flagsets": [list(fs) for fs in interned],
+            arrays[f"codes{i}"] = col.codes[keep]
+            if col.nums is not None:
+                arrays[f"nums{i}"] = col.nums[keep]
+        header = {"format": SNAPSHOT_FORMAT, "stamp": dict(stamp), "dim": self.dim,
+                  "flagsets": [list(fs) for fs in interned],
                   "columns": [[key, col.values] for key, col in self._columns.items()]}
         arrays["header"] = np.asarray(json.dumps(header))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -310,15 +398,28 @@ class VectorTable:
 
     @classmethod
     def load(cls, path: Path) -> tuple[VectorTable, dict[str, object]]:
-        """A table saved by `save`, and its stamp."""
+        """A table saved by `save`, and its stamp. A format-1 snapshot (float32 vectors, from before the
+        int8 planes) is converted; a format this code does not know raises ValueError."""
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(str(z["header"]))
+            fmt = header.get("format", 1)
             table = cls(int(header["dim"]))
-            table._vectors, table.ids = z["vectors"].copy(), z["ids"].tolist()
+            table.ids = z["ids"].tolist()
+            if fmt == 1:
+                table._coarse, table._fine, table._scale = quantise(z["vectors"])
+            elif fmt == SNAPSHOT_FORMAT:
+                table._coarse, table._fine, table._scale = z["coarse"].copy(), z["fine"].copy(), z["scale"].copy()
+            else:
+                raise ValueError(f"snapshot format {fmt!r} is not one of 1, {SNAPSHOT_FORMAT}")
             table.n = len(table.ids)
+            if table._coarse.dtype != np.int8 or table._coarse.shape != (table.n, table.dim) \
+                    or table._fine.shape != table._coarse.shape or table._scale.shape != (table.n,):
+                raise ValueError(f"snapshot arrays do not match {table.n} rows of dim {table.dim}")
             table._alive = np.ones(table.n, dtype=bool)
             for i, (key, values) in enumerate(header["columns"]):
-                col = table._columns[key] = _Column(z[f"codes{i}"].copy(), z[f"nums{i}"].copy())
+                nums = z[f"nums{i}"] if f"nums{i}" in z.files else None
+                nums = nums.copy() if nums is not None and not np.isnan(nums).all() else None
+                col = table._columns[key] = _Column(z[f"codes{i}"].copy(), nums)
                 for v in values:
                     col.code(v)
             flagsets = [tuple(fs) for fs in header["flagsets"]]
@@ -327,14 +428,10 @@ class VectorTable:
         table.row_of = {fid: r for r, fid in enumerate(table.ids)}
         for r, fs in enumerate(table._flagsets):
             for key in fs:
-                table._flags.setdefault(key, []).append(r)
-        pid = table._columns.get("patent_id")
-        if pid is not None:
-            for r, code in enumerate(pid.codes.tolist()):
-                table.rows_of_patent.setdefault(str(pid.values[code]) if code >= 0 else "", []).append(r)
+                table._flags.setdefault(key, array("i")).append(r)
         return table, header["stamp"]
 
     def nbytes(self) -> int:
         """Memory held by the arrays (not the id strings and dicts)."""
-        cols = sum(c.codes.nbytes + c.nums.nbytes for c in self._columns.values())
-        return self._vectors.nbytes + self._alive.nbytes + cols
+        cols = sum(c.codes.nbytes + (c.nums.nbytes if c.nums is not None else 0) for c in self._columns.values())
+        return self._coarse.nbytes + self._fine.nbytes + self._scale.nbytes + self._alive.nbytes + cols

@@ -179,7 +179,7 @@ class VectorStore(DocumentStore):
 
     def _patched(self, name: str, table: VectorTable, changed: list[str]) -> VectorTable:
         """The table with the rows of changed patents replaced by what the collection holds for them now."""
-        if len(changed) > max(1000, RELOAD_SHARE * len(table.rows_of_patent)):
+        if len(changed) > max(1000, RELOAD_SHARE * table.patents()):
             return self._load(name)
         table.drop_patents(changed)
         complete = self._cached("complete", self._complete_ids)
@@ -233,7 +233,7 @@ class VectorStore(DocumentStore):
         if not same or not isinstance(version, int) or version > self._version:
             return None
         changed = [r[0] for r in self.db.execute("SELECT DISTINCT patent_id FROM changes WHERE seq > ?", (version,))]
-        if len(changed) > max(1000, RELOAD_SHARE * len(table.rows_of_patent)):
+        if len(changed) > max(1000, RELOAD_SHARE * table.patents()):
             return None
         return self._patched(name, table, changed)
 
