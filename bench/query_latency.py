@@ -31,6 +31,11 @@ untouched. Run:
     python -m bench.query_latency --index data/index [--sizes 10000 100000 1000000] [--out FILE.json]
 
 Writes FILE.json and FILE.md (the tables).
+
+With ``--text``, text queries instead: `tools.search.search_text` end to end on the index padded with copies
+of its patents (per-figure word rows, figure passages, components), see bench/query_latency_text.py:
+
+    python -m bench.query_latency --text --index COPY --sizes 10000 100000 --queries 20 --out FILE.json
 """
 
 from __future__ import annotations
@@ -505,7 +510,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("query_latency.json"), help="JSON report")
     ap.add_argument("--table-only", action="store_true",
                     help="measure only the exact in-memory route at --sizes, without inserting into Chroma")
+    ap.add_argument("--text", action="store_true", help=(
+        "measure text queries (tools.search.search_text) end to end instead (bench/query_latency_text.py); "
+        "--queries is then the calls per query and filter"))
     args = ap.parse_args()
+    if args.text:
+        from bench import query_latency_text
+
+        query_latency_text.main(args.index, args.sizes, args.queries, args.workdir, args.out)
+        return
     if args.table_only:
         report = table_only(args.index, args.sizes, args.queries, args.workdir)
         text = format_table_only(report)

@@ -354,10 +354,12 @@ class VectorStore(DocumentStore):
         return self._query(VISUAL, vector, k, filters, ids)
 
     def query_text(
-        self, vector: Sequence[float], k: int, filters: Filters | None = None, ids: Sequence[str] | None = None
+        self, vector: Sequence[float], k: int, filters: Filters | None = None, ids: Sequence[str] | None = None,
+        *, documents: bool = True,
     ) -> list[VectorHit]:
-        """Nearest sheets by their linked-text vector."""
-        return self._query(TEXT, vector, k, filters, ids, with_documents=True)
+        """Nearest sheets by their linked-text vector, with their linked text unless `documents` is False (the
+        texts are read from Chroma: ~0.2 ms per hit, 20-60 ms for a pool of 100-300)."""
+        return self._query(TEXT, vector, k, filters, ids, with_documents=documents)
 
     def query_passages(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[VectorHit]:
         """Nearest passages of patent text (filters on patent-level facets only)."""

@@ -130,7 +130,7 @@ def query_terms(text: str) -> list[str]:
 
 def matched_terms(terms: Sequence[str], text: str) -> list[str]:
     """Query terms that occur (up to their Snowball stem) in the text."""
-    words = {stem(w) for w in re.findall(r"[a-z][a-z\-]+|\d+[a-z]?", text.lower())}
+    words = {stem(w) for w in set(re.findall(r"[a-z][a-z\-]+|\d+[a-z]?", text.lower()))}
     return [t for t in terms if stem(t) in words]
 
 

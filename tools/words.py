@@ -82,7 +82,7 @@ def coverage(terms: Sequence[str], idf: dict[str, float], fields: dict[str, str]
     """The idf- and field-weighted share of the terms a figure's fields contain, and where each was found."""
     if not terms:
         return 0.0, {}
-    stems = {f: {stem(w) for w in _tokens(fields.get(f, ""))} for f in FIELDS}
+    stems = {f: {stem(w) for w in set(_tokens(fields.get(f, "")))} for f in FIELDS}
     comps = _components(fields.get("components", ""))
     got = 0.0
     places: dict[str, str] = {}
@@ -145,7 +145,8 @@ def _dense(services: Services, vector: list[float], figure_ids: Sequence[str],
         ids += [component_passage_id(pid, n) for n in dict.fromkeys(numerals.get(fid, []))]
         wanted[fid] = ids
     sims = store.figure_passage_similarities(vector, sorted({i for ids in wanted.values() for i in ids}))
-    linked = {h.id: h.similarity for h in store.query_text(vector, len(figure_ids), None, ids=list(figure_ids))}
+    linked = {h.id: h.similarity
+              for h in store.query_text(vector, len(figure_ids), None, ids=list(figure_ids), documents=False)}
     out: dict[str, float] = {}
     for fid, ids in wanted.items():
         best, best_id = linked.get(fid, -1.0), ""
@@ -172,7 +173,7 @@ def score_words(services: Services, text: str, terms: Sequence[str], vector: lis
     if terms:
         for fid, _, _ in store.figure_lexical(fts_query(terms), POOL, BM25_WEIGHTS):
             candidates[fid] = None
-    for h in store.query_text(vector, POOL, filters):
+    for h in store.query_text(vector, POOL, filters, documents=False):
         candidates[h.id] = None
     passages = [h.id for h in store.query_figure_passages(vector, PASSAGE_POOL)]
     if passages:
