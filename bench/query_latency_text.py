@@ -24,7 +24,7 @@ sample. Each copy gets its rows in ``patents``, ``sheets``, ``components`` and `
 the linked-text vectors and the figure passages (the real vectors plus a little Gaussian noise, renormalised,
 so a copy is near its original but not identical) and the visual table (the real row's vector: it carries the
 facets the filters read). The vectors go into the in-memory tables directly, not through Chroma: at these sizes
-the store's route is the exact in-memory scan (`store.index.EXACT_MAX_FLOATS`), so Chroma is read only for the
+the store's route is the exact in-memory scan (`store.vectors.EXACT_MAX_FLOATS`), so Chroma is read only for the
 documents of hits, which synthetic ids do not have (the lookup still runs). Inserting 100k figures' vectors
 into Chroma's HNSW (three collections, ~3 vectors per figure) would take most of an hour on this machine;
 `bench/results/query_latency.md` measures that path for the visual collection.
@@ -47,7 +47,8 @@ from core.figure_text import figure_passages
 from core.filters import Filters, sheet_metadata
 from core.types import Patent, Sheet
 from store import figure_lexical
-from store.index import FIGURE_PASSAGES, TEXT, VISUAL, FigureStore, _component_rows
+from store.documents import _component_rows
+from store.index import FIGURE_PASSAGES, TEXT, VISUAL, FigureStore
 
 QUERIES = ("hydrogen tank", "gripping unit of a hoist", "shoe", "flowchart of charging an electric vehicle")
 K = 10
@@ -155,7 +156,7 @@ def pad(dst: FigureStore, source: Source, start: int, target: int, serial: list[
             metas = [sheet_metadata(np_, s) for s in sheets]
             olds = [old.patent_id + s.figure_id[len(np_.patent_id):] for s in sheets]
             assert vis is not None and txt is not None
-            vis.add(ids, vis._vectors[[vis.row_of[o] for o in olds]], metas)
+            vis.add(ids, vis.rows(olds), metas)
             txt.add(ids, np.stack([_noisy(source.text[o], rng) for o in olds]), metas)
             fps = [fp for fp in figure_passages(np_, sheets)
                    if old.patent_id + fp.id[len(np_.patent_id):] in source.passages]
