@@ -166,8 +166,8 @@ def test_real_sample_index(sample_index):
     assert reid.queries == sum(len(sample_index.store.sheets(pid)) for pid in multi)
     assert family.notes == ["families: EP3358703 + WO2013173195"]
     for res in (reid, family):
-        assert set(res.results) == {"visual", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf",
-                                    "fused_minmax"}
+        assert set(res.results) == {"visual", "visual_views", "text", "fused_odds", "fused_avg", "fused_max",
+                                    "fused_rrf", "fused_minmax"}
     # every mode beats a random ranking on re-identification
     assert all(m.p1 > reid.chance_p1 for m in reid.results.values())
 

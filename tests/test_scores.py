@@ -127,7 +127,7 @@ def test_calibration_fitted_on_the_real_sample_index(sample_index_dir, tmp_path)
     try:
         notes = calibrate_index(services)
         curves = calibration_of(services).curves
-        assert set(curves) == {"visual", "text", "text_sheet"}, notes
+        assert set(curves) == {"visual", "text", "words", "text_sheet"}, notes
         assert all(c.slope > 0 and c.source == "fitted" and c.pairs > c.positives > 0 for c in curves.values())
         assert services.store.calibration()["curves"]["visual"]["encoder"] == "linedraw:lbp-craft-v1"
         for query in NONSENSE:  # the real text model, on the real index's curves
