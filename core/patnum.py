@@ -35,6 +35,12 @@ def figure_id(patent_id: str, sheet_no: int, fig: str | None = None, region: int
 _FIGURE_ID = re.compile(r"^(?P<pid>.+)-S(?P<sheet>\d+)(?:-(?:F(?P<fig>[0-9A-Z.]+)|R(?P<region>\d+)))?$", re.IGNORECASE)
 
 
+def patent_of_figure(fid: str) -> str:
+    """The patent id in a figure id ("US12448527" of "US12448527-S2-F3"), or "" for something that is not one."""
+    m = _FIGURE_ID.match(str(fid))
+    return m["pid"] if m else ""
+
+
 def figure_place(fid: str) -> tuple[str, str]:
     """A figure id in words: ("US12448527", "FIG. 3 on sheet 2") for "US12448527-S2-F3", ("US12448527", "sheet 2")
     for a whole sheet's "US12448527-S2"; ("", the id) for something that is not a figure id."""

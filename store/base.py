@@ -10,6 +10,7 @@ import json
 import logging
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ class IndexStats(TypedDict):
     failed_sources: list[dict[str, str]]
 
 
-class StoreBase:
+class StoreBase(ABC):
     """Connections, collections, encoders, meta and the per-version caches (see `store.index.FigureStore`)."""
 
     def __init__(self, root: Path, client: ClientAPI, dbfile: Path, *, in_memory: bool = True) -> None:
@@ -277,9 +278,9 @@ class StoreBase:
     def _complete_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT patent_id FROM patents WHERE status='complete'")}
 
+    @abstractmethod
     def _patched(self, name: str, table: VectorTable, changed: list[str]) -> VectorTable:
-        """The in-memory table brought up to date with the changed patents (`store.vectors`)."""
-        raise NotImplementedError
+        """The in-memory table brought up to date with the changed patents (`store.vectors.VectorStore`)."""
 
 
 def _http_client(chromadb: Any, host: str, port: int, settings: Any) -> ClientAPI:

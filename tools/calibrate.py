@@ -35,9 +35,9 @@ from core.textnorm import stems
 from runtime.services import Services
 from store.index import VectorHit
 from tools.evaluate import component_labels, reid_queries
-from tools.search import WORDS_SHARE, query_terms
+from tools.search import query_terms
 from tools.whiten import fit_index_whitening
-from tools.words import score_words
+from tools.words import WORDS_SHARE, score_words
 
 POOL = 100  # candidates per query, as `tools.search` asks for
 MAX_QUERIES = 300
@@ -49,21 +49,9 @@ Query = tuple[list[float], str, set[str]]  # query vector, the query's own id (e
 
 
 def fit_logistic(xs: Sequence[float], relevant: Sequence[bool], l2: float = 1e-3) -> tuple[float, float, float]:
-    """(slope, bias, mean log-likelihood) of p = sigmoid(slope * x + bias), by Newton's method."""
-    x = np.column_stack([np.asarray(xs, dtype=np.float64), np.ones(len(xs))])
-    y = np.asarray(relevant, dtype=np.float64)
-    w = np.zeros(2)
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        grad = x.T @ (p - y) + l2 * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    p = np.clip(1.0 / (1.0 + np.exp(-(x @ w))), 1e-12, 1 - 1e-12)
-    loglik = float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    return float(w[0]), float(w[1]), loglik
+    """(slope, bias, mean log-likelihood) of p = sigmoid(slope * x + bias) (`fit_logistic_n` on one column)."""
+    (slope, bias), loglik = fit_logistic_n(np.asarray(xs, dtype=np.float64)[:, None], relevant, l2)
+    return slope, bias, loglik
 
 
 def _spread(items: list, n: int) -> list:
@@ -137,7 +125,8 @@ def word_probes(services: Services) -> list[tuple[str, set[str]]]:
         relevant = {fid for fid, sets in label_sets.items() if any(key <= have for have in sets)}
         relevant |= {fid for fid, have in desc_sets.items() if key <= have}
         probes.append((label, relevant))
-    described = [s for s in sheets if s.description and s.figs and s.figure_id.split("-S")[0][2:3] != "D"]
+    design = {p.patent_id for p in store.patents() if p.doc_type == "design"}
+    described = [s for s in sheets if s.description and s.figs and s.patent_id not in design]
     by_patent: dict[str, set[str]] = {}
     for s in sheets:
         by_patent.setdefault(s.patent_id, set()).add(s.figure_id)

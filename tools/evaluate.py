@@ -59,8 +59,8 @@ from store.index import EncoderId, VectorHit
 from tools import views
 from tools.fusion import DEFAULT_METHOD, fuse
 from tools.relevance import curves_for
-from tools.search import WORDS_SHARE, query_terms
-from tools.words import score_words
+from tools.search import query_terms
+from tools.words import score_words, word_weights
 
 MODES = ("visual", "visual_views", "text", "fused_odds", "fused_avg", "fused_max", "fused_rrf", "fused_minmax")
 PROTOCOLS = ("reid", "family", "components", "design")
@@ -468,9 +468,7 @@ def word_ranking(services: Services, text: str, vector: list[float], filters: Fi
                  curves: dict[str, Curve]) -> list[str]:
     """The top-K figure ids of a search by words, ranked as `tools.search.search_text` ranks them."""
     scored = score_words(services, text, query_terms(text), vector, filters)
-    share = WORDS_SHARE if "words" in scored.lists else 0.0
-    weights = {"text": 1.0 - share} | ({"words": share} if share else {})
-    return [f.id for f in fuse(scored.lists, weights, DEFAULT_METHOD, curves=curves)][:K]
+    return [f.id for f in fuse(scored.lists, word_weights(scored.lists), DEFAULT_METHOD, curves=curves)][:K]
 
 
 def _doc_info(services: Services, sheets: Sequence[Sheet]) -> dict[str, tuple[str, str]]:

@@ -37,12 +37,11 @@ from tools import verify as verification
 from tools import views
 from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
-from tools.words import WordEvidence, score_words
+from tools.words import WordEvidence, score_words, word_weights
 
 log = logging.getLogger(__name__)
 MAX_K = 100
 POOL = 100  # candidates per modality before fusion
-WORDS_SHARE = 0.5  # of the words' weight, the share of per-figure word matching (the rest: dense passages)
 MAX_QUERY_PIXELS = 60_000_000
 CropBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in the image's pixels
 QueryImage = Image.Image | str | Path  # a query image: a PIL image or the path of an image file
@@ -266,10 +265,11 @@ def _word_side(
     also: Sequence[str] = (),
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, str], dict[str, WordEvidence], list[str]]:
     """The words' side of a search: per-figure word matching and dense passages (`tools.words`), and CLIP
-    text→image when CLIP is in use; `weight` is shared among them (`WORDS_SHARE` to word matching). Figures in
+    text→image when CLIP is in use; `weight` is shared among them (`tools.words.word_weights`). Figures in
     `also` (found by another modality) are scored too. Returns lists, weights, paths, evidence and the terms."""
     vector = services.text.embed_texts([text])[0]
     extra: dict[str, dict[str, float]] = {}
+    clip: list[float] = []
     if getattr(services.visual, "cross_modal", False):
         clip = services.visual.embed_texts([text])[0]
         extra["clip_text"] = {h.id: h.similarity for h in services.store.query_visual(clip, POOL, filters)}
@@ -277,12 +277,10 @@ def _word_side(
     scored = score_words(services, text, terms, vector, filters, exclude,
                          also=[*also, *(i for lst in extra.values() for i in lst)])
     lists = dict(scored.lists)
-    share = WORDS_SHARE if "words" in lists else 0.0
-    weights = {"text": weight * (1 - share)} | ({"words": weight * share} if share else {})
+    weights = word_weights(lists, weight)
     paths = {"text": "figure_passages", "words": "figure_words"}
     if extra:
         pool = sorted(set(lists["text"]) | set(extra["clip_text"]))
-        clip = services.visual.embed_texts([text])[0]
         lists["clip_text"] = {h.id: h.similarity for h in services.store.query_visual(clip, len(pool), None, ids=pool)}
         weights = {m: w / 2 for m, w in weights.items()} | {"clip_text": weight / 2}
         paths["clip_text"] = "clip_text_to_image"

@@ -18,6 +18,7 @@ and says why in the query's record.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from core.types import Sheet
 from models import keypoints
 from runtime.services import Services
 from store.local_features import LocalFeatureStore
+
+log = logging.getLogger(__name__)
 
 TOP = 40  # candidates of the fused list that are verified
 SHARE = 0.5  # the verified count's share of the drawing's weight in the fusion
@@ -97,8 +100,8 @@ def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tu
     if rows:
         try:
             fs.put(rows, keypoints.NAME)
-        except Exception:  # noqa: BLE001 - a read-only index still verifies, it only does not remember
-            pass
+        except Exception as e:  # noqa: BLE001 - a read-only index still verifies, it only does not remember
+            log.info("could not keep the local features of %d figures: %s", len(rows), e)
     return out, described, len(ids) - len(out)
 
 

@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 
 from core.figure_text import FIELDS, component_passage_id, description_passage_id, passage_kind, title_passage_id
 from core.filters import Filters
+from core.patnum import patent_of_figure
 from core.textnorm import stem
 from runtime.services import Services
 
 POOL = 100  # candidates per kind of evidence
+WORDS_SHARE = 0.5  # of the words' weight, the share of per-figure word matching (the rest: dense passages)
 PASSAGE_POOL = 300  # nearest passages read to find the dense candidates
 # How much a word found in each field counts, and bm25's column weights (the same order as FIELDS).
 # Chosen on the tune half of bench/data/text_queries.json and the components protocol of `patfig eval` together
@@ -58,6 +60,13 @@ class WordScores:
     lists: dict[str, dict[str, float]]
     evidence: dict[str, WordEvidence]
     terms: list[str]
+
+
+def word_weights(lists: dict[str, dict[str, float]], weight: float = 1.0) -> dict[str, float]:
+    """How a search's words' `weight` is shared by its kinds of evidence: `WORDS_SHARE` to word matching when
+    the query has words to match, the rest (or all) to dense passages."""
+    share = WORDS_SHARE if "words" in lists else 0.0
+    return {"text": weight * (1 - share)} | ({"words": weight * share} if share else {})
 
 
 def fts_query(terms: Sequence[str]) -> str:
@@ -140,7 +149,7 @@ def _dense(services: Services, vector: list[float], figure_ids: Sequence[str],
     numerals = store.figure_numerals(figure_ids)
     wanted: dict[str, list[str]] = {}
     for fid in figure_ids:
-        pid = fid.split("-S")[0]
+        pid = patent_of_figure(fid)
         ids = [description_passage_id(fid), title_passage_id(pid)]
         ids += [component_passage_id(pid, n) for n in dict.fromkeys(numerals.get(fid, []))]
         wanted[fid] = ids
