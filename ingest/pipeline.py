@@ -17,12 +17,15 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+
+from tqdm import tqdm
 
 from core.errors import ClusterUnavailable, ModelUnavailable, StoreError
 from core.figure_text import figure_passages
@@ -392,7 +395,8 @@ def backfill_figure_passages(services: Services) -> int:
     if patents:
         log.warning("giving %d indexed patent(s) their per-figure text passages (once, text encoder only)",
                     len(patents))
-    for patent in patents:
+    # a bar on a terminal only (disable=None): the web app's background ingest logs the warning line alone
+    for patent in tqdm(patents, desc="figure passages", unit="patent", file=sys.stderr, disable=None):
         sheets = store.sheets(patent.patent_id)
         passages = figure_passages(patent, sheets)
         if passages:
