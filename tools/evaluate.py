@@ -291,7 +291,7 @@ def _sheet_protocol(
         narrowed = _narrowed(gallery, filters)
         rankings = _rankings(fns, vectors, modes, exclude=fid, filters=narrowed, curves=curves, weights=weights)
         if "visual_views" in modes and "visual" in vectors:
-            rankings["visual_views"] = _views_ranking(store.query_visual, vectors["visual"], fid, narrowed,
+            rankings["visual_views"] = views_ranking(store.query_visual, vectors["visual"], fid, narrowed,
                                                       curves["visual"], patent_of, units_of)
         for m in modes:
             if m in rankings:
@@ -305,7 +305,7 @@ def _sheet_protocol(
     return res
 
 
-def _views_ranking(query_fn: Callable[..., list[VectorHit]], vector: list[float], exclude: str,
+def views_ranking(query_fn: Callable[..., list[VectorHit]], vector: list[float], exclude: str,
                    filters: Filters | None, curve: Curve, patent_of: dict[str, str],
                    units_of: dict[str, list[str]], beta: float = views.BETA) -> list[str]:
     """Mode ``visual_views``: the visual similarity fused (odds) with that of the best view of the candidate's
