@@ -278,7 +278,7 @@ def main() -> None:
             mark = "OWN" if pid[j] == pid[r] else "   "
             misses.append(f"      {mark} {ids[j]:<24} {units[j].view or '-':<12} {b.sim[r, j]:.3f}  "
                           f"{pats[str(pid[j])].title[:50]}")
-    lines[5:5] = ["", f"design P@1 misses of the visual ranking (= those of visual_views): {sum(kinds.values())}: "
+    lines[3:3] = ["", f"design P@1 misses of the visual ranking (= those of visual_views): {sum(kinds.values())}: "
                   + ", ".join(f"{k} {v}" for k, v in kinds.most_common()), *misses]
 
     # 2. aggregations
