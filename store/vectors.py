@@ -261,6 +261,7 @@ class VectorStore(DocumentStore):
         filters: Filters | None,
         ids: Sequence[str] | None = None,
         with_documents: bool = False,
+        expand: bool = True,
     ) -> list[VectorHit]:
         if ids is not None and not ids:
             return []
@@ -270,7 +271,7 @@ class VectorStore(DocumentStore):
                 hits = None
             else:
                 white = self.whitening() if self._table_white.get(name) else None
-                query = vector if white is None else _whitened_query(table, white, vector)
+                query = vector if white is None else _whitened_query(table, white, vector, expand)
                 found = self._search_table(name, table, query, k, filters, ids, raw=vector)
                 hits = [VectorHit(i, s, table.meta(table.row_of[i])) for i, s in found]
         if hits is None:
@@ -348,10 +349,12 @@ class VectorStore(DocumentStore):
         return out
 
     def query_visual(
-        self, vector: Sequence[float], k: int, filters: Filters | None = None, ids: Sequence[str] | None = None
+        self, vector: Sequence[float], k: int, filters: Filters | None = None, ids: Sequence[str] | None = None,
+        *, expand: bool = True,
     ) -> list[VectorHit]:
-        """Nearest sheets by visual vector."""
-        return self._query(VISUAL, vector, k, filters, ids)
+        """Nearest sheets by visual vector; with `expand` False, by the whitened query alone (no α-query
+        expansion), the descriptor's own similarity."""
+        return self._query(VISUAL, vector, k, filters, ids, expand=expand)
 
     def query_text(
         self, vector: Sequence[float], k: int, filters: Filters | None = None, ids: Sequence[str] | None = None,
@@ -510,11 +513,11 @@ def _add_records(table: VectorTable, res: GetResult, complete: set[str],
                   [_metadata(metas[j]) for j in keep])
 
 
-def _whitened_query(table: VectorTable, white: Whitening, vector: Sequence[float]) -> list[float]:
-    """The query whitened, then α-expanded with its nearest rows of the whole table (an identical row, the
-    query's own sheet, is not a neighbour: it would only weigh the query twice)."""
+def _whitened_query(table: VectorTable, white: Whitening, vector: Sequence[float], expand: bool = True) -> list[float]:
+    """The query whitened, then (`expand`) α-expanded with its nearest rows of the whole table (an identical
+    row, the query's own sheet, is not a neighbour: it would only weigh the query twice)."""
     q = white.apply(np.asarray(vector, dtype=np.float32))
-    if white.qe_k <= 0:
+    if white.qe_k <= 0 or not expand:
         return q.tolist()
     near = [(i, s) for i, s in table.search(q.tolist(), white.qe_k + 1) if s < 1 - 1e-4][: white.qe_k]
     if not near:

@@ -291,8 +291,8 @@ def _sheet_protocol(
         narrowed = _narrowed(gallery, filters)
         rankings = _rankings(fns, vectors, modes, exclude=fid, filters=narrowed, curves=curves, weights=weights)
         if "visual_views" in modes and "visual" in vectors:
-            rankings["visual_views"] = _views_ranking(store.query_visual, vectors["visual"], fid, narrowed,
-                                                      curves["visual"], patent_of, units_of)
+            rankings["visual_views"] = views_ranking(store.query_visual, vectors["visual"], fid, narrowed,
+                                                     curves["visual"], patent_of, units_of)
         for m in modes:
             if m in rankings:
                 acc[m].add(rankings[m], relevant)
@@ -305,9 +305,9 @@ def _sheet_protocol(
     return res
 
 
-def _views_ranking(query_fn: Callable[..., list[VectorHit]], vector: list[float], exclude: str,
-                   filters: Filters | None, curve: Curve, patent_of: dict[str, str],
-                   units_of: dict[str, list[str]], beta: float = views.BETA) -> list[str]:
+def views_ranking(query_fn: Callable[..., list[VectorHit]], vector: list[float], exclude: str,
+                  filters: Filters | None, curve: Curve, patent_of: dict[str, str],
+                  units_of: dict[str, list[str]], beta: float = views.BETA) -> list[str]:
     """Mode ``visual_views``: the visual similarity fused (odds) with that of the best view of the candidate's
     patent (`tools.views`), the patents of the first candidates bringing all their units in."""
     scores = {h.id: h.similarity for h in query_fn(vector, K + 1, filters) if h.id != exclude}

@@ -309,12 +309,16 @@ def search_text(
 def _image_vector(services: Services, img: Image.Image) -> list[float]:
     """The query image's visual vector. An encoder that is not turn invariant (lbp+CRAFT: `embed_turns`) gives
     one per 90° turn, and the turn whose nearest indexed figure is nearest is kept: a crop of a landscape
-    sheet (printed turned on the page) is found the right way up (bench/visual_descriptor.py, rot-max)."""
+    sheet (printed turned on the page) is found the right way up (bench/visual_descriptor.py, rot-max).
+    The turns are compared before α-query expansion: expanded, a turn of a picture that is in the index takes
+    that picture in as its own neighbour and beats the upright picture, whose identical copy the expansion
+    leaves out (an indexed design view was searched upside down, bench/design_views.py)."""
     turns = getattr(services.visual, "embed_turns", None)
     if turns is None:
         return services.visual.embed_images([img])[0]
     vectors = turns(img)
-    best = [max((h.similarity for h in services.store.query_visual(v, 1)), default=-1.0) for v in vectors]
+    best = [max((h.similarity for h in services.store.query_visual(v, 1, expand=False)), default=-1.0)
+            for v in vectors]
     return vectors[best.index(max(best))]
 
 

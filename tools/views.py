@@ -10,7 +10,10 @@ patent's units their own similarity still orders them. The patents of the first 
 have all their units scored, so views outside the first candidates come in too.
 
 Measured on `patfig eval`'s design and re-identification protocols as mode ``visual_views`` against
-``visual`` (README), with the weight `BETA` of the patent's best view.
+``visual`` (README), with the weight `BETA` of the patent's best view. The first candidate never moves (its
+patent's best view is itself, and no candidate scores above it), so the first hit is the visual one; the
+best *other* view or the mean of a patent's best views, which could move it, cost P@1 on both halves of the
+sample, and a larger `BETA` only groups each patent's units more (bench/design_aggregation.py).
 """
 
 from __future__ import annotations
