@@ -154,8 +154,8 @@ def _dense(services: Services, vector: list[float], figure_ids: Sequence[str],
         ids += [component_passage_id(pid, n) for n in dict.fromkeys(numerals.get(fid, []))]
         wanted[fid] = ids
     sims = store.figure_passage_similarities(vector, sorted({i for ids in wanted.values() for i in ids}))
-    linked = {h.id: h.similarity
-              for h in store.query_text(vector, len(figure_ids), None, ids=list(figure_ids), documents=False)}
+    linked = {h.id: h.similarity for h in store.query_text(vector, len(figure_ids), None, ids=list(figure_ids),
+                                                           documents=False, meta=False)}
     out: dict[str, float] = {}
     for fid, ids in wanted.items():
         best, best_id = linked.get(fid, -1.0), ""
@@ -182,7 +182,7 @@ def score_words(services: Services, text: str, terms: Sequence[str], vector: lis
     if terms:
         for fid, _, _ in store.figure_lexical(fts_query(terms), POOL, BM25_WEIGHTS):
             candidates[fid] = None
-    for h in store.query_text(vector, POOL, filters, documents=False):
+    for h in store.query_text(vector, POOL, filters, documents=False, meta=False):
         candidates[h.id] = None
     passages = [h.id for h in store.query_figure_passages(vector, PASSAGE_POOL)]
     if passages:
