@@ -104,3 +104,16 @@ def test_hits_without_metadata_keep_their_ids_and_similarities(index):
     assert passages and passages[0].id.startswith("US1000001")
     sims = store.figure_passage_similarities(vector, [h.id for h in passages])
     assert [round(sims[h.id], 6) for h in passages] == [round(h.similarity, 6) for h in passages]
+
+
+def test_the_int8_product_over_several_blocks_equals_one_float_product():
+    import numpy as np
+
+    from store.matrix import BLOCK_BYTES, _product
+
+    dim = 384
+    rows = 3 * (BLOCK_BYTES // (4 * dim)) + 17  # three whole blocks and a tail
+    rng = np.random.default_rng(1)
+    matrix = rng.integers(-127, 128, (rows, dim), dtype=np.int8)
+    q = rng.standard_normal(dim).astype(np.float32)
+    assert np.allclose(_product(matrix, q), matrix.astype(np.float32) @ q, rtol=1e-5, atol=1e-3)
