@@ -220,6 +220,10 @@ class DocumentStore(StoreBase):
         """The word-matching fields of these figures, by id."""
         return figure_lexical.fields_of(self.db, figure_ids)
 
+    def figure_stems(self, figure_ids: Sequence[str]) -> dict[str, dict[str, set[str]]]:
+        """Each word-matching field's stems of these figures, by id (`store.figure_lexical.stems_of`)."""
+        return figure_lexical.stems_of(self.db, figure_ids)
+
     def figure_document_frequency(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many figures contain each term (up to its stem), and how many figures there are (cached per
         version of the index)."""

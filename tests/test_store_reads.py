@@ -117,3 +117,38 @@ def test_the_int8_product_over_several_blocks_equals_one_float_product():
     matrix = rng.integers(-127, 128, (rows, dim), dtype=np.int8)
     q = rng.standard_normal(dim).astype(np.float32)
     assert np.allclose(_product(matrix, q), matrix.astype(np.float32) @ q, rtol=1e-5, atol=1e-3)
+
+
+def test_stored_stems_are_the_stems_of_each_field(index):
+    from core.figure_text import field_stems
+    from tools.words import coverage
+
+    store = index.store
+    ids = ["US1000001-S1", "US1000002-S1", "USD900001-S1"]
+    fields, stems = store.figure_fields(ids), store.figure_stems(ids)
+    assert set(stems) == set(ids)
+    for fid in ids:
+        assert stems[fid] == {f: field_stems(fields[fid][f]) for f in FIELDS}
+    assert "tank" in stems["US1000001-S1"]["components"]  # "hydrogen tanks" -> "tank"
+    terms, idf = ["hydrogen", "tank", "aircraft"], {"hydrogen": 2.0, "tank": 1.5, "aircraft": 1.0}
+    for fid in ids:
+        assert coverage(terms, idf, fields[fid], stems[fid]) == coverage(terms, idf, fields[fid])
+
+
+def test_an_index_without_stems_gets_them_once_and_deletes_them_with_its_patent(index):
+    from store.index import FigureStore
+
+    store = index.store
+    want = store.figure_stems(["US1000001-S1"])
+    with store.db:  # as an index written before the stems were
+        store.db.execute("DELETE FROM figure_stems")
+        store.db.execute("DELETE FROM meta WHERE key=?", (figure_lexical.STEMS_KEY,))
+    assert store.figure_stems(["US1000001-S1"]) == {}
+    reopened = FigureStore.open(store.root)
+    try:
+        assert reopened.figure_stems(["US1000001-S1"]) == want
+        assert figure_lexical.backfill_stems(reopened.db) == 0  # once
+        reopened.delete_patent("US1000001")
+        assert reopened.db.execute("SELECT count(*) FROM figure_stems").fetchone()[0] == 4
+    finally:
+        reopened.close()
