@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from core.errors import StoreError
+from core.figure_text import StoredStems
 from core.types import Component, Patent, Sheet
 from store import figure_lexical
 from store.base import LEXICAL_FIELDS, PASSAGES, IndexStats, StoreBase, _chunks, _count
@@ -220,7 +221,7 @@ class DocumentStore(StoreBase):
         """The word-matching fields of these figures, by id."""
         return figure_lexical.fields_of(self.db, figure_ids)
 
-    def figure_stems(self, figure_ids: Sequence[str]) -> dict[str, dict[str, set[str]]]:
+    def figure_stems(self, figure_ids: Sequence[str]) -> dict[str, dict[str, StoredStems]]:
         """Each word-matching field's stems of these figures, by id (`store.figure_lexical.stems_of`)."""
         return figure_lexical.stems_of(self.db, figure_ids)
 

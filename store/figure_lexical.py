@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from core.figure_text import FIELD_WORD, FIELDS, field_stems, figure_fields
+from core.figure_text import FIELD_WORD, FIELDS, StoredStems, field_stems, figure_fields
 from core.types import Patent, Sheet
 
 SCHEMA = f"""
@@ -124,17 +124,17 @@ def fields_of(db: sqlite3.Connection, figure_ids: Iterable[str]) -> dict[str, di
     return out
 
 
-def stems_of(db: sqlite3.Connection, figure_ids: Iterable[str]) -> dict[str, dict[str, set[str]]]:
+def stems_of(db: sqlite3.Connection, figure_ids: Iterable[str]) -> dict[str, dict[str, StoredStems]]:
     """Each field's stems of these figures, by id (those without stored stems are left out)."""
     ids = list(dict.fromkeys(figure_ids))
-    out: dict[str, dict[str, set[str]]] = {}
+    out: dict[str, dict[str, StoredStems]] = {}
     cols = ", ".join(f"t.{c}" for c in FIELDS)
     for lo in range(0, len(ids), 500):
         chunk = ids[lo:lo + 500]
         marks = ",".join("?" * len(chunk))
         for r in db.execute(f"SELECT s.figure_id, {cols} FROM sheets s CROSS JOIN figure_stems t ON t.rowid = s.rowid "
                             f"WHERE s.figure_id IN ({marks})", chunk):
-            out[r[0]] = {f: set(t.split()) for f, t in zip(FIELDS, r[1:], strict=True)}
+            out[r[0]] = {f: StoredStems(t) for f, t in zip(FIELDS, r[1:], strict=True)}
     return out
 
 

@@ -19,7 +19,7 @@ the words and where ("'hydrogen tanks' in component 107"), and the best passage.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.figure_text import (
@@ -94,7 +94,7 @@ def _components(field_text: str) -> list[tuple[str, str]]:
 
 
 def coverage(terms: Sequence[str], idf: dict[str, float], fields: dict[str, str],
-             stems: Mapping[str, set[str]] | None = None) -> tuple[float, dict[str, str]]:
+             stems: Mapping[str, Container[str]] | None = None) -> tuple[float, dict[str, str]]:
     """The idf- and field-weighted share of the terms a figure's fields contain, and where each was found.
     `stems`: each field's word stems as the store keeps them (`core.figure_text.field_stems`), else computed."""
     if not terms:
