@@ -158,3 +158,16 @@ def test_an_index_without_stems_gets_them_once_and_deletes_them_with_its_patent(
         assert reopened.db.execute("SELECT count(*) FROM figure_stems").fetchone()[0] == 4
     finally:
         reopened.close()
+
+
+def test_a_loaded_table_is_out_of_the_collectors_sight(index):
+    import gc
+
+    from store.index import TEXT
+
+    store = index.store
+    store.query_text(index.text.embed_texts(["rail"])[0], 3)
+    table = store._table(TEXT)
+    assert table is not None and len(table.ids) == 6
+    tracked = {id(o) for o in gc.get_objects()}
+    assert id(table.ids) not in tracked and id(table.row_of) not in tracked  # frozen: a full collection skips them
