@@ -99,8 +99,9 @@ class DocumentStore(StoreBase):
         """The sheets of complete patents among these figure ids, in one read."""
         out: dict[str, Sheet] = {}
         # CROSS JOIN: the sheets asked for first, then their patents. With a plain JOIN, SQLite (no ANALYZE
-        # statistics) takes `status='complete'` for a selective lookup and walks every complete patent's sheets:
-        # 7 ms for 20 sheets at 10k figures, ~60 ms at 100k, against 0.1 ms (bench/results/query_latency_text_v2.md).
+        # statistics) takes `status='complete'` for a selective lookup and walks every complete patent's sheets
+        # from about 20 ids on: 7 ms for 20 sheets at 10k figures, ~70 ms at 100k, against 0.1 ms
+        # (bench/results/query_latency_text_v2_calls.md).
         for chunk in _chunks(list(dict.fromkeys(figure_ids)), 500):
             marks = ",".join("?" * len(chunk))
             for (doc,) in self.db.execute(
