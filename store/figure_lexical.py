@@ -7,6 +7,7 @@ fields of `core.figure_text.figure_fields`, tokenised with the Porter stemmer ("
 Beside it, ``figure_stems`` (same rowid) holds each field's Snowball stems (`core.figure_text.field_stems`,
 space-separated), written with the fields: `tools.words.coverage` reads them instead of tokenising and stemming
 every candidate's fields per query (~30 ms of a query with 200 candidates, measured at 100k figures).
+
 Only `store.index` calls these functions, inside its own transactions.
 """
 
@@ -99,8 +100,8 @@ def match(db: sqlite3.Connection, fts_query: str, k: int, weights: Sequence[floa
     w = ", ".join(f"{float(x):.6g}" for x in weights)
     cols = ", ".join(f"f.{c}" for c in FIELDS)
     # Ranked inside FTS5 first, by rowid and score alone: naming a field there would read every matching row's
-    # text before the LIMIT (5-20x the time, measured). Only that pool (twice k: room for pending patents) is
-    # joined to its figures and its fields read.
+    # text before the LIMIT (5-16x the time at 10k figures, measured). Only that pool (twice k: room for pending
+    # patents) is joined to its figures and its fields read.
     sql = (f"SELECT s.figure_id, m.score, {cols} FROM (SELECT rowid, -bm25(figure_lexical, {w}) AS score "
            f"FROM figure_lexical WHERE figure_lexical MATCH ? ORDER BY bm25(figure_lexical, {w}) LIMIT ?) m "
            "CROSS JOIN sheets s ON s.rowid = m.rowid CROSS JOIN patents p ON p.patent_id = s.patent_id "
