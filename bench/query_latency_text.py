@@ -53,9 +53,9 @@ from store.index import FIGURE_PASSAGES, TEXT, VISUAL, FigureStore
 QUERIES = ("hydrogen tank", "gripping unit of a hoist", "shoe", "flowchart of charging an electric vehicle")
 K = 10
 NOISE = 0.3  # norm of the Gaussian noise added to a copied text or passage vector (cosine to it ≈ 0.96)
-STAGES = ("figure_lexical", "figure_document_frequency", "figure_fields", "query_text", "query_figure_passages",
-          "figure_passage_similarities", "figure_passage_texts", "figures_with_components", "figures_of_patents",
-          "figure_numerals", "metadata", "sheets_by_id", "patents_by_id")
+STAGES = ("figure_lexical", "figure_document_frequency", "figure_fields", "figure_stems", "query_text",
+          "query_figure_passages", "figure_passage_similarities", "figure_passage_texts", "figures_with_components",
+          "figures_of_patents", "figure_numerals", "metadata", "sheets_by_id", "patents_by_id")
 
 
 def _pct(samples: list[float]) -> dict[str, float]:

@@ -14,12 +14,15 @@ The figure is the unit a searcher looks at, so words are matched per figure, not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from core.textnorm import stem
 from core.types import Patent, Sheet
 
 FIELDS = ("description", "components", "sentences", "title")
+FIELD_WORD = re.compile(r"[a-z][a-z\-]*[a-z]|[a-z]|\d+[a-z]?")  # a word of a field, or a numeral ("107", "12a")
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,26 @@ def passage_ids(sheet: Sheet) -> list[str]:
     ids = [description_passage_id(sheet.figure_id), title_passage_id(sheet.patent_id)]
     ids.extend(dict.fromkeys(component_passage_id(sheet.patent_id, c.numeral) for c in sheet.components))
     return ids
+
+
+class StoredStems:
+    """A field's stems as the store keeps them, one space-separated string, asked for membership without
+    building a set: half the time of `set(text.split())` for a query's ~280 candidates (measured)."""
+
+    __slots__ = ("_padded",)
+
+    def __init__(self, joined: str) -> None:
+        self._padded = f" {joined} "
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and bool(word) and " " not in word and f" {word} " in self._padded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._padded.split())
+
+
+def field_stems(text: str) -> set[str]:
+    """The Snowball stems of a field's words (`FIELD_WORD`, lower-cased): what word matching compares a query's
+    words with. The store keeps them per figure, written with its fields (`store.figure_lexical`), because
+    computing them per query is most of a text query's Python time (~0.1 ms per candidate's linked sentences)."""
+    return {stem(w) for w in set(FIELD_WORD.findall(text.lower()))}

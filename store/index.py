@@ -107,6 +107,7 @@ class FigureStore(VectorStore):
         store.db.executescript(figure_lexical.SCHEMA)
         _backfill_components(store.db)
         figure_lexical.backfill(store.db)
+        figure_lexical.backfill_stems(store.db)
         try:
             store._prefix = store._namespace(server=bool(chroma_host))
         except StoreError:

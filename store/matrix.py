@@ -45,7 +45,9 @@ from core.filters import CPC_FLAG, Metadata, Scalar, Where
 
 ID_KEY = "figure_id"  # equals the row's id; not stored twice
 CHUNK = 32_768  # rows gathered per matrix product when scanning a subset
-BLOCK = 8_192  # int8 rows widened to float32 per matrix product (fits the cache; measured best of 2k-32k)
+BLOCK_BYTES = 4 << 20  # int8 rows are widened to float32 this many bytes at a time per matrix product: the block
+# stays in the cache. Measured (CPU ms of one product): 1M rows of dim 139, 26.6 at 4 MiB (7,544 rows), 26.7 at 8,192
+# rows, 30.2 at 16,384; 211k rows of dim 384, 14.1 at 4 MiB (2,730 rows) against 21.2 at the former 8,192 rows.
 STEP = 127  # coarse codes span [-STEP, STEP]
 FINE = 254  # the fine plane divides a coarse step into this many
 SNAPSHOT_FORMAT = 2  # 1 (no "format" in the header): float32 "vectors"; 2: "coarse", "fine", "scale"
@@ -69,14 +71,15 @@ def _blas() -> ThreadpoolController:
 def _product(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
     """matrix @ q in float32 on one BLAS thread: a matrix-vector product is bound by memory, and waking
     OpenBLAS's other threads cost 14 ms for a 0.3 ms product at 10k rows on a busy 2-core machine
-    (measured). An int8 matrix is widened to float32 a `BLOCK` of rows at a time."""
+    (measured). An int8 matrix is widened to float32 `BLOCK_BYTES` at a time."""
     with _blas().limit(limits=1, user_api="blas"):
         if matrix.dtype == np.float32:
             return matrix @ q
         out = np.empty(len(matrix), dtype=np.float32)
-        buf = np.empty((min(BLOCK, len(matrix)), matrix.shape[1]), dtype=np.float32)
-        for lo in range(0, len(matrix), BLOCK):
-            part = matrix[lo : lo + BLOCK]
+        block = max(1, BLOCK_BYTES // (4 * matrix.shape[1]))
+        buf = np.empty((min(block, len(matrix)), matrix.shape[1]), dtype=np.float32)
+        for lo in range(0, len(matrix), block):
+            part = matrix[lo : lo + block]
             wide = buf[: len(part)]
             wide[...] = part
             np.matmul(wide, q, out=out[lo : lo + len(part)])
@@ -95,8 +98,13 @@ def quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def dequantise(coarse: np.ndarray, fine: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The float32 rows that `quantise` encoded (each component within scale / (2 · FINE))."""
-    return (coarse.astype(np.float32) + fine.astype(np.float32) / FINE) * scale[:, None]
+    """The float32 rows that `quantise` encoded (each component within scale / (2 · FINE)); computed in place
+    in one buffer (2.4x faster than with temporaries for 4,000 rows of dim 384, and equal to the bit)."""
+    out = fine.astype(np.float32)
+    out /= FINE
+    out += coarse
+    out *= scale[:, None]
+    return out
 
 
 def _rescored(k: int) -> int:
@@ -337,14 +345,15 @@ class VectorTable:
         coarse *= self._scale[rows]
         m = _rescored(k)
         cand = rows[np.argpartition(-coarse, m - 1)[:m]] if m < len(rows) else rows
-        sims = self._exact(cand) @ q
+        sims = _product(self._exact(cand), q)
         top = np.argpartition(-sims, k - 1)[:k] if k < len(cand) else np.arange(len(cand))
         top = top[np.lexsort((cand[top], -sims[top]))]  # ties: the earlier row first
         return [(self.ids[cand[i]], float(sims[i])) for i in top]
 
     def _exact(self, rows: np.ndarray | list[int]) -> np.ndarray:
         """These rows decoded from both planes (float32, each component within scale / 508)."""
-        return dequantise(self._coarse[rows], self._fine[rows], self._scale[rows])
+        idx = np.asarray(rows, dtype=np.intp)
+        return dequantise(self._coarse[idx], self._fine[idx], self._scale[idx])
 
     def similarities(self, vector: Sequence[float], ids: Iterable[str]) -> dict[str, float]:
         """Cosine similarity to each of these ids that the table holds."""
@@ -353,7 +362,7 @@ class VectorTable:
             return {}
         q = np.asarray(vector, dtype=np.float32)
         q = q / (np.linalg.norm(q) or 1.0)
-        sims = self._exact([r for _, r in rows]) @ q
+        sims = _product(self._exact([r for _, r in rows]), q)
         return {i: float(s) for (i, _), s in zip(rows, sims, strict=True)}
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:

@@ -124,10 +124,11 @@ def search_lexical(services: Services, query: str, *, k: int = DEFAULT_K, filter
     # Each figure of a matching patent is scored by the words it holds itself (tools.words.coverage), on the
     # calibrated scale of word matching; the patents' bm25 orders figures that hold the same share of words.
     sheets = [s for pid, _, _ in rows for s in services.store.sheets(pid)]
-    fields = services.store.figure_fields([s.figure_id for s in sheets])
+    ids = [s.figure_id for s in sheets]
+    fields, stems = services.store.figure_fields(ids), services.store.figure_stems(ids)
     weights = idf(services, terms)
     curve = curves_for(services, ("words",))["words"]
-    found = {s.figure_id: coverage(terms, weights, fields.get(s.figure_id, {})) for s in sheets}
+    found = {i: coverage(terms, weights, fields.get(i, {}), stems.get(i)) for i in ids}
     order = sorted(sheets, key=lambda s: (-found[s.figure_id][0], rank[s.patent_id], s.sheet_no, s.figure_id))
     hits: list[Hit] = []
     for fig_rank, sheet in enumerate(order, 1):

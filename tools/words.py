@@ -19,11 +19,18 @@ the words and where ("'hydrogen tanks' in component 107"), and the best passage.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.figure_text import FIELDS, component_passage_id, description_passage_id, passage_kind, title_passage_id
+from core.figure_text import (
+    FIELD_WORD,
+    FIELDS,
+    component_passage_id,
+    description_passage_id,
+    field_stems,
+    passage_kind,
+    title_passage_id,
+)
 from core.filters import Filters
 from core.patnum import patent_of_figure
 from core.textnorm import stem
@@ -41,7 +48,6 @@ BM25_WEIGHTS = (2.0, 3.0, 1.0, 0.5)
 TITLE_FACTOR = 0.85  # a title passage stands for every figure of its patent: it counts for less
 KIND_FACTOR = {"title": TITLE_FACTOR, "component": 0.9}  # what a passage of each kind counts for in a figure's dense
 # score (the same measurement)
-_WORD = re.compile(r"[a-z][a-z\-]*[a-z]|[a-z]|\d+[a-z]?")
 
 
 @dataclass
@@ -75,7 +81,7 @@ def fts_query(terms: Sequence[str]) -> str:
 
 
 def _tokens(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    return FIELD_WORD.findall(text.lower())
 
 
 def _components(field_text: str) -> list[tuple[str, str]]:
@@ -87,11 +93,14 @@ def _components(field_text: str) -> list[tuple[str, str]]:
     return out
 
 
-def coverage(terms: Sequence[str], idf: dict[str, float], fields: dict[str, str]) -> tuple[float, dict[str, str]]:
-    """The idf- and field-weighted share of the terms a figure's fields contain, and where each was found."""
+def coverage(terms: Sequence[str], idf: dict[str, float], fields: dict[str, str],
+             stems: Mapping[str, Container[str]] | None = None) -> tuple[float, dict[str, str]]:
+    """The idf- and field-weighted share of the terms a figure's fields contain, and where each was found.
+    `stems`: each field's word stems as the store keeps them (`core.figure_text.field_stems`), else computed."""
     if not terms:
         return 0.0, {}
-    stems = {f: {stem(w) for w in set(_tokens(fields.get(f, "")))} for f in FIELDS}
+    if stems is None:
+        stems = {f: field_stems(fields.get(f, "")) for f in FIELDS}
     comps = _components(fields.get("components", ""))
     got = 0.0
     places: dict[str, str] = {}
@@ -154,8 +163,8 @@ def _dense(services: Services, vector: list[float], figure_ids: Sequence[str],
         ids += [component_passage_id(pid, n) for n in dict.fromkeys(numerals.get(fid, []))]
         wanted[fid] = ids
     sims = store.figure_passage_similarities(vector, sorted({i for ids in wanted.values() for i in ids}))
-    linked = {h.id: h.similarity
-              for h in store.query_text(vector, len(figure_ids), None, ids=list(figure_ids), documents=False)}
+    linked = {h.id: h.similarity for h in store.query_text(vector, len(figure_ids), None, ids=list(figure_ids),
+                                                           documents=False, meta=False)}
     out: dict[str, float] = {}
     for fid, ids in wanted.items():
         best, best_id = linked.get(fid, -1.0), ""
@@ -182,7 +191,7 @@ def score_words(services: Services, text: str, terms: Sequence[str], vector: lis
     if terms:
         for fid, _, _ in store.figure_lexical(fts_query(terms), POOL, BM25_WEIGHTS):
             candidates[fid] = None
-    for h in store.query_text(vector, POOL, filters, documents=False):
+    for h in store.query_text(vector, POOL, filters, documents=False, meta=False):
         candidates[h.id] = None
     passages = [h.id for h in store.query_figure_passages(vector, PASSAGE_POOL)]
     if passages:
@@ -203,10 +212,10 @@ def score_words(services: Services, text: str, terms: Sequence[str], vector: lis
     lists: dict[str, dict[str, float]] = {"text": _dense(services, vector, ids, evidence)}
     if terms:
         weights = idf(services, terms)
-        fields = store.figure_fields(ids)
+        fields, stems = store.figure_fields(ids), store.figure_stems(ids)
         words: dict[str, float] = {}
         for fid in ids:
-            cov, places = coverage(terms, weights, fields.get(fid, {}))
+            cov, places = coverage(terms, weights, fields.get(fid, {}), stems.get(fid))
             words[fid] = cov
             if places:
                 evidence.setdefault(fid, WordEvidence()).places = places
