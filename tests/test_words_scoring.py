@@ -107,6 +107,11 @@ def test_the_design_that_is_the_thing_comes_before_a_figure_listing_it_as_a_part
     assert hits[0].patent_id == "USD900002"
     vehicle = next(h for h in hits if h.figure_id == "US2000001-S1")  # still found, below
     assert vehicle.breakdown.matched_in and vehicle.score < hits[0].score
+    # its part's passage is the exact word, weighed as one of nine parts
+    assert vehicle.breakdown.passage == "wheels" and vehicle.breakdown.passage_kind == "component"
+    one_of_nine = part_factor({"wheel"}, list(VEHICLE_PARTS.items()))
+    assert vehicle.breakdown.modalities["text"].raw == pytest.approx(words.KIND_FACTOR["component"] * one_of_nine,
+                                                                     abs=1e-4)
 
 
 def test_a_list_of_a_figures_parts_finds_that_figure(parts_index):
