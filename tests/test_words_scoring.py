@@ -132,3 +132,11 @@ def test_the_figures_own_passage_decides_among_figures_that_share_the_title_name
     assert [h.figure_id for h in hits] == ["US2000003-S2", "US2000003-S1"]
     assert {h.breakdown.passage_kind for h in hits} == {"title"}
     assert hits[0].score > hits[1].score
+
+
+def test_a_query_of_no_content_words_finds_no_word_in_any_figure(parts_index):
+    from core.defaults import WEAK_SCORE
+
+    hits = search_text(parts_index, "the of and", k=3)
+    assert hits and all(h.breakdown.modalities["words"].raw == 0.0 for h in hits)
+    assert hits[0].score < WEAK_SCORE  # nothing matched: called weak, not carried by the dense side alone

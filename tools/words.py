@@ -75,8 +75,9 @@ class WordScores:
 
 
 def word_weights(lists: dict[str, dict[str, float]], weight: float = 1.0) -> dict[str, float]:
-    """How a search's words' `weight` is shared by its kinds of evidence: `WORDS_SHARE` to word matching when
-    the query has words to match, the rest (or all) to dense passages."""
+    """How a search's words' `weight` is shared by its kinds of evidence: `WORDS_SHARE` to word matching (which
+    `score_words` always scores, 0 where no word is found), the rest (or all, for lists without it) to dense
+    passages."""
     share = WORDS_SHARE if "words" in lists else 0.0
     return {"text": weight * (1 - share)} | ({"words": weight * share} if share else {})
 
@@ -287,17 +288,19 @@ def score_words(services: Services, text: str, terms: Sequence[str], vector: lis
     query_stems = {stem(t) for t in terms}
     parts = {fid: part_factor(query_stems, _components(fields.get(fid, {}).get("components", ""))) for fid in ids}
     lists: dict[str, dict[str, float]] = {"text": _dense(services, vector, ids, evidence, parts)}
+    # A query of no content words ("the of and") has no word in any figure: evidence against each, as the fitted
+    # curves expect (the dense curve alone is the relevance when the words are neutral, not absent)
+    words: dict[str, float] = dict.fromkeys(ids, 0.0)
     if terms:
         weights = idf(services, terms)
         items = query_items(text)
         weights |= idf(services, [t for item in items for t in item if t not in weights])
-        words: dict[str, float] = {}
         for fid in ids:
             cov, places = coverage(terms, weights, fields.get(fid, {}), items, parts[fid])
             words[fid] = cov
             if places:
                 evidence.setdefault(fid, WordEvidence()).places = places
-        lists["words"] = words
+    lists["words"] = words
     _resolve_passages(services, evidence)
     return WordScores(lists=lists, evidence=evidence, terms=terms)
 
