@@ -90,8 +90,8 @@ class Calibration(BaseModel):
 # 820 figures).
 DEFAULT_CURVES: dict[tuple[str, str], Curve] = {
     ("visual", "linedraw:lbp-v1"): Curve(slope=1.8275, bias=-7.2938, feature="logdist", source="default"),
-    ("words", "st:all-MiniLM-L6-v2"): Curve(slope=5.4927, bias=-4.6043, source="default"),
-    ("text", "st:all-MiniLM-L6-v2"): Curve(slope=7.5538, bias=-4.6043, source="default"),
+    ("words", "st:all-MiniLM-L6-v2"): Curve(slope=4.8045, bias=-4.1011, source="default"),
+    ("text", "st:all-MiniLM-L6-v2"): Curve(slope=7.4964, bias=-4.1011, source="default"),
     ("text_sheet", "st:all-MiniLM-L6-v2"): Curve(slope=17.5047, bias=-9.5753, source="default"),
 }
 

@@ -106,8 +106,17 @@ class StoredStems:
         return iter(self._padded.split())
 
 
+def field_words(text: str) -> list[str]:
+    """A field's lower-case words (`FIELD_WORD`), a hyphenated word also as its parts ("hot-dip" → "hot-dip",
+    "hot", "dip"), as FTS5's tokenizer splits it: "hot dip" finds "hot-dip plating" and "hot-dip" finds "hot dip"."""
+    words = FIELD_WORD.findall(text.lower())
+    if "-" not in text:
+        return words
+    return words + [p for w in words if "-" in w for p in w.split("-") if p]
+
+
 def field_stems(text: str) -> set[str]:
-    """The Snowball stems of a field's words (`FIELD_WORD`, lower-cased): what word matching compares a query's
-    words with. The store keeps them per figure, written with its fields (`store.figure_lexical`), because
-    computing them per query is most of a text query's Python time (~0.1 ms per candidate's linked sentences)."""
-    return {stem(w) for w in set(FIELD_WORD.findall(text.lower()))}
+    """The Snowball stems of a field's words (`field_words`): what word matching compares a query's words with.
+    The store keeps them per figure, written with its fields (`store.figure_lexical`), because computing them per
+    query is most of a text query's Python time (~0.1 ms per candidate's linked sentences)."""
+    return {stem(w) for w in set(field_words(text))}

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS figure_stems(rowid INTEGER PRIMARY KEY, {", ".join(f"
 """
 META_KEY = "figure_lexical"  # set in meta once every complete patent has its rows
 STEMS_KEY = "figure_stems"  # in meta: how the stems were made, once every figure_lexical row has its stems
-STEMS_MADE = f"snowball-english {FIELD_WORD.pattern}"  # another tokeniser or stemmer: the stems are made anew
+# another tokeniser or stemmer (`core.figure_text.field_stems`): the stems are made anew
+STEMS_MADE = f"snowball-english {FIELD_WORD.pattern} hyphen-parts"
 
 
 def write(db: sqlite3.Connection, patent: Patent, sheets: Sequence[Sheet]) -> None:

@@ -20,7 +20,7 @@ from tests.conftest import fake_services
 from tools.explain import explain_hit
 from tools.refsigns import find_component
 from tools.search import search_image, search_text
-from tools.words import FIELD_WEIGHTS, coverage, fts_query
+from tools.words import FIELD_WEIGHTS, coverage, fts_query, part_factor
 
 
 def _patent(pid: str, title: str, doc_type: str = "utility", signs: dict[str, str] | None = None) -> Patent:
@@ -92,7 +92,11 @@ def test_a_component_name_finds_the_figure_that_draws_it(words_index):
     top = hits[0]
     assert top.figure_id == "US1000001-S1"
     assert set(top.breakdown.modalities) == {"words", "text"}
-    assert top.breakdown.modalities["words"].raw == FIELD_WEIGHTS["components"]  # every word, in a part's name
+    # every word, in the name of one of its two parts
+    one_of_two = FIELD_WEIGHTS["components"] * part_factor({"hydrogen", "tank"}, [("107", "hydrogen tanks"),
+                                                                                   ("110", "fuel cell")])
+    assert one_of_two < FIELD_WEIGHTS["components"]
+    assert top.breakdown.modalities["words"].raw == pytest.approx(one_of_two, abs=1e-5)
     assert top.breakdown.matched_in == {"hydrogen": "component 107 'hydrogen tanks'",
                                         "tank": "component 107 'hydrogen tanks'"}
     assert top.breakdown.passage == "hydrogen tanks" and top.breakdown.passage_kind == "component"
