@@ -134,7 +134,7 @@ def test_stored_stems_are_the_stems_of_each_field(index):
     assert "tank" in stems["US1000001-S1"]["components"]  # "hydrogen tanks" -> "tank"
     terms, idf = ["hydrogen", "tank", "aircraft"], {"hydrogen": 2.0, "tank": 1.5, "aircraft": 1.0}
     for fid in ids:
-        assert coverage(terms, idf, fields[fid], stems[fid]) == coverage(terms, idf, fields[fid])
+        assert coverage(terms, idf, fields[fid], stems=stems[fid]) == coverage(terms, idf, fields[fid])
 
 
 def test_an_index_without_stems_gets_them_once_and_deletes_them_with_its_patent(index):

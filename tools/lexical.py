@@ -128,7 +128,7 @@ def search_lexical(services: Services, query: str, *, k: int = DEFAULT_K, filter
     fields, stems = services.store.figure_fields(ids), services.store.figure_stems(ids)
     weights = idf(services, terms)
     curve = curves_for(services, ("words",))["words"]
-    found = {i: coverage(terms, weights, fields.get(i, {}), stems.get(i)) for i in ids}
+    found = {i: coverage(terms, weights, fields.get(i, {}), stems=stems.get(i)) for i in ids}
     order = sorted(sheets, key=lambda s: (-found[s.figure_id][0], rank[s.patent_id], s.sheet_no, s.figure_id))
     hits: list[Hit] = []
     for fig_rank, sheet in enumerate(order, 1):

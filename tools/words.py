@@ -158,7 +158,7 @@ def part_match(items: Sequence[Sequence[str]], idf: dict[str, float], fields: di
 
 
 def coverage(terms: Sequence[str], idf: dict[str, float], fields: dict[str, str],
-             items: Sequence[Sequence[str]] = (), parts: float | None = None,
+             items: Sequence[Sequence[str]] = (), parts: float | None = None, *,
              stems: Mapping[str, Container[str]] | None = None) -> tuple[float, dict[str, str]]:
     """The idf- and field-weighted share of the terms a figure's fields contain (a part's name weighed by
     `part_factor`, or `parts` when the caller has it), and where each term was found. A query that lists parts
@@ -303,7 +303,7 @@ def score_words(services: Services, text: str, terms: Sequence[str], vector: lis
         items = query_items(text)
         weights |= idf(services, [t for item in items for t in item if t not in weights])
         for fid in ids:
-            cov, places = coverage(terms, weights, fields.get(fid, {}), items, parts[fid], stems.get(fid))
+            cov, places = coverage(terms, weights, fields.get(fid, {}), items, parts[fid], stems=stems.get(fid))
             words[fid] = cov
             if places:
                 evidence.setdefault(fid, WordEvidence()).places = places
