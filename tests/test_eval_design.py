@@ -179,3 +179,24 @@ def test_an_uploaded_view_brings_the_other_views_of_its_design(designs):
         best = max(h.breakdown.modalities["visual"].raw for h in mine)
         assert all(h.breakdown.modalities["views"].raw == pytest.approx(best, abs=1e-5) for h in mine)
         assert all(h.breakdown.modalities["views"].path == "best_view_of_patent" for h in mine)
+
+
+def test_cli_calibrate_prints_the_fitted_curves_as_json(design_root, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    import patfig.wiring
+    from patfig.cli import WIRING
+    from tests.fakes import NoOcr, WordBagEncoder
+    from ui.cli import build_app
+
+    root = tmp_path / "idx"
+    shutil.copytree(design_root, root)  # calibrating writes the curves: the module's index stays as it is
+    monkeypatch.setattr(patfig.wiring, "build_text_encoder", lambda settings: WordBagEncoder())
+    monkeypatch.setattr(patfig.wiring, "NumeralReader", lambda settings: NoOcr())
+    res = CliRunner().invoke(build_app(WIRING), ["calibrate", "--index", str(root), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert "visual" in data["curves"]["curves"] and data["notes"]

@@ -223,7 +223,7 @@ def calibrate(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool =
     except (ModelUnavailable, StoreError) as e:
         fail(str(e))
     if as_json:
-        out(json.dumps({"curves": services.store.calibration(), "notes": notes}, indent=2))
+        out.print_json(json.dumps({"curves": services.store.calibration(), "notes": notes}, indent=2))
     else:
         for modality, note in notes.items():
             console.print(f"{modality}: {note}")
