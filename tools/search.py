@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -33,8 +34,8 @@ from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent, Sheet
 from runtime.services import Services
 from store.index import EncoderId
+from tools import regions, views
 from tools import verify as verification
-from tools import views
 from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
 from tools.words import WordEvidence, score_words, word_weights
@@ -373,8 +374,8 @@ def search_image(
                                                     fused, filters, exclude, views_weight, words, evidence)
         fused = fuse(lists, weights, method, paths, curves)
     if verify_top > 0 and fused:
-        fused, weights, query["verified"] = _verified(services, img, fused, lists, weights, method, paths, curves,
-                                                      verify_top)
+        fused, weights, query["verified"] = _verified(services, img, vector, fused, lists, weights, method, paths,
+                                                      curves, verify_top, filters, exclude)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score, evidence=evidence)
 
@@ -413,15 +414,26 @@ def _with_views(
 
 
 def _verified(
-    services: Services, img: Image.Image, fused: list[Fused], lists: dict[str, dict[str, float]],
+    services: Services, img: Image.Image, vector: list[float], fused: list[Fused], lists: dict[str, dict[str, float]],
     weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
+    filters: Filters | None, exclude: Sequence[str],
 ) -> tuple[list[Fused], dict[str, float], str]:
-    """The fused list with the verified inlier counts of its first `top` candidates as a modality of their own
-    (its weight a share of the drawing's), and a note on the verification for the query's record."""
-    v = verification.verify(services, img, [f.id for f in fused[:top]])
+    """The fused list with the verified inlier counts of its first `top` candidates, and of the units that share
+    most visual words with the query (`tools.regions`: a region's own sheet, which the global descriptor often
+    misses), as a modality of their own (its weight a share of the drawing's), and a note on the verification
+    for the query's record."""
+    t0 = time.perf_counter()
+    q = verification.describe_query(img)
+    ranked = [f.id for f in fused[:top]]
+    found = [i for i, _ in regions.candidates(services, q) if i not in exclude]
+    extra = [i for i in found if i not in set(ranked)]
+    if extra:
+        lists = _with_candidates(services, vector, lists, extra, filters)
+        extra = [i for i in extra if i in lists["visual"]]
+    v = verification.verify(services, q, [*ranked, *extra])
     log.debug("verified %d candidates in %.0f ms", len(v.inliers), v.seconds * 1000)
-    note = (f"{len(v.inliers)} candidates verified by local features"
-            + (f"; {v.note}" if v.note else ""))
+    note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details) "
+            f"in {(time.perf_counter() - t0) * 1000:.0f} ms" + (f"; {v.note}" if v.note else ""))
     if not v.inliers:
         return fused, weights, v.note or note
     drawing = [m for m in ("visual", views.MODALITY) if m in weights]
@@ -432,6 +444,19 @@ def _verified(
     paths = {**paths, verification.MODALITY: verification.PATH}
     curves = {**curves, verification.MODALITY: verification.CURVE}
     return fuse(lists, weights, method, paths, curves), weights, note
+
+
+def _with_candidates(services: Services, vector: list[float], lists: dict[str, dict[str, float]],
+                     ids: Sequence[str], filters: Filters | None) -> dict[str, dict[str, float]]:
+    """The lists with these further candidates scored visually (those the filters keep) and, when the lists have
+    the ``views`` modality, by their patent's best view."""
+    store = services.store
+    found = {h.id: h.similarity for h in store.query_visual(vector, len(ids), filters, ids=list(ids))}
+    lists = {**lists, "visual": {**lists["visual"], **found}}
+    if views.MODALITY in lists and found:
+        patent_of = {i: str(m.get("patent_id", "")) for i, m in store.metadata(list(lists["visual"])).items()}
+        lists[views.MODALITY] = views.patent_best(lists["visual"], patent_of)
+    return lists
 
 
 def more_like(
