@@ -165,13 +165,13 @@ def same_drawing(services) -> dict[str, set[str]]:
     return out
 
 
-def run(services, qs: list[dict]) -> list[dict]:
+def run(services, qs: list[dict], words_top: int) -> list[dict]:
     rows = []
     copies = same_drawing(services)
     for i, q in enumerate(qs):
         family = {c for r in q["relevant"] for c in copies.get(r, set())}
         t0 = time.perf_counter()
-        hits = search_image(services, q["image"], k=verify.TOP + regions.TOP)
+        hits = search_image(services, q["image"], k=verify.TOP + regions.TOP, words_top=words_top)
         total = time.perf_counter() - t0
         note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
         m = re.search(r"in (\d+) ms", note)
@@ -228,6 +228,8 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true")
     ap.add_argument("--pairs", type=Path, help="also write every query's candidates (JSON, ~1 MB) here")
     ap.add_argument("--out", default="region_verify_words.txt", help="the results file's name in bench/results")
+    ap.add_argument("--no-words", action="store_true", help="verify the global descriptor's candidates only (before)")
+    ap.add_argument("--share", type=float, default=verify.SHARE, help="the share of the family and recall columns")
     args = ap.parse_args()
     import torch
 
@@ -259,7 +261,8 @@ def main() -> None:
           f"{len(qs)} queries", flush=True)
     index = regions.word_index(services)
     search_image(services, qs[0]["image"], k=5)  # warm the models and tables
-    rows = run(services, qs)
+    words_top = 0 if args.no_words else regions.TOP
+    rows = run(services, qs, words_top)
     slope, bias = verify.CURVE.slope, verify.CURVE.bias
     if args.fit:
         xs = [feature("log1p", c["inl"]) for r in rows if r["half"] == "A" for c in r["cands"] if c["inl"] is not None]
@@ -281,7 +284,8 @@ def main() -> None:
              "", "P@1 of the query's own sheet / figure; before = the visual ranking alone; after s = with the "
              f"patent's best view (weight {views.BETA}) and verification at share s of the drawing's weight "
              "(s 0: views only)", "",
-             f"family: P@1 with a family member's copy of the drawing counted, before → after {verify.SHARE}; "
+             f"word candidates: {words_top}; family: P@1 with a family member's copy of the drawing counted, "
+             f"before → after {args.share}; "
              "recall: the own unit among the verified candidates", "",
              "query | half | n | before | " + " | ".join(f"after {s}" for s in shares) + " | family | recall"]
     table = {}
@@ -293,13 +297,13 @@ def main() -> None:
             vals = [np.mean([p_at_1(r, None, slope, bias) for r in sel])]
             vals += [np.mean([p_at_1(r, s, slope, bias) for r in sel]) for s in shares]
             fam = [np.mean([p_at_1(r, None, slope, bias, family=True) for r in sel]),
-                   np.mean([p_at_1(r, verify.SHARE, slope, bias, family=True) for r in sel])]
+                   np.mean([p_at_1(r, args.share, slope, bias, family=True) for r in sel])]
             rec = np.mean([recall(r) for r in sel])
             table[f"{kind}|{h}"] = vals + fam + [rec]
             lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals)
                          + f" | {fam[0]:.3f} → {fam[1]:.3f} | {rec:.3f}")
     timing = []  # warm k=10 queries: the product before, with views, with views and verification
-    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {}):
+    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {"words_top": words_top}):
         ts = []
         for q in qs[: 3 * 20: 3]:  # sheet crops
             t = time.perf_counter()

@@ -333,13 +333,14 @@ def search_image(
     min_score: float = 0.0,
     verify_top: int = verification.TOP,
     views_weight: float = views.BETA,
+    words_top: int = regions.TOP,
 ) -> list[Hit]:
     """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`.
 
     Each candidate also scores as the best-matching view of its patent, weighted `views_weight` within the
     drawing's weight (`tools.views`: a design's other views come up with the one matched), and the first
-    `verify_top` candidates are re-scored by local features in one arrangement (`tools.verify`); 0 turns
-    either off."""
+    `verify_top` candidates, with the `words_top` units that share most visual words with it (`tools.regions`),
+    are re-scored by local features in one arrangement (`tools.verify`); 0 turns any of them off."""
     check_k(k)
     _check_method(method)
     if not 0.0 <= text_weight <= 1.0:
@@ -375,7 +376,7 @@ def search_image(
         fused = fuse(lists, weights, method, paths, curves)
     if verify_top > 0 and fused:
         fused, weights, query["verified"] = _verified(services, img, vector, fused, lists, weights, method, paths,
-                                                      curves, verify_top, filters, exclude)
+                                                      curves, verify_top, filters, exclude, words_top)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score, evidence=evidence)
 
@@ -416,7 +417,7 @@ def _with_views(
 def _verified(
     services: Services, img: Image.Image, vector: list[float], fused: list[Fused], lists: dict[str, dict[str, float]],
     weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
-    filters: Filters | None, exclude: Sequence[str],
+    filters: Filters | None, exclude: Sequence[str], words_top: int,
 ) -> tuple[list[Fused], dict[str, float], str]:
     """The fused list with the verified inlier counts of its first `top` candidates, and of the units that share
     most visual words with the query (`tools.regions`: a region's own sheet, which the global descriptor often
@@ -425,7 +426,7 @@ def _verified(
     t0 = time.perf_counter()
     q = verification.describe_query(img)
     ranked = [f.id for f in fused[:top]]
-    found = [i for i, _ in regions.candidates(services, q) if i not in exclude]
+    found = [i for i, _ in regions.candidates(services, q, words_top) if i not in exclude] if words_top > 0 else []
     extra = [i for i in found if i not in set(ranked)]
     if extra:
         lists = _with_candidates(services, vector, lists, extra, filters)
