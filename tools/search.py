@@ -422,12 +422,14 @@ def _verified(
     """The fused list with the verified inlier counts of its first `top` candidates, and of the units that share
     most visual words with the query (`tools.regions`: a region's own sheet, which the global descriptor often
     misses), as a modality of their own (its weight a share of the drawing's), and a note on the verification
-    for the query's record."""
+    for the query's record. A word candidate is scored visually and by views, not on the words' side of an
+    image+text search (it counts 0 there, as any modality's absent candidates do)."""
     t0 = time.perf_counter()
     q = verification.describe_query(img)
     ranked = [f.id for f in fused[:top]]
-    found = [i for i, _ in regions.candidates(services, q, words_top) if i not in exclude] if words_top > 0 else []
-    extra = [i for i in found if i not in set(ranked)]
+    skip = set(ranked) | set(exclude)
+    found = regions.candidates(services, q, words_top) if words_top > 0 else []
+    extra = [i for i, _ in found if i not in skip]
     if extra:
         lists = _with_candidates(services, vector, lists, extra, filters)
         extra = [i for i in extra if i in lists["visual"]]
