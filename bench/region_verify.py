@@ -312,7 +312,8 @@ def main() -> None:
         timing.append((kw, float(np.median(ts)), float(np.percentile(ts, 95))))
     ms = np.array([r["verify_ms"] for r in rows])
     secs = np.array([r["seconds"] for r in rows])
-    lines += ["", f"verification added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
+    lines += ["", (f"verification added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
+                   if ms.any() else "") +
               f"whole image query (k={verify.TOP + regions.TOP}): mean {secs.mean():.2f} s, "
               f"p95 {np.percentile(secs, 95):.2f} s", "",
               "warm image query, k=10, 20 region queries: median / p95 seconds"]

@@ -435,8 +435,9 @@ def _verified(
         extra = [i for i in extra if i in lists["visual"]]
     v = verification.verify(services, q, [*ranked, *extra])
     log.debug("verified %d candidates in %.0f ms", len(v.inliers), v.seconds * 1000)
-    note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details) "
-            f"in {(time.perf_counter() - t0) * 1000:.0f} ms" + (f"; {v.note}" if v.note else ""))
+    log.debug("verification with word candidates took %.0f ms", (time.perf_counter() - t0) * 1000)
+    note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details)"
+            + (f"; {v.note}" if v.note else ""))
     if not v.inliers:
         return fused, weights, v.note or note
     drawing = [m for m in ("visual", views.MODALITY) if m in weights]
