@@ -35,7 +35,7 @@ from store.local_features import LocalFeatureStore
 log = logging.getLogger(__name__)
 
 TOP = 40  # candidates of the fused list that are verified
-SHARE = 0.5  # the verified count's share of the drawing's weight in the fusion (0.7 won on regions, lost views: bench/README)
+SHARE = 0.5  # the verified count's share of the drawing's weight (0.7 won on regions, lost views: bench/README)
 LAZY_SECONDS = 1.5  # an index without stored features: time spent describing candidates from their images
 MODALITY, PATH = "verified", "local_features"
 # p(the candidate is the drawing the query was cut from | inliers), fitted by bench/region_verify.py on the
