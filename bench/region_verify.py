@@ -11,14 +11,20 @@ A used to fit the verified curve and choose the weight, B held out):
   thinned (even), and jittered (turned by up to ±3°, scaled by up to ±6%); relevant: that unit.
   Lead lines stay (nothing finds them).
 
-Each query runs once through `tools.search.search_image` with k = the verified count (`tools.verify.TOP`):
+Each query runs once through `tools.search.search_image` with k = the most candidates verified (the global
+descriptor's `tools.verify.TOP` and the shared visual words' `tools.regions.TOP`):
 the hits then hold every verified candidate with its visual and verified scores, so "before" (the fused
 visual ranking, P@1 = its first hit) and "after" with any weight are both read from the same breakdowns.
 
     python bench/region_verify.py --index /tmp/copy_of_index [--per-kind 40] [--fit] [--pairs /tmp/pairs.json]
+        [--out region_verify_words.txt]
 
-Writes bench/results/region_verify.txt (`--pairs FILE`: every query's candidates as JSON); `--fit` prints
-the logistic curve of p(own unit | inliers) fitted on half A, to put in tools/verify.py.
+Writes bench/results/OUT (`--pairs FILE`: every query's candidates as JSON); `--fit` prints the logistic
+curve of p(own unit | inliers) fitted on half A, to put in tools/verify.py. Besides P@1 strictly, it reports
+P@1 with a family member's same drawing counted as found (a unit of a patent sharing a priority number with
+the query's, showing one of the same FIG numbers, or on the same sheet number when neither has FIG numbers:
+the same drawing published again), and the recall of the verified candidates (the own unit among them).
+An index without the vocabulary of visual words is given one first (`tools.regions.build`, timed).
 """
 
 from __future__ import annotations
@@ -42,11 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.calibration import feature, logit, sigmoid  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import Sheet  # noqa: E402
-from models import keypoints  # noqa: E402
+from models import keypoints, visual_words  # noqa: E402
 from models.linedraw import ink_bounds  # noqa: E402
 from patfig.wiring import build_services  # noqa: E402
-from tools import verify, views  # noqa: E402
+from tools import regions, verify, views  # noqa: E402
 from tools.calibrate import fit_logistic  # noqa: E402
+from tools.evaluate import families  # noqa: E402
 from tools.fusion import ODDS_CLIP  # noqa: E402
 from tools.search import search_image  # noqa: E402
 
@@ -142,15 +149,33 @@ def queries(services, per_kind: int) -> list[dict]:
     return out
 
 
-def run(services, qs: list[dict]) -> list[dict]:
+def same_drawing(services) -> dict[str, set[str]]:
+    """Each unit's copies in its family members: units of a patent sharing a priority number with its own that
+    show one of its FIG numbers (or, neither having FIG numbers, sit on the same sheet number)."""
+    units = services.store.sheets()
+    fam_of = {p: set(f) for f in families(services) for p in f}
+    by_patent: dict[str, list[Sheet]] = {}
+    for u in units:
+        by_patent.setdefault(u.patent_id, []).append(u)
+    out: dict[str, set[str]] = {}
+    for u in units:
+        out[u.figure_id] = {o.figure_id for p in fam_of.get(u.patent_id, set()) - {u.patent_id}
+                            for o in by_patent.get(p, [])
+                            if (set(o.figs) & set(u.figs)) or (not o.figs and not u.figs and o.sheet_no == u.sheet_no)}
+    return out
+
+
+def run(services, qs: list[dict], words_top: int) -> list[dict]:
     rows = []
+    copies = same_drawing(services)
     for i, q in enumerate(qs):
+        family = {c for r in q["relevant"] for c in copies.get(r, set())}
         t0 = time.perf_counter()
-        hits = search_image(services, q["image"], k=verify.TOP)
+        hits = search_image(services, q["image"], k=verify.TOP + regions.TOP, words_top=words_top)
         total = time.perf_counter() - t0
         note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
         m = re.search(r"in (\d+) ms", note)
-        cands = [{"id": h.figure_id, "rel": h.figure_id in q["relevant"],
+        cands = [{"id": h.figure_id, "rel": h.figure_id in q["relevant"], "fam": h.figure_id in family,
                   "vis": (h.breakdown.modalities["visual"].calibrated or 0.0) if "visual" in h.breakdown.modalities
                   else 0.0,
                   "vis_raw": h.breakdown.modalities["visual"].raw if "visual" in h.breakdown.modalities else 0.0,
@@ -165,14 +190,20 @@ def run(services, qs: list[dict]) -> list[dict]:
     return rows
 
 
-def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA) -> float:
+def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA,
+           family: bool = False) -> float:
     """P@1 of one query: `share` None = the visual ranking alone (the product before); else visual with the
-    patent's best view (`beta`) and the verified count at `share` of the drawing's weight, as search fuses."""
+    patent's best view (`beta`) and the verified count at `share` of the drawing's weight, as search fuses.
+    `family`: a family member's copy of the drawing first counts as found."""
     cands = row["cands"]
     if not cands:
         return 0.0
+
+    def found(c: dict) -> float:
+        return float(c["rel"] or (family and c.get("fam", False)))
+
     if share is None:
-        return float(max(cands, key=lambda c: c["vis_raw"])["rel"])
+        return found(max(cands, key=lambda c: c["vis_raw"]))
 
     def clipped(p: float) -> float:
         return logit(min(1 - ODDS_CLIP, max(ODDS_CLIP, p)))
@@ -182,7 +213,12 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
         v = c["views"] if c["views"] is not None else c["vis"]
         return sigmoid((1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v)) + share * clipped(pver))
 
-    return float(max(cands, key=score)["rel"])
+    return found(max(cands, key=score))
+
+
+def recall(row: dict) -> float:
+    """Whether the own unit was among the verified candidates."""
+    return float(any(c["rel"] and c["inl"] is not None for c in row["cands"]))
 
 
 def main() -> None:
@@ -191,6 +227,9 @@ def main() -> None:
     ap.add_argument("--per-kind", type=int, default=40)
     ap.add_argument("--fit", action="store_true")
     ap.add_argument("--pairs", type=Path, help="also write every query's candidates (JSON, ~1 MB) here")
+    ap.add_argument("--out", default="region_verify_words.txt", help="the results file's name in bench/results")
+    ap.add_argument("--no-words", action="store_true", help="verify the global descriptor's candidates only (before)")
+    ap.add_argument("--share", type=float, default=verify.SHARE, help="the share of the family and recall columns")
     args = ap.parse_args()
     import torch
 
@@ -200,6 +239,9 @@ def main() -> None:
     t0 = time.perf_counter()
     _, described, _ = verify.unit_features(services, [u.figure_id for u in units], float("inf"))
     backfill = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    worded = regions.build(services)
+    words_s = time.perf_counter() - t0
     stats = verify.feature_store(services).stats()
     # the ingest cost: describing a unit's picture (already in memory at ingest)
     pics = [(u, picture(services, u)) for u in units[:: max(1, len(units) // 30)]]
@@ -207,10 +249,20 @@ def main() -> None:
     for u, p in pics:
         keypoints.describe_unit(p, u.width or p.width, u.height or p.height)
     describe_ms = (time.perf_counter() - t1) / len(pics) * 1000
+    words_ms = 0.0
+    if (vocab := regions.load_vocabulary(verify.feature_store(services))) is not None:
+        feats = [keypoints.describe_unit(p, u.width or p.width, u.height or p.height) for u, p in pics]
+        t1 = time.perf_counter()
+        for f in feats:
+            visual_words.words(vocab, f)
+        words_ms = (time.perf_counter() - t1) / len(feats) * 1000
     qs = queries(services, args.per_kind)
-    print(f"{len(units)} units; {described} described in {backfill:.1f} s; {len(qs)} queries", flush=True)
+    print(f"{len(units)} units; {described} described in {backfill:.1f} s; {worded} given words in {words_s:.1f} s; "
+          f"{len(qs)} queries", flush=True)
+    index = regions.word_index(services)
     search_image(services, qs[0]["image"], k=5)  # warm the models and tables
-    rows = run(services, qs)
+    words_top = 0 if args.no_words else regions.TOP
+    rows = run(services, qs, words_top)
     slope, bias = verify.CURVE.slope, verify.CURVE.bias
     if args.fit:
         xs = [feature("log1p", c["inl"]) for r in rows if r["half"] == "A" for c in r["cands"] if c["inl"] is not None]
@@ -225,11 +277,17 @@ def main() -> None:
              f"{platform.processor() or platform.machine()}, shared, load average {os.getloadavg()[0]:.2f}",
              f"index: {len(units)} units of {len({u.patent_id for u in units})} patents; local features "
              f"{keypoints.NAME}: {stats['mean_bytes']:.0f} bytes per unit, {describe_ms:.0f} ms per unit to describe",
+             f"visual words: {worded} units given words in {words_s:.1f} s (vocabulary learned if none); "
+             + (f"{index.vocabulary.name}, in-memory index {index.nbytes() / len(index.ids):.0f} bytes per unit, "
+                f"{words_ms:.0f} ms per unit to assign" if index else "no vocabulary"),
              f"verified curve: slope {slope:.4f} bias {bias:.4f} on log(1 + inliers); top {verify.TOP} verified",
              "", "P@1 of the query's own sheet / figure; before = the visual ranking alone; after s = with the "
              f"patent's best view (weight {views.BETA}) and verification at share s of the drawing's weight "
              "(s 0: views only)", "",
-             "query | half | n | before | " + " | ".join(f"after {s}" for s in shares)]
+             f"word candidates: {words_top}; family: P@1 with a family member's copy of the drawing counted, "
+             f"before → after {args.share}; "
+             "recall: the own unit among the verified candidates", "",
+             "query | half | n | before | " + " | ".join(f"after {s}" for s in shares) + " | family | recall"]
     table = {}
     for kind in kinds:
         for h in ("A", "B"):
@@ -238,26 +296,32 @@ def main() -> None:
                 continue
             vals = [np.mean([p_at_1(r, None, slope, bias) for r in sel])]
             vals += [np.mean([p_at_1(r, s, slope, bias) for r in sel]) for s in shares]
-            table[f"{kind}|{h}"] = vals
-            lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals))
+            fam = [np.mean([p_at_1(r, None, slope, bias, family=True) for r in sel]),
+                   np.mean([p_at_1(r, args.share, slope, bias, family=True) for r in sel])]
+            rec = np.mean([recall(r) for r in sel])
+            table[f"{kind}|{h}"] = vals + fam + [rec]
+            lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals)
+                         + f" | {fam[0]:.3f} → {fam[1]:.3f} | {rec:.3f}")
     timing = []  # warm k=10 queries: the product before, with views, with views and verification
-    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {}):
+    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {"words_top": words_top}):
         ts = []
-        for q in qs[: 3 * 20: 3]:
+        for q in qs[: 3 * 20: 3]:  # sheet crops
             t = time.perf_counter()
             search_image(services, q["image"], k=10, **kw)
             ts.append(time.perf_counter() - t)
         timing.append((kw, float(np.median(ts)), float(np.percentile(ts, 95))))
     ms = np.array([r["verify_ms"] for r in rows])
     secs = np.array([r["seconds"] for r in rows])
-    lines += ["", f"verification added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
-              f"whole image query (k={verify.TOP}): mean {secs.mean():.2f} s, p95 {np.percentile(secs, 95):.2f} s", "",
+    lines += ["", (f"verification added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
+                   if ms.any() else "") +
+              f"whole image query (k={verify.TOP + regions.TOP}): mean {secs.mean():.2f} s, "
+              f"p95 {np.percentile(secs, 95):.2f} s", "",
               "warm image query, k=10, 20 region queries: median / p95 seconds"]
     lines += [f"  {kw or 'default (views + verification)'}: {med:.3f} / {p95:.3f}" for kw, med, p95 in timing]
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "region_verify.txt").write_text(text)
+    (RESULTS / args.out).write_text(text)
     if args.pairs:
         args.pairs.write_text(json.dumps({"table": table, "rows": rows}))
     services.close()

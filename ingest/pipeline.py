@@ -41,7 +41,7 @@ from ingest.prepare import (
     prepare_in_worker,
 )
 from ingest.read import Blob, blob_of
-from models import keypoints
+from models import keypoints, visual_words
 from runtime.services import Services
 from store.index import FIGURE_PASSAGES_FLAG, FigureStore
 from store.local_features import LocalFeatureStore
@@ -167,10 +167,22 @@ def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
         source_sig=prep.sig, figure_passages=prep.figure_passages, figure_passage_vectors=prep.figure_passage_vectors,
     )
     if prep.local_features:
-        LocalFeatureStore(store.root).put_patent(patent.patent_id, keypoints.NAME, prep.local_features)
+        _put_local_features(LocalFeatureStore(store.root), patent.patent_id, prep.local_features)
     store.record_source(prep.source, prep.sig, patent.patent_id, "complete")
     base["seconds"]["store"] = time.perf_counter() - t0
     return DocResult(prep.source, "indexed", patent.patent_id, len(prep.pngs), len(prep.sheets), **base)
+
+
+def _put_local_features(fs: LocalFeatureStore, patent_id: str, blobs: dict[str, bytes]) -> None:
+    """A patent's local features, and their visual words under the index's vocabulary once it has one
+    (`tools.regions` learns it and gives the units written before it theirs)."""
+    fs.put_patent(patent_id, keypoints.NAME, blobs)
+    row = fs.vocabulary()
+    if row is None:
+        return
+    vocab = visual_words.unpack_vocabulary(row[1], row[0])
+    fs.put_words([(fid, patent_id, visual_words.pack(visual_words.words(vocab, keypoints.unpack(blob))))
+                  for fid, blob in blobs.items()], vocab.name)
 
 
 DocRef = Path | Member  # a document on disk, or a member of a weekly bundle

@@ -1,7 +1,9 @@
 """Each indexed unit's local features (`models.keypoints`), kept beside the index for spatial verification.
 
 One small SQLite file in the index folder, ``local_features.sqlite``: a row per figure id with its patent
-id, the features' name and the packed bytes. It is apart from ``patfig.sqlite`` so that the index's own
+id, the features' name and the packed bytes; the vocabulary of visual words learned from them
+(`models.visual_words`, one row) and each unit's words under it (2 bytes a keypoint), which
+`tools.regions` reads into an inverted index. It is apart from ``patfig.sqlite`` so that the index's own
 schema and transactions stay as they are, and an index made before it simply has no such file (search then
 describes candidates from their stored sheet images, `tools.verify`). A patent's rows are replaced whole
 when it is written again; rows of a deleted patent are never asked for (queries only name complete units).
@@ -19,6 +21,10 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS features(
     figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS features_patent ON features(patent_id);
+CREATE TABLE IF NOT EXISTS vocabulary(name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS words(
+    figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, vocabulary TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS words_patent ON words(patent_id);
 """
 
 
@@ -46,6 +52,7 @@ class LocalFeatureStore:
         con = self._db()
         with con:
             con.execute("DELETE FROM features WHERE patent_id=?", (patent_id,))
+            con.execute("DELETE FROM words WHERE patent_id=?", (patent_id,))
             con.executemany("INSERT OR REPLACE INTO features VALUES(?, ?, ?, ?)",
                             [(fid, patent_id, name, blob) for fid, blob in blobs.items()])
 
@@ -69,6 +76,59 @@ class LocalFeatureStore:
                     f"SELECT figure_id, data FROM features WHERE name=? AND figure_id IN ({marks})", [name, *chunk]):
                 out[fid] = bytes(data)
         return out
+
+    def features(self, name: str, after: str = "", limit: int = 500) -> list[tuple[str, str, bytes]]:
+        """(figure id, patent id, packed features) by figure id after `after`, at most `limit`: the whole
+        table read in pages."""
+        if not self.exists():
+            return []
+        return [(f, p, bytes(d)) for f, p, d in self._db().execute(
+            "SELECT figure_id, patent_id, data FROM features WHERE name=? AND figure_id>? ORDER BY figure_id "
+            "LIMIT ?", (name, after, limit))]
+
+    def vocabulary(self) -> tuple[str, bytes] | None:
+        """The vocabulary of visual words (its name and packed centres), if one was learned."""
+        if not self.exists():
+            return None
+        row = self._db().execute("SELECT name, data FROM vocabulary LIMIT 1").fetchone()
+        return (row[0], bytes(row[1])) if row else None
+
+    def set_vocabulary(self, name: str, data: bytes) -> None:
+        """Keep this vocabulary (the only one: words under another are dropped)."""
+        con = self._db()
+        with con:
+            con.execute("DELETE FROM vocabulary")
+            con.execute("DELETE FROM words WHERE vocabulary<>?", (name,))
+            con.execute("INSERT INTO vocabulary VALUES(?, ?)", (name, data))
+
+    def put_words(self, rows: Sequence[tuple[str, str, bytes]], vocabulary: str) -> None:
+        """Add or replace units' words: (figure id, patent id, packed words)."""
+        con = self._db()
+        with con:
+            con.executemany("INSERT OR REPLACE INTO words VALUES(?, ?, ?, ?)",
+                            [(fid, pid, vocabulary, blob) for fid, pid, blob in rows])
+
+    def without_words(self, features: str, vocabulary: str) -> list[str]:
+        """Figure ids that have features named `features` but no words under `vocabulary`."""
+        if not self.exists():
+            return []
+        return [r[0] for r in self._db().execute(
+            "SELECT f.figure_id FROM features f LEFT JOIN words w ON w.figure_id=f.figure_id AND w.vocabulary=? "
+            "WHERE f.name=? AND w.figure_id IS NULL ORDER BY f.figure_id", (vocabulary, features))]
+
+    def all_words(self, vocabulary: str) -> list[tuple[str, bytes]]:
+        """Every unit's words under `vocabulary`: (figure id, packed words)."""
+        if not self.exists():
+            return []
+        return [(f, bytes(d)) for f, d in self._db().execute(
+            "SELECT figure_id, data FROM words WHERE vocabulary=?", (vocabulary,))]
+
+    def words_version(self) -> tuple[int, int]:
+        """Changes whenever units' words are added, replaced or removed (for an in-memory index to refresh)."""
+        if not self.exists():
+            return (0, 0)
+        n, top = self._db().execute("SELECT count(*), coalesce(max(rowid), 0) FROM words").fetchone()
+        return int(n), int(top)
 
     def stats(self) -> dict[str, float]:
         """Units with features and their mean size in bytes."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -33,8 +34,8 @@ from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent, Sheet
 from runtime.services import Services
 from store.index import EncoderId
+from tools import regions, views
 from tools import verify as verification
-from tools import views
 from tools.fusion import DEFAULT_METHOD, METHODS, Fused, fuse
 from tools.relevance import curves_for
 from tools.words import WordEvidence, score_words, word_weights
@@ -336,13 +337,14 @@ def search_image(
     min_score: float = 0.0,
     verify_top: int = verification.TOP,
     views_weight: float = views.BETA,
+    words_top: int = regions.TOP,
 ) -> list[Hit]:
     """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`.
 
     Each candidate also scores as the best-matching view of its patent, weighted `views_weight` within the
     drawing's weight (`tools.views`: a design's other views come up with the one matched), and the first
-    `verify_top` candidates are re-scored by local features in one arrangement (`tools.verify`); 0 turns
-    either off."""
+    `verify_top` candidates, with the `words_top` units that share most visual words with it (`tools.regions`),
+    are re-scored by local features in one arrangement (`tools.verify`); 0 turns any of them off."""
     check_k(k)
     _check_method(method)
     if not 0.0 <= text_weight <= 1.0:
@@ -377,8 +379,8 @@ def search_image(
                                                     fused, filters, exclude, views_weight, words, evidence)
         fused = fuse(lists, weights, method, paths, curves)
     if verify_top > 0 and fused:
-        fused, weights, query["verified"] = _verified(services, img, fused, lists, weights, method, paths, curves,
-                                                      verify_top)
+        fused, weights, query["verified"] = _verified(services, img, vector, fused, lists, weights, method, paths,
+                                                      curves, verify_top, filters, exclude, words_top)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score, evidence=evidence)
 
@@ -417,14 +419,28 @@ def _with_views(
 
 
 def _verified(
-    services: Services, img: Image.Image, fused: list[Fused], lists: dict[str, dict[str, float]],
+    services: Services, img: Image.Image, vector: list[float], fused: list[Fused], lists: dict[str, dict[str, float]],
     weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
+    filters: Filters | None, exclude: Sequence[str], words_top: int,
 ) -> tuple[list[Fused], dict[str, float], str]:
-    """The fused list with the verified inlier counts of its first `top` candidates as a modality of their own
-    (its weight a share of the drawing's), and a note on the verification for the query's record."""
-    v = verification.verify(services, img, [f.id for f in fused[:top]])
+    """The fused list with the verified inlier counts of its first `top` candidates, and of the units that share
+    most visual words with the query (`tools.regions`: a region's own sheet, which the global descriptor often
+    misses), as a modality of their own (its weight a share of the drawing's), and a note on the verification
+    for the query's record. A word candidate is scored visually and by views, not on the words' side of an
+    image+text search (it counts 0 there, as any modality's absent candidates do)."""
+    t0 = time.perf_counter()
+    q = verification.describe_query(img)
+    ranked = [f.id for f in fused[:top]]
+    skip = set(ranked) | set(exclude)
+    found = regions.candidates(services, q, words_top) if words_top > 0 else []
+    extra = [i for i, _ in found if i not in skip]
+    if extra:
+        lists = _with_candidates(services, vector, lists, extra, filters)
+        extra = [i for i in extra if i in lists["visual"]]
+    v = verification.verify(services, q, [*ranked, *extra])
     log.debug("verified %d candidates in %.0f ms", len(v.inliers), v.seconds * 1000)
-    note = (f"{len(v.inliers)} candidates verified by local features"
+    log.debug("verification with word candidates took %.0f ms", (time.perf_counter() - t0) * 1000)
+    note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details)"
             + (f"; {v.note}" if v.note else ""))
     if not v.inliers:
         return fused, weights, v.note or note
@@ -436,6 +452,19 @@ def _verified(
     paths = {**paths, verification.MODALITY: verification.PATH}
     curves = {**curves, verification.MODALITY: verification.CURVE}
     return fuse(lists, weights, method, paths, curves), weights, note
+
+
+def _with_candidates(services: Services, vector: list[float], lists: dict[str, dict[str, float]],
+                     ids: Sequence[str], filters: Filters | None) -> dict[str, dict[str, float]]:
+    """The lists with these further candidates scored visually (those the filters keep) and, when the lists have
+    the ``views`` modality, by their patent's best view."""
+    store = services.store
+    found = {h.id: h.similarity for h in store.query_visual(vector, len(ids), filters, ids=list(ids))}
+    lists = {**lists, "visual": {**lists["visual"], **found}}
+    if views.MODALITY in lists and found:
+        patent_of = {i: str(m.get("patent_id", "")) for i, m in store.metadata(list(lists["visual"])).items()}
+        lists[views.MODALITY] = views.patent_best(lists["visual"], patent_of)
+    return lists
 
 
 def more_like(

@@ -1,19 +1,20 @@
 """Spatial verification: the top candidates of an image query, re-scored by local features in one arrangement.
 
-A global descriptor confuses the sheets of one patent and similar drawings; a region cut from a sheet
-shares with that sheet many small details (line ends, junctions, hatching) *in the same geometry*. For the
-first `TOP` candidates of the fused list, the query's ORB features (`models.keypoints`) are matched with the
-candidate's stored ones (`store.local_features`), and the matches that agree on one similarity transform
-(RANSAC) are counted. That count is its own modality, ``verified``, in the hit's breakdown: raw = inliers,
-calibrated by `CURVE` (p that the candidate is the drawing the query was cut from, a logistic curve in
-log(1 + inliers) fitted on region queries of the sample index, bench/region_verify.py), fused with the other
-modalities on the calibrated scale by `tools.fusion`. Candidates past `TOP` are not verified and count 0
-there, as any modality's absent candidates do.
+A global descriptor confuses the sheets of one patent and similar drawings; a region cut from a sheet shares
+with that sheet many small details (line ends, junctions, hatching) *in the same geometry*. For the first
+`TOP` candidates of the fused list, and those that share most visual words with the query (`tools.regions`,
+which finds a region's sheet that the global descriptor misses), the query's ORB features (`models.keypoints`)
+are matched with the candidate's stored ones (`store.local_features`), and the matches that agree on one
+similarity transform (RANSAC) are counted. That count is its own modality, ``verified``, in the hit's
+breakdown: raw = inliers, calibrated by `CURVE` (p that the candidate is the drawing the query was cut from, a
+logistic curve in log(1 + inliers) fitted on region queries of the sample index, bench/region_verify.py),
+fused with the other modalities on the calibrated scale by `tools.fusion`. Candidates past `TOP` are not
+verified and count 0 there, as any modality's absent candidates do.
 
 An index made before local features were stored has none: candidates are then described from their stored
 sheet images, as many as `LAZY_SECONDS` allows per query, and written back so the next query finds them.
-Nothing here raises for a picture without features (blank, all black, tiny): the search goes on unverified
-and says why in the query's record.
+Nothing here raises for a picture without features (blank, all black, tiny): the search goes on unverified and
+says why in the query's record.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from store.local_features import LocalFeatureStore
 log = logging.getLogger(__name__)
 
 TOP = 40  # candidates of the fused list that are verified
-SHARE = 0.5  # the verified count's share of the drawing's weight in the fusion
+SHARE = 0.5  # the verified count's share of the drawing's weight (0.7 won on regions, lost views: bench/README)
 LAZY_SECONDS = 1.5  # an index without stored features: time spent describing candidates from their images
 MODALITY, PATH = "verified", "local_features"
 # p(the candidate is the drawing the query was cut from | inliers), fitted by bench/region_verify.py on the
-# tuning half (A) of the whole sample index's region queries: 5440 pairs, 104 relevant; p = 0.5 at 44 inliers
-CURVE = Curve(slope=1.8524, bias=-7.0448, feature="log1p", encoder=keypoints.NAME, source="default")
+# tuning half (A) of the whole sample index's region queries, with the candidates found by shared visual words
+# (`tools.regions`): 5722 pairs, 128 relevant; p = 0.5 at 43 inliers
+CURVE = Curve(slope=1.9015, bias=-7.1856, feature="log1p", encoder=keypoints.NAME, source="default")
 
 
 @dataclass
@@ -105,11 +107,15 @@ def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tu
     return out, described, len(ids) - len(out)
 
 
-def verify(services: Services, img: Image.Image, candidates: Sequence[str]) -> Verification:
-    """Inliers of the query picture against each candidate (see the module docstring)."""
+def describe_query(img: Image.Image) -> keypoints.Features:
+    """The query picture's local features, for `verify` and for word candidates (`tools.regions`)."""
+    return keypoints.describe_query(img)
+
+
+def verify(services: Services, q: keypoints.Features, candidates: Sequence[str]) -> Verification:
+    """Inliers of the query's features against each candidate (see the module docstring)."""
     t0 = time.perf_counter()
     v = Verification()
-    q = keypoints.describe_query(img)
     v.query_features = len(q)
     if len(q) < keypoints.MIN_MATCHES:
         v.note = "not verified: the picture has too few distinct details (blank, flat or tiny)"

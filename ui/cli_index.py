@@ -17,6 +17,7 @@ from core.settings import load_settings
 from ingest.discover import discover
 from ingest.pipeline import DocResult, IngestReport, ingest_paths, join_cluster
 from runtime.services import Services
+from tools import regions
 from tools.calibrate import calibrate_index
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, JsonOpt, WorkersOpt, console, fail, open_services, out, wiring
@@ -88,6 +89,7 @@ def ingest(
     if (workers > 1 or ray) and (enc := services.store.encoders()):
         console.print("encoders: " + "; ".join(f"{k} [bold]{v.name}[/]" for k, v in enc.items()))
     _print_report(report, problems, as_json)
+    _build_word_index(services)
     if recalibrate(services, report) and not as_json:
         console.print("scores recalibrated on the updated index (`patfig calibrate` shows how)")
     services.close()
@@ -218,6 +220,7 @@ def calibrate(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool =
     ingest` refits after every run that adds documents; run this after changing encoders by hand.
     """
     services = open_services(ctx, index)
+    _build_word_index(services)
     try:
         notes = calibrate_index(services)
     except (ModelUnavailable, StoreError) as e:
@@ -228,6 +231,26 @@ def calibrate(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool =
         for modality, note in notes.items():
             console.print(f"{modality}: {note}")
     services.close()
+
+
+def _build_word_index(services: Services) -> None:
+    """Give an index what region queries' word candidates need (`tools.regions.build`): local features for units
+    an older ingest did not describe, a vocabulary learned once, every unit's words; with a progress bar when
+    there is work (a new patent's words are written at ingest, so usually there is none)."""
+    bar: tqdm | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="figure", desc="visual words", file=sys.stderr, dynamic_ncols=True)
+        bar.total = total
+        bar.update(done - bar.n)
+
+    given = regions.build(services, progress)
+    if bar is not None:
+        bar.close()
+    if given:
+        console.print(f"{given} figures given visual words for region queries")
 
 
 def recalibrate(services: Services, report: IngestReport) -> bool:

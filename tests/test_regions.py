@@ -1,0 +1,140 @@
+"""Word candidates for region queries on real sheets: a vocabulary learned from an index's stored features, every
+unit's words built for an existing index and written at ingest for a new patent, and a region's own sheet found by
+shared details when the global descriptor does not rank it first (tools.regions, models.visual_words)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ingest.pipeline import ingest_paths
+from models import keypoints, visual_words
+from store.local_features import LocalFeatureStore
+from tests.conftest import INDEX_DOCS, fake_services
+from tools import regions, verify
+from tools.search import search_image
+
+
+def _ink_box(img: Image.Image) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(np.asarray(img.convert("L")) < 128)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def _half_res_region(img: Image.Image, share: float, dx: float, dy: float) -> Image.Image:
+    """`share` of the drawing's inked width and height at (dx, dy) within it, at half resolution: a screenshot of
+    a region a user clicked."""
+    x0, y0, x1, y1 = _ink_box(img)
+    w, h = (x1 - x0) * share, (y1 - y0) * share
+    cx, cy = x0 + (x1 - x0 - w) * dx, y0 + (y1 - y0 - h) * dy
+    cut = img.convert("L").crop((int(cx), int(cy), int(cx + w), int(cy + h)))
+    return cut.resize((cut.width // 2, cut.height // 2), Image.Resampling.BOX)
+
+
+@pytest.fixture(scope="module")
+def worded(fake_index_root, tmp_path_factory):
+    """A copy of the fast index given its vocabulary and words by `regions.build`, and the progress it reported."""
+    root = tmp_path_factory.mktemp("worded") / "index"
+    shutil.copytree(fake_index_root, root)
+    services = fake_services(root)
+    steps: list[tuple[int, int]] = []
+    given = regions.build(services, lambda done, total: steps.append((done, total)), min_units=10)
+    yield services, given, steps
+    services.close()
+
+
+def test_an_existing_index_is_given_a_vocabulary_and_every_units_words_once(worded):
+    services, given, steps = worded
+    ids = [s.figure_id for s in services.store.sheets()]
+    fs = LocalFeatureStore(services.store.root)
+    vocab = regions.load_vocabulary(fs)
+    assert vocab is not None and len(vocab) >= visual_words.MIN_WORDS and vocab.name.startswith(keypoints.NAME)
+    assert given == len(ids) and fs.without_words(keypoints.NAME, vocab.name) == []
+    assert steps and steps[-1][0] == steps[-1][1]  # the progress ends at its total
+    words = dict(fs.all_words(vocab.name))
+    feats = fs.get(ids, keypoints.NAME)
+    assert set(words) == set(ids)
+    some = ids[0]
+    assert len(visual_words.unpack(words[some])) == len(keypoints.unpack(feats[some]))
+    assert regions.build(services, min_units=10) == 0  # nothing left to do
+
+
+def test_a_reingested_patent_gets_its_words_at_ingest(worded, samples):
+    services, _, _ = worded
+    fs = LocalFeatureStore(services.store.root)
+    vocab = regions.load_vocabulary(fs)
+    assert vocab is not None
+    doc = samples / INDEX_DOCS[6]  # a PDF
+    report = ingest_paths(services, [doc], use_ocr=False, force=True)
+    assert not report.failed
+    pid = report.results[0].patent_id
+    units = [s.figure_id for s in services.store.sheets(pid)]
+    assert units and not set(units) & set(fs.without_words(keypoints.NAME, vocab.name))
+    index = regions.word_index(services)
+    assert index is not None and set(units) <= set(index.ids)  # the in-memory index followed the write
+
+
+def test_a_half_resolution_region_finds_its_sheet_by_shared_words(worded):
+    services, _, _ = worded
+    tried = found = 0
+    for s in services.store.sheets():
+        if s.box is not None:
+            continue
+        img = Image.open(services.store.image_path(s))
+        if (np.asarray(img.convert("L")) < 128).mean() < 0.01:
+            continue
+        q = verify.describe_query(_half_res_region(img, 0.5, 0.3, 0.6))
+        if len(q) < 50:
+            continue
+        tried += 1
+        found += s.figure_id in [i for i, _ in regions.candidates(services, q, n=5)]
+        if tried == 8:
+            break
+    assert tried == 8 and found >= 7
+
+
+def test_regions_the_global_descriptor_misses_are_verified_through_their_words(worded):
+    """Regions whose own sheet the global descriptor (and views) do not rank first: with only the first candidate
+    of that list verified, most of them still find their own sheet first, through the candidates that share
+    visual words with them (not all: a sparse drawing of smooth curves has few corners to share)."""
+    services, _, _ = worded
+    missed, fixed = 0, 0
+    for s in services.store.sheets():
+        if s.box is not None:
+            continue
+        img = Image.open(services.store.image_path(s))
+        if (np.asarray(img.convert("L")) < 128).mean() < 0.01:
+            continue
+        cut = _half_res_region(img, 0.4, 0.7, 0.3)
+        if len(verify.describe_query(cut)) < 50 or (np.asarray(cut) < 128).mean() > 0.15:
+            continue  # line art, not a filled (photo-like) area
+        before = search_image(services, cut, k=3, verify_top=0)
+        if before[0].figure_id == s.figure_id:
+            continue
+        missed += 1
+        hits = search_image(services, cut, k=3, verify_top=1)
+        assert "found by shared details" in str(hits[0].breakdown.query["verified"])
+        if hits[0].figure_id == s.figure_id:
+            fixed += 1
+            assert hits[0].breakdown.modalities["verified"].raw >= 10
+        if missed == 6:
+            break
+    assert missed >= 3 and fixed >= missed / 2, (missed, fixed)
+
+
+def test_vocabulary_round_trip_and_sizes():
+    rng = np.random.default_rng(0)
+    d = rng.integers(0, 256, (5000, keypoints.DESC_BYTES), dtype=np.uint8)
+    vocab = visual_words.learn(d)
+    assert len(vocab) == visual_words.vocabulary_size(5000) == visual_words.MIN_WORDS
+    back = visual_words.unpack_vocabulary(visual_words.pack_vocabulary(vocab), vocab.name)
+    assert (back.centres == vocab.centres).all()
+    f = keypoints.Features(np.zeros((len(d[:300]), 2), np.float32), d[:300])
+    w = visual_words.words(vocab, f)
+    assert (visual_words.unpack(visual_words.pack(w)) == w).all() and w.max() < len(vocab)
+    assert len(visual_words.query_words(vocab, f)) >= len(f)  # a descriptor's nearest word, and near ties
+    assert visual_words.vocabulary_size(10**9) == visual_words.MAX_WORDS
+    with pytest.raises(ValueError):
+        visual_words.learn(d[:100])

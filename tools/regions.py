@@ -1,0 +1,168 @@
+"""Candidates for an image query by shared details: an inverted index over the units' visual words.
+
+The global descriptor of a region (a crop, a screenshot of part of a sheet) does not resemble its whole sheet's,
+so the sheet it was cut from is often not among the candidates spatial verification (`tools.verify`) sees.
+This finds candidates the other way: the query's ORB features (`models.keypoints`) become visual words
+(`models.visual_words`), and each unit is scored by the words it shares with the query, a word counting
+idf² times the smaller of its two counts (a histogram intersection with tf-idf weights; not normalised by the
+unit's length, as a region holds only part of its unit's details). The first `TOP` of these join the global
+descriptor's first candidates for verification.
+
+The index lives in memory per serving process, built from ``local_features.sqlite`` on first use and rebuilt
+when the stored words change: postings sorted by word (a unit's position, 4 bytes, and its count, 1 byte),
+about 2.3 KB per unit for 500 keypoints. `build` gives an index its vocabulary and words (learned from its
+stored features once, then assigned per unit; at ingest, `ingest.pipeline` assigns a new patent's).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from models import keypoints, visual_words
+from runtime.services import Services
+from store.local_features import LocalFeatureStore
+from tools import verify
+
+log = logging.getLogger(__name__)
+
+TOP = 20  # candidates by shared words that join the global descriptor's for verification
+MIN_UNITS = 50  # an index with fewer units' features learns no vocabulary (too few to learn from)
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class WordIndex:
+    """Postings of each word: the units that have it (positions into `ids`) and how often."""
+
+    vocabulary: visual_words.Vocabulary
+    ids: list[str]
+    start: np.ndarray  # k + 1 offsets into units / counts, by word
+    units: np.ndarray  # int32
+    counts: np.ndarray  # uint8
+    idf2: np.ndarray  # float32, k
+    version: tuple[int, int]
+
+    @classmethod
+    def from_rows(cls, vocab: visual_words.Vocabulary, rows: list[tuple[str, bytes]],
+                  version: tuple[int, int]) -> WordIndex:
+        k = len(vocab)
+        ids, word_parts, count_parts, unit_parts = [], [], [], []
+        for r, (fid, blob) in enumerate(rows):
+            w, c = np.unique(visual_words.unpack(blob), return_counts=True)
+            ids.append(fid)
+            word_parts.append(w.astype(np.int32))
+            count_parts.append(np.minimum(c, 255).astype(np.uint8))
+            unit_parts.append(np.full(len(w), r, dtype=np.int32))
+        words = np.concatenate(word_parts) if word_parts else np.zeros(0, np.int32)
+        order = np.argsort(words, kind="stable")
+        per_word = np.bincount(words, minlength=k)
+        start = np.concatenate([[0], np.cumsum(per_word)]).astype(np.int64)
+        units = (np.concatenate(unit_parts) if unit_parts else np.zeros(0, np.int32))[order]
+        counts = (np.concatenate(count_parts) if count_parts else np.zeros(0, np.uint8))[order]
+        idf = np.log((len(ids) + 1) / (per_word + 1)).astype(np.float32)
+        return cls(vocab, ids, start, units, counts, idf * idf, version)
+
+    def search(self, query: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """The n units sharing most (idf²-weighted) words with the query's words, best first."""
+        if not len(query) or not self.ids:
+            return []
+        scores = np.zeros(len(self.ids), dtype=np.float32)
+        qw, qc = np.unique(query, return_counts=True)
+        for w, c in zip(qw.tolist(), qc.tolist(), strict=True):
+            a, b = self.start[w], self.start[w + 1]
+            if b > a:
+                np.add.at(scores, self.units[a:b], self.idf2[w] * np.minimum(self.counts[a:b], c))
+        top = np.argsort(-scores)[:n]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def nbytes(self) -> int:
+        return int(self.start.nbytes + self.units.nbytes + self.counts.nbytes + self.idf2.nbytes
+                   + self.vocabulary.centres.nbytes)
+
+
+def load_vocabulary(fs: LocalFeatureStore) -> visual_words.Vocabulary | None:
+    row = fs.vocabulary()
+    return visual_words.unpack_vocabulary(row[1], row[0]) if row else None
+
+
+def word_index(services: Services) -> WordIndex | None:
+    """The index's word index, kept per services and rebuilt when the stored words changed; None when the
+    index has no vocabulary yet (`build` makes one)."""
+    fs = verify.feature_store(services)
+    version = fs.words_version()
+    cached = services.extras.get("word_index")
+    if isinstance(cached, WordIndex) and cached.version == version:
+        return cached
+    vocab = load_vocabulary(fs)
+    if vocab is None:
+        return None
+    t0 = time.perf_counter()
+    index = WordIndex.from_rows(vocab, fs.all_words(vocab.name), version)
+    log.info("word index of %d units built in %.2f s (%.1f MB)", len(index.ids), time.perf_counter() - t0,
+             index.nbytes() / 1e6)
+    services.extras["word_index"] = index
+    return index
+
+
+def candidates(services: Services, query: keypoints.Features, n: int = TOP) -> list[tuple[str, float]]:
+    """The units sharing most visual words with the query's features (none without a vocabulary)."""
+    index = word_index(services)
+    if index is None or not len(query):
+        return []
+    return index.search(visual_words.query_words(index.vocabulary, query), n)
+
+
+def build(services: Services, progress: Progress | None = None, batch: int = 200, min_units: int = MIN_UNITS) -> int:
+    """Give the index what word candidates need: every unit's local features (described from its sheet image
+    when an older ingest stored none), a vocabulary learned from them once, and every unit's words.
+    Returns the number of units given words. Progress is reported as (done, total) units."""
+    fs = verify.feature_store(services)
+    ids = [s.figure_id for s in services.store.sheets()]
+    have = set(fs.get(ids, keypoints.NAME))
+    missing = [i for i in ids if i not in have]
+    total = len(missing)
+    vocab = load_vocabulary(fs)
+    if vocab is None and len(ids) >= min_units:
+        total += len(ids)
+    else:
+        total += len(fs.without_words(keypoints.NAME, vocab.name)) if vocab else 0
+    done = 0
+    for i in range(0, len(missing), batch):  # an index made before local features were stored
+        chunk = missing[i:i + batch]
+        verify.unit_features(services, chunk, float("inf"))
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    if vocab is None:
+        if len(ids) < min_units:
+            return 0
+        vocab = visual_words.learn(_descriptors(fs))
+        fs.set_vocabulary(vocab.name, visual_words.pack_vocabulary(vocab))
+    todo = fs.without_words(keypoints.NAME, vocab.name)
+    total = done + len(todo)
+    given = 0
+    for i in range(0, len(todo), batch):
+        chunk = todo[i:i + batch]
+        feats = fs.get(chunk, keypoints.NAME)
+        pids = services.store.sheets_by_id(chunk)
+        fs.put_words([(fid, pids[fid].patent_id if fid in pids else "", visual_words.pack(
+            visual_words.words(vocab, keypoints.unpack(blob)))) for fid, blob in feats.items()], vocab.name)
+        given += len(feats)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    return given
+
+
+def _descriptors(fs: LocalFeatureStore) -> np.ndarray:
+    """Every stored unit's descriptors, read in pages (the vocabulary learns from a sample of them)."""
+    parts, after = [], ""
+    while rows := fs.features(keypoints.NAME, after):
+        parts += [keypoints.unpack(blob).descriptors for _, _, blob in rows]
+        after = rows[-1][0]
+    return np.concatenate(parts) if parts else np.zeros((0, keypoints.DESC_BYTES), np.uint8)
