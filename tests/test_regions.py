@@ -138,3 +138,24 @@ def test_vocabulary_round_trip_and_sizes():
     assert visual_words.vocabulary_size(10**9) == visual_words.MAX_WORDS
     with pytest.raises(ValueError):
         visual_words.learn(d[:100])
+
+
+def test_the_web_apps_background_ingest_gives_the_index_its_words(fake_index_root, samples, tmp_path, monkeypatch):
+    """`serve --ingest` finishes as `patfig ingest` does: an index it fills gets the visual words of region
+    queries (here an existing index without them, one of its documents sent again: skipped, one process)."""
+    from ingest.background import BackgroundIngest
+    from tests.fakes import fake_models
+    from ui.cli_index import finish_background_ingest
+
+    monkeypatch.setattr(regions, "MIN_UNITS", 10)  # the fast index is smaller than a vocabulary's default minimum
+    root = tmp_path / "index"
+    shutil.copytree(fake_index_root, root)
+    services = fake_services(root)
+    assert regions.load_vocabulary(LocalFeatureStore(root)) is None
+    run = BackgroundIngest(services, [samples / INDEX_DOCS[6]], workers=1, parts_factory=fake_models,
+                           use_ocr=False, on_finish=finish_background_ingest).start()
+    run.join(600)
+    assert run.error is None and run.report is not None and not run.report.failed
+    fs = LocalFeatureStore(root)
+    vocab = regions.load_vocabulary(fs)
+    assert vocab is not None and fs.without_words(keypoints.NAME, vocab.name) == []

@@ -117,10 +117,12 @@ def candidates(services: Services, query: keypoints.Features, n: int = TOP) -> l
     return index.search(visual_words.query_words(index.vocabulary, query), n)
 
 
-def build(services: Services, progress: Progress | None = None, batch: int = 200, min_units: int = MIN_UNITS) -> int:
+def build(services: Services, progress: Progress | None = None, batch: int = 200, min_units: int | None = None) -> int:
     """Give the index what word candidates need: every unit's local features (described from its sheet image
     when an older ingest stored none), a vocabulary learned from them once, and every unit's words.
-    Returns the number of units given words. Progress is reported as (done, total) units."""
+    Returns the number of units given words. Progress is reported as (done, total) units. `min_units`: fewer
+    units learn no vocabulary (default `MIN_UNITS`)."""
+    min_units = MIN_UNITS if min_units is None else min_units
     fs = verify.feature_store(services)
     ids = [s.figure_id for s in services.store.sheets()]
     have = set(fs.get(ids, keypoints.NAME))

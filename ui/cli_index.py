@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from tools import regions
 from tools.calibrate import calibrate_index
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, JsonOpt, WorkersOpt, console, fail, open_services, out, wiring
+
+log = logging.getLogger(__name__)
 
 STATS_ROWS = ("patents", "sheets", "figures", "figures_with_components", "reference_signs", "linked_numerals",
               "distinct_linked_signs", "passages", "pending_patents")
@@ -251,6 +254,16 @@ def _build_word_index(services: Services) -> None:
         bar.close()
     if given:
         console.print(f"{given} figures given visual words for region queries")
+
+
+def finish_background_ingest(services: Services, report: IngestReport) -> None:
+    """What `serve --ingest` does once its documents are in, as `patfig ingest` does: the visual words of region
+    queries (`tools.regions.build`; a log line, no bar: the server's terminal is not the user's), then the score
+    calibration refitted."""
+    given = regions.build(services)
+    if given:
+        log.info("%d figures given visual words for region queries", given)
+    recalibrate(services, report)
 
 
 def recalibrate(services: Services, report: IngestReport) -> bool:

@@ -13,7 +13,7 @@ from ingest.discover import discover
 from runtime.services import Services
 from tools.status import ingest_progress
 from ui.cli_common import IndexOpt, WorkersOpt, console, fail, open_services, wiring
-from ui.cli_index import recalibrate
+from ui.cli_index import finish_background_ingest
 from ui.cli_mcp import start_mcp_http
 from ui.ratelimit import DEFAULT_PER_MINUTE
 from ui.users import UsersFileError, Verifier
@@ -135,7 +135,7 @@ def _start_ingest(ctx: typer.Context, index: Path | None, paths: list[str], work
     writer: Services = open_services(ctx, index, create=True)  # the writer's own connection to the index
     console.print(f"ingesting {len(docs)} documents in the background with {min(workers, len(docs))} workers")
     return BackgroundIngest(writer, docs, workers=min(workers, len(docs)), parts_factory=wiring(ctx).parts_factory,
-                            use_ocr=ocr and writer.settings.ocr.enabled, on_finish=recalibrate).start()
+                            use_ocr=ocr and writer.settings.ocr.enabled, on_finish=finish_background_ingest).start()
 
 
 def register(app: typer.Typer) -> None:
