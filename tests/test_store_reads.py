@@ -150,7 +150,8 @@ def test_an_index_without_stems_gets_them_once_and_deletes_them_with_its_patent(
         store.db.execute("DELETE FROM figure_stems")
         store.db.execute("DELETE FROM meta WHERE key=?", (figure_lexical.STEMS_KEY,))
     assert stems(store) == {}
-    reopened = FigureStore.open(store.root)
+    where = index.settings  # the Chroma server of the environment, if any (PATFIG_TEST_CHROMA=server)
+    reopened = FigureStore.open(store.root, chroma_host=where.chroma_host, chroma_port=where.chroma_port)
     try:
         assert stems(reopened) == want
         assert figure_lexical.backfill_stems(reopened.db) == 0  # once
