@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.figure_text import figure_passages
+from core.figure_text import field_stems, figure_passages
 from tests.test_words import _encoders, _patent, _sheet
 from tools import words
 from tools.search import search_text
@@ -23,8 +23,8 @@ def test_a_part_counts_less_the_more_unnamed_parts_the_figure_shows():
     one = part_factor({"wheel"}, comps)
     assert one < 1.0
     assert part_factor({"wheel", "processor", "memori"}, comps) > one  # more of its parts named
-    every = {w for label in VEHICLE_PARTS.values() for w in words._tokens(label)}
-    assert part_factor({words.stem(w) for w in every}, comps) == 1.0  # a list of all its parts
+    every = {s for label in VEHICLE_PARTS.values() for s in field_stems(label)}
+    assert part_factor(every, comps) == 1.0  # a list of all its parts
     assert part_factor({"wheel"}, [("7", "wheel")]) == 1.0  # the figure's only part
     assert part_factor({"wheel"}, []) == 1.0
 

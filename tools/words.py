@@ -35,7 +35,6 @@ from core.figure_text import (
     component_passage_id,
     description_passage_id,
     field_stems,
-    field_words,
     passage_kind,
     title_passage_id,
 )
@@ -102,10 +101,6 @@ def fts_query(terms: Sequence[str]) -> str:
     return " OR ".join(f'"{t}"' for t in terms)
 
 
-def _tokens(text: str) -> list[str]:
-    return field_words(text)
-
-
 def _components(field_text: str) -> list[tuple[str, str]]:
     """(numeral, label) of each line of a components field."""
     out = []
@@ -119,7 +114,7 @@ def part_factor(query_stems: set[str], components: Sequence[tuple[str, str]]) ->
     """What a part's name counts for in a figure: 1 when the query names every part the figure shows, less the
     more parts it shows per part named (`PART_DECAY`): "wheels" is not what a vehicle's schematic with nine named
     parts is about, but a list of its nine parts is."""
-    labels = {num: {stem(w) for w in _tokens(label)} for num, label in components}
+    labels = {num: field_stems(label) for num, label in components}
     if not labels:
         return 1.0
     named = sum(1 for words in labels.values() if words & query_stems)
@@ -141,7 +136,7 @@ def part_match(items: Sequence[Sequence[str]], idf: dict[str, float], fields: di
     """How well a list of parts is drawn as named parts: per item, its best part name's overlap with it (the
     idf-weighted share of the words of both that they hold in common: "vehicle" is all of the part "vehicle", half
     of "vehicle seat"), averaged over the items weighed by their words' idf."""
-    labels = [{stem(w) for w in _tokens(label)} for _, label in _components(fields.get("components", ""))]
+    labels = [field_stems(label) for _, label in _components(fields.get("components", ""))]
     got = total = 0.0
     for item in items:
         have = {stem(t): idf.get(t, 1.0) for t in item}
@@ -182,7 +177,7 @@ def coverage(terms: Sequence[str], idf: dict[str, float], fields: dict[str, str]
                 best, where = weights[f], f
         if where == "components":
             for num, label in comps:
-                if s in {stem(w) for w in _tokens(label)} or t == num:
+                if s in field_stems(label) or t == num:
                     where = f"component {num} '{label}'"
                     break
         got += idf[t] * best
