@@ -174,26 +174,31 @@ def run(services, qs: list[dict], words_top: int) -> list[dict]:
         hits = search_image(services, q["image"], k=verify.TOP + regions.TOP, words_top=words_top)
         total = time.perf_counter() - t0
         note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
-        m = re.search(r"in (\d+) ms", note)
+        m = re.search(r"laid over the query's in (\d+) ms", note)
         cands = [{"id": h.figure_id, "rel": h.figure_id in q["relevant"], "fam": h.figure_id in family,
                   "vis": (h.breakdown.modalities["visual"].calibrated or 0.0) if "visual" in h.breakdown.modalities
                   else 0.0,
                   "vis_raw": h.breakdown.modalities["visual"].raw if "visual" in h.breakdown.modalities else 0.0,
                   "views": (h.breakdown.modalities["views"].calibrated or 0.0) if "views" in h.breakdown.modalities
                   else None,
-                  "inl": h.breakdown.modalities["verified"].raw if "verified" in h.breakdown.modalities else None}
+                  "inl": h.breakdown.modalities["verified"].raw if "verified" in h.breakdown.modalities else None,
+                  "ovl": h.breakdown.modalities[verify.LINES].raw if verify.LINES in h.breakdown.modalities
+                  else None}
                  for h in hits]
         rows.append({"kind": q["kind"], "half": q["half"], "seconds": total,
-                     "verify_ms": int(m.group(1)) if m else 0, "cands": cands})
+                     "lines_ms": int(m.group(1)) if m else 0, "cands": cands})
         if i % 20 == 0:
             print(f"{i}/{len(qs)} {q['kind']} {total:.2f} s", flush=True)
     return rows
 
 
 def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA,
-           family: bool = False) -> float:
+           family: bool = False, lines_share: float = 0.0, curve: tuple[float, float] = (0.0, 0.0),
+           gate: float | None = None) -> float:
     """P@1 of one query: `share` None = the visual ranking alone (the product before); else visual with the
-    patent's best view (`beta`) and the verified count at `share` of the drawing's weight, as search fuses.
+    patent's best view (`beta`) and the verified count at `share` of the drawing's weight, and the share of lines
+    that coincide at `lines_share` of that (its curve's slope and bias `curve`) when one is likely the query's
+    drawing (one coincides at least `gate`), as search fuses.
     `family`: a family member's copy of the drawing first counts as found."""
     cands = row["cands"]
     if not cands:
@@ -208,10 +213,17 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
     def clipped(p: float) -> float:
         return logit(min(1 - ODDS_CLIP, max(ODDS_CLIP, p)))
 
+    laid = [c["ovl"] for c in cands if c.get("ovl") is not None]
+    gate = -curve[1] / curve[0] if gate is None and curve[0] else gate  # default: where the curve says p = 0.5
+    if not laid or gate is None or max(laid) < gate:  # no candidate likely the query's drawing: the lines count 0
+        lines_share = 0.0
+
     def score(c: dict) -> float:
         pver = sigmoid(slope * feature("log1p", c["inl"]) + bias) if c["inl"] is not None else 0.0
         v = c["views"] if c["views"] is not None else c["vis"]
-        return sigmoid((1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v)) + share * clipped(pver))
+        pov = sigmoid(curve[0] * c["ovl"] + curve[1]) if c.get("ovl") is not None else 0.0
+        drawing = (1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v)) + share * clipped(pver)
+        return sigmoid((1 - lines_share) * drawing + lines_share * clipped(pov))
 
     return found(max(cands, key=score))
 
@@ -270,6 +282,13 @@ def main() -> None:
         slope, bias, ll = fit_logistic(xs, ys)
         print(f"fitted on half A: slope {slope:.4f} bias {bias:.4f} (mean log-lik {ll:.4f}, {len(ys)} pairs, "
               f"{sum(ys)} relevant); p = 0.5 at {np.expm1(-bias / slope):.1f} inliers", flush=True)
+        xs = [c["ovl"] for r in rows if r["half"] == "A" for c in r["cands"] if c.get("ovl") is not None]
+        ys = [c["rel"] or c["fam"] for r in rows if r["half"] == "A" for c in r["cands"] if c.get("ovl") is not None]
+        if xs:
+            a, b, ll = fit_logistic(xs, ys)
+            print(f"lines curve fitted on half A: slope {a:.4f} bias {b:.4f} (mean log-lik {ll:.4f}, {len(ys)} pairs, "
+                  f"{sum(ys)} the drawing or a family member's copy); p = 0.5 at {-b / a:.3f}", flush=True)
+    ovl = (verify.LINES_CURVE.slope, verify.LINES_CURVE.bias)
     shares = (0.0, 0.3, 0.5, 0.7, 0.9)
     kinds = list(dict.fromkeys(r["kind"] for r in rows))
     lines = [__doc__.splitlines()[0],
@@ -281,38 +300,50 @@ def main() -> None:
              + (f"{index.vocabulary.name}, in-memory index {index.nbytes() / len(index.ids):.0f} bytes per unit, "
                 f"{words_ms:.0f} ms per unit to assign" if index else "no vocabulary"),
              f"verified curve: slope {slope:.4f} bias {bias:.4f} on log(1 + inliers); top {verify.TOP} verified",
+             f"lines curve: slope {ovl[0]:.4f} bias {ovl[1]:.4f} on the share of lines that coincide; the first "
+             f"{verify.LINES_TOP} verified candidates laid over",
              "", "P@1 of the query's own sheet / figure; before = the visual ranking alone; after s = with the "
              f"patent's best view (weight {views.BETA}) and verification at share s of the drawing's weight "
-             "(s 0: views only)", "",
+             f"(s 0: views only), the lines at {verify.LINES_SHARE} of that; no lines: verification at "
+             f"{verify.SHARE} without them (the product before the lines)", "",
              f"word candidates: {words_top}; family: P@1 with a family member's copy of the drawing counted, "
              f"before → after {args.share}; "
              "recall: the own unit among the verified candidates", "",
-             "query | half | n | before | " + " | ".join(f"after {s}" for s in shares) + " | family | recall"]
+             "query | half | n | before | no lines | " + " | ".join(f"after {s}" for s in shares)
+             + " | family | recall"]
     table = {}
     for kind in kinds:
         for h in ("A", "B"):
             sel = [r for r in rows if r["kind"] == kind and r["half"] == h]
             if not sel:
                 continue
-            vals = [np.mean([p_at_1(r, None, slope, bias) for r in sel])]
-            vals += [np.mean([p_at_1(r, s, slope, bias) for r in sel]) for s in shares]
+            vals = [np.mean([p_at_1(r, None, slope, bias) for r in sel]),
+                    np.mean([p_at_1(r, verify.SHARE, slope, bias) for r in sel])]
+            vals += [np.mean([p_at_1(r, s, slope, bias, lines_share=verify.LINES_SHARE, curve=ovl) for r in sel])
+                     for s in shares]
             fam = [np.mean([p_at_1(r, None, slope, bias, family=True) for r in sel]),
-                   np.mean([p_at_1(r, args.share, slope, bias, family=True) for r in sel])]
+                   np.mean([p_at_1(r, args.share, slope, bias, family=True, lines_share=verify.LINES_SHARE, curve=ovl)
+                            for r in sel])]
             rec = np.mean([recall(r) for r in sel])
             table[f"{kind}|{h}"] = vals + fam + [rec]
             lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals)
                          + f" | {fam[0]:.3f} → {fam[1]:.3f} | {rec:.3f}")
-    timing = []  # warm k=10 queries: the product before, with views, with views and verification
-    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {"words_top": words_top}):
+    timing = []  # warm k=10 queries: the product before, with views, with verification, and with the lines laid over
+    laid = verify.LINES_TOP
+    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {"words_top": words_top, "lines": 0},
+               {"words_top": words_top}):
+        kw = dict(kw)
+        verify.LINES_TOP = kw.pop("lines", laid)
         ts = []
         for q in qs[: 3 * 20: 3]:  # sheet crops
             t = time.perf_counter()
             search_image(services, q["image"], k=10, **kw)
             ts.append(time.perf_counter() - t)
-        timing.append((kw, float(np.median(ts)), float(np.percentile(ts, 95))))
-    ms = np.array([r["verify_ms"] for r in rows])
+        timing.append(({**kw, "lines_top": verify.LINES_TOP}, float(np.median(ts)), float(np.percentile(ts, 95))))
+    verify.LINES_TOP = laid
+    ms = np.array([r["lines_ms"] for r in rows])
     secs = np.array([r["seconds"] for r in rows])
-    lines += ["", (f"verification added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
+    lines += ["", (f"the lines laid over added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
                    if ms.any() else "") +
               f"whole image query (k={verify.TOP + regions.TOP}): mean {secs.mean():.2f} s, "
               f"p95 {np.percentile(secs, 95):.2f} s", "",

@@ -55,18 +55,26 @@ def _gray(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def scaled(arr: np.ndarray, scale: float) -> np.ndarray:
+    """A grey picture resized by `scale`, as features are described from it (area-averaged when shrunk)."""
+    import cv2
+
+    h, w = arr.shape[:2]
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    if (tw, th) == (w, h):
+        return arr
+    return cv2.resize(arr, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
 def describe(img: Image.Image, scale: float, n_features: int = N_FEATURES) -> Features:
     """ORB features of a picture resized by `scale`; positions in the resized frame. Never raises for a
     picture with nothing to describe (blank, 1 pixel): it has no features."""
     import cv2
 
     w, h = img.size
-    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
-    if tw < 16 or th < 16:
+    if round(w * scale) < 16 or round(h * scale) < 16:
         return EMPTY
-    arr = _gray(img)
-    if (tw, th) != (w, h):
-        arr = cv2.resize(arr, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    arr = scaled(_gray(img), scale)
     if int(arr.max()) - int(arr.min()) < 32:  # one flat tone: no line to describe
         return EMPTY
     orb = cv2.ORB_create(  # pyright: ignore[reportAttributeAccessIssue]
@@ -124,25 +132,39 @@ MIN_MATCHES = 5  # fewer ratio-test matches than this: no geometry to verify
 SCALE_RANGE = (0.15, 8.0)  # a similarity whose scale falls outside this is not a plausible view of a drawing
 
 
-def inliers(query: Features, unit: Features) -> int:
-    """How many of the query's features match the unit's in one consistent arrangement: ratio-test matches
-    that agree on a similarity transform (rotation, uniform scale, shift) fitted by RANSAC."""
+@dataclass
+class Match:
+    """How a query's features match a unit's: the inliers, and the similarity (2 × 3, query frame → unit frame)
+    they agree on; no model when nothing verifiable matched."""
+
+    inliers: int
+    model: np.ndarray | None = None
+
+
+def match(query: Features, unit: Features) -> Match:
+    """The query's features matched with the unit's: ratio-test matches that agree on a similarity transform
+    (rotation, uniform scale, shift) fitted by RANSAC."""
     import cv2
 
     if len(query) < MIN_MATCHES or len(unit) < 2:
-        return 0
+        return Match(0)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     pairs = matcher.knnMatch(query.descriptors, unit.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
     if len(good) < MIN_MATCHES:
-        return 0
+        return Match(0)
     src = query.points[[m.queryIdx for m in good]]
     dst = unit.points[[m.trainIdx for m in good]]
     model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                               maxIters=500, confidence=0.99)
     if model is None or mask is None:
-        return 0
+        return Match(0)
     scale = float(np.hypot(model[0, 0], model[1, 0]))
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
-        return 0
-    return int(mask.sum())
+        return Match(0)
+    return Match(int(mask.sum()), model)
+
+
+def inliers(query: Features, unit: Features) -> int:
+    """How many of the query's features match the unit's in one consistent arrangement (`match`)."""
+    return match(query, unit).inliers

@@ -174,6 +174,9 @@ def test_an_uploaded_view_brings_the_other_views_of_its_design(designs):
     assert with_views >= without and with_views >= len(others) - 1
     hits = search_image(designs, upload, k=18, exclude=[front.figure_id])
     assert front.figure_id not in {h.figure_id for h in hits}
+    # no other view is this drawing, so lines laid over tell nothing apart and do not reorder the views
+    assert "none coincides" in str(hits[0].breakdown.query["verified"])
+    assert all("lines" not in h.breakdown.modalities for h in hits)
     for pid in {h.patent_id for h in hits}:  # each unit also scores as its patent's best view
         mine = [h for h in hits if h.patent_id == pid]
         best = max(h.breakdown.modalities["visual"].raw for h in mine)

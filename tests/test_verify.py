@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from core.errors import ToolError
-from models import keypoints
+from models import keypoints, lines
 from store.local_features import FILENAME, LocalFeatureStore
 from tests.conftest import fake_services
 from tools import verify
@@ -86,6 +86,43 @@ def test_a_region_of_a_sheet_finds_its_sheet_first_verified(fake_index):
         assert "verified by local features" in str(top.breakdown.query["verified"])
         text = explain_hit(fake_index, hits, 1).text
         assert f"{int(verified.raw)} matching details in the same arrangement" in text
+
+
+def test_the_lines_of_the_sheet_a_region_was_cut_from_coincide_with_it(fake_index):
+    """Lines laid over lines: laid over a region by the similarity its details agree on, the sheet it was cut from
+    coincides line for line; the other candidates laid over it coincide less, and the explanation says how much."""
+    for sheet, img in _whole_sheets(fake_index, 2):
+        hits = search_image(fake_index, img, crop=_region(img, 0.5, 0.4, 0.4), k=20)
+        assert hits[0].figure_id == sheet.figure_id
+        laid = {h.figure_id: h.breakdown.modalities[verify.LINES] for h in hits
+                if verify.LINES in h.breakdown.modalities}
+        own = laid.pop(sheet.figure_id)
+        assert own.raw > 0.9 and own.path == verify.LINES_PATH
+        assert own.calibrated == pytest.approx(verify.LINES_CURVE(own.raw), abs=1e-5)
+        assert laid and all(m.raw < own.raw for m in laid.values())
+        assert len(laid) < verify.LINES_TOP
+        assert "laid over the query's" in str(hits[0].breakdown.query["verified"])
+        text = explain_hit(fake_index, hits, 1).text
+        assert f"{round(100 * own.raw)}% of the lines coincide with the query's" in text
+
+
+def test_lines_coincide_only_where_the_alignment_puts_them(fake_index):
+    """`models.lines.coincidence` on a real sheet: a region laid over its sheet by the similarity verification
+    found coincides; shifted by a few pixels, or laid over a blank page, it does not (a line drawing: a filled
+    area counts by its outline)."""
+    sheet, img = min(_whole_sheets(fake_index, 3), key=lambda s: (np.asarray(s[1].convert("L")) < 128).mean())
+    cut = img.crop(_region(img, 0.5, 0.5, 0.5))
+    q = keypoints.describe_query(cut)
+    unit = keypoints.describe_unit(img, img.width, img.height)
+    m = keypoints.match(q, unit)
+    assert m.model is not None and m.inliers >= 15
+    query = keypoints.scaled(np.asarray(cut.convert("L")), keypoints.query_scale(*cut.size))
+    page = keypoints.scaled(np.asarray(img.convert("L")), keypoints.sheet_scale(img.width, img.height))
+    assert lines.coincidence(query, page, m.model) > 0.9
+    shifted = m.model.copy()
+    shifted[:, 2] += (6, 6)  # across horizontal and vertical lines alike
+    assert lines.coincidence(query, page, shifted) < 0.6
+    assert lines.coincidence(query, np.full_like(page, 255), m.model) == 0.0
 
 
 def test_a_half_resolution_turned_region_is_still_verified(fake_index):

@@ -45,6 +45,8 @@ def _raw_words(m: str, c: Contribution) -> str:
     if m == "verified":  # a count of local features matched in one arrangement (tools.verify)
         n = int(round(raw))
         words = f"{n} matching {'detail' if n == 1 else 'details'} in the same arrangement"
+    elif m == "lines":  # the share of lines that coincide, laid over the query (tools.verify)
+        words = f"{round(100 * raw)}% of the lines coincide with the query's"
     else:
         what = "similarity" if m in SIMILARITY_MODALITIES else "share of your words found" if m == "words" else "score"
         words = f"{what} {_num(raw)}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -448,6 +449,21 @@ def _verified(
     lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
     paths = {**paths, verification.MODALITY: verification.PATH}
     curves = {**curves, verification.MODALITY: verification.CURVE}
+    fused = fuse(lists, weights, method, paths, curves)
+    t0 = time.perf_counter()
+    laid = verification.overlaid(services, img, v, [f.id for f in fused])
+    if not laid:
+        return fused, weights, note
+    note += f"; lines of {len(laid)} laid over the query's in {(time.perf_counter() - t0) * 1000:.0f} ms"
+    if max(laid.values()) < verification.LINES_FOUND:  # none is the query's drawing: nothing to tell apart
+        return fused, weights, note + f" (none coincides: at best {max(laid.values()):.0%} of the lines)"
+    drawing.append(verification.MODALITY)
+    share = verification.LINES_SHARE * sum(weights[m] for m in drawing)
+    weights = {**weights, **{m: weights[m] * (1 - verification.LINES_SHARE) for m in drawing},
+               verification.LINES: share}
+    lists = {**lists, verification.LINES: laid}
+    paths = {**paths, verification.LINES: verification.LINES_PATH}
+    curves = {**curves, verification.LINES: verification.LINES_CURVE}
     return fuse(lists, weights, method, paths, curves), weights, note
 
 
