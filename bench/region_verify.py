@@ -250,6 +250,7 @@ def main() -> None:
     units = services.store.sheets()
     t0 = time.perf_counter()
     _, described, _ = verify.unit_features(services, [u.figure_id for u in units], float("inf"))
+    verify.unit_lines(services, [u.figure_id for u in units])  # an index made before they were kept at ingest
     backfill = time.perf_counter() - t0
     t0 = time.perf_counter()
     worded = regions.build(services)

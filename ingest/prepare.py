@@ -30,7 +30,7 @@ from ingest.figures import sheet_view_kind
 from ingest.ocr_link import assign_figs, figs_on_sheet, link_sheet
 from ingest.read import Blob, read_document, source_name
 from ingest.segment import figure_crop, split_sheet
-from models import keypoints
+from models import keypoints, lines
 from models.base import TextEncoder, VisualEncoder
 from models.ocr import NumeralReader
 from store.index import EncoderId, Passage
@@ -76,6 +76,7 @@ class Prepared:
     figure_passages: list[FigurePassage] = field(default_factory=list)  # per-figure text (core.figure_text)
     figure_passage_vectors: list[list[float]] = field(default_factory=list)
     local_features: dict[str, bytes] = field(default_factory=dict)  # figure id → packed `models.keypoints`
+    unit_lines: dict[str, bytes] = field(default_factory=dict)  # figure id → packed `models.lines`
     encoders: tuple[EncoderId, EncoderId] | None = None  # (visual, text) that made the vectors
     seconds: dict[str, float] = field(default_factory=dict)  # read, ocr, encode
     error: str = ""  # set when the document failed
@@ -201,7 +202,7 @@ def _fill(parts: Parts, prep: Prepared, path: Path | Blob, use_ocr: bool) -> Non
     _encode(parts, prep, crops)
     prep.seconds["encode"] = time.perf_counter() - t1
     t3 = time.perf_counter()
-    prep.local_features = local_features(prep.sheets, crops)
+    prep.local_features, prep.unit_lines = local_features(prep.sheets, crops)
     prep.seconds["features"] = time.perf_counter() - t3
     t2 = time.perf_counter()
     paths = {f.sheet_no: f.image_path for f in prep.sheets}
@@ -209,10 +210,15 @@ def _fill(parts: Parts, prep: Prepared, path: Path | Blob, use_ocr: bool) -> Non
     prep.seconds["read"] += time.perf_counter() - t2  # rendering the PNGs counts as reading the sheets
 
 
-def local_features(units: Sequence[Sheet], crops: Sequence[Image.Image]) -> dict[str, bytes]:
-    """Each unit's packed local features for spatial verification (`models.keypoints`, `tools.verify`)."""
-    return {u.figure_id: keypoints.pack(keypoints.describe_unit(c, u.width, u.height))
-            for u, c in zip(units, crops, strict=True)}
+def local_features(units: Sequence[Sheet], crops: Sequence[Image.Image]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Each unit's packed local features for spatial verification (`models.keypoints`, `tools.verify`), and
+    its lines at their scale (`models.lines`), both by figure id."""
+    feats, drawn = {}, {}
+    for u, c in zip(units, crops, strict=True):
+        arr = keypoints.unit_scaled(c, u.width, u.height)
+        feats[u.figure_id] = keypoints.pack(keypoints.describe_scaled(arr))
+        drawn[u.figure_id] = lines.pack(arr)
+    return feats, drawn
 
 
 def prepare_document(parts: Parts, path: Path | Blob, sig: str, use_ocr: bool) -> Prepared:

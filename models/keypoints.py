@@ -69,13 +69,18 @@ def scaled(arr: np.ndarray, scale: float) -> np.ndarray:
 def describe(img: Image.Image, scale: float, n_features: int = N_FEATURES) -> Features:
     """ORB features of a picture resized by `scale`; positions in the resized frame. Never raises for a
     picture with nothing to describe (blank, 1 pixel): it has no features."""
-    import cv2
 
     w, h = img.size
     if round(w * scale) < 16 or round(h * scale) < 16:
         return EMPTY
-    arr = scaled(_gray(img), scale)
-    if int(arr.max()) - int(arr.min()) < 32:  # one flat tone: no line to describe
+    return describe_scaled(scaled(_gray(img), scale), n_features)
+
+
+def describe_scaled(arr: np.ndarray, n_features: int = N_FEATURES) -> Features:
+    """ORB features of a grey picture already at the scale to describe it at (`describe`)."""
+    import cv2
+
+    if min(arr.shape[:2]) < 16 or int(arr.max()) - int(arr.min()) < 32:  # tiny, or one flat tone: no line
         return EMPTY
     orb = cv2.ORB_create(  # pyright: ignore[reportAttributeAccessIssue]
         nfeatures=n_features, scaleFactor=1.3, nlevels=6, fastThreshold=10)
@@ -99,6 +104,11 @@ def query_scale(width: int, height: int) -> float:
 def describe_unit(unit: Image.Image, sheet_width: int, sheet_height: int) -> Features:
     """An indexed unit (a sheet, or a figure's region of it), at its sheet's scale."""
     return describe(unit, sheet_scale(sheet_width, sheet_height))
+
+
+def unit_scaled(unit: Image.Image, sheet_width: int, sheet_height: int) -> np.ndarray:
+    """An indexed unit's picture, grey, at its sheet's scale: what `describe_unit` describes."""
+    return scaled(_gray(unit), sheet_scale(sheet_width, sheet_height))
 
 
 def describe_query(img: Image.Image) -> Features:

@@ -3,9 +3,11 @@
 One small SQLite file in the index folder, ``local_features.sqlite``: a row per figure id with its patent
 id, the features' name and the packed bytes; the vocabulary of visual words learned from them
 (`models.visual_words`, one row) and each unit's words under it (2 bytes a keypoint), which
-`tools.regions` reads into an inverted index. It is apart from ``patfig.sqlite`` so that the index's own
-schema and transactions stay as they are, and an index made before it simply has no such file (search then
-describes candidates from their stored sheet images, `tools.verify`). A patent's rows are replaced whole
+`tools.regions` reads into an inverted index; and each unit's lines at the scale of its features
+(`models.lines`, a two-tone PNG), which verification lays over a query's without decoding the sheet. It is
+apart from ``patfig.sqlite`` so that the index's own schema and transactions stay as they are, and an index
+made before it simply has no such file (search then describes candidates, and reads their lines, from their
+stored sheet images, `tools.verify`). A patent's rows are replaced whole
 when it is written again; rows of a deleted patent are never asked for (queries only name complete units).
 """
 
@@ -25,6 +27,8 @@ CREATE TABLE IF NOT EXISTS vocabulary(name TEXT PRIMARY KEY, data BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS words(
     figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, vocabulary TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS words_patent ON words(patent_id);
+CREATE TABLE IF NOT EXISTS lines(figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS lines_patent ON lines(patent_id);
 """
 
 
@@ -47,14 +51,32 @@ class LocalFeatureStore:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def put_patent(self, patent_id: str, name: str, blobs: Mapping[str, bytes]) -> None:
-        """Replace a patent's features with these (figure id → packed bytes)."""
+    def put_patent(self, patent_id: str, name: str, blobs: Mapping[str, bytes],
+                   lines: Mapping[str, bytes] | None = None) -> None:
+        """Replace a patent's features with these (figure id → packed bytes), and its units' lines."""
         con = self._db()
         with con:
-            con.execute("DELETE FROM features WHERE patent_id=?", (patent_id,))
-            con.execute("DELETE FROM words WHERE patent_id=?", (patent_id,))
+            for table in ("features", "words", "lines"):
+                con.execute(f"DELETE FROM {table} WHERE patent_id=?", (patent_id,))
             con.executemany("INSERT OR REPLACE INTO features VALUES(?, ?, ?, ?)",
                             [(fid, patent_id, name, blob) for fid, blob in blobs.items()])
+            con.executemany("INSERT OR REPLACE INTO lines VALUES(?, ?, ?)",
+                            [(fid, patent_id, blob) for fid, blob in (lines or {}).items()])
+
+    def put_lines(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        """Add or replace units' lines: (figure id, patent id, packed lines)."""
+        con = self._db()
+        with con:
+            con.executemany("INSERT OR REPLACE INTO lines VALUES(?, ?, ?)", rows)
+
+    def get_lines(self, figure_ids: Sequence[str]) -> dict[str, bytes]:
+        """The packed lines of these figures (those without are absent)."""
+        if not figure_ids or not self.exists():
+            return {}
+        ids = list(dict.fromkeys(figure_ids))
+        marks = ",".join("?" * len(ids))
+        return {f: bytes(d) for f, d in self._db().execute(
+            f"SELECT figure_id, data FROM lines WHERE figure_id IN ({marks})", ids)}
 
     def put(self, rows: Sequence[tuple[str, str, bytes]], name: str) -> None:
         """Add or replace single units' features: (figure id, patent id, packed bytes)."""

@@ -20,8 +20,9 @@ Many units share details in one arrangement with a region: a design's other view
 a sibling. For the first `LINES_TOP` verified candidates of the list fused with the count, the candidate's
 picture is laid over the query's by the similarity the inliers agree on and the share of lines that coincide is
 counted (`models.lines`): a modality of its own, ``lines``, calibrated by `LINES_CURVE` and fused at
-`LINES_SHARE` of the drawing's weight, when one of them is likely the query's drawing (`LINES_FOUND`). It
-reads those few sheet images (about 16 ms each), not every candidate's.
+`LINES_SHARE` of the drawing's weight, when one of them is likely the query's drawing (`LINES_FOUND`). The
+units' lines are kept at ingest in two tones (~15 KB a unit, 1 ms to read back; an older index reads its sheet
+images, 16 ms each, once).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,7 +54,6 @@ CURVE = Curve(slope=1.9015, bias=-7.1856, feature="log1p", encoder=keypoints.NAM
 LINES_TOP = 10  # verified candidates, first of the list fused with their counts, whose lines are laid over
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
-LINES_THREADS = 2  # candidates laid over at once
 # p(the candidate is the drawing the query was cut from, or the same drawing published again | the share of lines
 # that coincide), fitted by bench/region_verify.py on half A (1162 pairs, 149 positive); p = 0.5 at 0.709
 LINES_CURVE = Curve(slope=5.9673, bias=-4.2292, feature="raw", encoder=keypoints.NAME, source="default")
@@ -156,7 +155,8 @@ def verify(services: Services, q: keypoints.Features, candidates: Sequence[str])
 
 
 def _unit_array(services: Services, sheet: Sheet) -> np.ndarray | None:
-    """A unit's picture, grey, at the scale its features were described at (None without its image)."""
+    """A unit's picture, grey, at the scale its features were described at, from its sheet image (None
+    without one)."""
     import cv2
 
     path = services.store.image_path(sheet)
@@ -170,6 +170,26 @@ def _unit_array(services: Services, sheet: Sheet) -> np.ndarray | None:
     return keypoints.scaled(arr, keypoints.sheet_scale(sheet.width or w, sheet.height or h)) if arr.size else None
 
 
+def unit_lines(services: Services, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """These units' lines at their features' scale: kept at ingest (`store.local_features`); an index made
+    before is read from its sheet images once, and they are kept for the next query."""
+    fs = feature_store(services)
+    out = {i: a for i, blob in fs.get_lines(ids).items() if (a := lines.unpack(blob)) is not None}
+    missing = [i for i in ids if i not in out]
+    rows = []
+    for i, s in services.store.sheets_by_id(missing).items() if missing else ():
+        arr = _unit_array(services, s)
+        if arr is not None:
+            out[i] = arr
+            rows.append((i, s.patent_id, lines.pack(arr)))
+    if rows:
+        try:
+            fs.put_lines(rows)
+        except Exception as e:  # noqa: BLE001 - a read-only index still lays lines over, it only does not remember
+            log.info("could not keep the lines of %d figures: %s", len(rows), e)
+    return out
+
+
 def overlaid(services: Services, img: Image.Image, v: Verification, ranked: Sequence[str]) -> dict[str, float]:
     """The share of lines that coincide (`models.lines`) for the first `LINES_TOP` of these candidates that
     verification aligned with the query."""
@@ -177,11 +197,5 @@ def overlaid(services: Services, img: Image.Image, v: Verification, ranked: Sequ
     if not ids:
         return {}
     query = keypoints.scaled(np.asarray(img.convert("L"), dtype=np.uint8), keypoints.query_scale(*img.size))
-    sheets = services.store.sheets_by_id(ids)
-
-    def laid(i: str) -> float | None:
-        arr = _unit_array(services, sheets[i]) if i in sheets else None
-        return None if arr is None else lines.coincidence(query, arr, v.models[i])
-
-    with ThreadPoolExecutor(LINES_THREADS) as pool:  # decoding and warping release the GIL
-        return {i: c for i, c in zip(ids, pool.map(laid, ids), strict=True) if c is not None}
+    drawn = unit_lines(services, ids)
+    return {i: lines.coincidence(query, drawn[i], v.models[i]) for i in ids if i in drawn}
