@@ -194,12 +194,12 @@ def run(services, qs: list[dict], words_top: int) -> list[dict]:
 
 def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA,
            family: bool = False, lines_share: float = 0.0, curve: tuple[float, float] = (0.0, 0.0),
-           gate: float | None = None) -> float:
+           gate: float | None = None, lines_top: int | None = None) -> float:
     """P@1 of one query: `share` None = the visual ranking alone (the product before); else visual with the
     patent's best view (`beta`) and the verified count at `share` of the drawing's weight, and the share of lines
-    that coincide at `lines_share` of that (its curve's slope and bias `curve`) when one is likely the query's
-    drawing (one coincides at least `gate`), as search fuses.
-    `family`: a family member's copy of the drawing first counts as found."""
+    that coincide at `lines_share` of that (its curve's slope and bias `curve`) for the first `lines_top` (None:
+    all the run laid over) when one is likely the query's drawing (one coincides at least `gate`), as search
+    fuses. `family`: a family member's copy of the drawing first counts as found."""
     cands = row["cands"]
     if not cands:
         return 0.0
@@ -213,17 +213,20 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
     def clipped(p: float) -> float:
         return logit(min(1 - ODDS_CLIP, max(ODDS_CLIP, p)))
 
-    laid = [c["ovl"] for c in cands if c.get("ovl") is not None]
+    def drawing(c: dict) -> float:
+        pver = sigmoid(slope * feature("log1p", c["inl"]) + bias) if c["inl"] is not None else 0.0
+        v = c["views"] if c["views"] is not None else c["vis"]
+        return (1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v)) + share * clipped(pver)
+
+    laid = sorted((c for c in cands if c.get("ovl") is not None), key=drawing, reverse=True)[:lines_top]
+    ovl = {id(c): c["ovl"] for c in laid}
     gate = -curve[1] / curve[0] if gate is None and curve[0] else gate  # default: where the curve says p = 0.5
-    if not laid or gate is None or max(laid) < gate:  # no candidate likely the query's drawing: the lines count 0
+    if not ovl or gate is None or max(ovl.values()) < gate:  # none likely the query's drawing: the lines count 0
         lines_share = 0.0
 
     def score(c: dict) -> float:
-        pver = sigmoid(slope * feature("log1p", c["inl"]) + bias) if c["inl"] is not None else 0.0
-        v = c["views"] if c["views"] is not None else c["vis"]
-        pov = sigmoid(curve[0] * c["ovl"] + curve[1]) if c.get("ovl") is not None else 0.0
-        drawing = (1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v)) + share * clipped(pver)
-        return sigmoid((1 - lines_share) * drawing + lines_share * clipped(pov))
+        pov = sigmoid(curve[0] * ovl[id(c)] + curve[1]) if id(c) in ovl else 0.0
+        return (1 - lines_share) * drawing(c) + lines_share * clipped(pov)
 
     return found(max(cands, key=score))
 
@@ -242,11 +245,14 @@ def main() -> None:
     ap.add_argument("--out", default="region_verify_words.txt", help="the results file's name in bench/results")
     ap.add_argument("--no-words", action="store_true", help="verify the global descriptor's candidates only (before)")
     ap.add_argument("--share", type=float, default=verify.SHARE, help="the share of the family and recall columns")
+    ap.add_argument("--lines-top", type=int, default=verify.LINES_TOP,
+                    help="lay this many verified candidates over each query (more than the product, to compare)")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     services = build_services(Settings(index_dir=args.index))
+    product_top, verify.LINES_TOP = verify.LINES_TOP, args.lines_top
     units = services.store.sheets()
     t0 = time.perf_counter()
     _, described, _ = verify.unit_features(services, [u.figure_id for u in units], float("inf"))
@@ -302,7 +308,7 @@ def main() -> None:
                 f"{words_ms:.0f} ms per unit to assign" if index else "no vocabulary"),
              f"verified curve: slope {slope:.4f} bias {bias:.4f} on log(1 + inliers); top {verify.TOP} verified",
              f"lines curve: slope {ovl[0]:.4f} bias {ovl[1]:.4f} on the share of lines that coincide; the first "
-             f"{verify.LINES_TOP} verified candidates laid over",
+             f"{product_top} verified candidates laid over (the run laid {args.lines_top} over)",
              "", "P@1 of the query's own sheet / figure; before = the visual ranking alone; after s = with the "
              f"patent's best view (weight {views.BETA}) and verification at share s of the drawing's weight "
              f"(s 0: views only), the lines at {verify.LINES_SHARE} of that; no lines: verification at "
@@ -320,17 +326,28 @@ def main() -> None:
                 continue
             vals = [np.mean([p_at_1(r, None, slope, bias) for r in sel]),
                     np.mean([p_at_1(r, verify.SHARE, slope, bias) for r in sel])]
-            vals += [np.mean([p_at_1(r, s, slope, bias, lines_share=verify.LINES_SHARE, curve=ovl) for r in sel])
+            vals += [np.mean([p_at_1(r, s, slope, bias, lines_share=verify.LINES_SHARE, curve=ovl,
+                                     lines_top=product_top) for r in sel])
                      for s in shares]
             fam = [np.mean([p_at_1(r, None, slope, bias, family=True) for r in sel]),
-                   np.mean([p_at_1(r, args.share, slope, bias, family=True, lines_share=verify.LINES_SHARE, curve=ovl)
+                   np.mean([p_at_1(r, args.share, slope, bias, family=True, lines_share=verify.LINES_SHARE, curve=ovl,
+                                   lines_top=product_top)
                             for r in sel])]
             rec = np.mean([recall(r) for r in sel])
             table[f"{kind}|{h}"] = vals + fam + [rec]
             lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals)
                          + f" | {fam[0]:.3f} → {fam[1]:.3f} | {rec:.3f}")
+    if args.lines_top > product_top:  # how many to lay over: mean P@1 over the kinds, each half
+        lines += ["", f"lines laid over the first n verified candidates (share {verify.SHARE}): mean P@1 of the "
+                  "kinds, half A / half B"]
+        for n in sorted({product_top, 20, 40, args.lines_top}):
+            means = [np.mean([np.mean([p_at_1(r, verify.SHARE, slope, bias, lines_share=verify.LINES_SHARE,
+                                              curve=ovl, lines_top=n)
+                                       for r in rows if r["kind"] == kind and r["half"] == h]) for kind in kinds])
+                     for h in ("A", "B")]
+            lines.append(f"  n = {n}: {means[0]:.3f} / {means[1]:.3f}")
     timing = []  # warm k=10 queries: the product before, with views, with verification, and with the lines laid over
-    laid = verify.LINES_TOP
+    laid = product_top
     for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {"words_top": words_top, "lines": 0},
                {"words_top": words_top}):
         kw = dict(kw)

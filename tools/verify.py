@@ -85,19 +85,6 @@ def feature_store(services: Services) -> LocalFeatureStore:
     return fs
 
 
-def _unit_picture(services: Services, sheet: Sheet) -> Image.Image | None:
-    path = services.store.image_path(sheet)
-    if not path.is_file():
-        return None
-    with Image.open(path) as im:
-        img = im.convert("L")
-    if sheet.box is not None:
-        b = sheet.box
-        img = img.crop((max(0, int(b.x0)), max(0, int(b.y0)), min(img.width, int(b.x1 + 1)),
-                        min(img.height, int(b.y1 + 1))))
-    return img
-
-
 def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tuple[dict[str, keypoints.Features],
                                                                                      int, int]:
     """Stored features of these units; those missing described from their sheet images until `deadline`
@@ -105,23 +92,23 @@ def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tu
     fs = feature_store(services)
     out = {i: keypoints.unpack(b) for i, b in fs.get(ids, keypoints.NAME).items()}
     missing = [i for i in ids if i not in out]
-    described, rows = 0, []
+    described, rows, drawn = 0, [], []
     if missing:
         sheets = services.store.sheets_by_id(missing)
         for i in missing:
             if time.perf_counter() > deadline or i not in sheets:
                 continue
-            sheet = sheets[i]
-            img = _unit_picture(services, sheet)
-            if img is None:
+            arr = _unit_array(services, sheets[i])
+            if arr is None:
                 continue
-            f = keypoints.describe_unit(img, sheet.width or img.width, sheet.height or img.height)
-            out[i] = f
-            rows.append((i, sheet.patent_id, keypoints.pack(f)))
+            out[i] = f = keypoints.describe_scaled(arr)
+            rows.append((i, sheets[i].patent_id, keypoints.pack(f)))
+            drawn.append((i, sheets[i].patent_id, lines.pack(arr)))
             described += 1
     if rows:
         try:
             fs.put(rows, keypoints.NAME)
+            fs.put_lines(drawn)
         except Exception as e:  # noqa: BLE001 - a read-only index still verifies, it only does not remember
             log.info("could not keep the local features of %d figures: %s", len(rows), e)
     return out, described, len(ids) - len(out)
@@ -155,7 +142,7 @@ def verify(services: Services, q: keypoints.Features, candidates: Sequence[str])
 
 
 def _unit_array(services: Services, sheet: Sheet) -> np.ndarray | None:
-    """A unit's picture, grey, at the scale its features were described at, from its sheet image (None
+    """A unit's picture, grey, at the scale its features are described at, from its sheet image (None
     without one)."""
     import cv2
 
