@@ -159,3 +159,24 @@ def test_the_web_apps_background_ingest_gives_the_index_its_words(fake_index_roo
     fs = LocalFeatureStore(root)
     vocab = regions.load_vocabulary(fs)
     assert vocab is not None and fs.without_words(keypoints.NAME, vocab.name) == []
+
+
+def test_the_postings_hold_each_units_words_with_their_counts(worded):
+    """The inverted index read back unit by unit is every unit's stored words, each with its count, in order of
+    units within a word (as `WordIndex.search` adds them up)."""
+    services, _, _ = worded
+    index = regions.word_index(services)
+    assert index is not None
+    words = dict(LocalFeatureStore(services.store.root).all_words(index.vocabulary.name))
+    back: dict[int, dict[int, int]] = {}
+    for w in range(len(index.vocabulary)):
+        a, b = index.start[w], index.start[w + 1]
+        units = index.units[a:b]
+        assert np.all(np.diff(units) > 0)
+        for u, c in zip(units.tolist(), index.counts[a:b].tolist(), strict=True):
+            back.setdefault(u, {})[w] = c
+    for pos, fid in enumerate(index.ids):
+        uw, uc = np.unique(visual_words.unpack(words[fid]), return_counts=True)
+        assert back.get(pos, {}) == {w: min(c, 255) for w, c in zip(uw.tolist(), uc.tolist(), strict=True)}
+    df = np.diff(index.start)
+    assert np.allclose(index.idf2, np.log((len(index.ids) + 1) / (df + 1)) ** 2)
