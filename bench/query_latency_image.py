@@ -146,7 +146,8 @@ def query_pictures(services: Any, n: int) -> list[tuple[str, Image.Image]]:
 
 def _wrap_steps(services: Any, spent: dict[str, list[float]]) -> Callable[[], None]:
     """Time every step of `search_image` (see `STEPS`) and the encoder's turns; returns the undo."""
-    undos = [timed_attributes(services.visual, ["embed_turns"], spent, {"embed_turns": "encode"})]
+    encode = "embed_turns" if hasattr(services.visual, "embed_turns") else "embed_images"  # lbp: turn invariant
+    undos = [timed_attributes(services.visual, [encode], spent, {encode: "encode"})]
     undos += [timed_attributes(mod, list(names), spent, names) for mod, names in STEPS.items()]
 
     def undo() -> None:
