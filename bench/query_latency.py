@@ -36,6 +36,11 @@ With ``--text``, text queries instead: `tools.search.search_text` end to end on 
 of its patents (per-figure word rows, figure passages, components), see bench/query_latency_text.py:
 
     python -m bench.query_latency --text --index COPY --sizes 10000 100000 --queries 20 --out FILE.json
+
+With ``--image``, image queries: `tools.search.search_image` end to end (the picture's encoding included) on the
+index padded with copies of its patents, their local features and visual words, see bench/query_latency_image.py:
+
+    python -m bench.query_latency --image --index COPY --sizes 100000 --queries 20 --reps 2 --out FILE.json
 """
 
 from __future__ import annotations
@@ -510,10 +515,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("query_latency.json"), help="JSON report")
     ap.add_argument("--table-only", action="store_true",
                     help="measure only the exact in-memory route at --sizes, without inserting into Chroma")
+    ap.add_argument("--image", action="store_true", help=(
+        "measure image queries (tools.search.search_image, encoding included) instead, on the index padded with "
+        "copies of its patents and their local features (bench/query_latency_image.py); --queries is then the "
+        "number of query pictures, each searched --reps times per filter"))
+    ap.add_argument("--reps", type=int, default=2, help="with --image: calls per query picture and filter")
     ap.add_argument("--text", action="store_true", help=(
         "measure text queries (tools.search.search_text) end to end instead (bench/query_latency_text.py); "
         "--queries is then the calls per query and filter"))
     args = ap.parse_args()
+    if args.image:
+        from bench import query_latency_image
+
+        query_latency_image.main(args.index, args.sizes, args.queries, args.reps, args.workdir, args.out)
+        return
     if args.text:
         from bench import query_latency_text
 

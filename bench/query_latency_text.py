@@ -37,7 +37,7 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +99,15 @@ def read_source(src: FigureStore) -> Source:
 
 
 def copy_real(src: FigureStore, dst: FigureStore, source: Source) -> int:
-    """The real patents into `dst` through `add_patent` (their figure passages included). Returns the figures."""
+    """The real patents into `dst` through `add_patent` (their figure passages included), with the index's
+    calibration and whitening (the visual table and queries whitened as the real index's are). Returns the
+    figures."""
     enc = src.encoders()
     dst.bind_encoders(enc["visual"], enc["text"])
     if (cal := src.calibration()) is not None:
         dst.set_calibration(cal)
+    if (white := src.whitening()) is not None:
+        dst.set_whitening(white)
     n = 0
     for p, sheets in source.patents:
         ids = [s.figure_id for s in sheets]
@@ -127,15 +131,22 @@ def _noisy(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out / np.linalg.norm(out)
 
 
-def pad(dst: FigureStore, source: Source, start: int, target: int, serial: list[int], rng: np.random.Generator) -> int:
+Copy = tuple[Patent, list[Sheet], Patent]  # a synthetic patent, its sheets, and the real patent it copies
+
+
+def pad(dst: FigureStore, source: Source, start: int, target: int, serial: list[int], rng: np.random.Generator,
+        *, visual_noise: bool = False, also: Callable[[list[Copy]], None] | None = None) -> int:
     """Add copies of the real patents (cycled) until the index holds `target` figures; returns the count.
-    `serial` holds the next synthetic patent's number (kept across calls)."""
+    `serial` holds the next synthetic patent's number (kept across calls). The visual rows are the originals'
+    exactly, or with `visual_noise` near them (as the text rows are: an image query then finds copies as
+    candidates that differ from their originals); `also` is given each batch of copies, for what else a bench
+    gives them (bench/query_latency_image.py: local features and visual words)."""
     tables = {name: dst._table(name) for name in (VISUAL, TEXT, FIGURE_PASSAGES)}
     if any(t is None for t in tables.values()):
         raise SystemExit("the in-memory tables are off (PATFIG in_memory): nothing to pad")
     count = start
     while count < target:
-        batch: list[tuple[Patent, list[Sheet], Patent]] = []
+        batch: list[Copy] = []
         while count < target and len(batch) < 500:
             p, sheets = source.patents[serial[0] % len(source.patents)]
             new_p, new_sheets = _renamed(p, sheets, f"SYN{serial[0]:07d}")
@@ -156,7 +167,7 @@ def pad(dst: FigureStore, source: Source, start: int, target: int, serial: list[
             metas = [sheet_metadata(np_, s) for s in sheets]
             olds = [old.patent_id + s.figure_id[len(np_.patent_id):] for s in sheets]
             assert vis is not None and txt is not None
-            vis.add(ids, vis.rows(olds), metas)
+            vis.add(ids, np.stack([_noisy(r, rng) for r in vis.rows(olds)]) if visual_noise else vis.rows(olds), metas)
             txt.add(ids, np.stack([_noisy(source.text[o], rng) for o in olds]), metas)
             fps = [fp for fp in figure_passages(np_, sheets)
                    if old.patent_id + fp.id[len(np_.patent_id):] in source.passages]
@@ -164,6 +175,8 @@ def pad(dst: FigureStore, source: Source, start: int, target: int, serial: list[
                 vec = np.stack([_noisy(source.passages[old.patent_id + fp.id[len(np_.patent_id):]], rng) for fp in fps])
                 tables[FIGURE_PASSAGES].add(  # type: ignore[union-attr]
                     [fp.id for fp in fps], vec, [{"patent_id": np_.patent_id, "passage_kind": fp.kind} for fp in fps])
+        if also is not None:
+            also(batch)
     with dst._lock:  # the tables hold the new rows already: the store must not reload them from Chroma
         dst._cache.clear()
         dst._version = dst.version()
@@ -195,25 +208,37 @@ def text_filters(metas: list[dict]) -> dict[str, Filters | None]:
     return out
 
 
-def _timed_store(store: FigureStore, spent: dict[str, list[float]]) -> Callable[[], None]:
-    """Wrap the store's read methods so each call's wall time lands in `spent`; returns the undo."""
-    for name in STAGES:
-        orig = getattr(store, name)
+def timed_attributes(obj: Any, names: Sequence[str], spent: dict[str, list[float]],
+                     labels: Mapping[str, str] | None = None) -> Callable[[], None]:
+    """Wrap these callables of an object (a store, a module, an encoder) so each call's wall time lands in
+    `spent` under its name (or its label); returns the undo, which puts the originals back."""
+    saved = {name: vars(obj).get(name) for name in names}
+    for name in names:
+        orig = getattr(obj, name)
+        label = (labels or {}).get(name, name)
 
-        def wrapper(*a: Any, _orig: Any = orig, _name: str = name, **kw: Any) -> Any:
+        def wrapper(*a: Any, _orig: Any = orig, _label: str = label, **kw: Any) -> Any:
             t = time.perf_counter()
             try:
                 return _orig(*a, **kw)
             finally:
-                spent.setdefault(_name, []).append((time.perf_counter() - t) * 1000)
+                spent.setdefault(_label, []).append((time.perf_counter() - t) * 1000)
 
-        setattr(store, name, wrapper)
+        setattr(obj, name, wrapper)
 
     def undo() -> None:
-        for name in STAGES:
-            store.__dict__.pop(name, None)
+        for name, orig in saved.items():
+            if orig is None:
+                delattr(obj, name)  # an instance's wrapper over its class's method
+            else:
+                setattr(obj, name, orig)
 
     return undo
+
+
+def _timed_store(store: FigureStore, spent: dict[str, list[float]]) -> Callable[[], None]:
+    """Wrap the store's read methods so each call's wall time lands in `spent`; returns the undo."""
+    return timed_attributes(store, STAGES, spent)
 
 
 def measure(services: Any, encoder: Any, filters: dict[str, Filters | None], reps: int) -> dict:

@@ -4,14 +4,18 @@ shared details when the global descriptor does not rank it first (tools.regions,
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bench.query_latency_image import LocalCopier, measure, query_pictures, read_local
+from bench.query_latency_text import copy_real, pad, read_source
 from ingest.pipeline import ingest_paths
 from models import keypoints, visual_words
+from store.index import VISUAL, FigureStore
 from store.local_features import LocalFeatureStore
 from tests.conftest import INDEX_DOCS, fake_services
 from tools import regions, verify
@@ -159,3 +163,73 @@ def test_the_web_apps_background_ingest_gives_the_index_its_words(fake_index_roo
     fs = LocalFeatureStore(root)
     vocab = regions.load_vocabulary(fs)
     assert vocab is not None and fs.without_words(keypoints.NAME, vocab.name) == []
+
+
+def test_the_postings_hold_each_units_words_with_their_counts(worded):
+    """The inverted index read back unit by unit is every unit's stored words, each with its count, in order of
+    units within a word (as `WordIndex.search` adds them up)."""
+    services, _, _ = worded
+    index = regions.word_index(services)
+    assert index is not None
+    words = dict(LocalFeatureStore(services.store.root).all_words(index.vocabulary.name))
+    back: dict[int, dict[int, int]] = {}
+    for w in range(len(index.vocabulary)):
+        a, b = index.start[w], index.start[w + 1]
+        units = index.units[a:b]
+        assert np.all(np.diff(units) > 0)
+        for u, c in zip(units.tolist(), index.counts[a:b].tolist(), strict=True):
+            back.setdefault(u, {})[w] = c
+    for pos, fid in enumerate(index.ids):
+        uw, uc = np.unique(visual_words.unpack(words[fid]), return_counts=True)
+        assert back.get(pos, {}) == {w: min(c, 255) for w, c in zip(uw.tolist(), uc.tolist(), strict=True)}
+    df = np.diff(index.start)
+    assert np.allclose(index.idf2, np.log((len(index.ids) + 1) / (df + 1)) ** 2)
+
+
+def test_padded_copies_are_found_and_verified_like_their_originals(worded, tmp_path):
+    """bench/query_latency_image.py pads an index with copies of its patents that an image query must treat as
+    their originals: each copy's visual vector near its original's, its local features and visual words under its
+    own id, so copies join the word index, become candidates and are verified like the units they copy (here, with
+    this module's index, as the fixture is costly)."""
+    services, _, _ = worded
+    src = services.store
+    source, local = read_source(src), read_local(src)
+    root = tmp_path / "padded"
+    dst = FigureStore.open(root, create=True)
+    try:
+        count = copy_real(src, dst, source)
+        copier = LocalCopier(root, local)
+        copier.copy_real([s for _, sheets in source.patents for s in sheets])
+        count = pad(dst, source, count, 3 * count, [0], np.random.default_rng(0), visual_noise=True, also=copier)
+        padded = dataclasses.replace(services, store=dst, extras={})
+        assert LocalFeatureStore(root).stats()["units"] == count
+        index = regions.word_index(padded)
+        assert index is not None and len(index.ids) == count
+        table = dst._table(VISUAL)
+        assert table is not None
+        first = source.patents[0][1][0].figure_id
+        copy = "SYN0000000" + first[len(source.patents[0][0].patent_id):]
+        cos = float(table.rows([first])[0] @ table.rows([copy])[0])
+        assert 0.8 < cos < 0.9999  # near its original, not the same row
+        pictures = query_pictures(services, 2)  # from the real index's sheet images
+        hits = search_image(padded, pictures[0][1], k=10)
+        inliers = {h.figure_id: h.breakdown.modalities["verified"].raw for h in hits
+                   if "verified" in h.breakdown.modalities}
+        copies = [i for i in inliers if i.startswith("SYN")]
+        assert copies, [h.figure_id for h in hits]
+        pairs = 0
+        for c in copies:  # a copy's stored features are its original's: the same inliers when both were verified
+            pid, rest = c.split("-", 1)
+            original = f"{source.patents[int(pid[3:]) % len(source.patents)][0].patent_id}-{rest}"
+            if original in inliers:
+                assert inliers[c] == inliers[original]
+                pairs += 1
+        assert pairs
+        out = measure(padded, pictures, {"none": None}, reps=1)
+        assert out["figures"] == out["local_features"] == out["word_index"]["units"] == count
+        f = out["filters"]["none"]
+        assert f["wall"]["n"] == 2 and f["wall"]["p95_ms"] >= f["wall"]["p50_ms"] > 0
+        assert {"encode", "visual scan", "word candidates", "verification"} <= set(f["steps_ms"])
+    finally:
+        LocalFeatureStore(root).close()
+        dst.close()

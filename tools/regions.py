@@ -55,10 +55,11 @@ class WordIndex:
         for r, (fid, blob) in enumerate(rows):
             w, c = np.unique(visual_words.unpack(blob), return_counts=True)
             ids.append(fid)
-            word_parts.append(w.astype(np.int32))
+            word_parts.append(w.astype(np.uint16))  # as stored (2 bytes a word)
             count_parts.append(np.minimum(c, 255).astype(np.uint8))
             unit_parts.append(np.full(len(w), r, dtype=np.int32))
-        words = np.concatenate(word_parts) if word_parts else np.zeros(0, np.int32)
+        words = np.concatenate(word_parts) if word_parts else np.zeros(0, np.uint16)
+        # stable, on uint16: numpy's radix sort (on int32 a merge sort: 3.1 of the 7.5 s at 100k units)
         order = np.argsort(words, kind="stable")
         per_word = np.bincount(words, minlength=k)
         start = np.concatenate([[0], np.cumsum(per_word)]).astype(np.int64)
