@@ -50,6 +50,7 @@ from bench.query_latency_text import Copy, _pct, copy_real, pad, read_source, ti
 from core.filters import Filters
 from core.types import Sheet
 from models import keypoints
+from models import lines as unit_lines
 from store.index import VISUAL, FigureStore
 from store.local_features import LocalFeatureStore
 
@@ -58,7 +59,7 @@ SEED = 7
 STEPS: dict[Any, dict[str, str]] = {  # module → its functions `search_image` calls, and their labels
     tools.search: {"_image_vector": "encode + turn choice", "_score_all": "visual scan", "_with_views": "views",
                    "_with_candidates": "word candidates scored", "_hits": "hits"},
-    tools.verify: {"describe_query": "query features", "verify": "verification"},
+    tools.verify: {"describe_query": "query features", "verify": "verification", "overlaid": "lines laid over"},
     tools.regions: {"candidates": "word candidates"},
 }
 
@@ -73,6 +74,7 @@ class LocalSource:
     vocabulary: tuple[str, bytes]
     features: dict[str, bytes]
     words: dict[str, bytes]
+    lines: dict[str, bytes]  # each unit's lines (`models.lines`), kept or read from its sheet image
 
 
 def read_local(src: FigureStore) -> LocalSource:
@@ -85,13 +87,16 @@ def read_local(src: FigureStore) -> LocalSource:
         while rows := fs.features(keypoints.NAME, after):
             features |= {f: blob for f, _, blob in rows}
             after = rows[-1][0]
-        return LocalSource(vocab, features, dict(fs.all_words(vocab[0])))
+        kept = fs.get_lines(list(features))
+        sheets = src.sheets_by_id([f for f in features if f not in kept])
+        drawn = {f: unit_lines.pack(a) for f, s in sheets.items() if (a := tools.verify.unit_array(src, s)) is not None}
+        return LocalSource(vocab, features, dict(fs.all_words(vocab[0])), kept | drawn)
     finally:
         fs.close()
 
 
 class LocalCopier:
-    """Writes units' local features and words into an index's ``local_features.sqlite``: the real units' as they
+    """Writes units' local features, words and lines into an index's ``local_features.sqlite``: the real units' as they
     are (`copy_real`), and each padded copy's its original's (`__call__`, given to `pad` as `also`)."""
 
     def __init__(self, root: Path, source: LocalSource) -> None:
@@ -110,6 +115,7 @@ class LocalCopier:
         feats, words = self.source.features, self.source.words
         self.fs.put([(f, p, feats[o]) for f, p, o in units if o in feats], keypoints.NAME)
         self.fs.put_words([(f, p, words[o]) for f, p, o in units if o in words], self.source.vocabulary[0])
+        self.fs.put_lines([(f, p, self.source.lines[o]) for f, p, o in units if o in self.source.lines])
 
 
 # ---------------------------------------------------------------- queries

@@ -253,6 +253,9 @@ def main() -> None:
     torch.set_num_threads(1)
     services = build_services(Settings(index_dir=args.index))
     product_top, verify.LINES_TOP = verify.LINES_TOP, args.lines_top
+    # the run keeps every laid-over candidate's share of lines, also where none would pass the product's gate
+    # (`verify.LINES_FOUND`): the tables apply the gate (`p_at_1`), and the curve is fitted on every query
+    product_found, verify.LINES_FOUND = verify.LINES_FOUND, 0.0
     units = services.store.sheets()
     t0 = time.perf_counter()
     _, described, _ = verify.unit_features(services, [u.figure_id for u in units], float("inf"))
@@ -347,7 +350,7 @@ def main() -> None:
                      for h in ("A", "B")]
             lines.append(f"  n = {n}: {means[0]:.3f} / {means[1]:.3f}")
     timing = []  # warm k=10 queries: the product before, with views, with verification, and with the lines laid over
-    laid = product_top
+    laid, verify.LINES_FOUND = product_top, product_found
     for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {"words_top": words_top, "lines": 0},
                {"words_top": words_top}):
         kw = dict(kw)

@@ -73,10 +73,13 @@ class LocalFeatureStore:
         """The packed lines of these figures (those without are absent)."""
         if not figure_ids or not self.exists():
             return {}
-        ids = list(dict.fromkeys(figure_ids))
-        marks = ",".join("?" * len(ids))
-        return {f: bytes(d) for f, d in self._db().execute(
-            f"SELECT figure_id, data FROM lines WHERE figure_id IN ({marks})", ids)}
+        ids, out = list(dict.fromkeys(figure_ids)), {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            out |= {f: bytes(d) for f, d in self._db().execute(
+                f"SELECT figure_id, data FROM lines WHERE figure_id IN ({marks})", chunk)}
+        return out
 
     def put(self, rows: Sequence[tuple[str, str, bytes]], name: str) -> None:
         """Add or replace single units' features: (figure id, patent id, packed bytes)."""

@@ -71,7 +71,7 @@ def test_lines_are_kept_at_ingest_as_the_sheet_shows_them(fake_index):
     for u in units[:: max(1, len(units) // 5)]:
         drawn = lines.unpack(kept[u.figure_id])
         assert drawn is not None and set(np.unique(drawn)) <= {0, 255}
-        picture = verify._unit_array(fake_index, u)
+        picture = verify.unit_array(fake_index.store, u)
         assert picture is not None and drawn.shape == picture.shape
         assert np.array_equal(drawn == 0, picture < lines.INK)
     assert lines.unpack(b"junk") is None and lines.unpack(b"") is None

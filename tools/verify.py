@@ -39,6 +39,7 @@ from core.calibration import Curve
 from core.types import Sheet
 from models import keypoints, lines
 from runtime.services import Services
+from store.index import FigureStore
 from store.local_features import LocalFeatureStore
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tu
         for i in missing:
             if time.perf_counter() > deadline or i not in sheets:
                 continue
-            arr = _unit_array(services, sheets[i])
+            arr = unit_array(services.store, sheets[i])
             if arr is None:
                 continue
             out[i] = f = keypoints.describe_scaled(arr)
@@ -141,12 +142,12 @@ def verify(services: Services, q: keypoints.Features, candidates: Sequence[str])
     return v
 
 
-def _unit_array(services: Services, sheet: Sheet) -> np.ndarray | None:
+def unit_array(store: FigureStore, sheet: Sheet) -> np.ndarray | None:
     """A unit's picture, grey, at the scale its features are described at, from its sheet image (None
     without one)."""
     import cv2
 
-    path = services.store.image_path(sheet)
+    path = store.image_path(sheet)
     arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
     if arr is None:
         return None
@@ -165,7 +166,7 @@ def unit_lines(services: Services, ids: Sequence[str]) -> dict[str, np.ndarray]:
     missing = [i for i in ids if i not in out]
     rows = []
     for i, s in services.store.sheets_by_id(missing).items() if missing else ():
-        arr = _unit_array(services, s)
+        arr = unit_array(services.store, s)
         if arr is not None:
             out[i] = arr
             rows.append((i, s.patent_id, lines.pack(arr)))
