@@ -20,10 +20,12 @@ visual ranking, P@1 = its first hit) and "after" with any weight are both read f
         [--out region_verify_words.txt]
 
 Writes bench/results/OUT (`--pairs FILE`: every query's candidates as JSON); `--fit` prints the logistic
-curve of p(own unit | inliers) fitted on half A, to put in tools/verify.py. Besides P@1 strictly, it reports
-P@1 with a family member's same drawing counted as found (a unit of a patent sharing a priority number with
-the query's, showing one of the same FIG numbers, or on the same sheet number when neither has FIG numbers:
-the same drawing published again), and the recall of the verified candidates (the own unit among them).
+curves of p(own unit | inliers) and of p(own unit or a family member's copy | share of lines that coincide)
+fitted on half A, to put in tools/verify.py (the tables always use the product's curves). Besides P@1
+strictly, it reports P@1 with a family member's same drawing counted as found (a unit of a patent sharing a
+priority number with the query's, showing one of the same FIG numbers, or on the same sheet number when neither
+has FIG numbers: the same drawing published again), and the recall of the verified candidates (the own unit
+among them).
 An index without the vocabulary of visual words is given one first (`tools.regions.build`, timed).
 """
 
@@ -289,9 +291,10 @@ def main() -> None:
     if args.fit:
         xs = [feature("log1p", c["inl"]) for r in rows if r["half"] == "A" for c in r["cands"] if c["inl"] is not None]
         ys = [c["rel"] for r in rows if r["half"] == "A" for c in r["cands"] if c["inl"] is not None]
-        slope, bias, ll = fit_logistic(xs, ys)
-        print(f"fitted on half A: slope {slope:.4f} bias {bias:.4f} (mean log-lik {ll:.4f}, {len(ys)} pairs, "
-              f"{sum(ys)} relevant); p = 0.5 at {np.expm1(-bias / slope):.1f} inliers", flush=True)
+        a, b, ll = fit_logistic(xs, ys)
+        print(f"fitted on half A: slope {a:.4f} bias {b:.4f} (mean log-lik {ll:.4f}, {len(ys)} pairs, "
+              f"{sum(ys)} relevant); p = 0.5 at {np.expm1(-b / a):.1f} inliers (the tables use the product's)",
+              flush=True)
         xs = [c["ovl"] for r in rows if r["half"] == "A" for c in r["cands"] if c.get("ovl") is not None]
         ys = [c["rel"] or c["fam"] for r in rows if r["half"] == "A" for c in r["cands"] if c.get("ovl") is not None]
         if xs:
