@@ -355,7 +355,7 @@ def meta(agent, hits):
 
 def drawing_weight(hit) -> float:
     """The drawing's share of a hit's weights: its visual score, its patent's best view and verified details."""
-    return sum(hit.breakdown.weights.get(m, 0.0) for m in ("visual", "views", "verified"))
+    return sum(hit.breakdown.weights.get(m, 0.0) for m in ("visual", "views", "verified", "lines"))
 
 
 def new_set(s, r, parent=1):

@@ -452,9 +452,10 @@ def _verified(
     fused = fuse(lists, weights, method, paths, curves)
     t0 = time.perf_counter()
     laid = verification.overlaid(services, img, v, [f.id for f in fused])
+    log.debug("lines of %d candidates laid over in %.0f ms", len(laid), (time.perf_counter() - t0) * 1000)
     if not laid:
         return fused, weights, note
-    note += f"; lines of {len(laid)} laid over the query's in {(time.perf_counter() - t0) * 1000:.0f} ms"
+    note += f"; lines of {len(laid)} laid over the query's"
     if max(laid.values()) < verification.LINES_FOUND:  # none is the query's drawing: nothing to tell apart
         return fused, weights, note + f" (none coincides: at best {max(laid.values()):.0%} of the lines)"
     drawing.append(verification.MODALITY)
