@@ -183,7 +183,7 @@ def run(services, qs: list[dict], words_top: int) -> list[dict]:
         family = {c for r in q["relevant"] for c in copies.get(r, set())}
         t0 = time.perf_counter()
         spent.clear()
-        hits = search_image(services, q["image"], k=verify.TOP + regions.TOP, words_top=words_top)
+        hits = search_image(services, q["image"], k=verify.TOP + max(words_top, regions.TOP), words_top=words_top)
         total = time.perf_counter() - t0
         cands = [{"id": h.figure_id, "rel": h.figure_id in q["relevant"], "fam": h.figure_id in family,
                   "vis": (h.breakdown.modalities["visual"].calibrated or 0.0) if "visual" in h.breakdown.modalities
@@ -256,6 +256,7 @@ def main() -> None:
     ap.add_argument("--out", default="region_verify_words.txt", help="the results file's name in bench/results")
     ap.add_argument("--no-words", action="store_true", help="verify the global descriptor's candidates only (before)")
     ap.add_argument("--share", type=float, default=verify.SHARE, help="the share of the family and recall columns")
+    ap.add_argument("--words-top", type=int, default=regions.TOP, help="candidates by shared visual words")
     ap.add_argument("--lines-top", type=int, default=verify.LINES_TOP,
                     help="lay this many verified candidates over each query (more than the product, to compare)")
     args = ap.parse_args()
@@ -294,7 +295,7 @@ def main() -> None:
           f"{len(qs)} queries", flush=True)
     index = regions.word_index(services)
     search_image(services, qs[0]["image"], k=5)  # warm the models and tables
-    words_top = 0 if args.no_words else regions.TOP
+    words_top = 0 if args.no_words else args.words_top
     rows = run(services, qs, words_top)
     slope, bias = verify.CURVE.slope, verify.CURVE.bias
     if args.fit:
