@@ -36,7 +36,7 @@ SOURCE_WORDS = {
 }
 SHORT_WORDS = {"visual": "drawing", "clip_text": "drawing", "text": "text", "lexical": "document text",
                "passage": "passage", "component": "part names", "words": "word", "verified": "verified detail",
-               "lines": "coinciding line", "views": "patent's best view"}
+               "lines": "line overlay", "views": "patent's best view"}
 METHOD_WORDS = {
     "odds": "the weighted mean of the log-odds of the calibrated scores, turned back into a relevance",
     "avg": "a weighted average",
