@@ -148,6 +148,15 @@ class LocalFeatureStore:
         return [(f, bytes(d)) for f, d in self._db().execute(
             "SELECT figure_id, data FROM words WHERE vocabulary=?", (vocabulary,))]
 
+    def words_after(self, vocabulary: str, rowid: int, limit: int = -1) -> list[tuple[str, bytes]]:
+        """Units' words under `vocabulary` written after row `rowid` (`words_version`'s second number), in the
+        order they were written (at most `limit`; -1: all)."""
+        if not self.exists():
+            return []
+        return [(f, bytes(d)) for f, d in self._db().execute(
+            "SELECT figure_id, data FROM words WHERE vocabulary=? AND rowid>? ORDER BY rowid LIMIT ?",
+            (vocabulary, rowid, limit))]
+
     def words_version(self) -> tuple[int, int]:
         """Changes whenever units' words are added, replaced or removed (for an in-memory index to refresh)."""
         if not self.exists():

@@ -233,3 +233,29 @@ def test_padded_copies_are_found_and_verified_like_their_originals(worded, tmp_p
     finally:
         LocalFeatureStore(root).close()
         dst.close()
+
+
+def test_units_added_beside_a_built_word_index_join_it_without_a_rebuild(worded, tmp_path):
+    """An ingest running beside the server adds units: their words go into a small second index beside the built
+    one, scored with its idf and found as its units are; replacing a unit's words makes the index rebuild."""
+    services, _, _ = worded
+    root = tmp_path / "index"
+    shutil.copytree(services.store.root, root)
+    copy = fake_services(root)
+    try:
+        base = regions.word_index(copy)
+        assert base is not None and base.delta is None
+        fs = verify.feature_store(copy)
+        words = dict(fs.all_words(base.vocabulary.name))
+        some = base.ids[:3]
+        fs.put_words([(f"{f}-copy", "COPY", words[f]) for f in some], base.vocabulary.name)
+        grown = regions.word_index(copy)
+        assert grown is not None and grown.delta is not None and grown.units is base.units  # not rebuilt
+        assert grown.units_indexed == len(base.ids) + 3 and regions.word_index(copy) is grown
+        found = dict(grown.search(visual_words.unpack(words[some[0]]), 10))
+        assert found[f"{some[0]}-copy"] == pytest.approx(found[some[0]])
+        fs.put_words([(some[1], "X", words[some[2]])], base.vocabulary.name)  # a unit's words replaced
+        rebuilt = regions.word_index(copy)
+        assert rebuilt is not None and rebuilt.delta is None and rebuilt.units_indexed == len(base.ids) + 3
+    finally:
+        copy.close()

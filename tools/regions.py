@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TOP = 20  # candidates by shared words that join the global descriptor's for verification
 MIN_UNITS = 50  # an index with fewer units' features learns no vocabulary (too few to learn from)
+DELTA_SHARE = 0.1  # units added since the word index was built, as a share of it, kept beside it (`word_index`)
 Progress = Callable[[int, int], None]  # (done, total)
 
 
@@ -46,6 +47,16 @@ class WordIndex:
     counts: np.ndarray  # uint8
     idf2: np.ndarray  # float32, k
     version: tuple[int, int]
+    delta: WordIndex | None = None  # units written since this index was built (`word_index`), scored with its idf
+
+    @property
+    def units_indexed(self) -> int:
+        return len(self.ids) + (len(self.delta.ids) if self.delta else 0)
+
+    @property
+    def current(self) -> tuple[int, int]:
+        """The stored words' version this index answers for (its delta's, when it has one)."""
+        return self.delta.version if self.delta else self.version
 
     @classmethod
     def from_rows(cls, vocab: visual_words.Vocabulary, rows: list[tuple[str, bytes]],
@@ -70,20 +81,26 @@ class WordIndex:
 
     def search(self, query: np.ndarray, n: int) -> list[tuple[str, float]]:
         """The n units sharing most (idf²-weighted) words with the query's words, best first."""
-        if not len(query) or not self.ids:
+        if not len(query) or not self.units_indexed:
             return []
-        scores = np.zeros(len(self.ids), dtype=np.float32)
         qw, qc = np.unique(query, return_counts=True)
+        found = self._top(qw, qc, self.idf2, n)
+        if self.delta is not None:
+            found = sorted(found + self.delta._top(qw, qc, self.idf2, n), key=lambda t: -t[1])[:n]
+        return found
+
+    def _top(self, qw: np.ndarray, qc: np.ndarray, idf2: np.ndarray, n: int) -> list[tuple[str, float]]:
+        scores = np.zeros(len(self.ids), dtype=np.float32)
         for w, c in zip(qw.tolist(), qc.tolist(), strict=True):
             a, b = self.start[w], self.start[w + 1]
             if b > a:
-                np.add.at(scores, self.units[a:b], self.idf2[w] * np.minimum(self.counts[a:b], c))
+                np.add.at(scores, self.units[a:b], idf2[w] * np.minimum(self.counts[a:b], c))
         top = np.argsort(-scores)[:n]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def nbytes(self) -> int:
         return int(self.start.nbytes + self.units.nbytes + self.counts.nbytes + self.idf2.nbytes
-                   + self.vocabulary.centres.nbytes)
+                   + self.vocabulary.centres.nbytes) + (self.delta.nbytes() if self.delta else 0)
 
 
 def load_vocabulary(fs: LocalFeatureStore) -> visual_words.Vocabulary | None:
@@ -92,16 +109,25 @@ def load_vocabulary(fs: LocalFeatureStore) -> visual_words.Vocabulary | None:
 
 
 def word_index(services: Services) -> WordIndex | None:
-    """The index's word index, kept per services and rebuilt when the stored words changed; None when the
-    index has no vocabulary yet (`build` makes one)."""
+    """The index's word index, kept per services; None when the index has no vocabulary yet (`build` makes one).
+
+    When units were only added since it was built (an ingest running beside the server), their words go into a
+    small second index scored with the first one's idf, instead of rebuilding the whole (4–5 s at 100k units);
+    once they are more than `DELTA_SHARE` of it, or when units were replaced or removed, it is rebuilt."""
     fs = verify.feature_store(services)
     version = fs.words_version()
     cached = services.extras.get("word_index")
-    if isinstance(cached, WordIndex) and cached.version == version:
+    if isinstance(cached, WordIndex) and cached.current == version:
         return cached
     vocab = load_vocabulary(fs)
     if vocab is None:
         return None
+    if isinstance(cached, WordIndex) and cached.vocabulary.name == vocab.name:
+        new = fs.words_after(vocab.name, cached.version[1])
+        if version[0] == cached.version[0] + len(new) and len(new) <= DELTA_SHARE * len(cached.ids):
+            index = replace(cached, delta=WordIndex.from_rows(vocab, new, version))
+            services.extras["word_index"] = index
+            return index
     t0 = time.perf_counter()
     index = WordIndex.from_rows(vocab, fs.all_words(vocab.name), version)
     log.info("word index of %d units built in %.2f s (%.1f MB)", len(index.ids), time.perf_counter() - t0,
