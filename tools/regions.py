@@ -8,9 +8,10 @@ idf² times the smaller of its two counts (a histogram intersection with tf-idf 
 unit's length, as a region holds only part of its unit's details). The first `TOP` of these join the global
 descriptor's first candidates for verification.
 
-The index lives in memory per serving process, built from ``local_features.sqlite`` on first use and rebuilt
-when the stored words change: postings sorted by word (a unit's position, 4 bytes, and its count, 1 byte),
-about 2.3 KB per unit for 500 keypoints. `build` gives an index its vocabulary and words (learned from its
+The index lives in memory per serving process, built from ``local_features.sqlite`` on first use; units added
+since join it as a small second index, and it is rebuilt when units' words are replaced or removed (`word_index`).
+Its postings are sorted by word (a unit's position, 4 bytes, and its count, 1 byte), about 2.3 KB per unit for
+500 keypoints. `build` gives an index its vocabulary and words (learned from its
 stored features once, then assigned per unit; at ingest, `ingest.pipeline` assigns a new patent's).
 """
 
