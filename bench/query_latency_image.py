@@ -60,7 +60,7 @@ SEED = 7
 STEPS: dict[Any, dict[str, str]] = {  # module → its functions `search_image` calls, and their labels
     tools.search: {"_image_vector": "encode + turn choice", "_score_all": "visual scan", "_with_views": "views",
                    "_with_candidates": "word candidates scored", "_hits": "hits"},
-    tools.verify: {"describe_query": "query features", "verify": "verification", "overlaid": "lines laid over"},
+    tools.verify: {"describe_picture": "query features", "verify": "verification", "overlaid": "lines laid over"},
     tools.regions: {"candidates": "word candidates"},
 }
 

@@ -412,8 +412,7 @@ def _with_views(
                 evidence |= {i: e for i, e in ev.items() if i not in evidence}
         patent_of |= {i: str(m.get("patent_id", "")) for i, m in store.metadata(more).items()}
     lists = {**lists, views.MODALITY: views.patent_best(lists["visual"], patent_of)}
-    w = weights["visual"]
-    weights = {**weights, "visual": w * (1 - beta), views.MODALITY: w * beta}
+    weights = _share_of(weights, ["visual"], beta, views.MODALITY)
     return (lists, weights, {**paths, views.MODALITY: views.PATH},
             {**curves, views.MODALITY: curves["visual"]})
 
@@ -428,7 +427,8 @@ def _verified(
     misses), as a modality of their own (its weight a share of the drawing's), and a note on the verification
     for the query's record. A word candidate is scored visually and by views, not on the words' side of an
     image+text search (it counts 0 there, as any modality's absent candidates do)."""
-    q = verification.describe_query(img)
+    picture = verification.query_picture(img)  # described once, laid over once
+    q = verification.describe_picture(picture)
     ranked = [f.id for f in fused[:top]]
     skip = set(ranked) | set(exclude)
     found = regions.candidates(services, q, words_top) if words_top > 0 else []
@@ -443,29 +443,30 @@ def _verified(
     if not v.inliers:
         return fused, weights, v.note or note
     drawing = [m for m in ("visual", views.MODALITY) if m in weights]
-    share = verification.SHARE * sum(weights[m] for m in drawing)
-    weights = {**weights, **{m: weights[m] * (1 - verification.SHARE) for m in drawing},
-               verification.MODALITY: share}
+    weights = _share_of(weights, drawing, verification.SHARE, verification.MODALITY)
     lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
     paths = {**paths, verification.MODALITY: verification.PATH}
     curves = {**curves, verification.MODALITY: verification.CURVE}
     fused = fuse(lists, weights, method, paths, curves)
     t0 = time.perf_counter()
-    laid = verification.overlaid(services, img, v, [f.id for f in fused])
+    laid = verification.overlaid(services, picture, v, [f.id for f in fused])
     log.debug("lines of %d candidates laid over in %.0f ms", len(laid), (time.perf_counter() - t0) * 1000)
     if not laid:
         return fused, weights, note
     note += f"; lines of {len(laid)} laid over the query's"
     if max(laid.values()) < verification.LINES_FOUND:  # none is the query's drawing: nothing to tell apart
         return fused, weights, note + f" (none coincides: at best {max(laid.values()):.0%} of the lines)"
-    drawing.append(verification.MODALITY)
-    share = verification.LINES_SHARE * sum(weights[m] for m in drawing)
-    weights = {**weights, **{m: weights[m] * (1 - verification.LINES_SHARE) for m in drawing},
-               verification.LINES: share}
+    weights = _share_of(weights, [*drawing, verification.MODALITY], verification.LINES_SHARE, verification.LINES)
     lists = {**lists, verification.LINES: laid}
     paths = {**paths, verification.LINES: verification.LINES_PATH}
     curves = {**curves, verification.LINES: verification.LINES_CURVE}
     return fuse(lists, weights, method, paths, curves), weights, note
+
+
+def _share_of(weights: dict[str, float], drawing: Sequence[str], share: float, modality: str) -> dict[str, float]:
+    """The weights with `share` of the drawing modalities' weight moved to a new `modality`."""
+    return {**weights, **{m: weights[m] * (1 - share) for m in drawing},
+            modality: share * sum(weights[m] for m in drawing)}
 
 
 def _with_candidates(services: Services, vector: list[float], lists: dict[str, dict[str, float]],

@@ -115,9 +115,20 @@ def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tu
     return out, described, len(ids) - len(out)
 
 
+def query_picture(img: Image.Image) -> np.ndarray:
+    """The query picture, grey, at the scale its features are described at (`keypoints.query_scale`): what
+    `describe_picture` describes and `overlaid` lays the candidates' lines over."""
+    return keypoints.scaled(np.asarray(img.convert("L"), dtype=np.uint8), keypoints.query_scale(*img.size))
+
+
+def describe_picture(picture: np.ndarray) -> keypoints.Features:
+    """The local features of a `query_picture`, for `verify` and for word candidates (`tools.regions`)."""
+    return keypoints.describe_scaled(picture)
+
+
 def describe_query(img: Image.Image) -> keypoints.Features:
-    """The query picture's local features, for `verify` and for word candidates (`tools.regions`)."""
-    return keypoints.describe_query(img)
+    """The query picture's local features (`describe_picture` of its `query_picture`)."""
+    return describe_picture(query_picture(img))
 
 
 def verify(services: Services, q: keypoints.Features, candidates: Sequence[str]) -> Verification:
@@ -178,12 +189,11 @@ def unit_lines(services: Services, ids: Sequence[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def overlaid(services: Services, img: Image.Image, v: Verification, ranked: Sequence[str]) -> dict[str, float]:
-    """The share of lines that coincide (`models.lines`) for the first `LINES_TOP` of these candidates that
-    verification aligned with the query."""
+def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: Sequence[str]) -> dict[str, float]:
+    """The share of lines that coincide (`models.lines`) with the query's `query_picture` for the first
+    `LINES_TOP` of these candidates that verification aligned with it."""
     ids = [i for i in ranked if i in v.models][:LINES_TOP]
     if not ids:
         return {}
-    query = keypoints.scaled(np.asarray(img.convert("L"), dtype=np.uint8), keypoints.query_scale(*img.size))
     drawn = unit_lines(services, ids)
-    return {i: lines.coincidence(query, drawn[i], v.models[i]) for i in ids if i in drawn}
+    return {i: lines.coincidence(picture, drawn[i], v.models[i]) for i in ids if i in drawn}
