@@ -11,8 +11,8 @@ It prints every P@1 miss of the product path with its first three hits (patent, 
 
     python bench/design_views.py --index /tmp/copy_of_index [--out design_views.txt] [--limit N]
 
-Local features missing from the index are described first (as bench/region_verify.py does), so every query
-is verified as on an index ingested with them.
+Local features missing from the index are described first, and its visual words built (as
+bench/region_verify.py does), so every query is verified as on an index ingested with them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from core.types import Hit, Sheet  # noqa: E402
 from ingest.segment import figure_crop  # noqa: E402
 from patfig.wiring import build_services  # noqa: E402
 from runtime.services import Services  # noqa: E402
-from tools import verify, views  # noqa: E402
+from tools import regions, verify, views  # noqa: E402
 from tools.evaluate import _doc_info, average_precision, design_queries, evaluate, precision_at  # noqa: E402
 from tools.search import search_image  # noqa: E402
 
@@ -73,6 +73,7 @@ def main() -> None:
     store = services.store
     units = store.sheets()
     verify.unit_features(services, [u.figure_id for u in units], float("inf"))
+    regions.build(services)  # the visual words of the current features (an index made before them learns anew)
     doc_type = {pid: d for pid, (_, d) in _doc_info(services, units).items()}
     queries = design_queries(units, doc_type)
     if args.limit:
@@ -98,7 +99,8 @@ def main() -> None:
              f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} cores, "
              f"{platform.processor() or platform.machine()}, shared, load average {os.getloadavg()[0]:.2f}",
              f"index: {args.index} ({len(units)} units); views weight {views.BETA}, {views.TOP_PATENTS} patents "
-             f"lifted; verification of the first {verify.TOP} at share {verify.SHARE}",
+             f"lifted; verification of the first {verify.TOP} at share {verify.SHARE} "
+             f"({verify.PART_SHARE} for a part of a drawing)",
              "", f"patfig eval, design protocol, whole index ({design.queries} queries, {eval_seconds:.0f} s): "
              + ", ".join(f"{m} {r.map50:.3f} / {r.p1:.3f}" for m, r in design.results.items()) + " (mAP@50 / P@1)",
              "", "search_image (the product path), the same queries: mAP@50 / P@1 / queries"]

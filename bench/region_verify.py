@@ -195,7 +195,8 @@ def run(services, qs: list[dict], words_top: int) -> list[dict]:
                   "ovl": h.breakdown.modalities[verify.LINES].raw if verify.LINES in h.breakdown.modalities
                   else None}
                  for h in hits]
-        rows.append({"kind": q["kind"], "half": q["half"], "seconds": total,
+        note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
+        rows.append({"kind": q["kind"], "half": q["half"], "seconds": total, "part": "a part of a drawing" in note,
                      "lines_ms": round(sum(spent) * 1000), "cands": cands})
         if i % 20 == 0:
             print(f"{i}/{len(qs)} {q['kind']} {total:.2f} s", flush=True)
@@ -242,6 +243,11 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
     return found(max(cands, key=score))
 
 
+def product_share(row: dict) -> float:
+    """The verified count's share of the drawing's weight that search gave this query (`tools.verify`)."""
+    return verify.PART_SHARE if row.get("part") else verify.SHARE
+
+
 def recall(row: dict) -> float:
     """Whether the own unit was among the verified candidates."""
     return float(any(c["rel"] and c["inl"] is not None for c in row["cands"]))
@@ -255,7 +261,6 @@ def main() -> None:
     ap.add_argument("--pairs", type=Path, help="also write every query's candidates (JSON, ~1 MB) here")
     ap.add_argument("--out", default="region_verify_words.txt", help="the results file's name in bench/results")
     ap.add_argument("--no-words", action="store_true", help="verify the global descriptor's candidates only (before)")
-    ap.add_argument("--share", type=float, default=verify.SHARE, help="the share of the family and recall columns")
     ap.add_argument("--words-top", type=int, default=regions.TOP, help="candidates by shared visual words")
     ap.add_argument("--lines-top", type=int, default=verify.LINES_TOP,
                     help="lay this many verified candidates over each query (more than the product, to compare)")
@@ -329,11 +334,13 @@ def main() -> None:
              f"patent's best view (weight {views.BETA}) and verification at share s of the drawing's weight "
              f"(s 0: views only), the lines at {verify.LINES_SHARE} of that; no lines: verification at "
              f"{verify.SHARE} without them (the product before the lines)", "",
-             f"word candidates: {words_top}; family: P@1 with a family member's copy of the drawing counted, "
-             f"before → after {args.share}; "
+             f"product: verification at {verify.PART_SHARE} of the drawing's weight where the query is a part of "
+             f"its best match (covers less than {verify.PART_FOOTPRINT:.0%} of it), else {verify.SHARE}, as search "
+             f"does; word candidates: {words_top}; family: P@1 with a family member's copy of the drawing counted, "
+             "before → product; "
              "recall: the own unit among the verified candidates", "",
              "query | half | n | before | no lines | " + " | ".join(f"after {s}" for s in shares)
-             + " | family | recall"]
+             + " | product | family | recall"]
     table = {}
     for kind in kinds:
         for h in ("A", "B"):
@@ -345,9 +352,11 @@ def main() -> None:
             vals += [np.mean([p_at_1(r, s, slope, bias, lines_share=verify.LINES_SHARE, curve=ovl,
                                      lines_top=product_top) for r in sel])
                      for s in shares]
+            vals.append(np.mean([p_at_1(r, product_share(r), slope, bias, lines_share=verify.LINES_SHARE, curve=ovl,
+                                        lines_top=product_top) for r in sel]))
             fam = [np.mean([p_at_1(r, None, slope, bias, family=True) for r in sel]),
-                   np.mean([p_at_1(r, args.share, slope, bias, family=True, lines_share=verify.LINES_SHARE, curve=ovl,
-                                   lines_top=product_top)
+                   np.mean([p_at_1(r, product_share(r), slope, bias, family=True, lines_share=verify.LINES_SHARE,
+                                   curve=ovl, lines_top=product_top)
                             for r in sel])]
             rec = np.mean([recall(r) for r in sel])
             table[f"{kind}|{h}"] = vals + fam + [rec]

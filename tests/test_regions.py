@@ -65,6 +65,43 @@ def test_an_existing_index_is_given_a_vocabulary_and_every_units_words_once(word
     assert regions.build(services, min_units=10) == 0  # nothing left to do
 
 
+def test_a_vocabulary_of_older_features_is_learned_again(worded, tmp_path):
+    """An index whose vocabulary was learned from the features of an older version (their name differs) gets a
+    vocabulary of the current ones, and every unit its words under it, the next time it is built."""
+    services, _, _ = worded
+    root = tmp_path / "index"
+    shutil.copytree(services.store.root, root)
+    fs = LocalFeatureStore(root)
+    current = regions.load_vocabulary(fs)
+    assert current is not None
+    older = "orb-500-v1/kmaj-256-v1"
+    fs.set_vocabulary(older, visual_words.pack_vocabulary(visual_words.Vocabulary(current.centres[:256], older)))
+    ids = [s.figure_id for s in services.store.sheets()]
+    fs.put_words([(i, "", visual_words.pack(np.zeros(3, np.int32))) for i in ids[:2]], older)
+    copy = fake_services(root)
+    try:
+        assert regions.build(copy, min_units=10) == len(ids)
+        vocab = regions.load_vocabulary(LocalFeatureStore(root))
+        assert vocab is not None and vocab.name.startswith(keypoints.NAME + "/") and vocab.name != older
+        assert set(dict(LocalFeatureStore(root).all_words(vocab.name))) == set(ids)
+        assert LocalFeatureStore(root).all_words(older) == []
+    finally:
+        copy.close()
+
+
+def test_the_vocabulary_learns_from_a_bounded_sample_of_descriptors(worded):
+    """Learning reads a sample of each unit's descriptors, about twice `visual_words.SAMPLE` in all, not every
+    one (3.2 GB at 100k units)."""
+    services, _, _ = worded
+    fs = LocalFeatureStore(services.store.root)
+    n = len(services.store.sheets())
+    every = regions._descriptors(fs, n)
+    assert len(every) == sum(len(keypoints.unpack(b)) for _, _, b in fs.features(keypoints.NAME, "", 10_000))
+    some = regions._descriptors(fs, 1_000_000)  # as many units as that: 8 a unit
+    assert len(some) <= 8 * n and some.shape[1] == keypoints.DESC_BYTES
+    assert len(some) < len(every)
+
+
 def test_a_reingested_patent_gets_its_words_at_ingest(worded, samples):
     services, _, _ = worded
     fs = LocalFeatureStore(services.store.root)

@@ -104,6 +104,28 @@ def test_a_region_of_a_sheet_finds_its_sheet_first_verified(fake_index):
         assert f"{int(verified.raw)} matching details in the same arrangement" in text
 
 
+def test_verification_weighs_more_for_a_part_of_a_drawing_than_for_a_whole_one(fake_index):
+    """A region covers a share of the sheet it matches best, and its global descriptor compares a part with a
+    whole: verification then takes `PART_SHARE` of the drawing's weight; a whole sheet uploaded keeps `SHARE`."""
+    (sheet, img), = _whole_sheets(fake_index, 1)
+    part = search_image(fake_index, img, crop=_region(img, 0.5, 0.4, 0.4), k=5)
+    whole = search_image(fake_index, img, k=5)
+    assert part[0].figure_id == sheet.figure_id and whole[0].figure_id == sheet.figure_id
+    note = str(part[0].breakdown.query["verified"])
+    covers = int(note.split("it covers ")[1].split("%")[0])
+    # half the ink's width and height, of a sheet with its margins
+    assert "a part of a drawing" in note and 2 <= covers < 100 * verify.PART_FOOTPRINT, note
+    assert "a part of a drawing" not in str(whole[0].breakdown.query["verified"])
+
+    def verified_share(hit) -> float:
+        w = hit.breakdown.weights
+        drawing = w.get("visual", 0.0) + w.get("views", 0.0) + w["verified"]
+        return w["verified"] / drawing
+
+    assert verified_share(part[0]) == pytest.approx(verify.PART_SHARE)
+    assert verified_share(whole[0]) == pytest.approx(verify.SHARE)
+
+
 def test_the_lines_of_the_sheet_a_region_was_cut_from_coincide_with_it(fake_index):
     """Lines laid over lines: laid over a region by the similarity its details agree on, the sheet it was cut from
     coincides line for line; the other candidates laid over it coincide less, and the explanation says how much."""

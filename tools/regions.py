@@ -157,6 +157,8 @@ def build(services: Services, progress: Progress | None = None, batch: int = 200
     missing = [i for i in ids if i not in have]
     total = len(missing)
     vocab = load_vocabulary(fs)
+    if vocab is not None and not vocab.name.startswith(keypoints.NAME + "/"):
+        vocab = None  # learned from the features of an older version: learned again from the current ones
     if vocab is None and len(ids) >= min_units:
         total += len(ids)
     else:
@@ -171,7 +173,7 @@ def build(services: Services, progress: Progress | None = None, batch: int = 200
     if vocab is None:
         if len(ids) < min_units:
             return 0
-        vocab = visual_words.learn(_descriptors(fs))
+        vocab = visual_words.learn(_descriptors(fs, len(ids)))
         fs.set_vocabulary(vocab.name, visual_words.pack_vocabulary(vocab))
     todo = fs.without_words(keypoints.NAME, vocab.name)
     total = done + len(todo)
@@ -189,10 +191,15 @@ def build(services: Services, progress: Progress | None = None, batch: int = 200
     return given
 
 
-def _descriptors(fs: LocalFeatureStore) -> np.ndarray:
-    """Every stored unit's descriptors, read in pages (the vocabulary learns from a sample of them)."""
+def _descriptors(fs: LocalFeatureStore, units: int, seed: int = 0) -> np.ndarray:
+    """A sample of the stored units' descriptors, read in pages, about twice what the vocabulary learns from
+    (`visual_words.SAMPLE`) spread over the `units` units: at 100k units, all of them would be 3.2 GB."""
+    rng = np.random.default_rng(seed)
+    each = max(8, -(-2 * visual_words.SAMPLE // max(1, units)))
     parts, after = [], ""
     while rows := fs.features(keypoints.NAME, after):
-        parts += [keypoints.unpack(blob).descriptors for _, _, blob in rows]
+        for _, _, blob in rows:
+            d = keypoints.unpack(blob).descriptors
+            parts.append(d[rng.choice(len(d), each, replace=False)] if len(d) > each else d)
         after = rows[-1][0]
     return np.concatenate(parts) if parts else np.zeros((0, keypoints.DESC_BYTES), np.uint8)

@@ -443,7 +443,11 @@ def _verified(
     if not v.inliers:
         return fused, weights, v.note or note
     drawing = [m for m in ("visual", views.MODALITY) if m in weights]
-    weights = _share_of(weights, drawing, verification.SHARE, verification.MODALITY)
+    share = verification.SHARE
+    if (part := verification.footprint(services, picture, v)) is not None and part < verification.PART_FOOTPRINT:
+        share = verification.PART_SHARE  # a part of a drawing: its global descriptor says little
+        note += f"; a part of a drawing (it covers {part:.0%} of its best match)"
+    weights = _share_of(weights, drawing, share, verification.MODALITY)
     lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
     paths = {**paths, verification.MODALITY: verification.PATH}
     curves = {**curves, verification.MODALITY: verification.CURVE}

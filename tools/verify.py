@@ -50,14 +50,19 @@ LAZY_SECONDS = 1.5  # an index without stored features: time spent describing ca
 MODALITY, PATH = "verified", "local_features"
 # p(the candidate is the drawing the query was cut from | inliers), fitted by bench/region_verify.py on the
 # tuning half (A) of the whole sample index's region queries, with the candidates found by shared visual words
-# (`tools.regions`): 5722 pairs, 128 relevant; p = 0.5 at 43 inliers
-CURVE = Curve(slope=1.9015, bias=-7.1856, feature="log1p", encoder=keypoints.NAME, source="default")
+# (`tools.regions`): 5752 pairs, 127 relevant; p = 0.5 at 52 inliers
+CURVE = Curve(slope=1.9047, bias=-7.5554, feature="log1p", encoder=keypoints.NAME, source="default")
+# a query that covers less than `PART_FOOTPRINT` of the unit it matches best (by inliers) is a part of a drawing:
+# a global descriptor compares a part with a whole and says little there, so verification weighs `PART_SHARE`
+# of the drawing instead of `SHARE` (bench/region_verify.py: crops cover 5–55% of their unit, whole figures
+# and sketches 75–115%)
+PART_FOOTPRINT, PART_SHARE = 0.6, 0.7
 LINES_TOP = 10  # verified candidates, first of the list fused with their counts, whose lines are laid over
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
 # p(the candidate is the drawing the query was cut from, or the same drawing published again | the share of lines
-# that coincide), fitted by bench/region_verify.py on half A (1162 pairs, 149 positive); p = 0.5 at 0.709
-LINES_CURVE = Curve(slope=5.9673, bias=-4.2292, feature="raw", encoder=keypoints.NAME, source="default")
+# that coincide), fitted by bench/region_verify.py on half A (1196 pairs, 148 positive); p = 0.5 at 0.702
+LINES_CURVE = Curve(slope=6.7651, bias=-4.7473, feature="raw", encoder=keypoints.NAME, source="default")
 # the lines count only when some candidate is likely the query's drawing (p ≥ 0.5): when none is (an upload
 # of a new drawing, another view of a design), they have nothing to tell apart, and the small differences
 # of unrelated lines would only reorder the candidates the other evidence ranked
@@ -123,7 +128,7 @@ def query_picture(img: Image.Image) -> np.ndarray:
 
 def describe_picture(picture: np.ndarray) -> keypoints.Features:
     """The local features of a `query_picture`, for `verify` and for word candidates (`tools.regions`)."""
-    return keypoints.describe_scaled(picture)
+    return keypoints.describe_scaled(picture, keypoints.QUERY_FEATURES)
 
 
 def describe_query(img: Image.Image) -> keypoints.Features:
@@ -151,6 +156,20 @@ def verify(services: Services, q: keypoints.Features, candidates: Sequence[str])
         v.note = f"{v.skipped} of the first {len(candidates)} candidates not verified (no stored local features)"
     v.seconds = time.perf_counter() - t0
     return v
+
+
+def footprint(services: Services, picture: np.ndarray, v: Verification) -> float | None:
+    """How much of the unit that matches the query best (most inliers) the query covers, by the similarity
+    they agree on: near 1 for a whole drawing, the share of it for a region (None: nothing matched)."""
+    aligned = [i for i in v.models if v.inliers.get(i, 0) > 0]
+    if not aligned:
+        return None
+    best = max(aligned, key=lambda i: v.inliers[i])
+    unit = unit_lines(services, [best]).get(best)
+    if unit is None:
+        return None
+    scale2 = abs(float(np.linalg.det(v.models[best][:, :2])))  # the similarity's scale, squared
+    return picture.shape[0] * picture.shape[1] * scale2 / max(1, unit.shape[0] * unit.shape[1])
 
 
 def unit_array(store: FigureStore, sheet: Sheet) -> np.ndarray | None:
