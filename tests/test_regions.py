@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sqlite3
 
 import numpy as np
 import pytest
@@ -272,10 +273,12 @@ def test_padded_copies_are_found_and_verified_like_their_originals(worded, tmp_p
         dst.close()
 
 
-def test_units_added_beside_a_built_word_index_join_it_without_a_rebuild(worded, tmp_path):
+def test_units_added_beside_a_built_word_index_join_it_without_a_rebuild(worded, tmp_path, monkeypatch):
     """An ingest running beside the server adds units: their words go into a small second index beside the built
-    one, scored with its idf and found as its units are; replacing a unit's words makes the index rebuild."""
+    one, scored with its idf and found as its units are. A unit whose words are written again (its patent
+    ingested again) joins it too, and its old words stop counting; removing units makes the index rebuild."""
     services, _, _ = worded
+    monkeypatch.setattr(regions, "DELTA_SHARE", 0.2)  # this index has 30 units: 4 written since is 13% of it
     root = tmp_path / "index"
     shutil.copytree(services.store.root, root)
     copy = fake_services(root)
@@ -292,7 +295,18 @@ def test_units_added_beside_a_built_word_index_join_it_without_a_rebuild(worded,
         found = dict(grown.search(visual_words.unpack(words[some[0]]), 10))
         assert found[f"{some[0]}-copy"] == pytest.approx(found[some[0]])
         fs.put_words([(some[1], "X", words[some[2]])], base.vocabulary.name)  # a unit's words replaced
+        again = regions.word_index(copy)
+        assert again is not None and again.delta is not None and again.units is base.units  # not rebuilt
+        assert again.units_indexed == len(base.ids) + 3
+        for probe in (some[1], some[2]):  # the replaced unit scores by its new words (some[2]'s), not its old ones
+            got = dict(again.search(visual_words.unpack(words[probe]), len(base.ids)))
+            assert got.get(some[1], 0.0) == pytest.approx(got.get(some[2], 0.0))
+        assert sum(f == some[1] for f, _ in again.search(visual_words.unpack(words[some[1]]), len(base.ids))) <= 1
+        con = sqlite3.connect(root / "local_features.sqlite")  # a unit's words removed: rebuilt
+        with con:
+            con.execute("DELETE FROM words WHERE figure_id=?", (some[0],))
+        con.close()
         rebuilt = regions.word_index(copy)
-        assert rebuilt is not None and rebuilt.delta is None and rebuilt.units_indexed == len(base.ids) + 3
+        assert rebuilt is not None and rebuilt.delta is None and rebuilt.units_indexed == len(base.ids) + 2
     finally:
         copy.close()
