@@ -10,6 +10,10 @@ A used to fit the verified curve and choose the weight, B held out):
 - ``sketch``: a whole figure with its OCR-read numerals painted out, strokes thickened (odd queries) or
   thinned (even), and jittered (turned by up to ±3°, scaled by up to ±6%); relevant: that unit.
   Lead lines stay (nothing finds them).
+- ``drawn part``: a box around something drawn on a sheet, as a user draws one (`drawn_part`: 30–50% of the
+  drawing's width and height around an ink pixel, tightened to its ink, at least 30 keypoints; a seeded stream
+  of its own), also at half resolution; relevant: any unit of that sheet. The crops above are placed anywhere
+  in the drawing's bounds and some hold a single line at the edge of a sheet, which no keypoint describes.
 
 Each query runs once through `tools.search.search_image` with k = the most candidates verified (the global
 descriptor's `tools.verify.TOP` and the shared visual words' `tools.regions.TOP`):
@@ -89,6 +93,31 @@ def region(img: Image.Image, rng: random.Random) -> Image.Image | None:
     return cut if (np.asarray(cut) < 128).mean() > 0.004 else None
 
 
+def drawn_part(img: Image.Image, rng: random.Random) -> Image.Image | None:
+    """A box around something drawn, as a user draws one: a box of 30–50% of the drawing's width and height
+    centred on an ink pixel, tightened to the ink it holds, with a 12-pixel margin; None when it holds too little
+    to describe (under 30 keypoints)."""
+    bounds = ink_bounds(img)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    ink = np.asarray(img) < 128
+    ys, xs = np.nonzero(ink[y0:y1, x0:x1])
+    if len(xs) < 100:
+        return None
+    i = rng.randrange(len(xs))
+    cx, cy = x0 + xs[i], y0 + ys[i]
+    w, h = (x1 - x0) * rng.uniform(0.3, 0.5), (y1 - y0) * rng.uniform(0.3, 0.5)
+    bx0, by0 = max(0, int(cx - w / 2)), max(0, int(cy - h / 2))
+    bx1, by1 = min(img.width, int(cx + w / 2)), min(img.height, int(cy + h / 2))
+    ys, xs = np.nonzero(ink[by0:by1, bx0:bx1])
+    if len(xs) < 100:
+        return None
+    cut = img.crop((max(0, bx0 + int(xs.min()) - 12), max(0, by0 + int(ys.min()) - 12),
+                    min(img.width, bx0 + int(xs.max()) + 13), min(img.height, by0 + int(ys.max()) + 13)))
+    return cut if len(verify.describe_query(cut)) >= 30 else None
+
+
 def sketch(unit: Sheet, img: Image.Image, rng: random.Random, thick: bool) -> Image.Image:
     """Numerals painted out, strokes thickened or thinned, turned and scaled a little."""
     img = img.copy()
@@ -147,6 +176,21 @@ def queries(services, per_kind: int) -> list[dict]:
         out.append({"kind": "sketch", "image": sketch(u, picture(services, u), rng, n % 2 == 1),
                     "relevant": {u.figure_id}, "half": half(u.patent_id)})
         n += 1
+    parts = random.Random(SEED + 1)  # a stream of its own: the kinds above stay the queries they were
+    order = list(sheets)
+    parts.shuffle(order)
+    n = 0
+    for us in order:
+        if n >= per_kind:
+            break
+        cut = drawn_part(picture(services, us[0].model_copy(update={"box": None})), parts)
+        if cut is not None:
+            relevant, pid = {u.figure_id for u in us}, us[0].patent_id
+            out.append({"kind": "drawn part", "image": cut, "relevant": relevant, "half": half(pid)})
+            out.append({"kind": "drawn part half-res", "image": cut.resize(
+                (max(1, cut.width // 2), max(1, cut.height // 2)), Image.Resampling.BOX),
+                "relevant": relevant, "half": half(pid)})
+            n += 1
     return out
 
 
