@@ -54,8 +54,8 @@ MODALITY, PATH = "verified", "local_features"
 CURVE = Curve(slope=1.9047, bias=-7.5554, feature="log1p", encoder=keypoints.NAME, source="default")
 # a query that covers less than `PART_FOOTPRINT` of the unit it matches best (by inliers) is a part of a drawing:
 # a global descriptor compares a part with a whole and says little there, so verification weighs `PART_SHARE`
-# of the drawing instead of `SHARE` (bench/region_verify.py: crops cover 5–55% of their unit, whole figures
-# and sketches 75–115%)
+# of the drawing instead of `SHARE` (bench/region_verify.py: crops cover 5–52% of the unit they match best,
+# sketches of whole figures 78–112%, 10th–90th percentiles)
 PART_FOOTPRINT, PART_SHARE = 0.6, 0.7
 LINES_TOP = 10  # verified candidates, first of the list fused with their counts, whose lines are laid over
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
