@@ -9,10 +9,10 @@ unit's length, as a region holds only part of its unit's details). The first `TO
 descriptor's first candidates for verification.
 
 The index lives in memory per serving process, built from ``local_features.sqlite`` on first use; units added
-since join it as a small second index, and it is rebuilt when units' words are replaced or removed (`word_index`).
-Its postings are sorted by word (a unit's position, 4 bytes, and its count, 1 byte), about 2.3 KB per unit for
-500 keypoints. `build` gives an index its vocabulary and words (learned from its
-stored features once, then assigned per unit; at ingest, `ingest.pipeline` assigns a new patent's).
+or written again since join it as a small second index, and it is rebuilt when units are removed (`word_index`).
+Its postings are sorted by word (a unit's position, 4 bytes, and its count, 1 byte), about 3.7 KB per unit for
+1000 keypoints. `build` gives an index its vocabulary and words (learned from its stored features once, then
+assigned per unit; at ingest, `ingest.pipeline` assigns a new patent's).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 TOP = 20  # candidates by shared words that join the global descriptor's for verification
 MIN_UNITS = 50  # an index with fewer units' features learns no vocabulary (too few to learn from)
-DELTA_SHARE = 0.1  # units added since the word index was built, as a share of it, kept beside it (`word_index`)
+DELTA_SHARE = 0.1  # units written since the word index was built, as a share of it, kept beside it (`word_index`)
 Progress = Callable[[int, int], None]  # (done, total)
 
 
@@ -53,8 +53,8 @@ class WordIndex:
 
     @property
     def units_indexed(self) -> int:
-        return len(self.ids) + (len(self.delta.ids) if self.delta else 0) - (len(self.stale) if self.stale is not None
-                                                                             else 0)
+        stale = len(self.stale) if self.stale is not None else 0
+        return len(self.ids) - stale + (len(self.delta.ids) if self.delta else 0)
 
     @property
     def current(self) -> tuple[int, int]:

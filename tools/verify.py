@@ -80,6 +80,7 @@ class Verification:
     skipped: int = 0  # candidates left unverified (no image, or out of time)
     seconds: float = 0.0
     note: str = ""
+    drawn: dict[str, np.ndarray] = field(default_factory=dict)  # candidates' lines read so far (`unit_lines`)
 
 
 def feature_store(services: Services) -> LocalFeatureStore:
@@ -165,7 +166,8 @@ def footprint(services: Services, picture: np.ndarray, v: Verification) -> float
     if not aligned:
         return None
     best = max(aligned, key=lambda i: v.inliers[i])
-    unit = unit_lines(services, [best]).get(best)
+    v.drawn |= unit_lines(services, [best])  # kept for `overlaid`
+    unit = v.drawn.get(best)
     if unit is None:
         return None
     scale2 = abs(float(np.linalg.det(v.models[best][:, :2])))  # the similarity's scale, squared
@@ -214,5 +216,6 @@ def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: S
     ids = [i for i in ranked if i in v.models][:LINES_TOP]
     if not ids:
         return {}
-    drawn = unit_lines(services, ids)
-    return {i: lines.coincidence(picture, drawn[i], v.models[i]) for i in ids if i in drawn}
+    if missing := [i for i in ids if i not in v.drawn]:
+        v.drawn |= unit_lines(services, missing)
+    return {i: lines.coincidence(picture, v.drawn[i], v.models[i]) for i in ids if i in v.drawn}
