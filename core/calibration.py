@@ -65,6 +65,16 @@ class Curve(BaseModel):
         return 1.0 - math.exp(-x) if self.feature == "logdist" else x
 
 
+class FlooredCurve(Curve):
+    """A `Curve` under which every raw score below `floor` calibrates as 0 does: weak evidence left out of the
+    ranking, as when one candidate's strong evidence already settles what the query is."""
+
+    floor: float = 0.0
+
+    def __call__(self, raw: float) -> float:
+        return super().__call__(raw if raw >= self.floor else 0.0)
+
+
 UNCALIBRATED = Curve(slope=1.0, bias=0.0, source="uncalibrated")
 
 

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from core.errors import ToolError
 from models import keypoints, lines
@@ -104,18 +104,31 @@ def test_a_region_of_a_sheet_finds_its_sheet_first_verified(fake_index):
         assert f"{int(verified.raw)} matching details in the same arrangement" in text
 
 
-def test_verification_weighs_more_for_a_part_of_a_drawing_than_for_a_whole_one(fake_index):
+def test_verification_weighs_more_for_a_part_or_a_copy_of_a_drawing_than_for_a_new_one(fake_index):
     """A region covers a share of the sheet it matches best, and its global descriptor compares a part with a
-    whole: verification then takes `PART_SHARE` of the drawing's weight; a whole sheet uploaded keeps `SHARE`."""
-    (sheet, img), = _whole_sheets(fake_index, 1)
+    whole: verification then takes `PART_SHARE` of the drawing's weight. So it does for a copy of a drawing (the
+    sheet itself uploaded: hundreds of details match). A drawing no candidate shares many details with (the
+    sheet's patent left out) keeps `SHARE`, so small counts do not reorder what the other evidence ranked. (A USPTO
+    sheet: the sample's EPO and WIPO sheets share a header, a page number and "FIG. 1" in one arrangement.)"""
+    sheet, img = next((s, i) for s, i in _whole_sheets(fake_index, 8) if s.patent_id.startswith("US"))
     part = search_image(fake_index, img, crop=_region(img, 0.5, 0.4, 0.4), k=5)
     whole = search_image(fake_index, img, k=5)
+    own_patent = [s.figure_id for s in fake_index.store.sheets() if s.patent_id == sheet.patent_id]
+    new = search_image(fake_index, img, k=5, exclude=own_patent)
     assert part[0].figure_id == sheet.figure_id and whole[0].figure_id == sheet.figure_id
     note = str(part[0].breakdown.query["verified"])
     covers = int(note.split("it covers ")[1].split("%")[0])
     # half the ink's width and height, of a sheet with its margins
     assert "a part of a drawing" in note and 2 <= covers < 100 * verify.PART_FOOTPRINT, note
-    assert "a part of a drawing" not in str(whole[0].breakdown.query["verified"])
+    note = str(whole[0].breakdown.query["verified"])
+    assert "a part of a drawing" not in note
+    assert f"a copy of a drawing ({int(whole[0].breakdown.modalities['verified'].raw)} matching details)" in note
+    # and the small counts of the rest say nothing: they calibrate as none does, and do not reorder them
+    weak = [h.breakdown.modalities["verified"] for h in whole[1:]]
+    assert any(0 < m.raw < verify.COPY_INLIERS for m in weak)
+    assert all(m.calibrated == pytest.approx(verify.CURVE(0), abs=1e-6) for m in weak if m.raw < verify.COPY_INLIERS)
+    assert max(h.breakdown.modalities["verified"].raw for h in new) < verify.COPY_INLIERS
+    assert "a copy of a drawing" not in str(new[0].breakdown.query["verified"])
 
     def verified_share(hit) -> float:
         w = hit.breakdown.weights
@@ -123,7 +136,37 @@ def test_verification_weighs_more_for_a_part_of_a_drawing_than_for_a_whole_one(f
         return w["verified"] / drawing
 
     assert verified_share(part[0]) == pytest.approx(verify.PART_SHARE)
-    assert verified_share(whole[0]) == pytest.approx(verify.SHARE)
+    assert verified_share(whole[0]) == pytest.approx(verify.PART_SHARE)
+    assert verified_share(new[0]) == pytest.approx(verify.SHARE)
+
+
+def test_matches_are_mutual_nearest_details(fake_index):
+    """Drawings repeat details (dashes, hatching, identical screws), so a true match's second-nearest detail is
+    often a copy of it. `keypoints.match` keeps a query detail's nearest unit detail at a looser ratio when each
+    is the other's nearest: a sketch-like copy of each sheet (strokes thickened, scaled by 0.95) keeps more
+    details in one arrangement with its sheet than the ratio test of 0.8 alone, and other patents' sheets stay
+    far below."""
+    import cv2
+
+    def ratio_alone(q: keypoints.Features, u: keypoints.Features) -> int:  # the matching before
+        pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(q.descriptors, u.descriptors, k=2)
+        good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
+        model, mask = cv2.estimateAffinePartial2D(q.points[[m.queryIdx for m in good]],
+                                                  u.points[[m.trainIdx for m in good]], method=cv2.RANSAC,
+                                                  ransacReprojThreshold=keypoints.RANSAC_PX)
+        return int(mask.sum()) if model is not None else 0
+
+    sheets = _whole_sheets(fake_index, 5)
+    units = {s.patent_id: keypoints.describe_unit(img, img.width, img.height) for s, img in sheets}
+    before = after = 0
+    for sheet, img in sheets:
+        sketch = img.convert("L").filter(ImageFilter.MinFilter(5))
+        q = keypoints.describe_query(sketch.resize((int(img.width * 0.95), int(img.height * 0.95))))
+        own = keypoints.match(q, units[sheet.patent_id]).inliers
+        others = [keypoints.match(q, u).inliers for pid, u in units.items() if pid != sheet.patent_id]
+        assert own >= 2 * max(others) and own >= verify.COPY_INLIERS, (sheet.figure_id, own, others)
+        before, after = before + ratio_alone(q, units[sheet.patent_id]), after + own
+    assert after > before
 
 
 def test_the_lines_of_the_sheet_a_region_was_cut_from_coincide_with_it(fake_index):

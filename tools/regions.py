@@ -31,7 +31,11 @@ from tools import verify
 
 log = logging.getLogger(__name__)
 
-TOP = 20  # candidates by shared words that join the global descriptor's for verification
+# candidates by shared words that join the global descriptor's for verification: 40 found the own unit among
+# them for more region queries than 20 (bench/region_verify.py: held-out half-resolution sheet crops 0.714 →
+# 0.762, sketches of half A 0.769 → 0.885); 60 found more, for a P@1 within a query or two of 40's, and took
+# the warm image query at 100k figures to 1.16 s p95
+TOP = 40
 MIN_UNITS = 50  # an index with fewer units' features learns no vocabulary (too few to learn from)
 DELTA_SHARE = 0.1  # units written since the word index was built, as a share of it, kept beside it (`word_index`)
 Progress = Callable[[int, int], None]  # (done, total)

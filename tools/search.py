@@ -443,14 +443,18 @@ def _verified(
     if not v.inliers:
         return fused, weights, v.note or note
     drawing = [m for m in ("visual", views.MODALITY) if m in weights]
-    share = verification.SHARE
+    share, curve = verification.SHARE, verification.CURVE
     if (part := verification.footprint(services, picture, v)) is not None and part < verification.PART_FOOTPRINT:
         share = verification.PART_SHARE  # a part of a drawing: its global descriptor says little
         note += f"; a part of a drawing (it covers {part:.0%} of its best match)"
+    elif (most := max(v.inliers.values())) >= verification.COPY_INLIERS:
+        # a copy of a drawing: its details say more than its global descriptor, and small counts say nothing
+        share, curve = verification.PART_SHARE, verification.COPY_CURVE
+        note += f"; a copy of a drawing ({most} matching details)"
     weights = _share_of(weights, drawing, share, verification.MODALITY)
     lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
     paths = {**paths, verification.MODALITY: verification.PATH}
-    curves = {**curves, verification.MODALITY: verification.CURVE}
+    curves = {**curves, verification.MODALITY: curve}
     fused = fuse(lists, weights, method, paths, curves)
     t0 = time.perf_counter()
     laid = verification.overlaid(services, picture, v, [f.id for f in fused])

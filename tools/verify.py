@@ -4,12 +4,14 @@ A global descriptor confuses the sheets of one patent and similar drawings; a re
 with that sheet many small details (line ends, junctions, hatching) *in the same geometry*. For the first
 `TOP` candidates of the fused list, and those that share most visual words with the query (`tools.regions`,
 which finds a region's sheet that the global descriptor misses), the query's ORB features (`models.keypoints`)
-are matched with the candidate's stored ones (`store.local_features`), and the matches that agree on one
-similarity transform (RANSAC) are counted. That count is its own modality, ``verified``, in the hit's
-breakdown: raw = inliers, calibrated by `CURVE` (p that the candidate is the drawing the query was cut from, a
-logistic curve in log(1 + inliers) fitted on region queries of the sample index, bench/region_verify.py),
-fused with the other modalities on the calibrated scale by `tools.fusion`. Candidates past `TOP` are not
-verified and count 0 there, as any modality's absent candidates do.
+are matched with the candidate's stored ones (`store.local_features`; mutual nearest neighbours,
+`keypoints.match`), and the matches that agree on one similarity transform (RANSAC) are counted. That count is
+its own modality, ``verified``, in the hit's breakdown: raw = inliers, calibrated by `CURVE` (p that the
+candidate is the drawing the query was cut from, a logistic curve in log(1 + inliers) fitted on region queries of
+the sample index, bench/region_verify.py), fused with the other modalities on the calibrated scale by
+`tools.fusion`. Candidates past `TOP` are not verified and count 0 there, as any modality's absent candidates do.
+Its share of the drawing's weight is `SHARE`, or `PART_SHARE` for a part of a drawing (`footprint`) or a copy of
+one (`COPY_INLIERS`).
 
 An index made before local features were stored has none: candidates are then described from their stored
 sheet images, as many as `LAZY_SECONDS` allows per query, and written back so the next query finds them.
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from core.calibration import Curve
+from core.calibration import Curve, FlooredCurve
 from core.types import Sheet
 from models import keypoints, lines
 from runtime.services import Services
@@ -50,19 +52,31 @@ LAZY_SECONDS = 1.5  # an index without stored features: time spent describing ca
 MODALITY, PATH = "verified", "local_features"
 # p(the candidate is the drawing the query was cut from | inliers), fitted by bench/region_verify.py on the
 # tuning half (A) of the whole sample index's region queries, with the candidates found by shared visual words
-# (`tools.regions`): 5752 pairs, 127 relevant; p = 0.5 at 52 inliers
-CURVE = Curve(slope=1.9047, bias=-7.5554, feature="log1p", encoder=keypoints.NAME, source="default")
+# (`tools.regions`) and mutual matches (`keypoints.match`): 6930 pairs, 153 relevant; p = 0.5 at 51 inliers
+CURVE = Curve(slope=2.0448, bias=-8.0825, feature="log1p", encoder=keypoints.NAME, source="default")
 # a query that covers less than `PART_FOOTPRINT` of the unit it matches best (by inliers) is a part of a drawing:
 # a global descriptor compares a part with a whole and says little there, so verification weighs `PART_SHARE`
 # of the drawing instead of `SHARE` (bench/region_verify.py: crops cover 5–52% of the unit they match best,
 # sketches of whole figures 78–112%, 10th–90th percentiles)
 PART_FOOTPRINT, PART_SHARE = 0.6, 0.7
+# the footprint is read from a best match of at least `FOOTPRINT_INLIERS` (p ≈ 0.03 on `CURVE`): a whole drawing
+# new to the index matches some unit by chance with 3–7 details (more where pages share a printed header), at a
+# similarity that maps it onto a sliver of that unit, which made it look like a part (12 also left out crops whose
+# own unit had 8–11; bench/region_verify.py)
+FOOTPRINT_INLIERS = 8
+# a whole drawing that some candidate verifies with at least `COPY_INLIERS` is a copy of a drawing (a sketch of a
+# figure, a scan or screenshot of a sheet): it is weighed as a part is, and counts under `COPY_INLIERS` count as
+# none (`COPY_CURVE`), so they do not reorder the candidates after it (a design's other views, when the upload is
+# an indexed view). A drawing that no candidate verifies so (a new view of a design) keeps `SHARE`
+# (bench/region_verify.py, bench/design_views.py)
+COPY_INLIERS = 20
+COPY_CURVE = FlooredCurve(**CURVE.model_dump(), floor=COPY_INLIERS)
 LINES_TOP = 10  # verified candidates, first of the list fused with their counts, whose lines are laid over
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
 # p(the candidate is the drawing the query was cut from, or the same drawing published again | the share of lines
-# that coincide), fitted by bench/region_verify.py on half A (1196 pairs, 148 positive); p = 0.5 at 0.702
-LINES_CURVE = Curve(slope=6.7651, bias=-4.7473, feature="raw", encoder=keypoints.NAME, source="default")
+# that coincide), fitted by bench/region_verify.py on half A (1600 pairs, 184 positive); p = 0.5 at 0.694
+LINES_CURVE = Curve(slope=7.0373, bias=-4.8840, feature="raw", encoder=keypoints.NAME, source="default")
 # the lines count only when some candidate is likely the query's drawing (p ≥ 0.5): when none is (an upload
 # of a new drawing, another view of a design), they have nothing to tell apart, and the small differences
 # of unrelated lines would only reorder the candidates the other evidence ranked
@@ -161,8 +175,9 @@ def verify(services: Services, q: keypoints.Features, candidates: Sequence[str])
 
 def footprint(services: Services, picture: np.ndarray, v: Verification) -> float | None:
     """How much of the unit that matches the query best (most inliers) the query covers, by the similarity
-    they agree on: near 1 for a whole drawing, the share of it for a region (None: nothing matched)."""
-    aligned = [i for i in v.models if v.inliers.get(i, 0) > 0]
+    they agree on: near 1 for a whole drawing, the share of it for a region (None: nothing matched with at least
+    `FOOTPRINT_INLIERS`)."""
+    aligned = [i for i in v.models if v.inliers.get(i, 0) >= FOOTPRINT_INLIERS]
     if not aligned:
         return None
     best = max(aligned, key=lambda i: v.inliers[i])
