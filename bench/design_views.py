@@ -10,6 +10,12 @@ half of the patents (md5 of the id, as bench/region_verify.py), next to the eval
 It prints every P@1 miss of the product path with its first three hits (patent, view, title, scores).
 
     python bench/design_views.py --index /tmp/copy_of_index [--out design_views.txt] [--limit N]
+                                 [--protocol reid]
+
+`--protocol reid` runs the re-identification protocol the same way: every unit of a patent with two or more
+queries, the patent's other units relevant (utility and design patents alike). `--indexed` uploads each view as a
+user uploads a picture that is in the index: not excluded, so it matches itself (it comes first, and is then
+taken out of the ranking scored), which is how the rest of its design ranks after a copy of a drawing.
 
 Local features missing from the index are described first, and its visual words built (as
 bench/region_verify.py does), so every query is verified as on an index ingested with them.
@@ -36,7 +42,14 @@ from ingest.segment import figure_crop  # noqa: E402
 from patfig.wiring import build_services  # noqa: E402
 from runtime.services import Services  # noqa: E402
 from tools import regions, verify, views  # noqa: E402
-from tools.evaluate import _doc_info, average_precision, design_queries, evaluate, precision_at  # noqa: E402
+from tools.evaluate import (  # noqa: E402
+    _doc_info,
+    average_precision,
+    design_queries,
+    evaluate,
+    precision_at,
+    reid_queries,
+)
 from tools.search import search_image  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
@@ -65,6 +78,10 @@ def main() -> None:
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--out", default="design_views.txt")
     ap.add_argument("--limit", type=int, default=0, help="only the first N queries (a quick look)")
+    ap.add_argument("--protocol", choices=("design", "reid"), default="design",
+                    help="design views (default), or re-identification over every patent")
+    ap.add_argument("--indexed", action="store_true",
+                    help="upload each view without excluding it (it matches itself), then score the rest")
     args = ap.parse_args()
     import torch
 
@@ -75,17 +92,23 @@ def main() -> None:
     verify.unit_features(services, [u.figure_id for u in units], float("inf"))
     regions.build(services)  # the visual words of the current features (an index made before them learns anew)
     doc_type = {pid: d for pid, (_, d) in _doc_info(services, units).items()}
-    queries = design_queries(units, doc_type)
+    queries = design_queries(units, doc_type) if args.protocol == "design" else reid_queries(units)
     if args.limit:
         queries = queries[: args.limit]
     t0 = time.perf_counter()
-    report = evaluate(services, modes=("visual", "visual_views"), protocols=("design",))
+    report = evaluate(services, modes=("visual", "visual_views"), protocols=(args.protocol,))
     eval_seconds = time.perf_counter() - t0
     rows: list[dict] = []
+    itself = 0  # --indexed: queries that found themselves first
     misses: list[str] = []
     for q, relevant, _ in queries:
         t = time.perf_counter()
-        hits = search_image(services, picture(services, q), k=50, exclude=[q.figure_id])
+        if args.indexed:
+            hits = search_image(services, picture(services, q), k=51)
+            itself += bool(hits) and hits[0].figure_id == q.figure_id
+            hits = [h for h in hits if h.figure_id != q.figure_id][:50]
+        else:
+            hits = search_image(services, picture(services, q), k=50, exclude=[q.figure_id])
         ranking = [h.figure_id for h in hits]
         rows.append({"half": half(q.patent_id), "ap": average_precision(ranking, relevant),
                      "p1": precision_at(ranking, relevant, 1), "s": time.perf_counter() - t})
@@ -94,16 +117,19 @@ def main() -> None:
             patent = store.patent(q.patent_id)
             misses += [f"  {q.figure_id} [{rows[-1]['half']}] view={q.view} '{patent.title if patent else ''}': "
                        f"own design first at {own[0] if own else '>50'}"] + [line(h, q.patent_id) for h in hits[:3]]
-    design = next(p for p in report.protocols if p.protocol == "design")
+    design = next(p for p in report.protocols if p.protocol == args.protocol)
     lines = [(__doc__ or '').splitlines()[0],
              f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} cores, "
              f"{platform.processor() or platform.machine()}, shared, load average {os.getloadavg()[0]:.2f}",
              f"index: {args.index} ({len(units)} units); views weight {views.BETA}, {views.TOP_PATENTS} patents "
              f"lifted; verification of the first {verify.TOP} at share {verify.SHARE} "
-             f"({verify.PART_SHARE} for a part of a drawing)",
-             "", f"patfig eval, design protocol, whole index ({design.queries} queries, {eval_seconds:.0f} s): "
+             f"({verify.PART_SHARE} for a part of a drawing, or a copy of one: {verify.COPY_INLIERS} inliers or more)",
+             "", f"patfig eval, {args.protocol} protocol, whole index ({design.queries} queries, "
+             f"{eval_seconds:.0f} s): "
              + ", ".join(f"{m} {r.map50:.3f} / {r.p1:.3f}" for m, r in design.results.items()) + " (mAP@50 / P@1)",
-             "", "search_image (the product path), the same queries: mAP@50 / P@1 / queries"]
+             "", "search_image (the product path), the same queries: mAP@50 / P@1 / queries"
+             + (f" (uploaded as indexed: {itself} of {len(rows)} found themselves first, then left out)"
+                if args.indexed else "")]
     for h in ("all", "A", "B"):
         sel = [r for r in rows if h == "all" or r["half"] == h]
         if sel:

@@ -241,7 +241,7 @@ def run(services, qs: list[dict], words_top: int) -> list[dict]:
                  for h in hits]
         note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
         rows.append({"kind": q["kind"], "half": q["half"], "seconds": total, "part": "a part of a drawing" in note,
-                     "lines_ms": round(sum(spent) * 1000), "cands": cands})
+                     "copy": "a copy of a drawing" in note, "lines_ms": round(sum(spent) * 1000), "cands": cands})
         if i % 20 == 0:
             print(f"{i}/{len(qs)} {q['kind']} {total:.2f} s", flush=True)
     verify.overlaid = laying
@@ -288,8 +288,9 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
 
 
 def product_share(row: dict) -> float:
-    """The verified count's share of the drawing's weight that search gave this query (`tools.verify`)."""
-    return verify.PART_SHARE if row.get("part") else verify.SHARE
+    """The verified count's share of the drawing's weight that search gave this query (`tools.verify`): a part or
+    a copy of a drawing weighs it more."""
+    return verify.PART_SHARE if row.get("part") or row.get("copy") else verify.SHARE
 
 
 def recall(row: dict) -> float:
@@ -379,9 +380,9 @@ def main() -> None:
              f"(s 0: views only), the lines at {verify.LINES_SHARE} of that; no lines: verification at "
              f"{verify.SHARE} without them (the product before the lines)", "",
              f"product: verification at {verify.PART_SHARE} of the drawing's weight where the query is a part of "
-             f"its best match (covers less than {verify.PART_FOOTPRINT:.0%} of it), else {verify.SHARE}, as search "
-             f"does; word candidates: {words_top}; family: P@1 with a family member's copy of the drawing counted, "
-             "before → product; "
+             f"its best match (covers less than {verify.PART_FOOTPRINT:.0%} of it) or a copy of one (a candidate has "
+             f"{verify.COPY_INLIERS} inliers or more), else {verify.SHARE}, as search does; word candidates: "
+             f"{words_top}; family: P@1 with a family member's copy of the drawing counted, before → product; "
              "recall: the own unit among the verified candidates", "",
              "query | half | n | before | no lines | " + " | ".join(f"after {s}" for s in shares)
              + " | product | family | recall"]
