@@ -213,6 +213,7 @@ def test_pdf_ep_fig_lists_ep3023867_and_family():
     assert "PCTEA2014000017" in set(p.priority_numbers) & set(us.priority_numbers)
     assert "EA201301064" in set(p.priority_numbers) & set(patent("US20190196595A1.pdf").priority_numbers)
     assert wo.lang == "ru" and wo.figure("12").view == "rear"  # "Фиг. 12 ... вид сзади"
+    assert "PCTEA2014000017" in wo.priority_numbers  # its own number, OCR'd as "РСТ/ЕА 2 0 14/0000 17"
 
 
 @needs_data
@@ -248,7 +249,8 @@ def test_pdf_wo_wo2018156695():
     assert (p.patent_id, p.kind, p.pub_date, p.filing_date) == ("WO2018156695", "A1", 20180830, 20180222)
     assert p.title == "VEHICLE TECHNOLOGIES FOR AUTOMATED TURN SIGNALING"
     assert p.applicants == ["TESLA, INC"]
-    assert p.priority_numbers == ["US62463383", "US15896581"]  # the same family as US20180244195
+    # its own number OCR'd as "PCT/US201 8/019 122", then its priorities: the family of US20180244195
+    assert p.priority_numbers == ["PCTUS2018019122", "US62463383", "US15896581"]
     assert set(p.priority_numbers) & set(patent("US20180244195A1.pdf").priority_numbers)
     assert p.ipc == ["B60Q1/34", "G01S13/93", "G01S13/86"]
     # 13 drawing pages (OCR has no text on them) before the search report pages

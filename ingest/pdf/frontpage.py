@@ -244,7 +244,9 @@ def _abstract_without_code(lines: list[Line]) -> str:
 
 # ------------------------------------------------------------------ application and priority numbers
 
-_PCT = re.compile(r"PCT\s*/\s*([A-Z]{2})\s*([0-9OIl ]{4})\s*/\s*([0-9OIl ]{5,8})")
+# the year's four digits and the number's five to eight, each digit perhaps followed by a space an OCR'd text layer put
+# there ("PCT/EA 2 0 14/0000 17" on a Russian WO front page)
+_PCT = re.compile(r"PCT\s*/\s*([A-Z]{2})\s*((?:[0-9OIl] ?){3}[0-9OIl])\s*/\s*((?:[0-9OIl] ?){4,7}[0-9OIl])")
 
 
 def _pct(m: re.Match[str]) -> str:
