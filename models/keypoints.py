@@ -38,6 +38,13 @@ REF_SHEET_SIDE = 2300  # a stored sheet's long side at ingest's rendering (1700x
 QUERY_SIDE = 500  # a query is described at the scale bringing its long side here, within [sheet scale, 1]
 N_FEATURES = 1000  # keypoints of an indexed unit (a sheet or a figure)
 QUERY_FEATURES = 500  # keypoints of a query picture (a region of a unit holds a share of the unit's)
+# ORB's scale pyramid (the step between levels, the levels): a unit's spans 1.3^5 = 3.7x in 6 levels; a query's spans
+# as much (1.2^7 = 3.6x) in finer steps, as its scale relative to the unit's is not known (a crop at the sheet's
+# resolution, a screenshot at half of it). On the 360 region queries of bench/region_verify.py, the own unit had
+# more inliers than every other candidate for 126 of 172 queries of half A and 114 of 188 of half B, against
+# 123 and 111 with the unit's pyramid (1.15 in 10 levels: 124 and 117; more keypoints or a lower FAST threshold
+# did not help)
+UNIT_PYRAMID, QUERY_PYRAMID = (1.3, 6), (1.2, 8)
 DESC_BYTES = 32
 _HEADER = struct.Struct("<HH")  # keypoint count, format version
 _VERSION = 1
@@ -74,24 +81,27 @@ def scaled(arr: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(arr, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
-def describe(img: Image.Image, scale: float, n_features: int = N_FEATURES) -> Features:
+def describe(img: Image.Image, scale: float, n_features: int = N_FEATURES,
+             pyramid: tuple[float, int] = UNIT_PYRAMID) -> Features:
     """ORB features of a picture resized by `scale`; positions in the resized frame. Never raises for a
     picture with nothing to describe (blank, 1 pixel): it has no features."""
 
     w, h = img.size
     if round(w * scale) < 16 or round(h * scale) < 16:
         return EMPTY
-    return describe_scaled(scaled(_gray(img), scale), n_features)
+    return describe_scaled(scaled(_gray(img), scale), n_features, pyramid)
 
 
-def describe_scaled(arr: np.ndarray, n_features: int = N_FEATURES) -> Features:
-    """ORB features of a grey picture already at the scale to describe it at (`describe`)."""
+def describe_scaled(arr: np.ndarray, n_features: int = N_FEATURES,
+                    pyramid: tuple[float, int] = UNIT_PYRAMID) -> Features:
+    """ORB features of a grey picture already at the scale to describe it at (`describe`), over a scale `pyramid`
+    (the step between levels, the levels: `UNIT_PYRAMID` for an indexed unit, `QUERY_PYRAMID` for a query)."""
     import cv2
 
     if min(arr.shape[:2]) < 16 or int(arr.max()) - int(arr.min()) < 32:  # tiny, or one flat tone: no line
         return EMPTY
     orb = cv2.ORB_create(  # pyright: ignore[reportAttributeAccessIssue]
-        nfeatures=n_features, scaleFactor=1.3, nlevels=6, fastThreshold=10)
+        nfeatures=n_features, scaleFactor=pyramid[0], nlevels=pyramid[1], fastThreshold=10)
     kps, desc = orb.detectAndCompute(arr, None)
     if desc is None or not kps:
         return EMPTY
@@ -121,7 +131,7 @@ def unit_scaled(unit: Image.Image, sheet_width: int, sheet_height: int) -> np.nd
 
 def describe_query(img: Image.Image) -> Features:
     """A query picture, at `query_scale`."""
-    return describe(img, query_scale(*img.size), QUERY_FEATURES)
+    return describe(img, query_scale(*img.size), QUERY_FEATURES, QUERY_PYRAMID)
 
 
 def pack(f: Features) -> bytes:

@@ -143,7 +143,7 @@ def query_picture(img: Image.Image) -> np.ndarray:
 
 def describe_picture(picture: np.ndarray) -> keypoints.Features:
     """The local features of a `query_picture`, for `verify` and for word candidates (`tools.regions`)."""
-    return keypoints.describe_scaled(picture, keypoints.QUERY_FEATURES)
+    return keypoints.describe_scaled(picture, keypoints.QUERY_FEATURES, keypoints.QUERY_PYRAMID)
 
 
 def describe_query(img: Image.Image) -> keypoints.Features:
