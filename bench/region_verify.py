@@ -116,7 +116,7 @@ def drawn_part(img: Image.Image, rng: random.Random) -> Image.Image | None:
     cut = img.crop((max(0, bx0 + int(xs.min()) - 12), max(0, by0 + int(ys.min()) - 12),
                     min(img.width, bx0 + int(xs.max()) + 13), min(img.height, by0 + int(ys.max()) + 13)))
     # counted over the unit's pyramid, as when these queries were first chosen: the set stays the one measured before
-    picture = verify.query_picture(cut)
+    picture = keypoints.query_picture(cut)
     return cut if len(keypoints.describe_scaled(picture, keypoints.QUERY_FEATURES, keypoints.UNIT_PYRAMID)) >= 30 \
         else None
 

@@ -129,9 +129,19 @@ def unit_scaled(unit: Image.Image, sheet_width: int, sheet_height: int) -> np.nd
     return scaled(_gray(unit), sheet_scale(sheet_width, sheet_height))
 
 
+def query_picture(img: Image.Image) -> np.ndarray:
+    """A query picture, grey, at `query_scale`: what `describe_query_picture` describes."""
+    return scaled(_gray(img), query_scale(*img.size))
+
+
+def describe_query_picture(arr: np.ndarray) -> Features:
+    """A `query_picture`'s features: `QUERY_FEATURES` over `QUERY_PYRAMID`."""
+    return describe_scaled(arr, QUERY_FEATURES, QUERY_PYRAMID)
+
+
 def describe_query(img: Image.Image) -> Features:
-    """A query picture, at `query_scale`."""
-    return describe(img, query_scale(*img.size), QUERY_FEATURES, QUERY_PYRAMID)
+    """A query picture's features, at `query_scale`."""
+    return describe_query_picture(query_picture(img))
 
 
 def pack(f: Features) -> bytes:

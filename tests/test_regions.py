@@ -127,7 +127,7 @@ def test_a_half_resolution_region_finds_its_sheet_by_shared_words(worded):
         img = Image.open(services.store.image_path(s))
         if (np.asarray(img.convert("L")) < 128).mean() < 0.01:
             continue
-        q = verify.describe_query(_half_res_region(img, 0.5, 0.3, 0.6))
+        q = keypoints.describe_query(_half_res_region(img, 0.5, 0.3, 0.6))
         if len(q) < 50:
             continue
         tried += 1
@@ -150,7 +150,7 @@ def test_regions_the_global_descriptor_misses_are_verified_through_their_words(w
         if (np.asarray(img.convert("L")) < 128).mean() < 0.01:
             continue
         cut = _half_res_region(img, 0.4, 0.7, 0.3)
-        if len(verify.describe_query(cut)) < 50 or (np.asarray(cut) < 128).mean() > 0.15:
+        if len(keypoints.describe_query(cut)) < 50 or (np.asarray(cut) < 128).mean() > 0.15:
             continue  # line art, not a filled (photo-like) area
         before = search_image(services, cut, k=3, verify_top=0)
         if before[0].figure_id == s.figure_id:

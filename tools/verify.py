@@ -136,19 +136,14 @@ def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tu
 
 
 def query_picture(img: Image.Image) -> np.ndarray:
-    """The query picture, grey, at the scale its features are described at (`keypoints.query_scale`): what
+    """The query picture, grey, at the scale its features are described at (`keypoints.query_picture`): what
     `describe_picture` describes and `overlaid` lays the candidates' lines over."""
-    return keypoints.scaled(np.asarray(img.convert("L"), dtype=np.uint8), keypoints.query_scale(*img.size))
+    return keypoints.query_picture(img)
 
 
 def describe_picture(picture: np.ndarray) -> keypoints.Features:
     """The local features of a `query_picture`, for `verify` and for word candidates (`tools.regions`)."""
-    return keypoints.describe_scaled(picture, keypoints.QUERY_FEATURES, keypoints.QUERY_PYRAMID)
-
-
-def describe_query(img: Image.Image) -> keypoints.Features:
-    """The query picture's local features (`describe_picture` of its `query_picture`)."""
-    return describe_picture(query_picture(img))
+    return keypoints.describe_query_picture(picture)
 
 
 def verify(services: Services, q: keypoints.Features, candidates: Sequence[str]) -> Verification:
