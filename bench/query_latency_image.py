@@ -54,14 +54,15 @@ from core.types import Sheet
 from models import keypoints
 from models import lines as unit_lines
 from store.index import VISUAL, FigureStore
-from store.local_features import LocalFeatureStore
+from store.local_features import DETAILS, LocalFeatureStore
 
 K = 10
 SEED = 7
 STEPS: dict[Any, dict[str, str]] = {  # module → its functions `search_image` calls, and their labels
     tools.search: {"_image_vector": "encode + turn choice", "_score_all": "visual scan", "_with_views": "views",
                    "_with_candidates": "word candidates scored", "_hits": "hits"},
-    tools.verify: {"describe_picture": "query features", "verify": "verification", "overlaid": "lines laid over"},
+    tools.verify: {"describe_picture": "query features", "describe_details": "query SIFT features",
+                   "verify": "verification", "overlaid": "lines laid over"},
     tools.regions: {"candidates": "word candidates"},
 }
 
@@ -77,6 +78,7 @@ class LocalSource:
     features: dict[str, bytes]
     words: dict[str, bytes]
     lines: dict[str, bytes]  # each unit's lines (`models.lines`), kept or read from its sheet image
+    details: dict[str, bytes]  # each unit's SIFT features (verification's), kept or described from its sheet image
 
 
 def read_local(src: FigureStore) -> LocalSource:
@@ -90,9 +92,12 @@ def read_local(src: FigureStore) -> LocalSource:
             features |= {f: blob for f, _, blob in rows}
             after = rows[-1][0]
         kept = fs.get_lines(list(features))
-        sheets = src.sheets_by_id([f for f in features if f not in kept])
-        drawn = {f: unit_lines.pack(a) for f, s in sheets.items() if (a := tools.verify.unit_array(src, s)) is not None}
-        return LocalSource(vocab, features, dict(fs.all_words(vocab[0])), kept | drawn)
+        details = fs.get(list(features), keypoints.SIFT_NAME, DETAILS)
+        sheets = src.sheets_by_id([f for f in features if f not in kept or f not in details])
+        pictures = {f: a for f, s in sheets.items() if (a := tools.verify.unit_array(src, s)) is not None}
+        drawn = {f: unit_lines.pack(a) for f, a in pictures.items() if f not in kept}
+        described = {f: keypoints.pack(keypoints.describe_sift(a)) for f, a in pictures.items() if f not in details}
+        return LocalSource(vocab, features, dict(fs.all_words(vocab[0])), kept | drawn, details | described)
     finally:
         fs.close()
 
@@ -118,6 +123,8 @@ class LocalCopier:
         self.fs.put([(f, p, feats[o]) for f, p, o in units if o in feats], keypoints.NAME)
         self.fs.put_words([(f, p, words[o]) for f, p, o in units if o in words], self.source.vocabulary[0])
         self.fs.put_lines([(f, p, self.source.lines[o]) for f, p, o in units if o in self.source.lines])
+        self.fs.put([(f, p, self.source.details[o]) for f, p, o in units if o in self.source.details],
+                    keypoints.SIFT_NAME, DETAILS)
 
 
 # ---------------------------------------------------------------- queries

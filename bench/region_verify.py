@@ -336,6 +336,11 @@ def main() -> None:
     for u, p in pics:
         keypoints.describe_unit(p, u.width or p.width, u.height or p.height)
     describe_ms = (time.perf_counter() - t1) / len(pics) * 1000
+    scaled = [keypoints.unit_scaled(p, u.width or p.width, u.height or p.height) for u, p in pics]
+    t1 = time.perf_counter()
+    for arr in scaled:
+        keypoints.describe_sift(arr)
+    sift_ms = (time.perf_counter() - t1) / len(pics) * 1000
     words_ms = 0.0
     if (vocab := regions.load_vocabulary(verify.feature_store(services))) is not None:
         feats = [keypoints.describe_unit(p, u.width or p.width, u.height or p.height) for u, p in pics]
@@ -371,7 +376,8 @@ def main() -> None:
              f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} cores, "
              f"{platform.processor() or platform.machine()}, shared, load average {os.getloadavg()[0]:.2f}",
              f"index: {len(units)} units of {len({u.patent_id for u in units})} patents; local features "
-             f"{keypoints.NAME}: {stats['mean_bytes']:.0f} bytes per unit, {describe_ms:.0f} ms per unit to describe",
+             f"{keypoints.NAME}: {stats['mean_bytes']:.0f} bytes per unit, {describe_ms:.0f} ms per unit to describe; "
+             f"{keypoints.SIFT_NAME}: {stats['details_mean_bytes']:.0f} bytes per unit, {sift_ms:.0f} ms",
              f"visual words: {worded} units given words in {words_s:.1f} s (vocabulary learned if none); "
              + (f"{index.vocabulary.name}, in-memory index {index.nbytes() / len(index.ids):.0f} bytes per unit, "
                 f"{words_ms:.0f} ms per unit to assign" if index else "no vocabulary"),

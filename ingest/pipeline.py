@@ -167,17 +167,19 @@ def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
         source_sig=prep.sig, figure_passages=prep.figure_passages, figure_passage_vectors=prep.figure_passage_vectors,
     )
     if prep.local_features:
-        _put_local_features(LocalFeatureStore(store.root), patent.patent_id, prep.local_features, prep.unit_lines)
+        _put_local_features(LocalFeatureStore(store.root), patent.patent_id, prep.local_features, prep.unit_lines,
+                            prep.details)
     store.record_source(prep.source, prep.sig, patent.patent_id, "complete")
     base["seconds"]["store"] = time.perf_counter() - t0
     return DocResult(prep.source, "indexed", patent.patent_id, len(prep.pngs), len(prep.sheets), **base)
 
 
 def _put_local_features(fs: LocalFeatureStore, patent_id: str, blobs: dict[str, bytes],
-                        unit_lines: dict[str, bytes]) -> None:
-    """A patent's local features and its units' lines, and their visual words under the index's vocabulary
-    once it has one (`tools.regions` learns it and gives the units written before it theirs)."""
-    fs.put_patent(patent_id, keypoints.NAME, blobs, unit_lines)
+                        unit_lines: dict[str, bytes], details: dict[str, bytes]) -> None:
+    """A patent's local features (ORB's, and verification's SIFT `details`) and its units' lines, and their visual
+    words under the index's vocabulary once it has one (`tools.regions` learns it and gives the units written
+    before it theirs)."""
+    fs.put_patent(patent_id, keypoints.NAME, blobs, unit_lines, (keypoints.SIFT_NAME, details))
     row = fs.vocabulary()
     if row is None:
         return

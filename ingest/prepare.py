@@ -75,7 +75,8 @@ class Prepared:
     passage_vectors: list[list[float]] = field(default_factory=list)
     figure_passages: list[FigurePassage] = field(default_factory=list)  # per-figure text (core.figure_text)
     figure_passage_vectors: list[list[float]] = field(default_factory=list)
-    local_features: dict[str, bytes] = field(default_factory=dict)  # figure id → packed `models.keypoints`
+    local_features: dict[str, bytes] = field(default_factory=dict)  # figure id → packed `models.keypoints` (ORB)
+    details: dict[str, bytes] = field(default_factory=dict)  # figure id → packed `models.keypoints` (SIFT)
     unit_lines: dict[str, bytes] = field(default_factory=dict)  # figure id → packed `models.lines`
     encoders: tuple[EncoderId, EncoderId] | None = None  # (visual, text) that made the vectors
     seconds: dict[str, float] = field(default_factory=dict)  # read, ocr, encode
@@ -202,7 +203,7 @@ def _fill(parts: Parts, prep: Prepared, path: Path | Blob, use_ocr: bool) -> Non
     _encode(parts, prep, crops)
     prep.seconds["encode"] = time.perf_counter() - t1
     t3 = time.perf_counter()
-    prep.local_features, prep.unit_lines = local_features(prep.sheets, crops)
+    prep.local_features, prep.details, prep.unit_lines = local_features(prep.sheets, crops)
     prep.seconds["features"] = time.perf_counter() - t3
     t2 = time.perf_counter()
     paths = {f.sheet_no: f.image_path for f in prep.sheets}
@@ -210,15 +211,18 @@ def _fill(parts: Parts, prep: Prepared, path: Path | Blob, use_ocr: bool) -> Non
     prep.seconds["read"] += time.perf_counter() - t2  # rendering the PNGs counts as reading the sheets
 
 
-def local_features(units: Sequence[Sheet], crops: Sequence[Image.Image]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """Each unit's packed local features for spatial verification (`models.keypoints`, `tools.verify`), and
-    its lines at their scale (`models.lines`), both by figure id."""
-    feats, drawn = {}, {}
+def local_features(units: Sequence[Sheet], crops: Sequence[Image.Image]) -> tuple[dict[str, bytes], dict[str, bytes],
+                                                                                 dict[str, bytes]]:
+    """Each unit's packed local features: ORB's for the visual words of region queries and SIFT's for spatial
+    verification (`models.keypoints`, `tools.regions`, `tools.verify`), and its lines at their scale
+    (`models.lines`), all by figure id."""
+    feats, details, drawn = {}, {}, {}
     for u, c in zip(units, crops, strict=True):
         arr = keypoints.unit_scaled(c, u.width, u.height)
         feats[u.figure_id] = keypoints.pack(keypoints.describe_scaled(arr))
+        details[u.figure_id] = keypoints.pack(keypoints.describe_sift(arr))
         drawn[u.figure_id] = lines.pack(arr)
-    return feats, drawn
+    return feats, details, drawn
 
 
 def prepare_document(parts: Parts, path: Path | Blob, sig: str, use_ocr: bool) -> Prepared:

@@ -1,11 +1,12 @@
-"""Local features of a drawing for spatial verification: ORB keypoints with binary descriptors, packed small.
+"""Local features of a drawing: ORB keypoints with binary descriptors (the visual words of `tools.regions`), and
+SIFT keypoints (what spatial verification, `tools.verify`, matches), packed small.
 
 Patent drawings are binary line art; ORB's FAST corners land on line ends, junctions and hatching, and its
 256-bit descriptors are rotation invariant, so a region turned by 90° still matches. Measured on the sample
 sheets (crops of 30–70% of a sheet, matched against every sheet, affine-RANSAC inliers): 500 keypoints per
 unit at a sheet scale of 1000 pixels found the crop's own sheet first for 0.87 of crops, 0.80 at half
 resolution and 0.83 turned; most misses were the identical drawing of a sibling application. (OpenCV 5 in
-this environment has ORB and SIFT but not AKAZE; SIFT's float descriptors cost 4x the bytes.)
+this environment has ORB and SIFT but not AKAZE.)
 
 Scale: an indexed unit is a region of a drawing sheet, described at the scale that brings its *sheet* to
 `SIDE` pixels, so every unit's keypoints live in one coordinate frame (1000 px ≈ a sheet's long side). A
@@ -22,6 +23,17 @@ costs 34 KB a unit instead of 17 KB and 1.1 ms a match instead of 0.7.
 
 `pack`/`unpack` store one unit's features as bytes: a 4-byte header, then per keypoint its position (two
 float16, in the unit's scaled frame) and its 32-byte descriptor: 36 bytes a keypoint, ~34 KB a unit.
+
+Verification also matches SIFT (`SIFT_NAME`; RootSIFT: the descriptors L1-normalised and square-rooted when
+matched, compared by L2), and adds the two kinds' inliers up (`tools.verify`). ORB's FAST corners and binary
+tests are fragile across scales on thin lines; SIFT's blobs and gradient histograms less so, but they suffer
+more where strokes are thickened or thinned (a sketch). On the 360 region queries of bench/region_verify.py
+(inliers alone, the own unit against every other candidate of the scripts in bench/README), SIFT found the own
+unit first for 144 of 172 queries of half A and 124 of 188 of half B, where ORB found 126 and 114 (boxes around
+a drawn part: 35 of 40 instead of 23; sketches: 32 instead of 36). Over the product's candidates, ORB and SIFT
+added up found 138 and 122, SIFT 134 and 110, ORB 118 and 103. Plain SIFT, 500 keypoints a unit, or 1000 a
+query did no better. A unit's SIFT features cost 132 bytes a keypoint (~76 KB a unit on the sample: fewer than
+1000 keypoints on sparse drawings) and 80–90 ms to describe; a match ~2 ms.
 """
 
 from __future__ import annotations
@@ -46,8 +58,11 @@ QUERY_FEATURES = 500  # keypoints of a query picture (a region of a unit holds a
 # did not help)
 UNIT_PYRAMID, QUERY_PYRAMID = (1.3, 6), (1.2, 8)
 DESC_BYTES = 32
+SIFT_NAME = "rootsift-1000-v1"  # identity of verification's features (`describe_sift`)
+SIFT_FEATURES, SIFT_QUERY_FEATURES = 1000, 500  # keypoints of an indexed unit, of a query picture
+SIFT_BYTES = 128  # a SIFT descriptor, stored as bytes (OpenCV's are whole numbers in 0–255)
 _HEADER = struct.Struct("<HH")  # keypoint count, format version
-_VERSION = 1
+_WIDTHS = {1: DESC_BYTES, 2: SIFT_BYTES}  # format version → bytes a descriptor
 
 
 @dataclass
@@ -62,6 +77,7 @@ class Features:
 
 
 EMPTY = Features(np.zeros((0, 2), np.float32), np.zeros((0, DESC_BYTES), np.uint8))
+EMPTY_SIFT = Features(np.zeros((0, 2), np.float32), np.zeros((0, SIFT_BYTES), np.uint8))
 
 
 def _gray(img: Image.Image) -> np.ndarray:
@@ -108,6 +124,21 @@ def describe_scaled(arr: np.ndarray, n_features: int = N_FEATURES,
     return Features(np.array([k.pt for k in kps], dtype=np.float32), desc.astype(np.uint8))
 
 
+def describe_sift(arr: np.ndarray, n_features: int = SIFT_FEATURES) -> Features:
+    """SIFT features of a grey picture already at the scale to describe it at: what verification matches (the
+    same frames as `describe_scaled`'s: a unit at its sheet's scale, a query at `query_scale`)."""
+    import cv2
+
+    if min(arr.shape[:2]) < 16 or int(arr.max()) - int(arr.min()) < 32:  # tiny, or one flat tone: no line
+        return EMPTY_SIFT
+    sift = cv2.SIFT_create(nfeatures=n_features)  # pyright: ignore[reportAttributeAccessIssue]
+    kps, desc = sift.detectAndCompute(arr, None)
+    if desc is None or not kps:
+        return EMPTY_SIFT
+    return Features(np.array([k.pt for k in kps], dtype=np.float32),
+                    np.clip(np.rint(desc), 0, 255).astype(np.uint8))
+
+
 def sheet_scale(sheet_width: int, sheet_height: int) -> float:
     """The scale at which the units of a sheet of this size are described."""
     return SIDE / max(1, sheet_width, sheet_height)
@@ -144,10 +175,16 @@ def describe_query(img: Image.Image) -> Features:
     return describe_query_picture(query_picture(img))
 
 
+def describe_query_sift(arr: np.ndarray) -> Features:
+    """A `query_picture`'s SIFT features, for verification: `SIFT_QUERY_FEATURES`."""
+    return describe_sift(arr, SIFT_QUERY_FEATURES)
+
+
 def pack(f: Features) -> bytes:
-    """The features as bytes (36 per keypoint plus a 4-byte header)."""
+    """The features as bytes: a 4-byte header, then 36 bytes a keypoint (ORB) or 132 (SIFT)."""
     n = len(f)
-    return (_HEADER.pack(n, _VERSION) + f.points.astype(np.float16).tobytes()
+    version = next(v for v, width in _WIDTHS.items() if width == f.descriptors.shape[1])
+    return (_HEADER.pack(n, version) + f.points.astype(np.float16).tobytes()
             + f.descriptors.astype(np.uint8).tobytes())
 
 
@@ -156,11 +193,12 @@ def unpack(blob: bytes) -> Features:
     if len(blob) < _HEADER.size:
         return EMPTY
     n, version = _HEADER.unpack_from(blob)
-    if version != _VERSION or len(blob) != _HEADER.size + n * (4 + DESC_BYTES):
+    width = _WIDTHS.get(version, 0)
+    if not width or len(blob) != _HEADER.size + n * (4 + width):
         return EMPTY
     off = _HEADER.size
     points = np.frombuffer(blob, dtype=np.float16, count=2 * n, offset=off).reshape(n, 2).astype(np.float32)
-    desc = np.frombuffer(blob, dtype=np.uint8, count=n * DESC_BYTES, offset=off + 4 * n).reshape(n, DESC_BYTES)
+    desc = np.frombuffer(blob, dtype=np.uint8, count=n * width, offset=off + 4 * n).reshape(n, width)
     return Features(points, desc)
 
 
@@ -190,31 +228,60 @@ def match(query: Features, unit: Features) -> Match:
     a similarity transform (rotation, uniform scale, shift) fitted by RANSAC."""
     import cv2
 
-    if len(query) < MIN_MATCHES or len(unit) < 2:
+    if len(query) < MIN_MATCHES or len(unit) < 2 or query.descriptors.shape[1] != unit.descriptors.shape[1]:
         return Match(0)
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(query.descriptors, unit.descriptors, k=2)
-    good = [p[0] for p in pairs if p and (len(p) < 2 or p[0].distance < RATIO * p[1].distance)]
-    if len(good) < MIN_MATCHES:
+    q, u = _mutual(query, unit) if query.descriptors.shape[1] == DESC_BYTES else _mutual_sift(query, unit)
+    if len(q) < MIN_MATCHES:
         return Match(0)
-    # mutual: the unit keypoints matched, searched back among the query's (only those: half the cost of all)
-    train = np.unique(np.array([m.trainIdx for m in good], dtype=np.int32))
-    nearest = np.full(len(unit), -1, dtype=np.int32)
-    for m in matcher.match(unit.descriptors[train], query.descriptors):
-        nearest[train[m.queryIdx]] = m.trainIdx
-    good = [m for m in good if nearest[m.trainIdx] == m.queryIdx]
-    if len(good) < MIN_MATCHES:
-        return Match(0)
-    src = query.points[[m.queryIdx for m in good]]
-    dst = unit.points[[m.trainIdx for m in good]]
-    model, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
-                                              maxIters=500, confidence=0.99)
+    model, mask = cv2.estimateAffinePartial2D(query.points[q], unit.points[u], method=cv2.RANSAC,
+                                              ransacReprojThreshold=RANSAC_PX, maxIters=500, confidence=0.99)
     if model is None or mask is None:
         return Match(0)
     scale = float(np.hypot(model[0, 0], model[1, 0]))
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
         return Match(0)
     return Match(int(mask.sum()), model)
+
+
+def _mutual(query: Features, unit: Features) -> tuple[np.ndarray, np.ndarray]:
+    """ORB's matches (query and unit keypoint indices): Hamming nearest neighbours that pass the ratio test and are
+    mutual."""
+    import cv2
+
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(query.descriptors, unit.descriptors, k=2)
+    good = [p[0] for p in pairs if p and (len(p) < 2 or p[0].distance < RATIO * p[1].distance)]
+    if len(good) < MIN_MATCHES:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # mutual: the unit keypoints matched, searched back among the query's (only those: half the cost of all)
+    train = np.unique(np.array([m.trainIdx for m in good], dtype=np.int32))
+    nearest = np.full(len(unit), -1, dtype=np.int32)
+    for m in matcher.match(unit.descriptors[train], query.descriptors):
+        nearest[train[m.queryIdx]] = m.trainIdx
+    good = [m for m in good if nearest[m.trainIdx] == m.queryIdx]
+    return np.array([m.queryIdx for m in good], np.int64), np.array([m.trainIdx for m in good], np.int64)
+
+
+def _mutual_sift(query: Features, unit: Features) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT's matches, as `_mutual`'s, by L2 between RootSIFT descriptors. They are unit vectors, so one matrix
+    product gives every distance (squared: 2 − 2 cos), both ways: 0.8 ms a match here, where OpenCV's brute-force
+    matcher took 3–5 ms."""
+    sim = _root(query.descriptors) @ _root(unit.descriptors).T
+    rows = np.arange(len(sim))
+    first, back = sim.argmax(axis=1), sim.argmax(axis=0)
+    best = sim[rows, first]
+    sim[rows, first] = -np.inf
+    second = sim.max(axis=1)
+    d1, d2 = (np.sqrt(np.maximum(0.0, 2.0 - 2.0 * c)) for c in (best, second))
+    keep = (d1 < RATIO * d2) & (back[first] == rows)
+    return rows[keep], first[keep]
+
+
+def _root(desc: np.ndarray) -> np.ndarray:
+    """RootSIFT: SIFT descriptors L1-normalised and square-rooted, so that L2 compares them as the Hellinger
+    kernel does (Arandjelović & Zisserman 2012); each is a unit vector."""
+    d = desc.astype(np.float32)
+    return np.sqrt(d / (d.sum(axis=1, keepdims=True) + 1e-7))
 
 
 def inliers(query: Features, unit: Features) -> int:

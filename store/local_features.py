@@ -1,7 +1,8 @@
 """Each indexed unit's local features (`models.keypoints`), kept beside the index for spatial verification.
 
 One small SQLite file in the index folder, ``local_features.sqlite``: a row per figure id with its patent
-id, the features' name and the packed bytes; the vocabulary of visual words learned from them
+id, the features' name and the packed bytes, in two tables: ``features`` (ORB, the visual words' features) and
+``details`` (SIFT, what verification matches); the vocabulary of visual words learned from them
 (`models.visual_words`, one row) and each unit's words under it (2 bytes a keypoint), which
 `tools.regions` reads into an inverted index; and each unit's lines at the scale of its features
 (`models.lines`, a two-tone PNG), which verification lays over a query's without decoding the sheet. It is
@@ -19,10 +20,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 FILENAME = "local_features.sqlite"
+FEATURES, DETAILS = "features", "details"  # the tables of packed features: the words' (ORB), verification's (SIFT)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS features(
     figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS features_patent ON features(patent_id);
+CREATE TABLE IF NOT EXISTS details(
+    figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS details_patent ON details(patent_id);
 CREATE TABLE IF NOT EXISTS vocabulary(name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS words(
     figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, vocabulary TEXT NOT NULL, data BLOB NOT NULL);
@@ -52,14 +57,19 @@ class LocalFeatureStore:
         return self.path.exists()
 
     def put_patent(self, patent_id: str, name: str, blobs: Mapping[str, bytes],
-                   lines: Mapping[str, bytes] | None = None) -> None:
-        """Replace a patent's features with these (figure id → packed bytes), and its units' lines."""
+                   lines: Mapping[str, bytes] | None = None, details: tuple[str, Mapping[str, bytes]] | None = None,
+                   ) -> None:
+        """Replace a patent's features with these (figure id → packed bytes), its units' lines, and its
+        verification's features (`details`: their name, and figure id → packed bytes)."""
         con = self._db()
         with con:
-            for table in ("features", "words", "lines"):
+            for table in (FEATURES, DETAILS, "words", "lines"):
                 con.execute(f"DELETE FROM {table} WHERE patent_id=?", (patent_id,))
             con.executemany("INSERT OR REPLACE INTO features VALUES(?, ?, ?, ?)",
                             [(fid, patent_id, name, blob) for fid, blob in blobs.items()])
+            if details:
+                con.executemany("INSERT OR REPLACE INTO details VALUES(?, ?, ?, ?)",
+                                [(fid, patent_id, details[0], blob) for fid, blob in details[1].items()])
             con.executemany("INSERT OR REPLACE INTO lines VALUES(?, ?, ?)",
                             [(fid, patent_id, blob) for fid, blob in (lines or {}).items()])
 
@@ -81,15 +91,16 @@ class LocalFeatureStore:
                 f"SELECT figure_id, data FROM lines WHERE figure_id IN ({marks})", chunk)}
         return out
 
-    def put(self, rows: Sequence[tuple[str, str, bytes]], name: str) -> None:
-        """Add or replace single units' features: (figure id, patent id, packed bytes)."""
+    def put(self, rows: Sequence[tuple[str, str, bytes]], name: str, table: str = FEATURES) -> None:
+        """Add or replace single units' features: (figure id, patent id, packed bytes), in `table` (`FEATURES`
+        or `DETAILS`)."""
         con = self._db()
         with con:
-            con.executemany("INSERT OR REPLACE INTO features VALUES(?, ?, ?, ?)",
+            con.executemany(f"INSERT OR REPLACE INTO {_table(table)} VALUES(?, ?, ?, ?)",
                             [(fid, pid, name, blob) for fid, pid, blob in rows])
 
-    def get(self, figure_ids: Sequence[str], name: str) -> dict[str, bytes]:
-        """The packed features of these figures made by the features `name` (others are absent)."""
+    def get(self, figure_ids: Sequence[str], name: str, table: str = FEATURES) -> dict[str, bytes]:
+        """The packed features of these figures made by the features `name`, from `table` (others are absent)."""
         if not figure_ids or not self.exists():
             return {}
         out: dict[str, bytes] = {}
@@ -98,9 +109,16 @@ class LocalFeatureStore:
             chunk = ids[i:i + 500]
             marks = ",".join("?" * len(chunk))
             for fid, data in self._db().execute(
-                    f"SELECT figure_id, data FROM features WHERE name=? AND figure_id IN ({marks})", [name, *chunk]):
+                    f"SELECT figure_id, data FROM {_table(table)} WHERE name=? AND figure_id IN ({marks})",
+                    [name, *chunk]):
                 out[fid] = bytes(data)
         return out
+
+    def described(self, name: str, table: str = FEATURES) -> set[str]:
+        """The figure ids that have features `name` in `table` (without reading the features)."""
+        if not self.exists():
+            return set()
+        return {f for (f,) in self._db().execute(f"SELECT figure_id FROM {_table(table)} WHERE name=?", (name,))}
 
     def features(self, name: str, after: str = "", limit: int = 500) -> list[tuple[str, str, bytes]]:
         """(figure id, patent id, packed features) by figure id after `after`, at most `limit`: the whole
@@ -165,14 +183,23 @@ class LocalFeatureStore:
         return int(n), int(top)
 
     def stats(self) -> dict[str, float]:
-        """Units with features and their mean size in bytes."""
-        if not self.exists():
-            return {"units": 0, "mean_bytes": 0.0}
-        n, total = self._db().execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM features").fetchone()
-        return {"units": int(n), "mean_bytes": total / n if n else 0.0}
+        """Units with features and their mean size in bytes, in each table (`FEATURES`, and `DETAILS` as
+        ``details_units``, ``details_mean_bytes``)."""
+        out: dict[str, float] = {}
+        for table, key in ((FEATURES, ""), (DETAILS, "details_")):
+            n, total = self._db().execute(
+                f"SELECT count(*), coalesce(sum(length(data)), 0) FROM {table}").fetchone() if self.exists() else (0, 0)
+            out |= {f"{key}units": int(n), f"{key}mean_bytes": total / n if n else 0.0}
+        return out
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()
             self._local.con = None
+
+
+def _table(table: str) -> str:
+    if table not in (FEATURES, DETAILS):
+        raise ValueError(f"no table of features {table!r}")
+    return table

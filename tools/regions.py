@@ -26,7 +26,7 @@ import numpy as np
 
 from models import keypoints, visual_words
 from runtime.services import Services
-from store.local_features import LocalFeatureStore
+from store.local_features import DETAILS, FEATURES, LocalFeatureStore
 from tools import verify
 
 log = logging.getLogger(__name__)
@@ -159,15 +159,16 @@ def candidates(services: Services, query: keypoints.Features, n: int = TOP) -> l
 
 
 def build(services: Services, progress: Progress | None = None, batch: int = 200, min_units: int | None = None) -> int:
-    """Give the index what word candidates need: every unit's local features (described from its sheet image
-    when an older ingest stored none), a vocabulary learned from them once, and every unit's words.
+    """Give the index what word candidates and verification need: every unit's local features, ORB's and SIFT's
+    (described from its sheet image when an older ingest stored none), a vocabulary learned from ORB's once, and
+    every unit's words.
     Returns the number of units given words. Progress is reported as (done, total) units. `min_units`: fewer
     units learn no vocabulary (default `MIN_UNITS`)."""
     min_units = MIN_UNITS if min_units is None else min_units
     fs = verify.feature_store(services)
     ids = [s.figure_id for s in services.store.sheets()]
-    have = set(fs.get(ids, keypoints.NAME))
-    missing = [i for i in ids if i not in have]
+    have = [fs.described(name, table) for name, table in ((keypoints.NAME, FEATURES), (keypoints.SIFT_NAME, DETAILS))]
+    missing = [i for i in ids if not all(i in h for h in have)]
     total = len(missing)
     vocab = load_vocabulary(fs)
     if vocab is not None and not vocab.name.startswith(keypoints.NAME + "/"):
@@ -177,7 +178,7 @@ def build(services: Services, progress: Progress | None = None, batch: int = 200
     else:
         total += len(fs.without_words(keypoints.NAME, vocab.name)) if vocab else 0
     done = 0
-    for i in range(0, len(missing), batch):  # an index made before local features were stored
+    for i in range(0, len(missing), batch):  # an index made before local features (or SIFT's) were stored
         chunk = missing[i:i + batch]
         verify.unit_features(services, chunk, float("inf"))
         done += len(chunk)

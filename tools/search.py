@@ -32,6 +32,7 @@ from core.errors import ToolError
 from core.filters import Filters
 from core.textnorm import QUERY_STOPWORDS, stem
 from core.types import Breakdown, Component, Hit, Patent, Sheet
+from models import keypoints
 from runtime.services import Services
 from store.index import EncoderId
 from tools import regions, views
@@ -436,7 +437,8 @@ def _verified(
     if extra:
         lists = _with_candidates(services, vector, lists, extra, filters)
         extra = [i for i in extra if i in lists["visual"]]
-    v = verification.verify(services, q, [*ranked, *extra])
+    details = verification.describe_details(picture)
+    v = verification.verify(services, {keypoints.NAME: q, keypoints.SIFT_NAME: details}, [*ranked, *extra])
     log.debug("verified %d candidates (%d by shared words) in %.0f ms", len(v.inliers), len(extra), v.seconds * 1000)
     note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details)"
             + (f"; {v.note}" if v.note else ""))

@@ -1,20 +1,20 @@
 """Spatial verification: the top candidates of an image query, re-scored by local features in one arrangement.
 
-A global descriptor confuses the sheets of one patent and similar drawings; a region cut from a sheet shares
-with that sheet many small details (line ends, junctions, hatching) *in the same geometry*. For the first
-`TOP` candidates of the fused list, and those that share most visual words with the query (`tools.regions`,
-which finds a region's sheet that the global descriptor misses), the query's ORB features (`models.keypoints`)
-are matched with the candidate's stored ones (`store.local_features`; mutual nearest neighbours,
-`keypoints.match`), and the matches that agree on one similarity transform (RANSAC) are counted. That count is
-its own modality, ``verified``, in the hit's breakdown: raw = inliers, calibrated by `CURVE` (p that the
+A global descriptor confuses the sheets of one patent and similar drawings; a region cut from a sheet shares with
+that sheet many small details (line ends, junctions, hatching) *in the same geometry*. For the first `TOP`
+candidates of the fused list, and those that share most visual words with the query (`tools.regions`, which finds
+a region's sheet that the global descriptor misses, by ORB's visual words), the query's SIFT features
+(`models.keypoints`) are matched with the candidate's stored ones (`store.local_features`; mutual nearest
+neighbours, `keypoints.match`), and the matches that agree on one similarity transform (RANSAC) are counted. That
+count is its own modality, ``verified``, in the hit's breakdown: raw = inliers, calibrated by `CURVE` (p that the
 candidate is the drawing the query was cut from, a logistic curve in log(1 + inliers) fitted on region queries of
 the sample index, bench/region_verify.py), fused with the other modalities on the calibrated scale by
 `tools.fusion`. Candidates past `TOP` are not verified and count 0 there, as any modality's absent candidates do.
 Its share of the drawing's weight is `SHARE`, or `PART_SHARE` for a part of a drawing (`footprint`) or a copy of
 one (`COPY_INLIERS`).
 
-An index made before local features were stored has none: candidates are then described from their stored
-sheet images, as many as `LAZY_SECONDS` allows per query, and written back so the next query finds them.
+An index made before local features (or SIFT's) were stored has none: candidates are then described from their
+stored sheet images, as many as `LAZY_SECONDS` allows per query, and written back so the next query finds them.
 Nothing here raises for a picture without features (blank, all black, tiny): the search goes on unverified and
 says why in the query's record.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +42,7 @@ from core.types import Sheet
 from models import keypoints, lines
 from runtime.services import Services
 from store.index import FigureStore
-from store.local_features import LocalFeatureStore
+from store.local_features import DETAILS, FEATURES, LocalFeatureStore
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +52,33 @@ LAZY_SECONDS = 1.5  # an index without stored features: time spent describing ca
 MODALITY, PATH = "verified", "local_features"
 # p(the candidate is the drawing the query was cut from | inliers), fitted by bench/region_verify.py on the
 # tuning half (A) of the whole sample index's region queries, with the candidates found by shared visual words
-# (`tools.regions`) and mutual matches (`keypoints.match`): 6930 pairs, 153 relevant; p = 0.5 at 51 inliers
-CURVE = Curve(slope=2.0448, bias=-8.0825, feature="log1p", encoder=keypoints.NAME, source="default")
+# (`tools.regions`) and mutual matches (`keypoints.match`), ORB's and SIFT's inliers added up: 8828 pairs, 167
+# relevant; p = 0.5 at 91 inliers (ORB's alone: p = 0.5 at 51)
+CURVE = Curve(slope=2.1674, bias=-9.7956, feature="log1p", encoder=keypoints.SIFT_NAME, source="default")
 # a query that covers less than `PART_FOOTPRINT` of the unit it matches best (by inliers) is a part of a drawing:
 # a global descriptor compares a part with a whole and says little there, so verification weighs `PART_SHARE`
 # of the drawing instead of `SHARE` (bench/region_verify.py: crops cover 5–52% of the unit they match best,
 # sketches of whole figures 78–112%, 10th–90th percentiles)
 PART_FOOTPRINT, PART_SHARE = 0.6, 0.7
 # the footprint is read from a best match of at least `FOOTPRINT_INLIERS` (p ≈ 0.03 on `CURVE`): a whole drawing
-# new to the index matches some unit by chance with 3–7 details (more where pages share a printed header), at a
-# similarity that maps it onto a sliver of that unit, which made it look like a part (12 also left out crops whose
-# own unit had 8–11; bench/region_verify.py)
-FOOTPRINT_INLIERS = 8
+# new to the index matches some unit by chance with a few details (more where pages share a printed header), at a
+# similarity that maps it onto a sliver of that unit, which made it look like a part (chosen as 8 on ORB's inliers
+# alone, where 12 also left out crops whose own unit had 8–11; bench/region_verify.py; kept at its p since)
+FOOTPRINT_INLIERS = 16
 # a whole drawing that some candidate verifies with at least `COPY_INLIERS` is a copy of a drawing (a sketch of a
 # figure, a scan or screenshot of a sheet): it is weighed as a part is, and counts under `COPY_INLIERS` count as
 # none (`COPY_CURVE`), so they do not reorder the candidates after it (a design's other views, when the upload is
 # an indexed view). A drawing that no candidate verifies so (a new view of a design) keeps `SHARE`
-# (bench/region_verify.py, bench/design_views.py)
+# (bench/region_verify.py, bench/design_views.py; chosen on ORB's inliers alone, and kept for ORB's and SIFT's
+# added up: at 38, the count with ORB's p, sketches of half A fell from 0.92 to 0.77)
 COPY_INLIERS = 20
 COPY_CURVE = FlooredCurve(**CURVE.model_dump(), floor=COPY_INLIERS)
 LINES_TOP = 10  # verified candidates, first of the list fused with their counts, whose lines are laid over
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
 # p(the candidate is the drawing the query was cut from, or the same drawing published again | the share of lines
-# that coincide), fitted by bench/region_verify.py on half A (1600 pairs, 184 positive); p = 0.5 at 0.694
-LINES_CURVE = Curve(slope=7.0373, bias=-4.8840, feature="raw", encoder=keypoints.NAME, source="default")
+# that coincide), fitted by bench/region_verify.py on half A (1653 pairs, 202 positive); p = 0.5 at 0.727
+LINES_CURVE = Curve(slope=6.9265, bias=-5.0351, feature="raw", encoder=keypoints.SIFT_NAME, source="default")
 # the lines count only when some candidate is likely the query's drawing (p ≥ 0.5): when none is (an upload
 # of a new drawing, another view of a design), they have nothing to tell apart, and the small differences
 # of unrelated lines would only reorder the candidates the other evidence ranked
@@ -106,14 +108,22 @@ def feature_store(services: Services) -> LocalFeatureStore:
     return fs
 
 
-def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tuple[dict[str, keypoints.Features],
-                                                                                     int, int]:
-    """Stored features of these units; those missing described from their sheet images until `deadline`
-    (and stored). Returns (features by id, how many were described, how many are left without)."""
+# what each kind of stored features is described by, and where it is kept
+_KINDS = {keypoints.NAME: (FEATURES, keypoints.describe_scaled),
+          keypoints.SIFT_NAME: (DETAILS, keypoints.describe_sift)}
+KINDS = tuple(_KINDS)  # the names of the features verification matches
+
+
+def unit_features(services: Services, ids: Sequence[str], deadline: float, names: Sequence[str] = KINDS,
+                  ) -> tuple[dict[str, dict[str, keypoints.Features]], int, int]:
+    """Stored features of these units, by features name (`names`: the visual words' ORB, verification's SIFT);
+    a unit missing any is described from its sheet image until `deadline` (read once, described by each kind it
+    lacks, and stored). Returns (features by name and id, how many units were described, how many are left
+    without some)."""
     fs = feature_store(services)
-    out = {i: keypoints.unpack(b) for i, b in fs.get(ids, keypoints.NAME).items()}
-    missing = [i for i in ids if i not in out]
-    described, rows, drawn = 0, [], []
+    out = {n: {i: keypoints.unpack(b) for i, b in fs.get(ids, n, _KINDS[n][0]).items()} for n in names}
+    missing = [i for i in ids if any(i not in out[n] for n in names)]
+    described, rows, drawn = 0, {n: [] for n in names}, []
     if missing:
         sheets = services.store.sheets_by_id(missing)
         for i in missing:
@@ -122,17 +132,20 @@ def unit_features(services: Services, ids: Sequence[str], deadline: float) -> tu
             arr = unit_array(services.store, sheets[i])
             if arr is None:
                 continue
-            out[i] = f = keypoints.describe_scaled(arr)
-            rows.append((i, sheets[i].patent_id, keypoints.pack(f)))
+            for n in names:
+                if i not in out[n]:
+                    out[n][i] = f = _KINDS[n][1](arr)
+                    rows[n].append((i, sheets[i].patent_id, keypoints.pack(f)))
             drawn.append((i, sheets[i].patent_id, lines.pack(arr)))
             described += 1
-    if rows:
+    if described:
         try:
-            fs.put(rows, keypoints.NAME)
+            for n in names:
+                fs.put(rows[n], n, _KINDS[n][0])
             fs.put_lines(drawn)
         except Exception as e:  # noqa: BLE001 - a read-only index still verifies, it only does not remember
-            log.info("could not keep the local features of %d figures: %s", len(rows), e)
-    return out, described, len(ids) - len(out)
+            log.info("could not keep the local features of %d figures: %s", described, e)
+    return out, described, sum(1 for i in ids if any(i not in out[n] for n in names))
 
 
 def query_picture(img: Image.Image) -> np.ndarray:
@@ -142,26 +155,35 @@ def query_picture(img: Image.Image) -> np.ndarray:
 
 
 def describe_picture(picture: np.ndarray) -> keypoints.Features:
-    """The local features of a `query_picture`, for `verify` and for word candidates (`tools.regions`)."""
+    """The ORB features of a `query_picture`, for word candidates (`tools.regions`) and `verify`."""
     return keypoints.describe_query_picture(picture)
 
 
-def verify(services: Services, q: keypoints.Features, candidates: Sequence[str]) -> Verification:
-    """Inliers of the query's features against each candidate (see the module docstring)."""
+def describe_details(picture: np.ndarray) -> keypoints.Features:
+    """The SIFT features of a `query_picture`, for `verify`."""
+    return keypoints.describe_query_sift(picture)
+
+
+def verify(services: Services, queries: Mapping[str, keypoints.Features], candidates: Sequence[str]) -> Verification:
+    """Inliers of the query's features against each candidate's, by kind (`queries`: features name → the query's
+    ORB features, `describe_picture`, and SIFT's, `describe_details`), added up; the similarity is the one of
+    the kind with more inliers (see the module docstring)."""
     t0 = time.perf_counter()
     v = Verification()
-    v.query_features = len(q)
-    if len(q) < keypoints.MIN_MATCHES:
+    v.query_features = max((len(q) for q in queries.values()), default=0)
+    if v.query_features < keypoints.MIN_MATCHES:
         v.note = "not verified: the picture has too few distinct details (blank, flat or tiny)"
         v.seconds = time.perf_counter() - t0
         return v
-    feats, v.described, v.skipped = unit_features(services, candidates, t0 + LAZY_SECONDS)
-    for i in candidates:
-        if i in feats:
-            m = keypoints.match(q, feats[i])
-            v.inliers[i] = m.inliers
-            if m.model is not None:
-                v.models[i] = m.model
+    feats, v.described, v.skipped = unit_features(services, candidates, t0 + LAZY_SECONDS, list(queries))
+    best: dict[str, int] = {}
+    for name, q in queries.items():
+        for i in candidates:
+            if i in feats[name]:
+                m = keypoints.match(q, feats[name][i])
+                v.inliers[i] = v.inliers.get(i, 0) + m.inliers
+                if m.model is not None and m.inliers > best.get(i, 0):
+                    v.models[i], best[i] = m.model, m.inliers
     if v.skipped:
         v.note = f"{v.skipped} of the first {len(candidates)} candidates not verified (no stored local features)"
     v.seconds = time.perf_counter() - t0

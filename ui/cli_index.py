@@ -245,7 +245,8 @@ def _build_word_index(services: Services) -> None:
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="figure", desc="visual words", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=total, unit="figure", desc="local features, visual words", file=sys.stderr,
+                       dynamic_ncols=True)
         bar.total = total
         bar.update(done - bar.n)
 
