@@ -17,7 +17,7 @@ from bench.query_latency_text import copy_real, pad, read_source
 from ingest.pipeline import ingest_paths
 from models import keypoints, visual_words
 from store.index import VISUAL, FigureStore
-from store.local_features import LocalFeatureStore
+from store.local_features import DETAILS, FILENAME, LocalFeatureStore
 from tests.conftest import INDEX_DOCS, fake_services
 from tools import regions, verify
 from tools.search import search_image
@@ -86,6 +86,32 @@ def test_a_vocabulary_of_older_features_is_learned_again(worded, tmp_path):
         assert vocab is not None and vocab.name.startswith(keypoints.NAME + "/") and vocab.name != older
         assert set(dict(LocalFeatureStore(root).all_words(vocab.name))) == set(ids)
         assert LocalFeatureStore(root).all_words(older) == []
+    finally:
+        copy.close()
+
+
+def test_an_index_from_before_sift_is_given_it_by_the_next_build(worded, tmp_path):
+    """An index whose units have ORB's features and words but not verification's SIFT features (made before they
+    were stored) gets them for every unit the next time it is built, described from the sheet images as ingest
+    describes them; its ORB features, vocabulary and words stay as they were."""
+    services, _, _ = worded
+    root = tmp_path / "index"
+    shutil.copytree(services.store.root, root)
+    fs = LocalFeatureStore(root)
+    ids = [s.figure_id for s in services.store.sheets()]
+    kept = fs.get(ids, keypoints.SIFT_NAME, DETAILS)
+    orb = fs.get(ids, keypoints.NAME)
+    with sqlite3.connect(root / FILENAME) as con:
+        con.execute("DELETE FROM details")
+    assert fs.described(keypoints.SIFT_NAME, DETAILS) == set()
+    copy = fake_services(root)
+    try:
+        steps: list[tuple[int, int]] = []
+        assert regions.build(copy, lambda d, t: steps.append((d, t)), min_units=10) == 0  # the words were there
+        assert steps and steps[-1] == (len(ids), len(ids))
+        again = LocalFeatureStore(root).get(ids, keypoints.SIFT_NAME, DETAILS)
+        assert again == kept  # as ingest described them
+        assert LocalFeatureStore(root).get(ids, keypoints.NAME) == orb
     finally:
         copy.close()
 
