@@ -3,15 +3,15 @@
 A global descriptor confuses the sheets of one patent and similar drawings; a region cut from a sheet shares with
 that sheet many small details (line ends, junctions, hatching) *in the same geometry*. For the first `TOP`
 candidates of the fused list, and those that share most visual words with the query (`tools.regions`, which finds
-a region's sheet that the global descriptor misses, by ORB's visual words), the query's SIFT features
+a region's sheet that the global descriptor misses, by ORB's visual words), the query's ORB and SIFT features
 (`models.keypoints`) are matched with the candidate's stored ones (`store.local_features`; mutual nearest
-neighbours, `keypoints.match`), and the matches that agree on one similarity transform (RANSAC) are counted. That
-count is its own modality, ``verified``, in the hit's breakdown: raw = inliers, calibrated by `CURVE` (p that the
-candidate is the drawing the query was cut from, a logistic curve in log(1 + inliers) fitted on region queries of
-the sample index, bench/region_verify.py), fused with the other modalities on the calibrated scale by
-`tools.fusion`. Candidates past `TOP` are not verified and count 0 there, as any modality's absent candidates do.
-Its share of the drawing's weight is `SHARE`, or `PART_SHARE` for a part of a drawing (`footprint`) or a copy of
-one (`COPY_INLIERS`).
+neighbours, `keypoints.match`), each kind's matches that agree on one similarity transform (RANSAC) are counted,
+and the two counts are added up. That count is its own modality, ``verified``, in the hit's breakdown: raw =
+inliers, calibrated by `CURVE` (p that the candidate is the drawing the query was cut from, a logistic curve in
+log(1 + inliers) fitted on region queries of the sample index, bench/region_verify.py), fused with the other
+modalities on the calibrated scale by `tools.fusion`. Candidates past `TOP` are not verified and count 0 there,
+as any modality's absent candidates do. Its share of the drawing's weight is `SHARE`, or `PART_SHARE` for a part
+of a drawing (`footprint`) or a copy of one (`COPY_INLIERS`).
 
 An index made before local features (or SIFT's) were stored has none: candidates are then described from their
 stored sheet images, as many as `LAZY_SECONDS` allows per query, and written back so the next query finds them.
