@@ -33,7 +33,7 @@ unit first for 144 of 172 queries of half A and 124 of 188 of half B, where ORB 
 a drawn part: 35 of 40 instead of 23; sketches: 32 instead of 36). Over the product's candidates, ORB and SIFT
 added up found 138 and 122, SIFT 134 and 110, ORB 118 and 103. Plain SIFT, 500 keypoints a unit, or 1000 a
 query did no better. A unit's SIFT features cost 132 bytes a keypoint (~76 KB a unit on the sample: fewer than
-1000 keypoints on sparse drawings) and 80–90 ms to describe; a match ~2 ms.
+1000 keypoints on sparse drawings) and ~100 ms to describe; a match ~1 ms (`_mutual_sift`).
 """
 
 from __future__ import annotations
