@@ -16,7 +16,7 @@ in-memory tables and the word index built, one unmeasured query first):
   features`` (ORB of the picture), ``word candidates`` (`tools.regions.candidates`), ``word candidates
   scored`` (`_with_candidates`), ``verification`` (`tools.verify.verify`: reading the candidates' stored
   features and matching them), ``hits``;
-- after a write: the word index's build (`tools.regions.word_index`, from ``local_features.sqlite``: what the
+- after a write: the word indexes' build (`tools.regions.word_index`, from ``local_features.sqlite``: what the
   first image query pays after units were removed) and the first query after the index changed; the first
   query after a patent's units were added (10 units' words: they join the built index beside it); and after a
   patent was ingested again (10 units' words written again: beside it too, their old words masked).
@@ -79,6 +79,8 @@ class LocalSource:
     words: dict[str, bytes]
     lines: dict[str, bytes]  # each unit's lines (`models.lines`), kept or read from its sheet image
     details: dict[str, bytes]  # each unit's SIFT features (verification's), kept or described from its sheet image
+    detail_vocabulary: tuple[str, bytes] | None = None  # the vocabulary of SIFT's words, and each unit's words
+    detail_words: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 def read_local(src: FigureStore) -> LocalSource:
@@ -97,7 +99,9 @@ def read_local(src: FigureStore) -> LocalSource:
         pictures = {f: a for f, s in sheets.items() if (a := tools.verify.unit_array(src, s)) is not None}
         drawn = {f: unit_lines.pack(a) for f, a in pictures.items() if f not in kept}
         described = {f: keypoints.pack(keypoints.describe_sift(a)) for f, a in pictures.items() if f not in details}
-        return LocalSource(vocab, features, dict(fs.all_words(vocab[0])), kept | drawn, details | described)
+        dvocab = fs.vocabulary(DETAILS)
+        return LocalSource(vocab, features, dict(fs.all_words(vocab[0])), kept | drawn, details | described,
+                           dvocab, dict(fs.all_words(dvocab[0], DETAILS)) if dvocab else {})
     finally:
         fs.close()
 
@@ -109,6 +113,8 @@ class LocalCopier:
     def __init__(self, root: Path, source: LocalSource) -> None:
         self.fs, self.source = LocalFeatureStore(root), source
         self.fs.set_vocabulary(*source.vocabulary)
+        if source.detail_vocabulary:
+            self.fs.set_vocabulary(*source.detail_vocabulary, DETAILS)
 
     def copy_real(self, sheets: list[Sheet]) -> None:
         self._put([(s.figure_id, s.patent_id, s.figure_id) for s in sheets])
@@ -125,6 +131,10 @@ class LocalCopier:
         self.fs.put_lines([(f, p, self.source.lines[o]) for f, p, o in units if o in self.source.lines])
         self.fs.put([(f, p, self.source.details[o]) for f, p, o in units if o in self.source.details],
                     keypoints.SIFT_NAME, DETAILS)
+        if self.source.detail_vocabulary:
+            words = self.source.detail_words
+            self.fs.put_words([(f, p, words[o]) for f, p, o in units if o in words],
+                              self.source.detail_vocabulary[0], DETAILS)
 
 
 # ---------------------------------------------------------------- queries
@@ -181,14 +191,21 @@ def measure(services: Any, pictures: list[tuple[str, Image.Image]], filters: dic
     fs = tools.verify.feature_store(services)
     out: dict = {"figures": len(store._table(VISUAL) or []), "local_features": fs.stats()["units"],
                  "filters": {}}
-    # after a write: the word index rebuilt from local_features.sqlite, then a first query with cold caches
-    services.extras.pop("word_index", None)
+    # after a write: the word indexes (ORB's, SIFT's) rebuilt from local_features.sqlite, then a first query with
+    # cold caches
+    keys = ("word_index", f"word_index:{DETAILS}")
+    for key in keys:
+        services.extras.pop(key, None)
     t = time.perf_counter()
     index = tools.regions.word_index(services)
+    details = tools.regions.word_index(services, DETAILS)
     out["word_index"] = {"build_s": round(time.perf_counter() - t, 2), "units": len(index.ids) if index else 0,
-                         "mb": round(index.nbytes() / 1e6, 1) if index else 0.0}
+                         "mb": round(index.nbytes() / 1e6, 1) if index else 0.0,
+                         "sift_units": len(details.ids) if details else 0,
+                         "sift_mb": round(details.nbytes() / 1e6, 1) if details else 0.0}
     store._cache.clear()
-    services.extras.pop("word_index", None)  # a write that removed units: the whole index rebuilt
+    for key in keys:  # a write that removed units: the whole indexes rebuilt
+        services.extras.pop(key, None)
     t = time.perf_counter()
     search_image(services, pictures[0][1], k=K)
     out["first_query_after_write_ms"] = round((time.perf_counter() - t) * 1000)
@@ -306,7 +323,7 @@ def format_report(r: dict) -> str:
              "Filters: " + "; ".join(f"{k} {v or '-'} ({r['selectivity'][k]:.0%} pass)"
                                      for k, v in r["filters"].items()),
              "", "| figures | " + " | ".join(f"{n}: wall p50 / p95 ms | {n}: CPU p50 / p95 ms" for n in names)
-             + " | word index build s (units, MB) | first query after a write ms | after a patent added ms "
+             + " | word indexes build s (units, MB ORB + SIFT) | first query after a write ms | after a patent added ms "
              "| after a patent ingested again ms |",
              "|---|" + "---|---|" * len(names) + "---|---|---|---|"]
     for lv in r["levels"]:
@@ -317,7 +334,7 @@ def format_report(r: dict) -> str:
                       f"{f['cpu']['p50_ms']:.0f} / {f['cpu']['p95_ms']:.0f}"]
         wi = lv["word_index"]
         lines.append(f"| {lv['figures']:,} | " + " | ".join(cells)
-                     + f" | {wi['build_s']} ({wi['units']:,}, {wi['mb']}) | {lv['first_query_after_write_ms']} | "
+                     + f" | {wi['build_s']} ({wi['units']:,}, {wi['mb']} + {wi.get('sift_mb', 0)}) | {lv['first_query_after_write_ms']} | "
                      f"{lv.get('first_query_after_a_patent_added_ms', '')} | "
                      f"{lv.get('first_query_after_a_patent_again_ms', '')} |")
     lines += ["", "Where the time goes: ms per query (mean) inside each step (`encode + turn choice` holds `encode`; "

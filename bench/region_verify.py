@@ -16,7 +16,7 @@ A used to fit the verified curve and choose the weight, B held out):
   in the drawing's bounds and some hold a single line at the edge of a sheet, which no keypoint describes.
 
 Each query runs once through `tools.search.search_image` with k = the most candidates verified (the global
-descriptor's `tools.verify.TOP` and the shared visual words' `tools.regions.TOP`):
+descriptor's `tools.verify.TOP`, ORB's visual words' `tools.regions.TOP` and SIFT's `DETAILS_TOP`):
 the hits then hold every verified candidate with its visual and verified scores, so "before" (the fused
 visual ranking, P@1 = its first hit) and "after" with any weight are both read from the same breakdowns.
 
@@ -30,7 +30,7 @@ strictly, it reports P@1 with a family member's same drawing counted as found (a
 priority number with the query's, showing one of the same FIG numbers, or on the same sheet number when neither
 has FIG numbers: the same drawing published again), and the recall of the verified candidates (the own unit
 among them).
-An index without the vocabulary of visual words is given one first (`tools.regions.build`, timed).
+An index without the vocabularies of visual words is given them first (`tools.regions.build`, timed).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def same_drawing(services) -> dict[str, set[str]]:
     return out
 
 
-def run(services, qs: list[dict], words_top: int) -> list[dict]:
+def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict]:
     rows = []
     copies = same_drawing(services)
     laying, spent = verify.overlaid, []
@@ -230,7 +230,8 @@ def run(services, qs: list[dict], words_top: int) -> list[dict]:
         family = {c for r in q["relevant"] for c in copies.get(r, set())}
         t0 = time.perf_counter()
         spent.clear()
-        hits = search_image(services, q["image"], k=verify.TOP + max(words_top, regions.TOP), words_top=words_top)
+        hits = search_image(services, q["image"], k=verify.TOP + max(words_top, regions.TOP) + details_top,
+                            words_top=words_top, details_top=details_top)
         total = time.perf_counter() - t0
         cands = [{"id": h.figure_id, "rel": h.figure_id in q["relevant"], "fam": h.figure_id in family,
                   "vis": (h.breakdown.modalities["visual"].calibrated or 0.0) if "visual" in h.breakdown.modalities
@@ -309,7 +310,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=Path, help="also write every query's candidates (JSON, ~1 MB) here")
     ap.add_argument("--out", default="region_verify_words.txt", help="the results file's name in bench/results")
     ap.add_argument("--no-words", action="store_true", help="verify the global descriptor's candidates only (before)")
-    ap.add_argument("--words-top", type=int, default=regions.TOP, help="candidates by shared visual words")
+    ap.add_argument("--words-top", type=int, default=regions.TOP, help="candidates by shared visual words (ORB's)")
+    ap.add_argument("--details-top", type=int, default=regions.DETAILS_TOP, help="candidates by SIFT's visual words")
     ap.add_argument("--lines-top", type=int, default=verify.LINES_TOP,
                     help="lay this many verified candidates over each query (more than the product, to compare)")
     args = ap.parse_args()
@@ -341,20 +343,22 @@ def main() -> None:
     for arr in scaled:
         keypoints.describe_sift(arr)
     sift_ms = (time.perf_counter() - t1) / len(pics) * 1000
-    words_ms = 0.0
-    if (vocab := regions.load_vocabulary(verify.feature_store(services))) is not None:
-        feats = [keypoints.describe_unit(p, u.width or p.width, u.height or p.height) for u, p in pics]
-        t1 = time.perf_counter()
-        for f in feats:
-            visual_words.words(vocab, f)
-        words_ms = (time.perf_counter() - t1) / len(feats) * 1000
+    words_ms = {}  # assigning a unit's words, by kind
+    for kind in regions.KINDS:
+        if (vocab := regions.load_vocabulary(verify.feature_store(services), kind.table)) is not None:
+            feats = [keypoints.describe_unit(p, u.width or p.width, u.height or p.height) if kind is regions.ORB
+                     else keypoints.describe_sift(a) for (u, p), a in zip(pics, scaled, strict=True)]
+            t1 = time.perf_counter()
+            for f in feats:
+                visual_words.words(vocab, f)
+            words_ms[kind.table] = (time.perf_counter() - t1) / len(feats) * 1000
     qs = queries(services, args.per_kind)
     print(f"{len(units)} units; {described} described in {backfill:.1f} s; {worded} given words in {words_s:.1f} s; "
           f"{len(qs)} queries", flush=True)
-    index = regions.word_index(services)
+    indexes = [(k, i) for k in regions.KINDS if (i := regions.word_index(services, k.table)) is not None]
     search_image(services, qs[0]["image"], k=5)  # warm the models and tables
-    words_top = 0 if args.no_words else args.words_top
-    rows = run(services, qs, words_top)
+    words_top, details_top = (0, 0) if args.no_words else (args.words_top, args.details_top)
+    rows = run(services, qs, words_top, details_top)
     slope, bias = verify.CURVE.slope, verify.CURVE.bias
     if args.fit:
         xs = [feature("log1p", c["inl"]) for r in rows if r["half"] == "A" for c in r["cands"] if c["inl"] is not None]
@@ -379,8 +383,9 @@ def main() -> None:
              f"{keypoints.NAME}: {stats['mean_bytes']:.0f} bytes per unit, {describe_ms:.0f} ms per unit to describe; "
              f"{keypoints.SIFT_NAME}: {stats['details_mean_bytes']:.0f} bytes per unit, {sift_ms:.0f} ms",
              f"visual words: {worded} units given words in {words_s:.1f} s (vocabulary learned if none); "
-             + (f"{index.vocabulary.name}, in-memory index {index.nbytes() / len(index.ids):.0f} bytes per unit, "
-                f"{words_ms:.0f} ms per unit to assign" if index else "no vocabulary"),
+             + ("; ".join(f"{index.vocabulary.name}, in-memory index {index.nbytes() / len(index.ids):.0f} bytes per "
+                          f"unit, {words_ms.get(k.table, 0):.0f} ms per unit to assign" for k, index in indexes)
+                or "no vocabulary"),
              f"verified curve: slope {slope:.4f} bias {bias:.4f} on log(1 + inliers); top {verify.TOP} verified",
              f"lines curve: slope {ovl[0]:.4f} bias {ovl[1]:.4f} on the share of lines that coincide; the first "
              f"{product_top} verified candidates laid over (the run laid {args.lines_top} over)",
@@ -391,7 +396,8 @@ def main() -> None:
              f"product: verification at {verify.PART_SHARE} of the drawing's weight where the query is a part of "
              f"its best match (covers less than {verify.PART_FOOTPRINT:.0%} of it) or a copy of one (a candidate has "
              f"{verify.COPY_INLIERS} inliers or more), else {verify.SHARE}, as search does; word candidates: "
-             f"{words_top}; family: P@1 with a family member's copy of the drawing counted, before → product; "
+             f"{words_top} by ORB's words, {details_top} by SIFT's; family: P@1 with a family member's copy of the "
+             "drawing counted, before → product; "
              "recall: the own unit among the verified candidates", "",
              "query | half | n | before | no lines | " + " | ".join(f"after {s}" for s in shares)
              + " | product | family | recall"]
@@ -427,8 +433,9 @@ def main() -> None:
             lines.append(f"  n = {n}: {means[0]:.3f} / {means[1]:.3f}")
     timing = []  # warm k=10 queries: the product before, with views, with verification, and with the lines laid over
     laid, verify.LINES_FOUND = product_top, product_found
-    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0}, {"words_top": words_top, "lines": 0},
-               {"words_top": words_top}):
+    for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0},
+               {"words_top": words_top, "details_top": details_top, "lines": 0},
+               {"words_top": words_top, "details_top": details_top}):
         kw = dict(kw)
         verify.LINES_TOP = kw.pop("lines", laid)
         ts = []
@@ -442,7 +449,7 @@ def main() -> None:
     secs = np.array([r["seconds"] for r in rows])
     lines += ["", (f"the lines laid over added per query: mean {ms.mean():.0f} ms, p95 {np.percentile(ms, 95):.0f} ms; "
                    if ms.any() else "") +
-              f"whole image query (k={verify.TOP + regions.TOP}): mean {secs.mean():.2f} s, "
+              f"whole image query (k={verify.TOP + regions.TOP + details_top}): mean {secs.mean():.2f} s, "
               f"p95 {np.percentile(secs, 95):.2f} s", "",
               "warm image query, k=10, 20 region queries: median / p95 seconds"]
     lines += [f"  {kw or 'default (views + verification)'}: {med:.3f} / {p95:.3f}" for kw, med, p95 in timing]

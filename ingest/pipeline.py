@@ -44,7 +44,7 @@ from ingest.read import Blob, blob_of
 from models import keypoints, visual_words
 from runtime.services import Services
 from store.index import FIGURE_PASSAGES_FLAG, FigureStore
-from store.local_features import LocalFeatureStore
+from store.local_features import DETAILS, FEATURES, LocalFeatureStore
 
 __all__ = ["DocResult", "IngestReport", "ingest_paths", "make_passages", "source_signature"]
 
@@ -177,15 +177,16 @@ def _write(store: FigureStore, prep: Prepared, force: bool) -> DocResult:
 def _put_local_features(fs: LocalFeatureStore, patent_id: str, blobs: dict[str, bytes],
                         unit_lines: dict[str, bytes], details: dict[str, bytes]) -> None:
     """A patent's local features (ORB's, and verification's SIFT `details`) and its units' lines, and their visual
-    words under the index's vocabulary once it has one (`tools.regions` learns it and gives the units written
-    before it theirs)."""
+    words under the index's vocabularies once it has them (`tools.regions` learns them and gives the units written
+    before them theirs)."""
     fs.put_patent(patent_id, keypoints.NAME, blobs, unit_lines, (keypoints.SIFT_NAME, details))
-    row = fs.vocabulary()
-    if row is None:
-        return
-    vocab = visual_words.unpack_vocabulary(row[1], row[0])
-    fs.put_words([(fid, patent_id, visual_words.pack(visual_words.words(vocab, keypoints.unpack(blob))))
-                  for fid, blob in blobs.items()], vocab.name)
+    for table, name, feats in ((FEATURES, keypoints.NAME, blobs), (DETAILS, keypoints.SIFT_NAME, details)):
+        row = fs.vocabulary(table)
+        if row is None or not row[0].startswith(name + "/"):  # none yet, or of older features: `build` learns it
+            continue
+        vocab = visual_words.unpack_vocabulary(row[1], row[0])
+        fs.put_words([(fid, patent_id, visual_words.pack(visual_words.words(vocab, keypoints.unpack(blob))))
+                      for fid, blob in feats.items()], vocab.name, table)
 
 
 DocRef = Path | Member  # a document on disk, or a member of a weekly bundle

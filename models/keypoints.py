@@ -266,7 +266,7 @@ def _mutual_sift(query: Features, unit: Features) -> tuple[np.ndarray, np.ndarra
     """SIFT's matches, as `_mutual`'s, by L2 between RootSIFT descriptors. They are unit vectors, so one matrix
     product gives every distance (squared: 2 − 2 cos), both ways: 0.8 ms a match here, where OpenCV's brute-force
     matcher took 3–5 ms."""
-    sim = _root(query.descriptors) @ _root(unit.descriptors).T
+    sim = rootsift(query.descriptors) @ rootsift(unit.descriptors).T
     rows = np.arange(len(sim))
     first, back = sim.argmax(axis=1), sim.argmax(axis=0)
     best = sim[rows, first]
@@ -277,7 +277,7 @@ def _mutual_sift(query: Features, unit: Features) -> tuple[np.ndarray, np.ndarra
     return rows[keep], first[keep]
 
 
-def _root(desc: np.ndarray) -> np.ndarray:
+def rootsift(desc: np.ndarray) -> np.ndarray:
     """RootSIFT: SIFT descriptors L1-normalised and square-rooted, so that L2 compares them as the Hellinger
     kernel does (Arandjelović & Zisserman 2012); each is a unit vector."""
     d = desc.astype(np.float32)

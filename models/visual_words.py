@@ -1,4 +1,4 @@
-"""Visual words: ORB's binary descriptors quantised to a vocabulary, so a region finds its sheet by shared details.
+"""Visual words: local descriptors quantised to a vocabulary, so a region finds its sheet by shared details.
 
 A global descriptor of a crop does not resemble the whole sheet's, so an image query's own sheet is often not
 among the candidates that spatial verification (`tools.verify`) sees. A crop does share many *local* details
@@ -11,6 +11,14 @@ The vocabulary is learned from the index's own stored features (`learn`), once; 
 corner, a line end, a junction or a hatch, so centres learned on some hundreds of sheets serve later ones.
 A query's descriptor is also given the other words within `SOFT_BITS` of its nearest (at most `SOFT_K`), as
 quantisation splits near-identical details between neighbouring words (multiple assignment).
+
+Verification's SIFT features (`keypoints.SIFT_NAME`) have words of their own (`learn_details`): their
+RootSIFT descriptors (unit vectors) quantised by spherical k-means, each descriptor's word the centre of the
+largest cosine. ORB's corners change with the scale of thin lines, SIFT's blobs much less, so a
+half-resolution region finds its sheet by SIFT's words where ORB's miss it. On the 360 region and sketch
+queries of bench/region_verify.py, the own unit was among the candidates (the global descriptor's 40 and ORB's
+words' 40) for 331; with SIFT's words' first 20 also, for 346 (40: 349). A SIFT query descriptor takes its
+nearest word only: with the other words within 0.05 of cosine too, fewer own units were found (348 against 349).
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ SOFT_K, SOFT_BITS = 3, 8  # a query descriptor's words: its nearest, and up to S
 
 @dataclass
 class Vocabulary:
-    """k binary centres (k × 32 bytes) with the name they are stored and checked by."""
+    """k centres with the name they are stored and checked by: ORB's binary (k × 32 bytes, uint8), SIFT's unit
+    vectors in RootSIFT's space (k × 128, float16)."""
 
     centres: np.ndarray
     name: str
@@ -50,6 +59,10 @@ def vocabulary_size(n_descriptors: int) -> int:
 
 def vocabulary_name(k: int) -> str:
     return f"{keypoints.NAME}/kmaj-{k}-v1"
+
+
+def details_vocabulary_name(k: int) -> str:
+    return f"{keypoints.SIFT_NAME}/kmeans-{k}-v1"
 
 
 def _nearest(centres: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
@@ -83,19 +96,48 @@ def learn(descriptors: np.ndarray, seed: int = 0) -> Vocabulary:
     return Vocabulary(centres.astype(np.uint8), vocabulary_name(k))
 
 
+def learn_details(descriptors: np.ndarray, seed: int = 0) -> Vocabulary:
+    """A vocabulary of SIFT's words learned by spherical k-means (mini-batch) from these SIFT descriptors (n × 128
+    bytes, a sample of the index's), compared as RootSIFT."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    rng = np.random.default_rng(seed)
+    if len(descriptors) > SAMPLE:
+        descriptors = descriptors[rng.choice(len(descriptors), SAMPLE, replace=False)]
+    k = vocabulary_size(len(descriptors))
+    if len(descriptors) < k:
+        raise ValueError(f"{len(descriptors)} descriptors cannot make a vocabulary of {k} words")
+    km = MiniBatchKMeans(k, batch_size=4096, n_init="auto", max_iter=20, random_state=seed)  # k-means++, once
+    centres = km.fit(keypoints.rootsift(descriptors)).cluster_centers_
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True) + 1e-9
+    return Vocabulary(centres.astype(np.float16), details_vocabulary_name(k))
+
+
+def _nearest_root(centres: np.ndarray, descriptors: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """Each SIFT descriptor's word: the centre of the largest cosine with its RootSIFT."""
+    c = centres.astype(np.float32).T
+    root = keypoints.rootsift(descriptors)
+    return np.concatenate([(root[i:i + batch] @ c).argmax(axis=1) for i in range(0, len(root), batch)])
+
+
 def words(vocab: Vocabulary, f: keypoints.Features) -> np.ndarray:
     """Each descriptor's nearest word (uint16, in the features' order): what is stored for an indexed unit."""
     if not len(f):
         return np.zeros(0, dtype=np.uint16)
+    if vocab.centres.dtype != np.uint8:
+        return _nearest_root(vocab.centres, f.descriptors).astype(np.uint16)
     return _nearest(vocab.centres, f.descriptors).astype(np.uint16)
 
 
 def query_words(vocab: Vocabulary, f: keypoints.Features) -> np.ndarray:
-    """A query's words: each descriptor's nearest, and its next nearest within `SOFT_BITS` of it."""
+    """A query's words: each descriptor's nearest, and its next nearest within `SOFT_BITS` of it (ORB's; SIFT's
+    nearest only)."""
     import cv2
 
     if not len(f):
         return np.zeros(0, dtype=np.uint16)
+    if vocab.centres.dtype != np.uint8:
+        return words(vocab, f)
     out: list[int] = []
     for ms in cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(f.descriptors, vocab.centres, k=SOFT_K):
         if ms:
@@ -112,8 +154,13 @@ def unpack(blob: bytes) -> np.ndarray:
 
 
 def pack_vocabulary(vocab: Vocabulary) -> bytes:
-    return vocab.centres.astype(np.uint8).tobytes()
+    """ORB's centres as bytes (32 a word), SIFT's as little-endian float16 (256 a word)."""
+    if vocab.centres.dtype == np.uint8:
+        return vocab.centres.tobytes()
+    return vocab.centres.astype("<f2").tobytes()
 
 
 def unpack_vocabulary(blob: bytes, name: str) -> Vocabulary:
+    if name.startswith(keypoints.SIFT_NAME + "/"):
+        return Vocabulary(np.frombuffer(blob, dtype="<f2").reshape(-1, keypoints.SIFT_BYTES).astype(np.float16), name)
     return Vocabulary(np.frombuffer(blob, dtype=np.uint8).reshape(-1, keypoints.DESC_BYTES).copy(), name)

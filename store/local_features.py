@@ -1,15 +1,15 @@
 """Each indexed unit's local features (`models.keypoints`), kept beside the index for spatial verification.
 
 One small SQLite file in the index folder, ``local_features.sqlite``: a row per figure id with its patent
-id, the features' name and the packed bytes, in two tables: ``features`` (ORB, the visual words' features) and
-``details`` (SIFT, what verification matches); the vocabulary of visual words learned from them
-(`models.visual_words`, one row) and each unit's words under it (2 bytes a keypoint), which
-`tools.regions` reads into an inverted index; and each unit's lines at the scale of its features
-(`models.lines`, a two-tone PNG), which verification lays over a query's without decoding the sheet. It is
-apart from ``patfig.sqlite`` so that the index's own schema and transactions stay as they are, and an index
-made before it simply has no such file (search then describes candidates, and reads their lines, from their
-stored sheet images, `tools.verify`). A patent's rows are replaced whole
-when it is written again; rows of a deleted patent are never asked for (queries only name complete units).
+id, the features' name and the packed bytes, in two tables: ``features`` (ORB) and ``details`` (SIFT, what
+verification matches); for each of the two, a vocabulary of visual words learned from them
+(`models.visual_words`; ``vocabulary`` and ``detail_vocabulary``, one row each) and each unit's words under it
+(2 bytes a keypoint; ``words`` and ``detail_words``), which `tools.regions` reads into inverted indexes; and
+each unit's lines at the scale of its features (`models.lines`, a two-tone PNG), which verification lays over a
+query's without decoding the sheet. It is apart from ``patfig.sqlite`` so that the index's own schema and
+transactions stay as they are, and an index made before it simply has no such file (search then describes
+candidates, and reads their lines, from their stored sheet images, `tools.verify`). A patent's rows are replaced
+whole when it is written again; rows of a deleted patent are never asked for (queries only name complete units).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 FILENAME = "local_features.sqlite"
-FEATURES, DETAILS = "features", "details"  # the tables of packed features: the words' (ORB), verification's (SIFT)
+FEATURES, DETAILS = "features", "details"  # the tables of packed features: ORB's and SIFT's
+# a table of features → the tables of its vocabulary and of the units' words under it
+_WORDS = {FEATURES: ("vocabulary", "words"), DETAILS: ("detail_vocabulary", "detail_words")}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS features(
     figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL);
@@ -32,6 +34,10 @@ CREATE TABLE IF NOT EXISTS vocabulary(name TEXT PRIMARY KEY, data BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS words(
     figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, vocabulary TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS words_patent ON words(patent_id);
+CREATE TABLE IF NOT EXISTS detail_vocabulary(name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS detail_words(
+    figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, vocabulary TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS detail_words_patent ON detail_words(patent_id);
 CREATE TABLE IF NOT EXISTS lines(figure_id TEXT PRIMARY KEY, patent_id TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS lines_patent ON lines(patent_id);
 """
@@ -63,7 +69,7 @@ class LocalFeatureStore:
         verification's features (`details`: their name, and figure id → packed bytes)."""
         con = self._db()
         with con:
-            for table in (FEATURES, DETAILS, "words", "lines"):
+            for table in (FEATURES, DETAILS, "words", "detail_words", "lines"):
                 con.execute(f"DELETE FROM {table} WHERE patent_id=?", (patent_id,))
             con.executemany("INSERT OR REPLACE INTO features VALUES(?, ?, ?, ?)",
                             [(fid, patent_id, name, blob) for fid, blob in blobs.items()])
@@ -120,66 +126,73 @@ class LocalFeatureStore:
             return set()
         return {f for (f,) in self._db().execute(f"SELECT figure_id FROM {_table(table)} WHERE name=?", (name,))}
 
-    def features(self, name: str, after: str = "", limit: int = 500) -> list[tuple[str, str, bytes]]:
-        """(figure id, patent id, packed features) by figure id after `after`, at most `limit`: the whole
-        table read in pages."""
+    def features(self, name: str, after: str = "", limit: int = 500, table: str = FEATURES,
+                 ) -> list[tuple[str, str, bytes]]:
+        """(figure id, patent id, packed features) from `table` by figure id after `after`, at most `limit`: the
+        whole table read in pages."""
         if not self.exists():
             return []
         return [(f, p, bytes(d)) for f, p, d in self._db().execute(
-            "SELECT figure_id, patent_id, data FROM features WHERE name=? AND figure_id>? ORDER BY figure_id "
-            "LIMIT ?", (name, after, limit))]
+            f"SELECT figure_id, patent_id, data FROM {_table(table)} WHERE name=? AND figure_id>? "
+            "ORDER BY figure_id LIMIT ?", (name, after, limit))]
 
-    def vocabulary(self) -> tuple[str, bytes] | None:
-        """The vocabulary of visual words (its name and packed centres), if one was learned."""
+    # The words of each table of features (`FEATURES` or `DETAILS`) are kept apart, under its own vocabulary.
+
+    def vocabulary(self, table: str = FEATURES) -> tuple[str, bytes] | None:
+        """The vocabulary of visual words of `table`'s features (its name and packed centres), if one was learned."""
         if not self.exists():
             return None
-        row = self._db().execute("SELECT name, data FROM vocabulary LIMIT 1").fetchone()
+        row = self._db().execute(f"SELECT name, data FROM {_words(table)[0]} LIMIT 1").fetchone()
         return (row[0], bytes(row[1])) if row else None
 
-    def set_vocabulary(self, name: str, data: bytes) -> None:
-        """Keep this vocabulary (the only one: words under another are dropped)."""
+    def set_vocabulary(self, name: str, data: bytes, table: str = FEATURES) -> None:
+        """Keep this vocabulary for `table`'s features (its only one: words under another are dropped)."""
+        vocab, words = _words(table)
         con = self._db()
         with con:
-            con.execute("DELETE FROM vocabulary")
-            con.execute("DELETE FROM words WHERE vocabulary<>?", (name,))
-            con.execute("INSERT INTO vocabulary VALUES(?, ?)", (name, data))
+            con.execute(f"DELETE FROM {vocab}")
+            con.execute(f"DELETE FROM {words} WHERE vocabulary<>?", (name,))
+            con.execute(f"INSERT INTO {vocab} VALUES(?, ?)", (name, data))
 
-    def put_words(self, rows: Sequence[tuple[str, str, bytes]], vocabulary: str) -> None:
-        """Add or replace units' words: (figure id, patent id, packed words)."""
+    def put_words(self, rows: Sequence[tuple[str, str, bytes]], vocabulary: str, table: str = FEATURES) -> None:
+        """Add or replace units' words of `table`'s features: (figure id, patent id, packed words)."""
         con = self._db()
         with con:
-            con.executemany("INSERT OR REPLACE INTO words VALUES(?, ?, ?, ?)",
+            con.executemany(f"INSERT OR REPLACE INTO {_words(table)[1]} VALUES(?, ?, ?, ?)",
                             [(fid, pid, vocabulary, blob) for fid, pid, blob in rows])
 
-    def without_words(self, features: str, vocabulary: str) -> list[str]:
-        """Figure ids that have features named `features` but no words under `vocabulary`."""
+    def without_words(self, features: str, vocabulary: str, table: str = FEATURES) -> list[str]:
+        """Figure ids that have features named `features` in `table` but no words under `vocabulary`."""
         if not self.exists():
             return []
         return [r[0] for r in self._db().execute(
-            "SELECT f.figure_id FROM features f LEFT JOIN words w ON w.figure_id=f.figure_id AND w.vocabulary=? "
-            "WHERE f.name=? AND w.figure_id IS NULL ORDER BY f.figure_id", (vocabulary, features))]
+            f"SELECT f.figure_id FROM {_table(table)} f LEFT JOIN {_words(table)[1]} w ON w.figure_id=f.figure_id "
+            "AND w.vocabulary=? WHERE f.name=? AND w.figure_id IS NULL ORDER BY f.figure_id", (vocabulary, features))]
 
-    def all_words(self, vocabulary: str) -> list[tuple[str, bytes]]:
-        """Every unit's words under `vocabulary`: (figure id, packed words)."""
+    def all_words(self, vocabulary: str, table: str = FEATURES) -> list[tuple[str, bytes]]:
+        """Every unit's words of `table`'s features under `vocabulary`: (figure id, packed words)."""
         if not self.exists():
             return []
         return [(f, bytes(d)) for f, d in self._db().execute(
-            "SELECT figure_id, data FROM words WHERE vocabulary=?", (vocabulary,))]
+            f"SELECT figure_id, data FROM {_words(table)[1]} WHERE vocabulary=?", (vocabulary,))]
 
-    def words_after(self, vocabulary: str, rowid: int, limit: int = -1) -> list[tuple[str, bytes]]:
-        """Units' words under `vocabulary` written after row `rowid` (`words_version`'s second number), in the
-        order they were written (at most `limit`; -1: all)."""
+    def words_after(self, vocabulary: str, rowid: int, limit: int = -1, table: str = FEATURES,
+                    ) -> list[tuple[str, bytes]]:
+        """Units' words of `table`'s features under `vocabulary` written after row `rowid` (`words_version`'s
+        second number), in the order they were written (at most `limit`; -1: all)."""
         if not self.exists():
             return []
         return [(f, bytes(d)) for f, d in self._db().execute(
-            "SELECT figure_id, data FROM words WHERE vocabulary=? AND rowid>? ORDER BY rowid LIMIT ?",
+            f"SELECT figure_id, data FROM {_words(table)[1]} WHERE vocabulary=? AND rowid>? ORDER BY rowid LIMIT ?",
             (vocabulary, rowid, limit))]
 
-    def words_version(self) -> tuple[int, int]:
-        """Changes whenever units' words are added, replaced or removed (for an in-memory index to refresh)."""
+    def words_version(self, table: str = FEATURES) -> tuple[int, int]:
+        """Changes whenever units' words of `table`'s features are added, replaced or removed (for an in-memory
+        index to refresh)."""
         if not self.exists():
             return (0, 0)
-        n, top = self._db().execute("SELECT count(*), coalesce(max(rowid), 0) FROM words").fetchone()
+        n, top = self._db().execute(
+            f"SELECT count(*), coalesce(max(rowid), 0) FROM {_words(table)[1]}").fetchone()
         return int(n), int(top)
 
     def stats(self) -> dict[str, float]:
@@ -197,6 +210,10 @@ class LocalFeatureStore:
         if con is not None:
             con.close()
             self._local.con = None
+
+
+def _words(table: str) -> tuple[str, str]:
+    return _WORDS[_table(table)]
 
 
 def _table(table: str) -> str:

@@ -17,7 +17,7 @@ from bench.query_latency_text import copy_real, pad, read_source
 from ingest.pipeline import ingest_paths
 from models import keypoints, visual_words
 from store.index import VISUAL, FigureStore
-from store.local_features import DETAILS, FILENAME, LocalFeatureStore
+from store.local_features import DETAILS, FEATURES, FILENAME, LocalFeatureStore
 from tests.conftest import INDEX_DOCS, fake_services
 from tools import regions, verify
 from tools.search import search_image
@@ -63,6 +63,13 @@ def test_an_existing_index_is_given_a_vocabulary_and_every_units_words_once(word
     assert set(words) == set(ids)
     some = ids[0]
     assert len(visual_words.unpack(words[some])) == len(keypoints.unpack(feats[some]))
+    sift = regions.load_vocabulary(fs, DETAILS)  # SIFT's words, under a vocabulary of their own
+    assert sift is not None and sift.name.startswith(keypoints.SIFT_NAME + "/") and sift.centres.shape[1] == 128
+    assert fs.without_words(keypoints.SIFT_NAME, sift.name, DETAILS) == []
+    details = fs.get(ids, keypoints.SIFT_NAME, DETAILS)
+    sift_words = dict(fs.all_words(sift.name, DETAILS))
+    assert set(sift_words) == set(ids) and dict(fs.all_words(sift.name)) == {}  # kept apart from ORB's
+    assert len(visual_words.unpack(sift_words[some])) == len(keypoints.unpack(details[some]))
     assert regions.build(services, min_units=10) == 0  # nothing left to do
 
 
@@ -91,9 +98,9 @@ def test_a_vocabulary_of_older_features_is_learned_again(worded, tmp_path):
 
 
 def test_an_index_from_before_sift_is_given_it_by_the_next_build(worded, tmp_path):
-    """An index whose units have ORB's features and words but not verification's SIFT features (made before they
-    were stored) gets them for every unit the next time it is built, described from the sheet images as ingest
-    describes them; its ORB features, vocabulary and words stay as they were."""
+    """An index whose units have ORB's features and words but not verification's SIFT features nor their words
+    (made before they were stored) gets them for every unit the next time it is built, described from the sheet
+    images as ingest describes them; its ORB features, vocabulary and words stay as they were."""
     services, _, _ = worded
     root = tmp_path / "index"
     shutil.copytree(services.store.root, root)
@@ -101,17 +108,24 @@ def test_an_index_from_before_sift_is_given_it_by_the_next_build(worded, tmp_pat
     ids = [s.figure_id for s in services.store.sheets()]
     kept = fs.get(ids, keypoints.SIFT_NAME, DETAILS)
     orb = fs.get(ids, keypoints.NAME)
+    vocab = regions.load_vocabulary(fs)
+    assert vocab is not None
+    orb_words = dict(fs.all_words(vocab.name))
     with sqlite3.connect(root / FILENAME) as con:
-        con.execute("DELETE FROM details")
+        for table in ("details", "detail_words", "detail_vocabulary"):
+            con.execute(f"DELETE FROM {table}")
     assert fs.described(keypoints.SIFT_NAME, DETAILS) == set()
     copy = fake_services(root)
     try:
         steps: list[tuple[int, int]] = []
-        assert regions.build(copy, lambda d, t: steps.append((d, t)), min_units=10) == 0  # the words were there
-        assert steps and steps[-1] == (len(ids), len(ids))
-        again = LocalFeatureStore(root).get(ids, keypoints.SIFT_NAME, DETAILS)
+        assert regions.build(copy, lambda d, t: steps.append((d, t)), min_units=10) == len(ids)  # SIFT's words
+        assert steps and steps[-1] == (2 * len(ids), 2 * len(ids))  # described, then given words
+        fs = LocalFeatureStore(root)
+        again = fs.get(ids, keypoints.SIFT_NAME, DETAILS)
         assert again == kept  # as ingest described them
-        assert LocalFeatureStore(root).get(ids, keypoints.NAME) == orb
+        sift = regions.load_vocabulary(fs, DETAILS)
+        assert sift is not None and set(dict(fs.all_words(sift.name, DETAILS))) == set(ids)
+        assert fs.get(ids, keypoints.NAME) == orb and dict(fs.all_words(vocab.name)) == orb_words
     finally:
         copy.close()
 
@@ -140,27 +154,33 @@ def test_a_reingested_patent_gets_its_words_at_ingest(worded, samples):
     pid = report.results[0].patent_id
     units = [s.figure_id for s in services.store.sheets(pid)]
     assert units and not set(units) & set(fs.without_words(keypoints.NAME, vocab.name))
-    index = regions.word_index(services)
-    assert index is not None and set(units) <= set(index.ids)  # the in-memory index followed the write
+    sift = regions.load_vocabulary(fs, DETAILS)
+    assert sift is not None and not set(units) & set(fs.without_words(keypoints.SIFT_NAME, sift.name, DETAILS))
+    for table in (FEATURES, DETAILS):
+        index = regions.word_index(services, table)
+        assert index is not None and set(units) <= set(index.ids)  # the in-memory index followed the write
 
 
 def test_a_half_resolution_region_finds_its_sheet_by_shared_words(worded):
     services, _, _ = worded
-    tried = found = 0
+    tried = found = found_sift = 0
     for s in services.store.sheets():
         if s.box is not None:
             continue
         img = Image.open(services.store.image_path(s))
         if (np.asarray(img.convert("L")) < 128).mean() < 0.01:
             continue
-        q = keypoints.describe_query(_half_res_region(img, 0.5, 0.3, 0.6))
+        cut = _half_res_region(img, 0.5, 0.3, 0.6)
+        q = keypoints.describe_query(cut)
         if len(q) < 50:
             continue
         tried += 1
         found += s.figure_id in [i for i, _ in regions.candidates(services, q, n=5)]
+        details = keypoints.describe_query_sift(keypoints.query_picture(cut))  # SIFT's words
+        found_sift += s.figure_id in [i for i, _ in regions.candidates(services, details, n=5)]
         if tried == 8:
             break
-    assert tried == 8 and found >= 7
+    assert tried == 8 and found >= 7 and found_sift >= 7, (found, found_sift)
 
 
 def test_regions_the_global_descriptor_misses_are_verified_through_their_words(worded):
@@ -208,6 +228,26 @@ def test_vocabulary_round_trip_and_sizes():
         visual_words.learn(d[:100])
 
 
+def test_sift_vocabulary_round_trip_and_words():
+    """SIFT's vocabulary: unit centres in RootSIFT's space, stored as float16 and read back the same; a descriptor
+    near a centre takes that centre's word, in an indexed unit and in a query alike."""
+    rng = np.random.default_rng(0)
+    d = rng.integers(0, 256, (5000, keypoints.SIFT_BYTES)).astype(np.uint8)
+    vocab = visual_words.learn_details(d)
+    assert len(vocab) == visual_words.MIN_WORDS and vocab.name.startswith(keypoints.SIFT_NAME + "/")
+    assert np.allclose(np.linalg.norm(vocab.centres.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    back = visual_words.unpack_vocabulary(visual_words.pack_vocabulary(vocab), vocab.name)
+    assert back.centres.dtype == np.float16 and (back.centres == vocab.centres).all()
+    f = keypoints.Features(np.zeros((300, 2), np.float32), d[:300])
+    w = visual_words.words(vocab, f)
+    assert len(w) == 300 and w.max() < len(vocab)
+    assert (visual_words.query_words(vocab, f) == w).all()  # a SIFT query takes its nearest word only
+    root = keypoints.rootsift(d[:300])
+    assert (w == (root @ vocab.centres.astype(np.float32).T).argmax(axis=1)).all()
+    with pytest.raises(ValueError):
+        visual_words.learn_details(d[:100])
+
+
 def test_the_web_apps_background_ingest_gives_the_index_its_words(fake_index_root, samples, tmp_path, monkeypatch):
     """`serve --ingest` finishes as `patfig ingest` does: an index it fills gets the visual words of region
     queries (here an existing index without them, one of its documents sent again: skipped, one process)."""
@@ -227,6 +267,8 @@ def test_the_web_apps_background_ingest_gives_the_index_its_words(fake_index_roo
     fs = LocalFeatureStore(root)
     vocab = regions.load_vocabulary(fs)
     assert vocab is not None and fs.without_words(keypoints.NAME, vocab.name) == []
+    sift = regions.load_vocabulary(fs, DETAILS)
+    assert sift is not None and fs.without_words(keypoints.SIFT_NAME, sift.name, DETAILS) == []
 
 
 def test_the_postings_hold_each_units_words_with_their_counts(worded):
@@ -267,8 +309,9 @@ def test_padded_copies_are_found_and_verified_like_their_originals(worded, tmp_p
         count = pad(dst, source, count, 3 * count, [0], np.random.default_rng(0), visual_noise=True, also=copier)
         padded = dataclasses.replace(services, store=dst, extras={})
         assert LocalFeatureStore(root).stats()["units"] == count
-        index = regions.word_index(padded)
+        index, sift = regions.word_index(padded), regions.word_index(padded, DETAILS)
         assert index is not None and len(index.ids) == count
+        assert sift is not None and len(sift.ids) == count  # SIFT's words copied too
         table = dst._table(VISUAL)
         assert table is not None
         first = source.patents[0][1][0].figure_id
@@ -291,6 +334,7 @@ def test_padded_copies_are_found_and_verified_like_their_originals(worded, tmp_p
         assert pairs
         out = measure(padded, pictures, {"none": None}, reps=1)
         assert out["figures"] == out["local_features"] == out["word_index"]["units"] == count
+        assert out["word_index"]["sift_units"] == count
         f = out["filters"]["none"]
         assert f["wall"]["n"] == 2 and f["wall"]["p95_ms"] >= f["wall"]["p50_ms"] > 0
         assert {"encode", "visual scan", "word candidates", "verification"} <= set(f["steps_ms"])

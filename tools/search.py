@@ -339,13 +339,15 @@ def search_image(
     verify_top: int = verification.TOP,
     views_weight: float = views.BETA,
     words_top: int = regions.TOP,
+    details_top: int = regions.DETAILS_TOP,
 ) -> list[Hit]:
     """Figures like an image or a crop of it; with `text`, conditioned on those words by `text_weight`.
 
     Each candidate also scores as the best-matching view of its patent, weighted `views_weight` within the
     drawing's weight (`tools.views`: a design's other views come up with the one matched), and the first
-    `verify_top` candidates, with the `words_top` units that share most visual words with it (`tools.regions`),
-    are re-scored by local features in one arrangement (`tools.verify`); 0 turns any of them off."""
+    `verify_top` candidates, with the `words_top` units that share most of ORB's visual words with it and the
+    `details_top` that share most of SIFT's (`tools.regions`), are re-scored by local features in one
+    arrangement (`tools.verify`); 0 turns any of them off."""
     check_k(k)
     _check_method(method)
     if not 0.0 <= text_weight <= 1.0:
@@ -381,7 +383,7 @@ def search_image(
         fused = fuse(lists, weights, method, paths, curves)
     if verify_top > 0 and fused:
         fused, weights, query["verified"] = _verified(services, img, vector, fused, lists, weights, method, paths,
-                                                      curves, verify_top, filters, exclude, words_top)
+                                                      curves, verify_top, filters, exclude, words_top, details_top)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score, evidence=evidence)
 
@@ -421,7 +423,7 @@ def _with_views(
 def _verified(
     services: Services, img: Image.Image, vector: list[float], fused: list[Fused], lists: dict[str, dict[str, float]],
     weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
-    filters: Filters | None, exclude: Sequence[str], words_top: int,
+    filters: Filters | None, exclude: Sequence[str], words_top: int, details_top: int = 0,
 ) -> tuple[list[Fused], dict[str, float], str]:
     """The fused list with the verified inlier counts of its first `top` candidates, and of the units that share
     most visual words with the query (`tools.regions`: a region's own sheet, which the global descriptor often
@@ -429,15 +431,15 @@ def _verified(
     for the query's record. A word candidate is scored visually and by views, not on the words' side of an
     image+text search (it counts 0 there, as any modality's absent candidates do)."""
     picture = verification.query_picture(img)  # described once, laid over once
-    q = verification.describe_picture(picture)
+    q, details = verification.describe_picture(picture), verification.describe_details(picture)
     ranked = [f.id for f in fused[:top]]
     skip = set(ranked) | set(exclude)
-    found = regions.candidates(services, q, words_top) if words_top > 0 else []
-    extra = [i for i, _ in found if i not in skip]
+    found = [*(regions.candidates(services, q, words_top) if words_top > 0 else []),
+             *(regions.candidates(services, details, details_top) if details_top > 0 else [])]
+    extra = list(dict.fromkeys(i for i, _ in found if i not in skip))
     if extra:
         lists = _with_candidates(services, vector, lists, extra, filters)
         extra = [i for i in extra if i in lists["visual"]]
-    details = verification.describe_details(picture)
     v = verification.verify(services, {keypoints.NAME: q, keypoints.SIFT_NAME: details}, [*ranked, *extra])
     log.debug("verified %d candidates (%d by shared words) in %.0f ms", len(v.inliers), len(extra), v.seconds * 1000)
     note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details)"
