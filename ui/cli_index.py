@@ -238,8 +238,8 @@ def calibrate(ctx: typer.Context, index: Path | None = IndexOpt, as_json: bool =
 
 def _build_word_index(services: Services) -> None:
     """Give an index what region queries' word candidates need (`tools.regions.build`): local features for units
-    an older ingest did not describe, a vocabulary learned once, every unit's words; with a progress bar when
-    there is work (a new patent's words are written at ingest, so usually there is none)."""
+    an older ingest did not describe, a vocabulary of each kind (ORB's, SIFT's) learned once, every unit's words;
+    with a progress bar when there is work (a new patent's words are written at ingest, so usually there is none)."""
     bar: tqdm | None = None
 
     def progress(done: int, total: int) -> None:
