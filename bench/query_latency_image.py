@@ -323,8 +323,8 @@ def format_report(r: dict) -> str:
              "Filters: " + "; ".join(f"{k} {v or '-'} ({r['selectivity'][k]:.0%} pass)"
                                      for k, v in r["filters"].items()),
              "", "| figures | " + " | ".join(f"{n}: wall p50 / p95 ms | {n}: CPU p50 / p95 ms" for n in names)
-             + " | word indexes build s (units, MB ORB + SIFT) | first query after a write ms | after a patent added ms "
-             "| after a patent ingested again ms |",
+             + " | word indexes build s (units, MB ORB + SIFT) | first query after a write ms "
+             "| after a patent added ms | after a patent ingested again ms |",
              "|---|" + "---|---|" * len(names) + "---|---|---|---|"]
     for lv in r["levels"]:
         cells = []
@@ -334,7 +334,8 @@ def format_report(r: dict) -> str:
                       f"{f['cpu']['p50_ms']:.0f} / {f['cpu']['p95_ms']:.0f}"]
         wi = lv["word_index"]
         lines.append(f"| {lv['figures']:,} | " + " | ".join(cells)
-                     + f" | {wi['build_s']} ({wi['units']:,}, {wi['mb']} + {wi.get('sift_mb', 0)}) | {lv['first_query_after_write_ms']} | "
+                     + f" | {wi['build_s']} ({wi['units']:,}, {wi['mb']} + {wi.get('sift_mb', 0)}) | "
+                     f"{lv['first_query_after_write_ms']} | "
                      f"{lv.get('first_query_after_a_patent_added_ms', '')} | "
                      f"{lv.get('first_query_after_a_patent_again_ms', '')} |")
     lines += ["", "Where the time goes: ms per query (mean) inside each step (`encode + turn choice` holds `encode`; "

@@ -75,14 +75,20 @@ def _nearest(centres: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
     return out
 
 
-def learn(descriptors: np.ndarray, seed: int = 0) -> Vocabulary:
-    """A vocabulary learned by k-majority from these descriptors (n × 32 bytes, a sample of the index's)."""
-    rng = np.random.default_rng(seed)
+def _sampled(descriptors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """At most `SAMPLE` of these descriptors, and the vocabulary's size for them (refused when too few)."""
     if len(descriptors) > SAMPLE:
         descriptors = descriptors[rng.choice(len(descriptors), SAMPLE, replace=False)]
     k = vocabulary_size(len(descriptors))
     if len(descriptors) < k:
         raise ValueError(f"{len(descriptors)} descriptors cannot make a vocabulary of {k} words")
+    return descriptors, k
+
+
+def learn(descriptors: np.ndarray, seed: int = 0) -> Vocabulary:
+    """A vocabulary learned by k-majority from these descriptors (n × 32 bytes, a sample of the index's)."""
+    rng = np.random.default_rng(seed)
+    descriptors, k = _sampled(descriptors, rng)
     centres = descriptors[rng.choice(len(descriptors), k, replace=False)].copy()
     bits = np.unpackbits(descriptors, axis=1)
     for _ in range(ITERATIONS):
@@ -101,12 +107,7 @@ def learn_details(descriptors: np.ndarray, seed: int = 0) -> Vocabulary:
     bytes, a sample of the index's), compared as RootSIFT."""
     from sklearn.cluster import MiniBatchKMeans
 
-    rng = np.random.default_rng(seed)
-    if len(descriptors) > SAMPLE:
-        descriptors = descriptors[rng.choice(len(descriptors), SAMPLE, replace=False)]
-    k = vocabulary_size(len(descriptors))
-    if len(descriptors) < k:
-        raise ValueError(f"{len(descriptors)} descriptors cannot make a vocabulary of {k} words")
+    descriptors, k = _sampled(descriptors, np.random.default_rng(seed))
     km = MiniBatchKMeans(k, batch_size=4096, n_init="auto", max_iter=20, random_state=seed)  # k-means++, once
     centres = km.fit(keypoints.rootsift(descriptors)).cluster_centers_
     centres /= np.linalg.norm(centres, axis=1, keepdims=True) + 1e-9
