@@ -57,7 +57,7 @@ def test_an_existing_index_is_given_a_vocabulary_and_every_units_words_once(word
     vocab = regions.load_vocabulary(fs)
     assert vocab is not None and len(vocab) >= visual_words.MIN_WORDS and vocab.name.startswith(keypoints.NAME)
     assert given == len(ids) and fs.without_words(keypoints.NAME, vocab.name) == []
-    assert steps and steps[-1][0] == steps[-1][1]  # the progress ends at its total
+    assert steps and steps[0][0] == 0 and steps[-1][0] == steps[-1][1]  # shown before learning, ends at its total
     words = dict(fs.all_words(vocab.name))
     feats = fs.get(ids, keypoints.NAME)
     assert set(words) == set(ids)

@@ -206,6 +206,8 @@ def build(services: Services, progress: Progress | None = None, batch: int = 200
 
     total = len(missing) + remaining()
     done = 0
+    if progress and total:
+        progress(done, total)  # shown at once: learning a vocabulary (a minute on the sample) reports nothing
     for i in range(0, len(missing), batch):  # an index made before local features (or SIFT's) were stored
         chunk = missing[i:i + batch]
         verify.unit_features(services, chunk, float("inf"))
