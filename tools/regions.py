@@ -124,11 +124,10 @@ class Kind:
     features: str  # the features' name
     learn: Callable[[np.ndarray], visual_words.Vocabulary]
     width: int  # bytes a descriptor
-    top: int  # candidates a query takes by these words
 
 
-ORB = Kind(FEATURES, keypoints.NAME, visual_words.learn, keypoints.DESC_BYTES, TOP)
-SIFT = Kind(DETAILS, keypoints.SIFT_NAME, visual_words.learn_details, keypoints.SIFT_BYTES, DETAILS_TOP)
+ORB = Kind(FEATURES, keypoints.NAME, visual_words.learn, keypoints.DESC_BYTES)
+SIFT = Kind(DETAILS, keypoints.SIFT_NAME, visual_words.learn_details, keypoints.SIFT_BYTES)
 KINDS = (ORB, SIFT)
 _BY_TABLE = {k.table: k for k in KINDS}
 
