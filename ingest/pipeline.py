@@ -181,10 +181,9 @@ def _put_local_features(fs: LocalFeatureStore, patent_id: str, blobs: dict[str, 
     before them theirs)."""
     fs.put_patent(patent_id, keypoints.NAME, blobs, unit_lines, (keypoints.SIFT_NAME, details))
     for table, name, feats in ((FEATURES, keypoints.NAME, blobs), (DETAILS, keypoints.SIFT_NAME, details)):
-        row = fs.vocabulary(table)
-        if row is None or not row[0].startswith(name + "/"):  # none yet, or of older features: `build` learns it
+        vocab = visual_words.stored_vocabulary(fs.vocabulary(table), name)
+        if vocab is None:  # none yet, or of older features: `tools.regions.build` learns it
             continue
-        vocab = visual_words.unpack_vocabulary(row[1], row[0])
         fs.put_words([(fid, patent_id, visual_words.pack(visual_words.words(vocab, keypoints.unpack(blob))))
                       for fid, blob in feats.items()], vocab.name, table)
 

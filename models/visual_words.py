@@ -161,6 +161,14 @@ def pack_vocabulary(vocab: Vocabulary) -> bytes:
     return vocab.centres.astype("<f2").tobytes()
 
 
+def stored_vocabulary(row: tuple[str, bytes] | None, features: str) -> Vocabulary | None:
+    """A stored vocabulary (its name and packed centres) when it was learned from the features named `features`;
+    None when there is none or it is of another version of them (to be learned again)."""
+    if row is None or not row[0].startswith(features + "/"):
+        return None
+    return unpack_vocabulary(row[1], row[0])
+
+
 def unpack_vocabulary(blob: bytes, name: str) -> Vocabulary:
     if name.startswith(keypoints.SIFT_NAME + "/"):
         return Vocabulary(np.frombuffer(blob, dtype="<f2").reshape(-1, keypoints.SIFT_BYTES).astype(np.float16), name)

@@ -135,10 +135,7 @@ _BY_TABLE = {k.table: k for k in KINDS}
 def load_vocabulary(fs: LocalFeatureStore, table: str = FEATURES) -> visual_words.Vocabulary | None:
     """The vocabulary of `table`'s features; None when none was learned or it was learned from features of another
     version than the current (`build` learns it again)."""
-    row = fs.vocabulary(table)
-    if row is None or not row[0].startswith(_BY_TABLE[table].features + "/"):
-        return None
-    return visual_words.unpack_vocabulary(row[1], row[0])
+    return visual_words.stored_vocabulary(fs.vocabulary(table), _BY_TABLE[table].features)
 
 
 def word_index(services: Services, table: str = FEATURES) -> WordIndex | None:
