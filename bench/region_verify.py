@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.calibration import feature, logit, sigmoid  # noqa: E402
+from core.calibration import feature, sigmoid  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import Sheet  # noqa: E402
 from models import keypoints, visual_words  # noqa: E402
@@ -59,7 +59,7 @@ from patfig.wiring import build_services  # noqa: E402
 from tools import regions, verify, views  # noqa: E402
 from tools.calibrate import fit_logistic  # noqa: E402
 from tools.evaluate import families  # noqa: E402
-from tools.fusion import ODDS_CLIP  # noqa: E402
+from tools.fusion import ODDS_CLIP, clipped_logit  # noqa: E402
 from tools.search import search_image  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
@@ -142,18 +142,19 @@ def queries(services, per_kind: int) -> list[dict]:
         by_sheet.setdefault((u.patent_id, u.sheet_no), []).append(u)
     sheets = [us for us in by_sheet.values()]
     split = [u for us in sheets if len(us) > 1 for u in us]
+    sheet_of = {k: {u.figure_id for u in us} for k, us in by_sheet.items()}
     rng.shuffle(sheets)
     rng.shuffle(split)
     out: list[dict] = []
 
-    def add(kind: str, img: Image.Image, relevant: set[str], pid: str) -> None:
-        out.append({"kind": kind, "image": img, "relevant": relevant, "half": half(pid)})
+    def add(kind: str, img: Image.Image, relevant: set[str], pid: str, sheet: set[str]) -> None:
+        out.append({"kind": kind, "image": img, "relevant": relevant, "half": half(pid), "sheet": sheet})
         if kind != "sketch":
             out.append({"kind": kind + " half-res", "image": img.resize(
                 (max(1, img.width // 2), max(1, img.height // 2)), Image.Resampling.BOX),
-                "relevant": relevant, "half": half(pid)})
+                "relevant": relevant, "half": half(pid), "sheet": sheet})
             out.append({"kind": kind + " turned 90°", "image": img.transpose(Image.Transpose.ROTATE_90),
-                        "relevant": relevant, "half": half(pid)})
+                        "relevant": relevant, "half": half(pid), "sheet": sheet})
 
     n = 0
     for us in sheets:
@@ -162,7 +163,7 @@ def queries(services, per_kind: int) -> list[dict]:
         whole = us[0].model_copy(update={"box": None})
         cut = region(picture(services, whole), rng)
         if cut is not None:
-            add("sheet crop", cut, {u.figure_id for u in us}, us[0].patent_id)
+            add("sheet crop", cut, {u.figure_id for u in us}, us[0].patent_id, {u.figure_id for u in us})
             n += 1
     n = 0
     for u in split:
@@ -170,14 +171,15 @@ def queries(services, per_kind: int) -> list[dict]:
             break
         cut = region(picture(services, u), rng)
         if cut is not None:
-            add("figure crop", cut, {u.figure_id}, u.patent_id)
+            add("figure crop", cut, {u.figure_id}, u.patent_id, sheet_of[(u.patent_id, u.sheet_no)])
             n += 1
     n = 0
     for u in units:
         if n >= per_kind or not u.tokens or rng.random() < 0.5:
             continue
         out.append({"kind": "sketch", "image": sketch(u, picture(services, u), rng, n % 2 == 1),
-                    "relevant": {u.figure_id}, "half": half(u.patent_id)})
+                    "relevant": {u.figure_id}, "half": half(u.patent_id),
+                    "sheet": sheet_of[(u.patent_id, u.sheet_no)]})
         n += 1
     parts = random.Random(SEED + 1)  # a stream of its own: the kinds above stay the queries they were
     order = list(sheets)
@@ -189,10 +191,10 @@ def queries(services, per_kind: int) -> list[dict]:
         cut = drawn_part(picture(services, us[0].model_copy(update={"box": None})), parts)
         if cut is not None:
             relevant, pid = {u.figure_id for u in us}, us[0].patent_id
-            out.append({"kind": "drawn part", "image": cut, "relevant": relevant, "half": half(pid)})
+            out.append({"kind": "drawn part", "image": cut, "relevant": relevant, "half": half(pid), "sheet": relevant})
             out.append({"kind": "drawn part half-res", "image": cut.resize(
                 (max(1, cut.width // 2), max(1, cut.height // 2)), Image.Resampling.BOX),
-                "relevant": relevant, "half": half(pid)})
+                "relevant": relevant, "half": half(pid), "sheet": relevant})
             n += 1
     return out
 
@@ -234,6 +236,7 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
                             words_top=words_top, details_top=details_top)
         total = time.perf_counter() - t0
         cands = [{"id": h.figure_id, "rel": h.figure_id in q["relevant"], "fam": h.figure_id in family,
+                  "sheet": h.figure_id in q["sheet"],
                   "vis": (h.breakdown.modalities["visual"].calibrated or 0.0) if "visual" in h.breakdown.modalities
                   else 0.0,
                   "vis_raw": h.breakdown.modalities["visual"].raw if "visual" in h.breakdown.modalities else 0.0,
@@ -254,12 +257,13 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
 
 def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA,
            family: bool = False, lines_share: float = 0.0, curve: tuple[float, float] = (0.0, 0.0),
-           gate: float | None = None, lines_top: int | None = None) -> float:
+           gate: float | None = None, lines_top: int | None = None, floor: float = ODDS_CLIP) -> float:
     """P@1 of one query: `share` None = the visual ranking alone (the product before); else visual with the
     patent's best view (`beta`) and the verified count at `share` of the drawing's weight, and the share of lines
     that coincide at `lines_share` of that (its curve's slope and bias `curve`) for the first `lines_top` (None:
     all the run laid over) when one is likely the query's drawing (one coincides at least `gate`), as search
-    fuses. `family`: a family member's copy of the drawing first counts as found."""
+    fuses, the verified count's log-odds held at `floor`. `family`: a family member's copy of the drawing first
+    counts as found."""
     cands = row["cands"]
     if not cands:
         return 0.0
@@ -270,13 +274,14 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
     if share is None:
         return found(max(cands, key=lambda c: c["vis_raw"]))
 
-    def clipped(p: float) -> float:
-        return logit(min(1 - ODDS_CLIP, max(ODDS_CLIP, p)))
+    def clipped(p: float, at: float = ODDS_CLIP) -> float:
+        return clipped_logit(p, at)
 
     def drawing(c: dict) -> float:
         pver = sigmoid(slope * feature("log1p", c["inl"]) + bias) if c["inl"] is not None else 0.0
         v = c["views"] if c["views"] is not None else c["vis"]
-        return (1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v)) + share * clipped(pver)
+        return ((1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v))
+                + share * clipped(pver, floor))
 
     laid = sorted((c for c in cands if c.get("ovl") is not None), key=drawing, reverse=True)[:lines_top]
     ovl = {id(c): c["ovl"] for c in laid}
@@ -295,6 +300,12 @@ def product_share(row: dict) -> float:
     """The verified count's share of the drawing's weight that search gave this query (`tools.verify`): a part or
     a copy of a drawing weighs it more."""
     return verify.PART_SHARE if row.get("part") or row.get("copy") else verify.SHARE
+
+
+def product_floor(row: dict) -> float:
+    """The floor search held the verified count's log-odds at for this query: `verify.PART_FLOOR` for a part of a
+    drawing, else the common clip."""
+    return verify.PART_FLOOR if row.get("part") else ODDS_CLIP
 
 
 def recall(row: dict) -> float:
@@ -396,7 +407,8 @@ def main() -> None:
              f"product: verification at {verify.PART_SHARE} of the drawing's weight where the query is a part of "
              f"its best match (covers less than {verify.PART_FOOTPRINT:.0%} of it) or a copy of one (a candidate has "
              f"{verify.COPY_INLIERS} inliers or more), else {verify.SHARE}, as search does; word candidates: "
-             f"{words_top} by ORB's words, {details_top} by SIFT's; family: P@1 with a family member's copy of the "
+             f"{words_top} by ORB's words, {details_top} by SIFT's; the verified count's log-odds held at "
+             f"{verify.PART_FLOOR} for a part, else {ODDS_CLIP}; family: P@1 with a family member's copy of the "
              "drawing counted, before → product; "
              "recall: the own unit among the verified candidates", "",
              "query | half | n | before | no lines | " + " | ".join(f"after {s}" for s in shares)
@@ -410,18 +422,20 @@ def main() -> None:
             vals = [np.mean([p_at_1(r, None, slope, bias) for r in sel]),
                     np.mean([p_at_1(r, verify.SHARE, slope, bias) for r in sel])]
             vals += [np.mean([p_at_1(r, s, slope, bias, lines_share=verify.LINES_SHARE, curve=ovl,
-                                     lines_top=product_top) for r in sel])
+                                     lines_top=product_top, floor=product_floor(r)) for r in sel])
                      for s in shares]
             vals.append(np.mean([p_at_1(r, product_share(r), slope, bias, lines_share=verify.LINES_SHARE, curve=ovl,
-                                        lines_top=product_top) for r in sel]))
+                                        lines_top=product_top, floor=product_floor(r)) for r in sel]))
             fam = [np.mean([p_at_1(r, None, slope, bias, family=True) for r in sel]),
                    np.mean([p_at_1(r, product_share(r), slope, bias, family=True, lines_share=verify.LINES_SHARE,
-                                   curve=ovl, lines_top=product_top)
+                                   curve=ovl, lines_top=product_top, floor=product_floor(r))
                             for r in sel])]
             rec = np.mean([recall(r) for r in sel])
             table[f"{kind}|{h}"] = vals + fam + [rec]
             lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals)
                          + f" | {fam[0]:.3f} → {fam[1]:.3f} | {rec:.3f}")
+    lines.append("mean of the kinds, product: " + " / ".join(
+        f"{h} {np.mean([v[-4] for k, v in table.items() if k.endswith('|' + h)]):.3f}" for h in ("A", "B")))
     if args.lines_top > product_top:  # how many to lay over: mean P@1 over the kinds, each half
         lines += ["", f"lines laid over the first n verified candidates (share {verify.SHARE}): mean P@1 of the "
                   "kinds, half A / half B"]

@@ -66,6 +66,32 @@ def test_odds_is_the_weighted_mean_of_the_clipped_log_odds():
     assert by_id["a"] == pytest.approx(sigmoid(0.5 * logit(pa) + 0.5 * logit(0.01)), abs=1e-6)
 
 
+def test_a_floor_below_the_clip_lets_evidence_against_a_candidate_count():
+    """A query may hold a modality at a lower floor than the 0.01 clip (search does so for the verified count of a
+    part of a drawing, `verify.PART_FLOOR`): a look-alike the global descriptor favours but that shares no detail
+    with the region falls behind the drawing that shares a few, where at the clip the two counts weighed the same."""
+    from core.calibration import logit, sigmoid
+    from tools import verify
+    from tools.fusion import ODDS_CLIP, clipped_logit
+
+    floor = verify.PART_FLOOR
+    assert verify.CURVE(0) < floor < verify.CURVE(10) <= ODDS_CLIP + 1e-3
+    assert clipped_logit(0.0, floor) == pytest.approx(logit(floor))
+    assert clipped_logit(0.0) == pytest.approx(logit(ODDS_CLIP))
+    lists = {"visual": {"hub": 0.62, "own": 0.45}, verify.MODALITY: {"hub": 1.0, "own": 12.0}}
+    weights = {"visual": 0.3, verify.MODALITY: 0.7}
+    curves = {"visual": CURVES["visual"], verify.MODALITY: verify.CURVE}
+    floors = {verify.MODALITY: floor}
+    fused = fuse(lists, weights, curves=curves, floors=floors)
+    assert [f.id for f in fused] == ["own", "hub"]
+    for f in fused:  # the fused score is the weighted log-odds, each modality held at its own floor
+        expected = sum(w * clipped_logit(curves[m](lists[m][f.id]), floors.get(m, ODDS_CLIP))
+                       for m, w in weights.items())
+        assert f.score == pytest.approx(sigmoid(expected), abs=1e-6)
+    # at the common clip both counts are "none", and the look-alike's visual score wins
+    assert fuse(lists, weights, curves=curves)[0].id == "hub"
+
+
 def test_a_calibrated_score_does_not_depend_on_the_other_candidates():
     """Min-max scores always run from 1 to 0; calibrated ones depend only on the figure's raw score."""
     weak = {"text": {"a": 0.2, "b": 0.1}}

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from core.calibration import sigmoid
 from core.errors import ToolError
 from models import keypoints, lines
 from store.local_features import DETAILS, FILENAME, LocalFeatureStore
 from tests.conftest import fake_services
 from tools import verify
-from tools.explain import explain_hit
+from tools.explain import contributions, explain_hit
 from tools.search import search_image
 
 
@@ -110,6 +111,9 @@ def test_a_region_of_a_sheet_finds_its_sheet_first_verified(fake_index):
         assert "verified by local features" in str(top.breakdown.query["verified"])
         text = explain_hit(fake_index, hits, 1).text
         assert f"{int(verified.raw)} matching details in the same arrangement" in text
+        for h in hits:  # each kind of evidence's part, held at its own floor, adds up to the fused score
+            parts = contributions(h.breakdown)
+            assert sigmoid(sum(c["contribution"] for c in parts.values())) == pytest.approx(h.score, abs=1e-4)
 
 
 def test_verification_weighs_more_for_a_part_or_a_copy_of_a_drawing_than_for_a_new_one(fake_index):
@@ -143,6 +147,9 @@ def test_verification_weighs_more_for_a_part_or_a_copy_of_a_drawing_than_for_a_n
         drawing = w.get("visual", 0.0) + w.get("views", 0.0) + w["verified"]
         return w["verified"] / drawing
 
+    # and a part's count holds a candidate sharing no detail with it below the common clip (`verify.PART_FLOOR`)
+    assert part[0].breakdown.query["floors"] == {verify.MODALITY: verify.PART_FLOOR}
+    assert "floors" not in whole[0].breakdown.query and "floors" not in new[0].breakdown.query
     assert verified_share(part[0]) == pytest.approx(verify.PART_SHARE)
     assert verified_share(whole[0]) == pytest.approx(verify.PART_SHARE)
     assert verified_share(new[0]) == pytest.approx(verify.SHARE)

@@ -26,7 +26,7 @@ from core.types import Breakdown, Hit, ModalityScore, Patent, Sheet
 from runtime.services import Services
 from tools.explain_facts import Comparison, ComponentFact, Contribution, Explanation, HitFacts
 from tools.explain_words import comparison_text, hit_text, pair_text
-from tools.fusion import RRF_K, clipped_logit
+from tools.fusion import ODDS_CLIP, RRF_K, clipped_logit
 from tools.search import patent_of, query_terms
 
 # ---------------------------------------------------------------- helpers
@@ -51,6 +51,8 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
     weights = {m: w for m, w in bd.weights.items() if w > 0} or {m: 1.0 for m in bd.modalities}
     names = list(dict.fromkeys([*weights, *bd.modalities]))
     total = sum(weights.get(m, 0.0) for m in names) or 1.0
+    floors = bd.query.get("floors")  # a modality held at another floor than the clip, for this query
+    floor = {str(m): float(f) for m, f in floors.items()} if isinstance(floors, dict) else {}
     out: dict[str, Contribution] = {}
     for m in names:
         ms = bd.modalities.get(m)
@@ -62,7 +64,7 @@ def contributions(bd: Breakdown) -> dict[str, Contribution]:
         elif bd.method == "single" and ms is not None and len(bd.modalities) == 1:
             contrib = bd.fused  # one modality: the score is that modality's (calibrated or raw) score
         elif bd.method == "odds":  # its share of the log-odds sum (tools.fusion); absent counts as relevance 0
-            contrib = share * clipped_logit(cal if cal is not None else 0.0)
+            contrib = share * clipped_logit(cal if cal is not None else 0.0, floor.get(m, ODDS_CLIP))
         elif bd.method == "avg" and cal is not None:
             contrib = share * cal  # calibrated fusion: the weighted mean of the calibrated scores (tools.fusion)
         elif bd.method == "max" and cal is not None:

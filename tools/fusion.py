@@ -8,7 +8,8 @@ reciprocal-rank fusion:
 
 - ``odds`` (default): the weighted mean of the calibrated scores' log-odds, mapped back to a relevance:
   sigmoid(sum of w_m / W * logit(p_m)), each p_m clipped to [0.01, 0.99] so that no single modality is
-  ever certain. Independent evidence adds in log-odds (naive Bayes); the clip and the weights keep one
+  ever certain (a query may hold a modality's evidence against a candidate at a lower floor: `fuse`'s
+  `floors`). Independent evidence adds in log-odds (naive Bayes); the clip and the weights keep one
   modality's near-certain look-alikes from outweighing the other. Chosen on `patfig eval`'s protocols
   (README: re-identification, design re-identification and families, with the "more like this" text
   weight 0.7), where it beat ``avg`` on each;
@@ -55,9 +56,9 @@ def normalise(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v - lo) / (hi - lo) for k, v in scores.items()}
 
 
-def clipped_logit(p: float) -> float:
-    """The log-odds an ``odds`` fusion adds up: of `p` held within [ODDS_CLIP, 1 - ODDS_CLIP]."""
-    return logit(min(1.0 - ODDS_CLIP, max(ODDS_CLIP, p)))
+def clipped_logit(p: float, floor: float = ODDS_CLIP) -> float:
+    """The log-odds an ``odds`` fusion adds up: of `p` held within [floor, 1 - ODDS_CLIP]."""
+    return logit(min(1.0 - ODDS_CLIP, max(floor, p)))
 
 
 def ranks(scores: dict[str, float]) -> dict[str, int]:
@@ -72,12 +73,14 @@ def fuse(
     method: str = DEFAULT_METHOD,
     paths: dict[str, str] | None = None,
     curves: dict[str, Curve] | None = None,
+    floors: dict[str, float] | None = None,
 ) -> list[Fused]:
     """Fuse modality → {id: raw score} lists into one ranking, best first.
 
     `curves` maps each modality to its calibration curve (a modality without one keeps its raw score
-    clipped to [0, 1]). Callers that can score every candidate in every modality should do so first, as
-    `tools.search` does, so that every breakdown is complete.
+    clipped to [0, 1]). `floors` holds a modality's calibrated score above a floor other than ODDS_CLIP in
+    ``odds`` fusion (the query's record keeps it, for `tools.explain`). Callers that can score every candidate
+    in every modality should do so first, as `tools.search` does, so that every breakdown is complete.
     """
     if method not in METHODS:
         raise ValueError(f"unknown fusion method {method!r}; use one of {', '.join(METHODS)}")
@@ -85,6 +88,7 @@ def fuse(
     if not active:
         return []
     total_w = sum(active.values())
+    floor = floors or {}
     norm = {m: normalise(lists[m]) for m in active}
     cal = {m: {i: (curves or {}).get(m, UNCALIBRATED)(v) for i, v in lists[m].items()} for m in active}
     rank = {m: ranks(lists[m]) for m in active}
@@ -99,7 +103,8 @@ def fuse(
         if method == "odds" and len(active) == 1:  # one kind of evidence: its relevance, unclipped
             score = next(cal[m].get(i, 0.0) for m in active)
         elif method == "odds":
-            score = sigmoid(sum(active[m] / total_w * clipped_logit(cal[m].get(i, 0.0)) for m in active))
+            score = sigmoid(sum(active[m] / total_w * clipped_logit(cal[m].get(i, 0.0), floor.get(m, ODDS_CLIP))
+                                for m in active))
         elif method == "avg":
             score = sum(active[m] / total_w * cal[m].get(i, 0.0) for m in active)
         elif method == "max":

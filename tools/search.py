@@ -382,8 +382,11 @@ def search_image(
                                                     fused, filters, exclude, views_weight, words, evidence)
         fused = fuse(lists, weights, method, paths, curves)
     if verify_top > 0 and fused:
-        fused, weights, query["verified"] = _verified(services, img, vector, fused, lists, weights, method, paths,
-                                                      curves, verify_top, filters, exclude, words_top, details_top)
+        fused, weights, query["verified"], floors = _verified(services, img, vector, fused, lists, weights, method,
+                                                              paths, curves, verify_top, filters, exclude, words_top,
+                                                              details_top)
+        if floors:
+            query["floors"] = floors  # for the explanation's log-odds (`tools.explain.contributions`)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
                  terms=query_terms(text or ""), min_score=min_score, evidence=evidence)
 
@@ -424,12 +427,13 @@ def _verified(
     services: Services, img: Image.Image, vector: list[float], fused: list[Fused], lists: dict[str, dict[str, float]],
     weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
     filters: Filters | None, exclude: Sequence[str], words_top: int, details_top: int = 0,
-) -> tuple[list[Fused], dict[str, float], str]:
+) -> tuple[list[Fused], dict[str, float], str, dict[str, float]]:
     """The fused list with the verified inlier counts of its first `top` candidates, and of the units that share
     most visual words with the query (`tools.regions`: a region's own sheet, which the global descriptor often
-    misses), as a modality of their own (its weight a share of the drawing's), and a note on the verification
-    for the query's record. A word candidate is scored visually and by views, not on the words' side of an
-    image+text search (it counts 0 there, as any modality's absent candidates do)."""
+    misses), as a modality of their own (its weight a share of the drawing's), a note on the verification
+    for the query's record, and the floors fusion held modalities at (`verify.PART_FLOOR`). A word candidate is
+    scored visually and by views, not on the words' side of an image+text search (it counts 0 there, as any
+    modality's absent candidates do)."""
     picture = verification.query_picture(img)  # described once, laid over once
     q, details = verification.describe_picture(picture), verification.describe_details(picture)
     ranked = [f.id for f in fused[:top]]
@@ -445,11 +449,12 @@ def _verified(
     note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details)"
             + (f"; {v.note}" if v.note else ""))
     if not v.inliers:
-        return fused, weights, v.note or note
+        return fused, weights, v.note or note, {}
     drawing = [m for m in ("visual", views.MODALITY) if m in weights]
-    share, curve = verification.SHARE, verification.CURVE
+    share, curve, floors = verification.SHARE, verification.CURVE, {}
     if (part := verification.footprint(services, picture, v)) is not None and part < verification.PART_FOOTPRINT:
-        share = verification.PART_SHARE  # a part of a drawing: its global descriptor says little
+        # a part of a drawing: its global descriptor says little, and a candidate sharing no detail with it is not it
+        share, floors = verification.PART_SHARE, {verification.MODALITY: verification.PART_FLOOR}
         note += f"; a part of a drawing (it covers {part:.0%} of its best match)"
     elif (most := max(v.inliers.values())) >= verification.COPY_INLIERS:
         # a copy of a drawing: its details say more than its global descriptor, and small counts say nothing
@@ -459,20 +464,20 @@ def _verified(
     lists = {**lists, verification.MODALITY: {i: float(n) for i, n in v.inliers.items()}}
     paths = {**paths, verification.MODALITY: verification.PATH}
     curves = {**curves, verification.MODALITY: curve}
-    fused = fuse(lists, weights, method, paths, curves)
+    fused = fuse(lists, weights, method, paths, curves, floors)
     t0 = time.perf_counter()
     laid = verification.overlaid(services, picture, v, [f.id for f in fused])
     log.debug("lines of %d candidates laid over in %.0f ms", len(laid), (time.perf_counter() - t0) * 1000)
     if not laid:
-        return fused, weights, note
+        return fused, weights, note, floors
     note += f"; lines of {len(laid)} laid over the query's"
     if max(laid.values()) < verification.LINES_FOUND:  # none is the query's drawing: nothing to tell apart
-        return fused, weights, note + f" (none coincides: at best {max(laid.values()):.0%} of the lines)"
+        return fused, weights, note + f" (none coincides: at best {max(laid.values()):.0%} of the lines)", floors
     weights = _share_of(weights, [*drawing, verification.MODALITY], verification.LINES_SHARE, verification.LINES)
     lists = {**lists, verification.LINES: laid}
     paths = {**paths, verification.LINES: verification.LINES_PATH}
     curves = {**curves, verification.LINES: verification.LINES_CURVE}
-    return fuse(lists, weights, method, paths, curves), weights, note
+    return fuse(lists, weights, method, paths, curves, floors), weights, note, floors
 
 
 def _share_of(weights: dict[str, float], drawing: Sequence[str], share: float, modality: str) -> dict[str, float]:

@@ -60,6 +60,14 @@ CURVE = Curve(slope=2.1674, bias=-9.7956, feature="log1p", encoder=keypoints.SIF
 # of the drawing instead of `SHARE` (bench/region_verify.py: crops cover 5–52% of the unit they match best,
 # sketches of whole figures 78–112%, 10th–90th percentiles)
 PART_FOOTPRINT, PART_SHARE = 0.6, 0.7
+# for a part of a drawing, the count's evidence against a candidate is held at this floor in the fused log-odds
+# instead of the common clip (`tools.fusion.ODDS_CLIP`, 0.01, which `CURVE` reaches at 10 inliers): clipped there,
+# a candidate sharing no detail with the region scored as one sharing 10, and a sheet the global descriptor calls
+# alike (0–2 inliers) came before the region's own figure (10–23 inliers). 0.001 is `CURVE` at 3 inliers, what
+# chance gives any pair. bench/region_verify.py, on half A: mean P@1 of the nine kinds 0.905 → 0.916 (B, held
+# out: 0.748 → 0.760). Not for a copy of a drawing or a new one: held so for every query, the design views
+# through the product fell (bench/design_views.py: mAP@50 0.906 → 0.897; for parts alone, 0.905)
+PART_FLOOR = 0.001
 # the footprint is read from a best match of at least `FOOTPRINT_INLIERS` (p ≈ 0.03 on `CURVE`): a whole drawing
 # new to the index matches some unit by chance with a few details (more where pages share a printed header), at a
 # similarity that maps it onto a sliver of that unit, which made it look like a part (chosen as 8 on ORB's inliers
