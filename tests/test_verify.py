@@ -155,6 +155,28 @@ def test_verification_weighs_more_for_a_part_or_a_copy_of_a_drawing_than_for_a_n
     assert verified_share(new[0]) == pytest.approx(verify.SHARE)
 
 
+def test_a_copy_stands_out_from_every_other_patent(fake_index):
+    """A query is a copy of a drawing when its best candidate's count reaches `COPY_INLIERS` and `COPY_MARGIN`
+    times any other patent's: a new view of a design matching an unrelated design by chance about as well as its
+    own is not one. The same patent's other units do not count against it."""
+    by_patent: dict[str, list[str]] = {}
+    for u in fake_index.store.sheets():
+        by_patent.setdefault(u.patent_id, []).append(u.figure_id)
+    patent = next(p for p, v in by_patent.items() if len(v) > 1)
+    own, sibling = by_patent[patent][:2]
+    other = next(v[0] for p, v in by_patent.items() if p != patent)
+
+    def counts(**n: int) -> verify.Verification:
+        return verify.Verification(inliers={{"own": own, "sibling": sibling, "other": other}[k]: v
+                                            for k, v in n.items()})
+
+    assert verify.copied(fake_index, counts(own=300, sibling=150, other=40)) == 300
+    assert verify.copied(fake_index, counts(own=31, sibling=29, other=20)) == 31  # 31 ≥ 1.5 × 20
+    assert verify.copied(fake_index, counts(own=29, other=25)) is None  # an unrelated drawing about as close
+    assert verify.copied(fake_index, counts(own=19, other=2)) is None  # under COPY_INLIERS
+    assert verify.copied(fake_index, verify.Verification()) is None
+
+
 def test_matches_are_mutual_nearest_details(fake_index):
     """Drawings repeat details (dashes, hatching, identical screws), so a true match's second-nearest detail is
     often a copy of it. `keypoints.match` keeps a query detail's nearest unit detail at a looser ratio when each

@@ -456,7 +456,7 @@ def _verified(
         # a part of a drawing: its global descriptor says little, and a candidate sharing no detail with it is not it
         share, floors = verification.PART_SHARE, {verification.MODALITY: verification.PART_FLOOR}
         note += f"; a part of a drawing (it covers {part:.0%} of its best match)"
-    elif (most := max(v.inliers.values())) >= verification.COPY_INLIERS:
+    elif (most := verification.copied(services, v)) is not None:
         # a copy of a drawing: its details say more than its global descriptor, and small counts say nothing
         share, curve = verification.PART_SHARE, verification.COPY_CURVE
         note += f"; a copy of a drawing ({most} matching details)"
