@@ -123,7 +123,8 @@ def main() -> None:
              f"{platform.processor() or platform.machine()}, shared, load average {os.getloadavg()[0]:.2f}",
              f"index: {args.index} ({len(units)} units); views weight {views.BETA}, {views.TOP_PATENTS} patents "
              f"lifted; verification of the first {verify.TOP} at share {verify.SHARE} "
-             f"({verify.PART_SHARE} for a part of a drawing, or a copy of one: {verify.COPY_INLIERS} inliers or more)",
+             f"({verify.PART_SHARE} for a part of a drawing, or a copy of one: {verify.COPY_INLIERS} inliers or more, "
+             f"{verify.COPY_MARGIN} times any other patent's)",
              "", f"patfig eval, {args.protocol} protocol, whole index ({design.queries} queries, "
              f"{eval_seconds:.0f} s): "
              + ", ".join(f"{m} {r.map50:.3f} / {r.p1:.3f}" for m, r in design.results.items()) + " (mAP@50 / P@1)",
