@@ -402,7 +402,7 @@ def _with_views(
     candidate's patent's best visual similarity, weighted `beta` of the drawing."""
     store = services.store
     ranked = [f.id for f in fused]
-    patent_of = {i: str(m.get("patent_id", "")) for i, m in store.metadata(ranked[:POOL]).items()}
+    patent_of = views.patents(store, ranked[:POOL])
     pids = views.top_patents(ranked, patent_of)
     more = [i for i in store.ids(Filters(include_ids=pids)) if i not in lists["visual"] and i not in exclude] \
         if pids else []
@@ -416,7 +416,7 @@ def _with_views(
             lists |= {m: {**wl[m], **lists[m]} for m in wl if m in lists}
             if evidence is not None:
                 evidence |= {i: e for i, e in ev.items() if i not in evidence}
-        patent_of |= {i: str(m.get("patent_id", "")) for i, m in store.metadata(more).items()}
+        patent_of |= views.patents(store, more)
     lists = {**lists, views.MODALITY: views.patent_best(lists["visual"], patent_of)}
     weights = _share_of(weights, ["visual"], beta, views.MODALITY)
     return (lists, weights, {**paths, views.MODALITY: views.PATH},
@@ -494,8 +494,7 @@ def _with_candidates(services: Services, vector: list[float], lists: dict[str, d
     found = {h.id: h.similarity for h in store.query_visual(vector, len(ids), filters, ids=list(ids))}
     lists = {**lists, "visual": {**lists["visual"], **found}}
     if views.MODALITY in lists and found:
-        patent_of = {i: str(m.get("patent_id", "")) for i, m in store.metadata(list(lists["visual"])).items()}
-        lists[views.MODALITY] = views.patent_best(lists["visual"], patent_of)
+        lists[views.MODALITY] = views.patent_best(lists["visual"], views.patents(store, list(lists["visual"])))
     return lists
 
 

@@ -43,6 +43,7 @@ from models import keypoints, lines
 from runtime.services import Services
 from store.index import FigureStore
 from store.local_features import DETAILS, FEATURES, LocalFeatureStore
+from tools import views
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ CURVE = Curve(slope=2.1674, bias=-9.7956, feature="log1p", encoder=keypoints.SIF
 PART_FOOTPRINT, PART_SHARE = 0.6, 0.7
 # for a part of a drawing, the count's evidence against a candidate is held at this floor in the fused log-odds
 # instead of the common clip (`tools.fusion.ODDS_CLIP`, 0.01, which `CURVE` reaches at 10 inliers): clipped there,
-# a candidate sharing no detail with the region scored as one sharing 10, and a sheet the global descriptor calls
-# alike (0–2 inliers) came before the region's own figure (10–23 inliers). 0.001 is `CURVE` at 3 inliers, what
+# a candidate sharing no detail with the region scored as one sharing 10, and a sheet the global descriptor favours
+# (0–3 inliers) came before the region's own figure (6–30 inliers). 0.001 is `CURVE` at 3 inliers, what
 # chance gives any pair. bench/region_verify.py, on half A: mean P@1 of the nine kinds 0.905 → 0.916 (B, held
 # out: 0.748 → 0.760). Not for a copy of a drawing or a new one: held so for every query, the design views
 # through the product fell (bench/design_views.py: mAP@50 0.906 → 0.897; for parts alone, 0.905)
@@ -226,7 +227,7 @@ def copied(services: Services, v: Verification) -> int | None:
     if not v.inliers or (most := max(v.inliers.values())) < COPY_INLIERS:
         return None
     best = max(v.inliers, key=lambda i: v.inliers[i])
-    patent_of = {i: str(m.get("patent_id", "")) for i, m in services.store.metadata(list(v.inliers)).items()}
+    patent_of = views.patents(services.store, list(v.inliers))
     others = [n for i, n in v.inliers.items() if patent_of.get(i) != patent_of.get(best)]
     return most if most >= COPY_MARGIN * max(others, default=0) else None
 

@@ -18,11 +18,20 @@ sample, and a larger `BETA` only groups each patent's units more (bench/design_a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from store.index import FigureStore
 
 BETA = 0.5  # the share of the drawing's weight given to the patent's best view
 TOP_PATENTS = 5  # the patents of this many first candidates bring all their units in
 MODALITY, PATH = "views", "best_view_of_patent"
+
+
+def patents(store: FigureStore, ids: Sequence[str]) -> dict[str, str]:
+    """Each of these figures' patent id, from the index's metadata (a figure not in the index has none)."""
+    return {i: str(m.get("patent_id", "")) for i, m in store.metadata(list(ids)).items()}
 
 
 def patent_best(scores: Mapping[str, float], patent_of: Mapping[str, str]) -> dict[str, float]:
