@@ -41,6 +41,13 @@ def patent_of_figure(fid: str) -> str:
     return m["pid"] if m else ""
 
 
+def sheet_of_part(fid: str) -> str:
+    """The sheet id of a figure that is a part of its sheet ("US12448527-S2" of "US12448527-S2-F3" or "-S2-R1"),
+    "" for a whole sheet's id or something that is not a figure id."""
+    m = _FIGURE_ID.match(str(fid))
+    return f"{m['pid']}-S{m['sheet']}" if m and (m["fig"] or m["region"]) else ""
+
+
 def figure_place(fid: str) -> tuple[str, str]:
     """A figure id in words: ("US12448527", "FIG. 3 on sheet 2") for "US12448527-S2-F3", ("US12448527", "sheet 2")
     for a whole sheet's "US12448527-S2"; ("", the id) for something that is not a figure id."""

@@ -88,6 +88,21 @@ class Box(BaseModel):
     y1: float
 
 
+FIGURE_MARGIN = 0.006  # of the sheet's longest side: a figure's picture keeps a thin white border, not its neighbours
+
+
+def figure_bounds(box: Box | None, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixels (x0, y0, x1, y1) of a sheet image of this size that a figure's picture holds: its box with a
+    thin margin (`FIGURE_MARGIN`), or the whole sheet (no box, or one under 8 pixels). What ingest describes and
+    encodes for a figure, and what the gallery shows of it."""
+    if box is None:
+        return 0, 0, width, height
+    margin = FIGURE_MARGIN * max(width, height)
+    x0, y0 = max(0, int(box.x0 - margin)), max(0, int(box.y0 - margin))
+    x1, y1 = min(width, int(box.x1 + margin + 0.5)), min(height, int(box.y1 + margin + 0.5))
+    return (0, 0, width, height) if x1 - x0 < 8 or y1 - y0 < 8 else (x0, y0, x1, y1)
+
+
 class OcrToken(BaseModel):
     """A piece of text OCR found on a sheet: a numeral or a "FIG. n" label."""
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from core.types import Box, OcrToken
+from core.types import Box, OcrToken, figure_bounds
 from models.linedraw import _drop_page_strips
 
 WORK_SIDE = 1000  # the sheet is segmented with its longest side this many pixels
@@ -459,18 +459,9 @@ def _settle(groups: list[_Group], every_fig_labelled: bool) -> list[_Group]:
     return stay
 
 
-CROP_MARGIN = 0.006  # of the sheet's longest side: a figure's picture keeps a thin white border, not its neighbours
-
-
 def figure_crop(sheet: Image.Image, box: Box | None) -> Image.Image:
     """The picture of one figure: its region of the sheet with a thin margin, or the whole sheet (`box` None).
 
-    What ingest encodes for a figure, and what the gallery shows of it."""
-    if box is None:
-        return sheet
-    margin = CROP_MARGIN * max(sheet.size)
-    x0, y0 = max(0, int(box.x0 - margin)), max(0, int(box.y0 - margin))
-    x1, y1 = min(sheet.width, int(box.x1 + margin + 0.5)), min(sheet.height, int(box.y1 + margin + 0.5))
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return sheet
-    return sheet.crop((x0, y0, x1, y1))
+    What ingest encodes for a figure, and what the gallery shows of it (`core.types.figure_bounds`)."""
+    bounds = figure_bounds(box, sheet.width, sheet.height)
+    return sheet if bounds == (0, 0, sheet.width, sheet.height) else sheet.crop(bounds)

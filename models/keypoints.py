@@ -217,30 +217,43 @@ SCALE_RANGE = (0.15, 8.0)  # a similarity whose scale falls outside this is not 
 @dataclass
 class Match:
     """How a query's features match a unit's: the inliers, and the similarity (2 × 3, query frame → unit frame)
-    they agree on; no model when nothing verifiable matched."""
+    they agree on; no model when nothing verifiable matched. `pairs`: the matches RANSAC weighed (query keypoint
+    indices, unit keypoint indices), for fitting them again with another unit's (`fit`)."""
 
     inliers: int
     model: np.ndarray | None = None
+    pairs: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def match(query: Features, unit: Features) -> Match:
     """The query's features matched with the unit's: mutual nearest neighbours that pass the ratio test and agree on
     a similarity transform (rotation, uniform scale, shift) fitted by RANSAC."""
-    import cv2
-
     if len(query) < MIN_MATCHES or len(unit) < 2 or query.descriptors.shape[1] != unit.descriptors.shape[1]:
         return Match(0)
     q, u = _mutual(query, unit) if query.descriptors.shape[1] == DESC_BYTES else _mutual_sift(query, unit)
-    if len(q) < MIN_MATCHES:
-        return Match(0)
-    model, mask = cv2.estimateAffinePartial2D(query.points[q], unit.points[u], method=cv2.RANSAC,
+    n, model = fit(query.points[q], unit.points[u])
+    return Match(n, model, (q, u))
+
+
+def fit(query_points: np.ndarray, unit_points: np.ndarray, query_ids: np.ndarray | None = None,
+        ) -> tuple[int, np.ndarray | None]:
+    """How many matched points (row by row) agree on one similarity transform fitted by RANSAC, and the
+    transform (query frame → unit frame); (0, None) when fewer than `MIN_MATCHES` match or the scale is not a
+    plausible view of a drawing. `query_ids`: the query keypoint of each row, when one keypoint may be matched
+    more than once (with several units): it counts once."""
+    import cv2
+
+    if len(query_points) < MIN_MATCHES:
+        return 0, None
+    model, mask = cv2.estimateAffinePartial2D(query_points, unit_points, method=cv2.RANSAC,
                                               ransacReprojThreshold=RANSAC_PX, maxIters=500, confidence=0.99)
     if model is None or mask is None:
-        return Match(0)
+        return 0, None
     scale = float(np.hypot(model[0, 0], model[1, 0]))
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
-        return Match(0)
-    return Match(int(mask.sum()), model)
+        return 0, None
+    kept = mask.ravel().astype(bool)
+    return (int(kept.sum()) if query_ids is None else len(np.unique(query_ids[kept]))), model
 
 
 def _mutual(query: Features, unit: Features) -> tuple[np.ndarray, np.ndarray]:

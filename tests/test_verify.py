@@ -177,6 +177,54 @@ def test_a_copy_stands_out_from_every_other_patent(fake_index):
     assert verify.copied(fake_index, verify.Verification()) is None
 
 
+def _split_sheet(services):
+    """US8765276's sheet 2, two flowcharts one above the other, split into its two figures; and its image."""
+    units = [u for u in services.store.sheets() if u.patent_id == "US8765276" and u.sheet_no == 2 and u.box]
+    if len(units) != 2:
+        pytest.skip(f"US8765276's sheet 2 is not split into two figures in this index: {units}")
+    return units, Image.open(services.store.image_path(units[0])).convert("L")
+
+
+@pytest.mark.slow
+def test_a_region_spanning_two_figures_counts_its_sheets_details(sample_index):
+    """A region cut across the border of two figures of one sheet: each figure's unit holds a part of it. Their
+    matches fitted again together on the sheet count more than either's, for the unit holding more of it, and its
+    lines are laid over both figures' (`verify.Span`), so the region finds its sheet by all of its details. (The
+    sample index: sheets are split into figures by the FIG labels OCR reads.)"""
+    units, img = _split_sheet(sample_index)
+    a, b = units
+    # from the middle of one figure to the middle of the other, across the gap between them, where both reach
+    a_box, b_box = a.box, b.box
+    if min(a_box.y1, b_box.y1) <= max(a_box.y0, b_box.y0):  # one above the other
+        x0, x1 = max(a_box.x0, b_box.x0), min(a_box.x1, b_box.x1)
+        y0, y1 = sorted(((a_box.y0 + a_box.y1) / 2, (b_box.y0 + b_box.y1) / 2))
+    else:  # side by side
+        y0, y1 = max(a_box.y0, b_box.y0), min(a_box.y1, b_box.y1)
+        x0, x1 = sorted(((a_box.x0 + a_box.x1) / 2, (b_box.x0 + b_box.x1) / 2))
+    crop = (int(x0), int(y0), int(x1), int(y1))
+    cut = img.crop(crop)
+    picture = verify.query_picture(cut)
+    queries = {keypoints.NAME: verify.describe_picture(picture), keypoints.SIFT_NAME: verify.describe_details(picture)}
+    ids = [a.figure_id, b.figure_id]
+    stored = LocalFeatureStore(sample_index.store.root)
+    feats = {n: {i: keypoints.unpack(blob) for i, blob in stored.get(ids, n, kind).items()}
+             for n, kind in ((keypoints.NAME, verify.FEATURES), (keypoints.SIFT_NAME, DETAILS))}
+    alone = {i: sum(keypoints.match(q, feats[n][i]).inliers for n, q in queries.items()) for i in ids}
+    assert min(alone.values()) >= verify.SPAN_INLIERS, alone  # each figure holds a part of the region
+    v = verify.verify(sample_index, queries, ids)
+    top = max(alone, key=lambda i: alone[i])
+    assert set(v.spans) == {top}
+    assert v.inliers[top] > alone[top] and v.inliers[top] <= sum(alone.values())
+    other = next(i for i in ids if i != top)
+    assert v.inliers[other] == alone[other]
+    laid = verify.overlaid(sample_index, picture, v, ids)
+    alone_laid = lines.coincidence(picture, verify.unit_lines(sample_index, [top])[top], v.models[top])
+    assert laid[top] > alone_laid + 0.1, (laid, alone_laid)
+    hits = search_image(sample_index, img, crop=crop, k=5)
+    assert hits[0].figure_id == top
+    assert hits[0].breakdown.modalities["verified"].raw > alone[top]  # (RANSAC's draws differ by a detail or two)
+
+
 def test_matches_are_mutual_nearest_details(fake_index):
     """Drawings repeat details (dashes, hatching, identical screws), so a true match's second-nearest detail is
     often a copy of it. `keypoints.match` keeps a query detail's nearest unit detail at a looser ratio when each

@@ -38,7 +38,8 @@ import numpy as np
 from PIL import Image
 
 from core.calibration import Curve, FlooredCurve
-from core.types import Sheet
+from core.patnum import sheet_of_part
+from core.types import Sheet, figure_bounds
 from models import keypoints, lines
 from runtime.services import Services
 from store.index import FigureStore
@@ -88,6 +89,13 @@ COPY_CURVE = FlooredCurve(**CURVE.model_dump(), floor=COPY_INLIERS)
 # before measuring; bench/design_views.py: P@1 0.949 → 0.964 (A 0.935 → 0.949, B 0.957 → 0.973), mAP@50 0.905 →
 # 0.909 (A 0.884 → 0.880); region queries and sketches of bench/region_verify.py unchanged
 COPY_MARGIN = 1.5
+# a region of a sheet that shows several figures often spans two of them, and each figure's unit then holds only
+# its part of the region: the matches of the units of one sheet that each verify at least `SPAN_INLIERS` are
+# fitted again together, on the sheet (`Span`), and the unit with the most inliers counts the sheet's when the
+# others add at least `SPAN_INLIERS` to its own; its lines are then laid over the sheet's units together.
+# Without it a family member's copy of the sheet, split into figures differently (one unit holding both), came
+# before the region's own sheet
+SPAN_INLIERS = 10
 LINES_TOP = 10  # verified candidates, first of the list fused with their counts, whose lines are laid over
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
@@ -98,6 +106,16 @@ LINES_CURVE = Curve(slope=6.9265, bias=-5.0351, feature="raw", encoder=keypoints
 # of a new drawing, another view of a design), they have nothing to tell apart, and the small differences
 # of unrelated lines would only reorder the candidates the other evidence ranked
 LINES_FOUND = LINES_CURVE.raw_for(0.5)
+
+
+@dataclass
+class Span:
+    """A region verified on the units of one sheet together: each unit's picture's place on the sheet (at the
+    features' scale), and the similarity the inliers agree on, query frame → the sheet's."""
+
+    origins: dict[str, tuple[float, float]]
+    model: np.ndarray
+    picture: np.ndarray | None = None  # the units' lines on the sheet, drawn when first needed (`_span_picture`)
 
 
 @dataclass
@@ -112,6 +130,7 @@ class Verification:
     seconds: float = 0.0
     note: str = ""
     drawn: dict[str, np.ndarray] = field(default_factory=dict)  # candidates' lines read so far (`unit_lines`)
+    spans: dict[str, Span] = field(default_factory=dict)  # units counting their sheet's inliers (`SPAN_INLIERS`)
 
 
 def feature_store(services: Services) -> LocalFeatureStore:
@@ -192,17 +211,80 @@ def verify(services: Services, queries: Mapping[str, keypoints.Features], candid
         return v
     feats, v.described, v.skipped = unit_features(services, candidates, t0 + LAZY_SECONDS, list(queries))
     best: dict[str, int] = {}
+    matched: dict[str, dict[str, keypoints.Match]] = {name: {} for name in queries}
     for name, q in queries.items():
         for i in candidates:
             if i in feats[name]:
-                m = keypoints.match(q, feats[name][i])
+                m = matched[name][i] = keypoints.match(q, feats[name][i])
                 v.inliers[i] = v.inliers.get(i, 0) + m.inliers
                 if m.model is not None and m.inliers > best.get(i, 0):
                     v.models[i], best[i] = m.model, m.inliers
+    _spans(services, queries, feats, matched, v)
     if v.skipped:
         v.note = f"{v.skipped} of the first {len(candidates)} candidates not verified (no stored local features)"
     v.seconds = time.perf_counter() - t0
     return v
+
+
+def _spans(services: Services, queries: Mapping[str, keypoints.Features],
+           feats: Mapping[str, Mapping[str, keypoints.Features]], matched: Mapping[str, Mapping[str, keypoints.Match]],
+           v: Verification) -> None:
+    """The units of one sheet that each verify `SPAN_INLIERS` or more, their matches fitted again together on the
+    sheet: the unit with the most inliers counts the sheet's, when the others add `SPAN_INLIERS` to it (`Span`)."""
+    by_sheet: dict[str, list[str]] = {}
+    for i, n in v.inliers.items():
+        if n >= SPAN_INLIERS and (sheet := sheet_of_part(i)):
+            by_sheet.setdefault(sheet, []).append(i)
+    groups = [g for g in by_sheet.values() if len(g) > 1]
+    if not groups:
+        return
+    units = services.store.sheets_by_id([i for g in groups for i in g])
+    for group in groups:
+        origins = {i: o for i in group if i in units and (o := unit_origin(units[i])) is not None}
+        total, model, most = 0, None, 0
+        for name, q in queries.items():
+            kept = [(i, m.pairs) for i in origins
+                    if (m := matched[name].get(i)) is not None and m.pairs is not None and len(m.pairs[0])]
+            if not kept:
+                continue
+            ids = np.concatenate([p[0] for _, p in kept])
+            at = np.concatenate([feats[name][i].points[p[1]] + np.asarray(origins[i], np.float32) for i, p in kept])
+            n, fitted = keypoints.fit(q.points[ids], at, ids)
+            total += n
+            if fitted is not None and n > most:
+                model, most = fitted, n
+        top = max(origins, key=lambda i: v.inliers[i], default=None)
+        if top is not None and model is not None and total >= v.inliers[top] + SPAN_INLIERS:
+            v.inliers[top] = total
+            v.spans[top] = Span(origins, model)
+
+
+def unit_origin(sheet: Sheet) -> tuple[float, float] | None:
+    """Where a unit's picture begins on its sheet, at the scale its features are described at (None: the sheet's
+    size is not known)."""
+    if sheet.width <= 0 or sheet.height <= 0:
+        return None
+    x0, y0, _, _ = figure_bounds(sheet.box, sheet.width, sheet.height)
+    s = keypoints.sheet_scale(sheet.width, sheet.height)
+    return x0 * s, y0 * s
+
+
+def _span_picture(services: Services, v: Verification, i: str) -> np.ndarray | None:
+    """The lines of a span's units, each drawn at its place on the sheet (None: none of them has lines)."""
+    span = v.spans[i]
+    if span.picture is None:
+        if missing := [u for u in span.origins if u not in v.drawn]:
+            v.drawn |= unit_lines(services, missing)
+        placed = [(v.drawn[u], (round(x), round(y))) for u, (x, y) in span.origins.items() if u in v.drawn]
+        if not placed:
+            return None
+        h = max(y + a.shape[0] for a, (_, y) in placed)
+        w = max(x + a.shape[1] for a, (x, _) in placed)
+        canvas = np.full((h, w), 255, np.uint8)
+        for a, (x, y) in placed:
+            np.minimum(canvas[y:y + a.shape[0], x:x + a.shape[1]], a, out=canvas[y:y + a.shape[0], x:x + a.shape[1]])
+        span.picture = canvas
+    return span.picture
 
 
 def footprint(services: Services, picture: np.ndarray, v: Verification) -> float | None:
@@ -213,11 +295,14 @@ def footprint(services: Services, picture: np.ndarray, v: Verification) -> float
     if not aligned:
         return None
     best = max(aligned, key=lambda i: v.inliers[i])
-    v.drawn |= unit_lines(services, [best])  # kept for `overlaid`
-    unit = v.drawn.get(best)
+    if best in v.spans:  # a region spanning figures: the share of their sheet's
+        unit, model = _span_picture(services, v, best), v.spans[best].model
+    else:
+        v.drawn |= unit_lines(services, [best])  # kept for `overlaid`
+        unit, model = v.drawn.get(best), v.models[best]
     if unit is None:
         return None
-    scale2 = abs(float(np.linalg.det(v.models[best][:, :2])))  # the similarity's scale, squared
+    scale2 = abs(float(np.linalg.det(model[:, :2])))  # the similarity's scale, squared
     return picture.shape[0] * picture.shape[1] * scale2 / max(1, unit.shape[0] * unit.shape[1])
 
 
@@ -242,9 +327,8 @@ def unit_array(store: FigureStore, sheet: Sheet) -> np.ndarray | None:
     if arr is None:
         return None
     h, w = arr.shape
-    if sheet.box is not None:
-        b = sheet.box
-        arr = arr[max(0, int(b.y0)):min(h, int(b.y1 + 1)), max(0, int(b.x0)):min(w, int(b.x1 + 1))]
+    x0, y0, x1, y1 = figure_bounds(sheet.box, w, h)  # the picture ingest described
+    arr = arr[y0:y1, x0:x1]
     return keypoints.scaled(arr, keypoints.sheet_scale(sheet.width or w, sheet.height or h)) if arr.size else None
 
 
@@ -274,6 +358,13 @@ def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: S
     ids = [i for i in ranked if i in v.models][:LINES_TOP]
     if not ids:
         return {}
-    if missing := [i for i in ids if i not in v.drawn]:
+    if missing := [i for i in ids if i not in v.drawn and i not in v.spans]:
         v.drawn |= unit_lines(services, missing)
-    return {i: lines.coincidence(picture, v.drawn[i], v.models[i]) for i in ids if i in v.drawn}
+    out = {}
+    for i in ids:
+        if i in v.spans:  # a region spanning figures, laid over their sheet
+            if (sheet := _span_picture(services, v, i)) is not None:
+                out[i] = lines.coincidence(picture, sheet, v.spans[i].model)
+        elif i in v.drawn:
+            out[i] = lines.coincidence(picture, v.drawn[i], v.models[i])
+    return out
