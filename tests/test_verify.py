@@ -318,6 +318,36 @@ def test_lines_coincide_only_where_the_alignment_puts_them(fake_index):
     assert lines.coincidence(query, np.full_like(page, 255), m.model) == 0.0
 
 
+def test_a_region_coincides_with_its_sheet_at_full_and_half_resolution_alike(fake_index, monkeypatch):
+    """A small region cut at full resolution is described at up to twice its sheet's scale: its lines are compared
+    with the sheet's at the sheet's (the coarser) scale, so it coincides as well as its half-resolution copy does.
+    Compared at the query's scale (the sheet's kept lines enlarged), the full-resolution region coincided less."""
+
+    def aligned(picture: Image.Image, stored: keypoints.Features) -> tuple[np.ndarray, np.ndarray] | None:
+        q = verify.query_picture(picture)
+        m = keypoints.match(verify.describe_details(q), stored)
+        return (q, m.model) if m.model is not None and m.inliers >= 15 else None
+
+    tried = []
+    for sheet, img in _whole_sheets(fake_index, 12):
+        details = verify.feature_store(fake_index).get([sheet.figure_id], keypoints.SIFT_NAME, DETAILS)
+        stored = keypoints.unpack(details[sheet.figure_id])
+        cut = img.convert("L").crop(_region(img, 0.25, 0.4, 0.4))  # ~500 pixels: described at full scale
+        full, half = aligned(cut, stored), aligned(cut.resize((cut.width // 2, cut.height // 2)), stored)
+        tried.append(sheet.figure_id)
+        if full is not None and half is not None:
+            break
+    else:
+        pytest.fail(f"no small region of these sheets verifies at both resolutions: {tried}")
+    unit = verify.unit_lines(fake_index, [sheet.figure_id])[sheet.figure_id]
+    assert float(np.hypot(full[1][0, 0], full[1][1, 0])) < 0.7  # the region is finer than its sheet's kept lines
+    at_full, at_half = lines.coincidence(full[0], unit, full[1]), lines.coincidence(half[0], unit, half[1])
+    assert at_full > 0.9 and at_half > 0.9 and abs(at_full - at_half) < 0.06, (at_full, at_half)
+    monkeypatch.setattr(lines, "MIN_SCALE", 1.0)  # compared at the query's scale: the unit's lines enlarged
+    enlarged = lines.coincidence(full[0], unit, full[1])
+    assert enlarged < at_full - 0.1, (enlarged, at_full)
+
+
 def test_a_half_resolution_turned_region_is_still_verified(fake_index):
     sheet, img = _whole_sheets(fake_index, 1)[0]
     cut = img.crop(_region(img, 0.6, 0.5, 0.5))

@@ -100,8 +100,9 @@ LINES_TOP = 10  # verified candidates, first of the list fused with their counts
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
 # p(the candidate is the drawing the query was cut from, or the same drawing published again | the share of lines
-# that coincide), fitted by bench/region_verify.py on half A (1653 pairs, 202 positive); p = 0.5 at 0.727
-LINES_CURVE = Curve(slope=6.9265, bias=-5.0351, feature="raw", encoder=keypoints.SIFT_NAME, source="default")
+# that coincide, compared at the coarser one's scale: `models.lines`), fitted by bench/region_verify.py on half A
+# (1654 pairs, 219 positive); p = 0.5 at 0.816
+LINES_CURVE = Curve(slope=7.1968, bias=-5.8750, feature="raw", encoder=keypoints.SIFT_NAME, source="default")
 # the lines count only when some candidate is likely the query's drawing (p ≥ 0.5): when none is (an upload
 # of a new drawing, another view of a design), they have nothing to tell apart, and the small differences
 # of unrelated lines would only reorder the candidates the other evidence ranked
