@@ -223,6 +223,7 @@ def test_a_region_spanning_two_figures_counts_its_sheets_details(sample_index):
     hits = search_image(sample_index, img, crop=crop, k=5)
     assert hits[0].figure_id == top
     assert hits[0].breakdown.modalities["verified"].raw > alone[top]  # (RANSAC's draws differ by a detail or two)
+    assert f"the region spans figures of a sheet, counted together for {top}" in hits[0].breakdown.query["verified"]
 
 
 def test_matches_are_mutual_nearest_details(fake_index):

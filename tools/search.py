@@ -447,7 +447,9 @@ def _verified(
     v = verification.verify(services, {keypoints.NAME: q, keypoints.SIFT_NAME: details}, [*ranked, *extra])
     log.debug("verified %d candidates (%d by shared words) in %.0f ms", len(v.inliers), len(extra), v.seconds * 1000)
     note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details)"
-            + (f"; {v.note}" if v.note else ""))
+            + (f"; {v.note}" if v.note else "")
+            + (f"; the region spans figures of a sheet, counted together for {', '.join(sorted(v.spans))}"
+               if v.spans else ""))
     if not v.inliers:
         return fused, weights, v.note or note, {}
     drawing = [m for m in ("visual", views.MODALITY) if m in weights]
