@@ -274,14 +274,11 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
     if share is None:
         return found(max(cands, key=lambda c: c["vis_raw"]))
 
-    def clipped(p: float, at: float = ODDS_CLIP) -> float:
-        return clipped_logit(p, at)
-
     def drawing(c: dict) -> float:
         pver = sigmoid(slope * feature("log1p", c["inl"]) + bias) if c["inl"] is not None else 0.0
         v = c["views"] if c["views"] is not None else c["vis"]
-        return ((1 - share) * ((1 - beta) * clipped(c["vis"]) + beta * clipped(v))
-                + share * clipped(pver, floor))
+        return ((1 - share) * ((1 - beta) * clipped_logit(c["vis"]) + beta * clipped_logit(v))
+                + share * clipped_logit(pver, floor))
 
     laid = sorted((c for c in cands if c.get("ovl") is not None), key=drawing, reverse=True)[:lines_top]
     ovl = {id(c): c["ovl"] for c in laid}
@@ -291,7 +288,7 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
 
     def score(c: dict) -> float:
         pov = sigmoid(curve[0] * ovl[id(c)] + curve[1]) if id(c) in ovl else 0.0
-        return (1 - lines_share) * drawing(c) + lines_share * clipped(pov)
+        return (1 - lines_share) * drawing(c) + lines_share * clipped_logit(pov)
 
     return found(max(cands, key=score))
 

@@ -359,7 +359,8 @@ def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: S
     ids = [i for i in ranked if i in v.models][:LINES_TOP]
     if not ids:
         return {}
-    if missing := [i for i in ids if i not in v.drawn and i not in v.spans]:
+    units = dict.fromkeys(u for i in ids for u in (v.spans[i].origins if i in v.spans else (i,)))
+    if missing := [u for u in units if u not in v.drawn]:  # a span's units too: one read for all
         v.drawn |= unit_lines(services, missing)
     out = {}
     for i in ids:
