@@ -404,7 +404,9 @@ def main() -> None:
              f"product: verification at {verify.PART_SHARE} of the drawing's weight where the query is a part of "
              f"its best match (covers less than {verify.PART_FOOTPRINT:.0%} of it) or a copy of one (a candidate has "
              f"{verify.COPY_INLIERS} inliers or more), else {verify.SHARE}, as search does; word candidates: "
-             f"{words_top} by ORB's words, {details_top} by SIFT's; the verified count's log-odds held at "
+             f"{words_top} by ORB's words, {details_top} by SIFT's (and {details_top} by SIFT's at the sheet's "
+             f"scale for a query described {keypoints.COARSE_STEP} times larger or more, also matched at that "
+             "scale); the verified count's log-odds held at "
              f"{verify.PART_FLOOR} for a part, else {ODDS_CLIP}; family: P@1 with a family member's copy of the "
              "drawing counted, before → product; "
              "recall: the own unit among the verified candidates", "",

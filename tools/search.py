@@ -434,17 +434,19 @@ def _verified(
     for the query's record, and the floors fusion held modalities at (`verify.PART_FLOOR`). A word candidate is
     scored visually and by views, not on the words' side of an image+text search (it counts 0 there, as any
     modality's absent candidates do)."""
-    picture = verification.query_picture(img)  # described once, laid over once
-    q, details = verification.describe_picture(picture), verification.describe_details(picture)
+    described = verification.describe(img)  # described once, laid over once
+    picture, q, details = described.picture, *(described.features[k] for k in (keypoints.NAME, keypoints.SIFT_NAME))
     ranked = [f.id for f in fused[:top]]
     skip = set(ranked) | set(exclude)
+    coarse = described.coarse.get(keypoints.SIFT_NAME)  # a small crop's details at its sheet's scale vote on their own
     found = [*(regions.candidates(services, q, words_top) if words_top > 0 else []),
-             *(regions.candidates(services, details, details_top) if details_top > 0 else [])]
+             *(regions.candidates(services, details, details_top) if details_top > 0 else []),
+             *(regions.candidates(services, coarse, details_top) if details_top > 0 and coarse is not None else [])]
     extra = list(dict.fromkeys(i for i, _ in found if i not in skip))
     if extra:
         lists = _with_candidates(services, vector, lists, extra, filters)
         extra = [i for i in extra if i in lists["visual"]]
-    v = verification.verify(services, {keypoints.NAME: q, keypoints.SIFT_NAME: details}, [*ranked, *extra])
+    v = verification.verify(services, described.features, [*ranked, *extra])
     log.debug("verified %d candidates (%d by shared words) in %.0f ms", len(v.inliers), len(extra), v.seconds * 1000)
     note = (f"{len(v.inliers)} candidates verified by local features ({len(extra)} found by shared details)"
             + (f"; {v.note}" if v.note else "")

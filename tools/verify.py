@@ -199,6 +199,32 @@ def describe_details(picture: np.ndarray) -> keypoints.Features:
     return keypoints.describe_query_sift(picture)
 
 
+@dataclass
+class Described:
+    """A query's `query_picture` and its features by kind (ORB's, `describe_picture`; SIFT's, `describe_details`):
+    `features`, what `verify` matches and word candidates come from; when `keypoints.coarser` shrinks the picture
+    to a reference sheet's scale, they hold its features at both scales (positions in the picture's frame), and
+    `coarse` those at the sheet's scale alone, for word candidates of their own."""
+
+    picture: np.ndarray
+    features: dict[str, keypoints.Features] = field(default_factory=dict)
+    coarse: dict[str, keypoints.Features] = field(default_factory=dict)
+
+
+def describe(img: Image.Image) -> Described:
+    """A query picture described for verification, at its own scale and, when small at a sheet's resolution, at
+    its sheet's too (`Described`, `keypoints.coarser`)."""
+    out = Described(query_picture(img))
+    factor = keypoints.coarser(*img.size)
+    small = keypoints.scaled(out.picture, factor) if factor is not None else None
+    for name, describe_one in ((keypoints.NAME, describe_picture), (keypoints.SIFT_NAME, describe_details)):
+        out.features[name] = fine = describe_one(out.picture)
+        if small is not None and factor is not None:
+            out.coarse[name] = describe_one(small)
+            out.features[name] = keypoints.joined([(fine, 1.0), (out.coarse[name], factor)])
+    return out
+
+
 def verify(services: Services, queries: Mapping[str, keypoints.Features], candidates: Sequence[str]) -> Verification:
     """Inliers of the query's features against each candidate's, by kind (`queries`: features name → the query's
     ORB features, `describe_picture`, and SIFT's, `describe_details`), added up; the similarity is the one of
