@@ -279,6 +279,8 @@ def run(index: Path, sizes: list[int], n_queries: int, reps: int, workdir: Path 
     report["levels"].append(lv)
     print(f"  sample index: {_summary(lv)}", flush=True)
     source, local = read_source(src), read_local(src)
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)  # a folder for the padded copy, made if it is not there
     with tempfile.TemporaryDirectory(prefix="patfig-latency-image-", dir=workdir) as tmp:
         dst = FigureStore.open(Path(tmp), create=True)
         count = copy_real(src, dst, source)
