@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.keypoints import scaled
+
 INK = 200  # a grey level below this is ink, at the described scale (a thin line resized down turns grey)
 TOLERANCE = 1  # pixels, in the query's described frame: lines this close coincide
 MIN_INK = 30  # fewer ink pixels than this on either side: nothing to compare
@@ -60,8 +62,8 @@ def coincidence(query: np.ndarray, unit: np.ndarray, model: np.ndarray) -> float
     scale = float(np.hypot(model[0, 0], model[1, 0]))
     if scale < 1:  # the unit is coarser: the query brought down to its scale (`MIN_SCALE`)
         h, w = query.shape[:2]
-        tw, th = max(1, round(w * max(scale, MIN_SCALE))), max(1, round(h * max(scale, MIN_SCALE)))
-        query = cv2.resize(query, (tw, th), interpolation=cv2.INTER_AREA)
+        query = scaled(query, max(scale, MIN_SCALE))
+        th, tw = query.shape[:2]
         model = model * np.array([[w / tw, h / th, 1.0]])  # the smaller query's frame → the unit's
     h, w = query.shape[:2]
     back = cv2.invertAffineTransform(model)

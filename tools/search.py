@@ -435,7 +435,7 @@ def _verified(
     scored visually and by views, not on the words' side of an image+text search (it counts 0 there, as any
     modality's absent candidates do)."""
     described = verification.describe(img)  # described once, laid over once
-    picture, q, details = described.picture, *(described.features[k] for k in (keypoints.NAME, keypoints.SIFT_NAME))
+    picture, q, details = described.picture, described.features[keypoints.NAME], described.features[keypoints.SIFT_NAME]
     ranked = [f.id for f in fused[:top]]
     skip = set(ranked) | set(exclude)
     coarse = described.coarse.get(keypoints.SIFT_NAME)  # a small crop's details at its sheet's scale vote on their own

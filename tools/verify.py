@@ -216,12 +216,12 @@ def describe(img: Image.Image) -> Described:
     its sheet's too (`Described`, `keypoints.coarser`)."""
     out = Described(query_picture(img))
     factor = keypoints.coarser(*img.size)
-    small = keypoints.scaled(out.picture, factor) if factor is not None else None
+    pictures = [(out.picture, 1.0)] + ([(keypoints.scaled(out.picture, factor), factor)] if factor is not None else [])
     for name, describe_one in ((keypoints.NAME, describe_picture), (keypoints.SIFT_NAME, describe_details)):
-        out.features[name] = fine = describe_one(out.picture)
-        if small is not None and factor is not None:
-            out.coarse[name] = describe_one(small)
-            out.features[name] = keypoints.joined([(fine, 1.0), (out.coarse[name], factor)])
+        parts = [(describe_one(p), s) for p, s in pictures]
+        out.features[name] = keypoints.joined(parts)
+        if len(parts) > 1:
+            out.coarse[name] = parts[1][0]
     return out
 
 
