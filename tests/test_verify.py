@@ -445,3 +445,63 @@ def test_a_very_wide_image_below_the_pixel_limit_answers_in_bounded_time(fake_in
     t0 = time.perf_counter()
     hits = search_image(fake_index, wide, k=3)
     assert hits and time.perf_counter() - t0 < 20
+
+
+@pytest.fixture(scope="module")
+def published_twice(tmp_path_factory, samples):
+    """Services over an index of one drawing published twice: WO2018223038 and its US publication, US20180350056,
+    print the same sheets (rendered apart)."""
+    from ingest.pipeline import ingest_paths
+
+    services = fake_services(tmp_path_factory.mktemp("published_twice"), create=True)
+    report = ingest_paths(services, [samples / "pdf/WO2018223038A1.pdf", samples / "pdf/US20180350056A1.pdf"],
+                          use_ocr=False)
+    assert not report.failed, report.summary()["failures"]
+    yield services
+    services.close()
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_a_region_finds_the_very_sheet_it_was_cut_from_before_its_copy(published_twice, scale):
+    """Cut from either publication's sheet 4 (a flowchart), at full or half resolution, a region's details and
+    lines coincide with both copies alike; its pixels are the sheet's it was cut from, which comes first, and
+    the explanation says why."""
+    units = {s.patent_id: s for s in published_twice.store.sheets() if s.sheet_no == 4 and s.box is None}
+    assert set(units) == {"WO2018223038", "US20180350056"}, sorted(units)
+    for pid, sheet in units.items():
+        img = Image.open(published_twice.store.image_path(sheet)).convert("L")
+        cut = img.crop(_region(img, 0.45, 0.3, 0.5))
+        cut = cut.resize((round(cut.width * scale), round(cut.height * scale)), Image.Resampling.BOX)
+        hits = search_image(published_twice, cut, k=5)
+        copy = next(h for h in hits if h.figure_id == units[pid == "WO2018223038" and "US20180350056"
+                                                              or "WO2018223038"].figure_id)
+        assert hits[0].figure_id == sheet.figure_id, [(h.figure_id, h.score) for h in hits]
+        assert copy.breakdown.modalities[verify.LINES].raw >= verify.LINES_FOUND  # the copy coincides too
+        exact = hits[0].breakdown.modalities[verify.EXACT]
+        assert exact.raw > 0.98 and exact.path == verify.EXACT_PATH and verify.EXACT not in copy.breakdown.modalities
+        assert f"its pixels are {sheet.figure_id}'s" in str(hits[0].breakdown.query["verified"])
+        assert "the picture it was cut from" in explain_hit(published_twice, hits, 1).text
+        for h in hits:  # the others held at no evidence either way, each part still adds up to the fused score
+            parts = contributions(h.breakdown)
+            assert sigmoid(sum(c["contribution"] for c in parts.values())) == pytest.approx(h.score, abs=1e-4)
+
+
+def test_pixels_agree_with_their_own_picture_and_not_with_a_shifted_one():
+    """`models.pixels.agreement`: a piece of a picture agrees with it (1), nearly so when the alignment given is off
+    by a pixel (the refinement finds it), and not with another drawing; a flat piece has nothing to compare."""
+    from models import pixels
+
+    rng = np.random.default_rng(7)
+    sheet = np.full((400, 500), 255, np.uint8)
+    for _ in range(40):  # strokes
+        x0, y0 = rng.integers(0, 480), rng.integers(0, 380)
+        sheet[y0:y0 + rng.integers(2, 20), x0:x0 + rng.integers(2, 20)] = 0
+    piece = sheet[100:300, 150:400].copy()
+    at = np.array([[1.0, 0, 150], [0, 1.0, 100], [0, 0, 1]])
+    assert pixels.agreement(piece, sheet, at) == pytest.approx(1.0, abs=1e-3)
+    off = at @ np.array([[1.0, 0, 1.2], [0, 1.0, -0.8], [0, 0, 1]])
+    assert pixels.agreement(piece, sheet, off) > 0.99
+    other = np.full_like(sheet, 255)
+    other[::37, :] = 0
+    assert (pixels.agreement(piece, other, at) or 0.0) < 0.5
+    assert pixels.agreement(np.full((50, 50), 255, np.uint8), sheet, at) is None

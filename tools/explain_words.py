@@ -47,6 +47,8 @@ def _raw_words(m: str, c: Contribution) -> str:
         words = f"{n} matching {'detail' if n == 1 else 'details'} in the same arrangement"
     elif m == "lines":  # the share of lines that coincide, laid over the query (tools.verify)
         words = f"{round(100 * raw)}% of the lines coincide with the query's"
+    elif m == "exact":  # the pixels' agreement of the candidate that is the query's very picture (tools.verify)
+        words = f"its pixels agree {100 * raw:.1f}% with the query's, more than any copy's: the picture it was cut from"
     else:
         what = "similarity" if m in SIMILARITY_MODALITIES else "share of your words found" if m == "words" else "score"
         words = f"{what} {_num(raw)}"

@@ -26,6 +26,8 @@ SOURCE_WORDS = {
     "verified": "the drawing's details in the same arrangement",
     "lines": "the drawing's lines laid over the query's",
     "lines_laid_over": "the drawing's lines laid over the query's",
+    "exact": "the drawing's pixels laid over the query's",
+    "pixels_laid_over": "the drawing's pixels laid over the query's",
     "views": "the best-matching view of the same patent",
     "best_view_of_patent": "the best-matching view of the same patent",
     "local_features": "the drawing's details in the same arrangement",
@@ -36,7 +38,8 @@ SOURCE_WORDS = {
 }
 SHORT_WORDS = {"visual": "drawing", "clip_text": "drawing", "text": "text", "lexical": "document text",
                "passage": "passage", "component": "part names", "words": "word", "verified": "verified detail",
-               "lines": "line overlay", "views": "patent's best view"}
+               "lines": "line overlay", "exact": "pixel overlay",
+               "views": "patent's best view"}
 METHOD_WORDS = {
     "odds": "the weighted mean of the log-odds of the calibrated scores, turned back into a relevance",
     "avg": "a weighted average",

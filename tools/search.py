@@ -481,6 +481,18 @@ def _verified(
     lists = {**lists, verification.LINES: laid}
     paths = {**paths, verification.LINES: verification.LINES_PATH}
     curves = {**curves, verification.LINES: verification.LINES_CURVE}
+    fused = fuse(lists, weights, method, paths, curves, floors)
+    # copies of the drawing coincide alike: the one whose pixels are the query's is the picture it was cut from
+    agreements = verification.exact(services, img, picture, v, laid, [f.id for f in fused])
+    if (source := verification.exactest(agreements)) is None:
+        return fused, weights, note, floors
+    others = ", ".join(f"{i} {agreements[i]:.1%}" for i in agreements if i != source)
+    note += f"; its pixels are {source}'s ({agreements[source]:.1%} agree; {others})"
+    weights = _share_of(weights, list(weights), verification.EXACT_SHARE, verification.EXACT)
+    lists = {**lists, verification.EXACT: {source: agreements[source]}}
+    paths = {**paths, verification.EXACT: verification.EXACT_PATH}
+    curves = {**curves, verification.EXACT: verification.EXACT_CURVE}
+    floors = {**floors, verification.EXACT: verification.EXACT_FLOOR}
     return fuse(lists, weights, method, paths, curves, floors), weights, note, floors
 
 

@@ -25,6 +25,12 @@ counted (`models.lines`): a modality of its own, ``lines``, calibrated by `LINES
 `LINES_SHARE` of the drawing's weight, when one of them is likely the query's drawing (`LINES_FOUND`). The
 units' lines are kept at ingest in two tones (~15 KB a unit, 1 ms to read back; an older index reads its sheet
 images, 16 ms each, once).
+
+The same drawing indexed twice (another publication's copy of a sheet, a design's repeated view) coincides with a
+region as its own does. The first `EXACT_TOP` candidates whose lines coincide (`LINES_FOUND`) are compared pixel
+by pixel at the query's resolution (`exact`, `models.pixels`: each sheet read from its image): the one agreeing by
+`EXACT_MARGIN` more than every other, and by `EXACT_LEAST` at least, is the picture the region was cut from, a
+modality of its own, ``exact``, fused at `EXACT_SHARE` of the weight and neutral for the others.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from PIL import Image
 from core.calibration import Curve, FlooredCurve
 from core.patnum import sheet_of_part
 from core.types import Sheet, figure_bounds
-from models import keypoints, lines
+from models import keypoints, lines, pixels
 from runtime.services import Services
 from store.index import FigureStore
 from store.local_features import DETAILS, FEATURES, LocalFeatureStore
@@ -107,6 +113,21 @@ LINES_CURVE = Curve(slope=7.1968, bias=-5.8750, feature="raw", encoder=keypoints
 # of a new drawing, another view of a design), they have nothing to tell apart, and the small differences
 # of unrelated lines would only reorder the candidates the other evidence ranked
 LINES_FOUND = LINES_CURVE.raw_for(0.5)
+# the same drawing published again, or a design's repeated view, coincides with a region as its own does: of the
+# first `EXACT_TOP` candidates whose lines coincide (`LINES_FOUND`), the one whose pixels agree with the query's
+# (`models.pixels`) by `EXACT_MARGIN` more than any other's, and by `EXACT_LEAST` at least, is the picture the query
+# was cut from: a modality of its own, ``exact``, calibrated by `EXACT_CURVE` (p = 0.5 at 0.95, 0.95 at 0.99: a
+# crop's own unit agrees 0.996 at the median, 0.983–0.994 at the 10th percentile) and fused at `EXACT_SHARE` of the
+# other modalities' weight, held at 0.5 for the others (no evidence either way). Chosen on half A of three sets of
+# seeded region queries (bench/region_verify.py, a replay of the rule on their candidates; margin 0.002 against 0,
+# 0.005, 0.01, 0.02; least 0.98 against 0, 0.97, 0.985, 0.99; the first 3 against 2 and all 10 laid over)
+EXACT_TOP = 3
+EXACT_MARGIN = 0.002
+EXACT_LEAST = 0.98
+EXACT_SHARE = 0.3
+EXACT, EXACT_PATH = "exact", "pixels_laid_over"
+EXACT_CURVE = Curve(slope=73.6, bias=-69.92, feature="raw", encoder=keypoints.SIFT_NAME, source="default")
+EXACT_FLOOR = 0.5
 
 
 @dataclass
@@ -396,3 +417,46 @@ def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: S
         elif i in v.drawn:
             out[i] = lines.coincidence(picture, v.drawn[i], v.models[i])
     return out
+
+
+def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verification, laid: Mapping[str, float],
+          ranked: Sequence[str]) -> dict[str, float]:
+    """How exactly the query's pixels are those of each of the first `EXACT_TOP` candidates (in `ranked` order)
+    whose lines coincide with it (`laid`, at least `LINES_FOUND`), when two or more do (`models.pixels`); the
+    candidate's sheet is read from its image, at its resolution."""
+    import cv2
+
+    ids = [i for i in ranked if laid.get(i, 0.0) >= LINES_FOUND and (i in v.models or i in v.spans)][:EXACT_TOP]
+    if len(ids) < 2:
+        return {}
+    query = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
+    to_picture = np.diag([picture.shape[1] / query.shape[1], picture.shape[0] / query.shape[0], 1.0])
+    units = services.store.sheets_by_id(ids)
+    out = {}
+    for i in ids:
+        if i not in units or not (path := services.store.image_path(units[i])).is_file():
+            continue
+        sheet = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if sheet is None:
+            continue
+        h, w = sheet.shape
+        s = keypoints.sheet_scale(units[i].width or w, units[i].height or h)
+        if i in v.spans:  # fitted on the whole sheet
+            model, (x0, y0) = v.spans[i].model, (0, 0)
+        else:
+            model, (x0, y0) = v.models[i], figure_bounds(units[i].box, w, h)[:2]
+        to_sheet = np.array([[1 / s, 0, x0], [0, 1 / s, y0], [0, 0, 1]]) @ np.vstack([model.astype(np.float64),
+                                                                                     [0, 0, 1]])
+        if (a := pixels.agreement(query, sheet, to_sheet @ to_picture)) is not None:
+            out[i] = a
+    return out
+
+
+def exactest(agreements: Mapping[str, float]) -> str | None:
+    """The candidate whose pixels agree with the query's by `EXACT_MARGIN` more than any other's, and by
+    `EXACT_LEAST` at least (`exact`)."""
+    if len(agreements) < 2:
+        return None
+    first, second = sorted(agreements, key=lambda i: -agreements[i])[:2]
+    best = agreements[first]
+    return first if best >= EXACT_LEAST and best >= agreements[second] + EXACT_MARGIN else None
