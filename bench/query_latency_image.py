@@ -62,7 +62,7 @@ STEPS: dict[Any, dict[str, str]] = {  # module → its functions `search_image` 
     tools.search: {"_image_vector": "encode + turn choice", "_score_all": "visual scan", "_with_views": "views",
                    "_with_candidates": "word candidates scored", "_hits": "hits"},
     tools.verify: {"describe_picture": "query features", "describe_details": "query SIFT features",
-                   "verify": "verification", "overlaid": "lines laid over"},
+                   "verify": "verification", "overlaid": "lines laid over", "exact": "pixels laid over"},
     tools.regions: {"candidates": "word candidates"},
 }
 

@@ -19,9 +19,13 @@ Each query runs once through `tools.search.search_image` with k = the most candi
 descriptor's `tools.verify.TOP`, ORB's visual words' `tools.regions.TOP` and SIFT's `DETAILS_TOP`):
 the hits then hold every verified candidate with its visual and verified scores, so "before" (the fused
 visual ranking, P@1 = its first hit) and "after" with any weight are both read from the same breakdowns.
+The pixels' agreement (`tools.verify.EXACT`: the candidate search found to be the query's very picture among
+copies of its drawing) is read as search found it, not chosen again.
 
-    python bench/region_verify.py --index /tmp/copy_of_index [--per-kind 40] [--fit] [--pairs /tmp/pairs.json]
-        [--out region_verify_words.txt]
+    python bench/region_verify.py --index /tmp/copy_of_index [--per-kind 40] [--seed 11] [--fit]
+        [--pairs /tmp/pairs.json] [--out region_verify_words.txt]
+
+`--seed` draws another set of queries from the same units (the tables are seed 11).
 
 Writes bench/results/OUT (`--pairs FILE`: every query's candidates as JSON); `--fit` prints the logistic
 curves of p(own unit | inliers) and of p(own unit or a family member's copy | share of lines that coincide)
@@ -134,8 +138,8 @@ def sketch(unit: Sheet, img: Image.Image, rng: random.Random, thick: bool) -> Im
     return img.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=255)
 
 
-def queries(services, per_kind: int) -> list[dict]:
-    rng = random.Random(SEED)
+def queries(services, per_kind: int, seed: int = SEED) -> list[dict]:
+    rng = random.Random(seed)
     units = services.store.sheets()
     by_sheet: dict[tuple[str, int], list[Sheet]] = {}
     for u in units:
@@ -181,7 +185,7 @@ def queries(services, per_kind: int) -> list[dict]:
                     "relevant": {u.figure_id}, "half": half(u.patent_id),
                     "sheet": sheet_of[(u.patent_id, u.sheet_no)]})
         n += 1
-    parts = random.Random(SEED + 1)  # a stream of its own: the kinds above stay the queries they were
+    parts = random.Random(seed + 1)  # a stream of its own: the kinds above stay the queries they were
     order = list(sheets)
     parts.shuffle(order)
     n = 0
@@ -244,6 +248,8 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
                   else None,
                   "inl": h.breakdown.modalities["verified"].raw if "verified" in h.breakdown.modalities else None,
                   "ovl": h.breakdown.modalities[verify.LINES].raw if verify.LINES in h.breakdown.modalities
+                  else None,
+                  "exact": h.breakdown.modalities[verify.EXACT].raw if verify.EXACT in h.breakdown.modalities
                   else None}
                  for h in hits]
         note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
@@ -257,13 +263,15 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
 
 def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA,
            family: bool = False, lines_share: float = 0.0, curve: tuple[float, float] = (0.0, 0.0),
-           gate: float | None = None, lines_top: int | None = None, floor: float = ODDS_CLIP) -> float:
+           gate: float | None = None, lines_top: int | None = None, floor: float = ODDS_CLIP,
+           exact_share: float = 0.0) -> float:
     """P@1 of one query: `share` None = the visual ranking alone (the product before); else visual with the
     patent's best view (`beta`) and the verified count at `share` of the drawing's weight, and the share of lines
     that coincide at `lines_share` of that (its curve's slope and bias `curve`) for the first `lines_top` (None:
     all the run laid over) when one is likely the query's drawing (one coincides at least `gate`), as search
-    fuses, the verified count's log-odds held at `floor`. `family`: a family member's copy of the drawing first
-    counts as found."""
+    fuses, the verified count's log-odds held at `floor`, and the pixels' agreement of the candidate search found
+    to be the query's very picture at `exact_share` of all that (`verify.EXACT`, as search found it: the rule
+    picking it is not replayed). `family`: a family member's copy of the drawing first counts as found."""
     cands = row["cands"]
     if not cands:
         return 0.0
@@ -288,7 +296,11 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
 
     def score(c: dict) -> float:
         pov = sigmoid(curve[0] * ovl[id(c)] + curve[1]) if id(c) in ovl else 0.0
-        return (1 - lines_share) * drawing(c) + lines_share * clipped_logit(pov)
+        fused = (1 - lines_share) * drawing(c) + lines_share * clipped_logit(pov)
+        if not exact_share or not any(x.get("exact") is not None for x in cands):
+            return fused
+        pex = verify.EXACT_CURVE(c["exact"]) if c.get("exact") is not None else 0.0
+        return (1 - exact_share) * fused + exact_share * clipped_logit(pex, verify.EXACT_FLOOR)
 
     return found(max(cands, key=score))
 
@@ -314,6 +326,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--per-kind", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help=f"another set of queries, cut from the same units (default {SEED}, the tables' set)")
     ap.add_argument("--fit", action="store_true")
     ap.add_argument("--pairs", type=Path, help="also write every query's candidates (JSON, ~1 MB) here")
     ap.add_argument("--out", default="region_verify_words.txt", help="the results file's name in bench/results")
@@ -360,7 +374,7 @@ def main() -> None:
             for f in feats:
                 visual_words.words(vocab, f)
             words_ms[kind.table] = (time.perf_counter() - t1) / len(feats) * 1000
-    qs = queries(services, args.per_kind)
+    qs = queries(services, args.per_kind, args.seed)
     print(f"{len(units)} units; {described} described in {backfill:.1f} s; {worded} given words in {words_s:.1f} s; "
           f"{len(qs)} queries", flush=True)
     indexes = [(k, i) for k in regions.KINDS if (i := regions.word_index(services, k.table)) is not None]
@@ -387,6 +401,7 @@ def main() -> None:
     lines = [__doc__.splitlines()[0],
              f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} cores, "
              f"{platform.processor() or platform.machine()}, shared, load average {os.getloadavg()[0]:.2f}",
+             f"queries: seed {args.seed}, {args.per_kind} per kind; "
              f"index: {len(units)} units of {len({u.patent_id for u in units})} patents; local features "
              f"{keypoints.NAME}: {stats['mean_bytes']:.0f} bytes per unit, {describe_ms:.0f} ms per unit to describe; "
              f"{keypoints.SIFT_NAME}: {stats['details_mean_bytes']:.0f} bytes per unit, {sift_ms:.0f} ms",
@@ -424,10 +439,12 @@ def main() -> None:
                                      lines_top=product_top, floor=product_floor(r)) for r in sel])
                      for s in shares]
             vals.append(np.mean([p_at_1(r, product_share(r), slope, bias, lines_share=verify.LINES_SHARE, curve=ovl,
-                                        lines_top=product_top, floor=product_floor(r)) for r in sel]))
+                                        lines_top=product_top, floor=product_floor(r),
+                                        exact_share=verify.EXACT_SHARE) for r in sel]))
             fam = [np.mean([p_at_1(r, None, slope, bias, family=True) for r in sel]),
                    np.mean([p_at_1(r, product_share(r), slope, bias, family=True, lines_share=verify.LINES_SHARE,
-                                   curve=ovl, lines_top=product_top, floor=product_floor(r))
+                                   curve=ovl, lines_top=product_top, floor=product_floor(r),
+                                   exact_share=verify.EXACT_SHARE)
                             for r in sel])]
             rec = np.mean([recall(r) for r in sel])
             table[f"{kind}|{h}"] = vals + fam + [rec]
