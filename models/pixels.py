@@ -47,19 +47,27 @@ def agreement(query: np.ndarray, sheet: np.ndarray, transform: np.ndarray) -> fl
     shrink = float(np.hypot(transform[0, 0], transform[1, 0]))  # sheet pixels per query pixel
     laid = cv2.warpAffine(sheet, back, (w, h), flags=cv2.INTER_AREA if shrink > 1.2 else cv2.INTER_LINEAR,
                           borderValue=255)
-    q = query.astype(np.float32)
-    if float(q.std()) < 1.0 or float(laid.astype(np.float32).std()) < 1.0:
+    q, u = query.astype(np.float32), laid.astype(np.float32)
+    if float(q.std()) < 1.0 or float(u.std()) < 1.0:
         return None
-    try:
-        _, warp = cv2.findTransformECC(q, laid.astype(np.float32), np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE,
-                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_STEPS, ECC_EPS),
-                                       np.full((h, w), 255, np.uint8), 3)
-        laid = cv2.warpAffine(laid, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=255)
-    except cv2.error:  # the refinement did not converge: compared as verification aligned them
-        pass
     a = cv2.GaussianBlur(q, (0, 0), BLUR)
-    b = cv2.GaussianBlur(laid.astype(np.float32), (0, 0), BLUR)
+    b = cv2.GaussianBlur(_refined(q, u), (0, 0), BLUR)
     a -= a.mean()
     b -= b.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / den) if den > 0 else None
+
+
+def _refined(query: np.ndarray, laid: np.ndarray) -> np.ndarray:
+    """`laid` (float, in the query's frame) aligned to `query` to a fraction of a pixel by ECC (affine), or as it
+    is when the refinement does not converge (compared as verification aligned them)."""
+    import cv2
+
+    h, w = query.shape[:2]
+    try:
+        _, warp = cv2.findTransformECC(query, laid, np.eye(2, 3, dtype=np.float32), cv2.MOTION_AFFINE,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, ECC_STEPS, ECC_EPS),
+                                       np.full((h, w), 255, np.uint8), 3)
+    except cv2.error:
+        return laid
+    return cv2.warpAffine(laid, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=255)
