@@ -232,10 +232,18 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
             spent.append(time.perf_counter() - t)
 
     verify.overlaid = timed
+    comparing, compared = verify.exact, {}
+
+    def recorded(*args, **kwargs):  # the pixels' agreements search compared, per query
+        compared.update(comparing(*args, **kwargs))
+        return compared
+
+    verify.exact = recorded
     for i, q in enumerate(qs):
         family = {c for r in q["relevant"] for c in copies.get(r, set())}
         t0 = time.perf_counter()
         spent.clear()
+        compared.clear()
         hits = search_image(services, q["image"], k=verify.TOP + max(words_top, regions.TOP) + details_top,
                             words_top=words_top, details_top=details_top)
         total = time.perf_counter() - t0
@@ -254,30 +262,36 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
                  for h in hits]
         note = str(hits[0].breakdown.query.get("verified", "")) if hits else ""
         rows.append({"kind": q["kind"], "half": q["half"], "seconds": total, "part": "a part of a drawing" in note,
-                     "copy": "a copy of a drawing" in note, "lines_ms": round(sum(spent) * 1000), "cands": cands})
+                     "copy": "a copy of a drawing" in note, "lines_ms": round(sum(spent) * 1000), "cands": cands,
+                     "pixels": {i: round(a, 5) for i, a in compared.items()}})
         if i % 20 == 0:
             print(f"{i}/{len(qs)} {q['kind']} {total:.2f} s", flush=True)
-    verify.overlaid = laying
+    verify.overlaid, verify.exact = laying, comparing
     return rows
 
 
 def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: float = views.BETA,
            family: bool = False, lines_share: float = 0.0, curve: tuple[float, float] = (0.0, 0.0),
            gate: float | None = None, lines_top: int | None = None, floor: float = ODDS_CLIP,
-           exact_share: float = 0.0) -> float:
+           exact_share: float = 0.0, same: bool = False) -> float:
     """P@1 of one query: `share` None = the visual ranking alone (the product before); else visual with the
     patent's best view (`beta`) and the verified count at `share` of the drawing's weight, and the share of lines
     that coincide at `lines_share` of that (its curve's slope and bias `curve`) for the first `lines_top` (None:
     all the run laid over) when one is likely the query's drawing (one coincides at least `gate`), as search
     fuses, the verified count's log-odds held at `floor`, and the pixels' agreement of the candidate search found
     to be the query's very picture at `exact_share` of all that (`verify.EXACT`, as search found it: the rule
-    picking it is not replayed). `family`: a family member's copy of the drawing first counts as found."""
+    picking it is not replayed). `family`: a family member's copy of the drawing first counts as found; `same`: a
+    unit whose pixels agreed with the query's as the own unit's did (`verify.same_pictures`, of those search
+    compared: one picture indexed twice) counts as found."""
     cands = row["cands"]
     if not cands:
         return 0.0
+    alike = set(verify.same_pictures(row.get("pixels", {}))) if same else set()
+    if not any(c["rel"] and c["id"] in alike for c in cands):
+        alike = set()
 
     def found(c: dict) -> float:
-        return float(c["rel"] or (family and c.get("fam", False)))
+        return float(c["rel"] or (family and c.get("fam", False)) or c["id"] in alike)
 
     if share is None:
         return found(max(cands, key=lambda c: c["vis_raw"]))
@@ -423,10 +437,11 @@ def main() -> None:
              f"scale for a query described {keypoints.COARSE_STEP} times larger or more, also matched at that "
              "scale); the verified count's log-odds held at "
              f"{verify.PART_FLOOR} for a part, else {ODDS_CLIP}; family: P@1 with a family member's copy of the "
-             "drawing counted, before → product; "
+             "drawing counted, before → product; same picture: product P@1 with a unit whose pixels agreed with "
+             "the query's as the own unit's did counted (one picture indexed twice; of those search compared); "
              "recall: the own unit among the verified candidates", "",
              "query | half | n | before | no lines | " + " | ".join(f"after {s}" for s in shares)
-             + " | product | family | recall"]
+             + " | product | family | same picture | recall"]
     table = {}
     for kind in kinds:
         for h in ("A", "B"):
@@ -446,12 +461,15 @@ def main() -> None:
                                    curve=ovl, lines_top=product_top, floor=product_floor(r),
                                    exact_share=verify.EXACT_SHARE)
                             for r in sel])]
+            same = np.mean([p_at_1(r, product_share(r), slope, bias, lines_share=verify.LINES_SHARE, curve=ovl,
+                                   lines_top=product_top, floor=product_floor(r), exact_share=verify.EXACT_SHARE,
+                                   same=True) for r in sel])
             rec = np.mean([recall(r) for r in sel])
-            table[f"{kind}|{h}"] = vals + fam + [rec]
+            table[f"{kind}|{h}"] = vals + fam + [same, rec]
             lines.append(f"{kind} | {h} | {len(sel)} | " + " | ".join(f"{v:.3f}" for v in vals)
-                         + f" | {fam[0]:.3f} → {fam[1]:.3f} | {rec:.3f}")
+                         + f" | {fam[0]:.3f} → {fam[1]:.3f} | {same:.3f} | {rec:.3f}")
     lines.append("mean of the kinds, product: " + " / ".join(
-        f"{h} {np.mean([v[-4] for k, v in table.items() if k.endswith('|' + h)]):.3f}" for h in ("A", "B")))
+        f"{h} {np.mean([v[-5] for k, v in table.items() if k.endswith('|' + h)]):.3f}" for h in ("A", "B")))
     if args.lines_top > product_top:  # how many to lay over: mean P@1 over the kinds, each half
         lines += ["", f"lines laid over the first n verified candidates (share {verify.SHARE}): mean P@1 of the "
                   "kinds, half A / half B"]

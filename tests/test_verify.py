@@ -17,8 +17,9 @@ from models import keypoints, lines
 from store.local_features import DETAILS, FILENAME, LocalFeatureStore
 from tests.conftest import fake_services
 from tools import verify
-from tools.explain import contributions, explain_hit
+from tools.explain import contributions, explain_hit, explain_pair
 from tools.search import search_image
+from ui.views import breakdown_markdown
 
 
 def _ink_box(img: Image.Image) -> tuple[int, int, int, int]:
@@ -505,3 +506,55 @@ def test_pixels_agree_with_their_own_picture_and_not_with_a_shifted_one():
     other[::37, :] = 0
     assert (pixels.agreement(piece, other, at) or 0.0) < 0.5
     assert pixels.agreement(np.full((50, 50), 255, np.uint8), sheet, at) is None
+
+
+@pytest.fixture(scope="module")
+def one_picture_twice(tmp_path_factory, samples):
+    """Services over an index of USD930095, a design that prints one picture twice: its FIG. 4 and FIG. 12 differ
+    in their labels only."""
+    from ingest.pipeline import ingest_paths
+
+    services = fake_services(tmp_path_factory.mktemp("one_picture_twice"), create=True)
+    report = ingest_paths(services, [samples / "uspto/USD0930095-20210907"], use_ocr=False)
+    assert not report.failed, report.summary()["failures"]
+    yield services
+    services.close()
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_one_picture_indexed_twice_is_told_apart_by_its_label_and_else_said_to_be_alike(one_picture_twice, scale):
+    """A region of FIG. 12 without its label is as much FIG. 4's: both come first, neither is called the picture
+    it was cut from, and the query's record says their pixels agree alike. With the label in it, FIG. 12's own
+    sheet comes first, its pixels the query's."""
+    by_sheet = {s.sheet_no: s for s in one_picture_twice.store.sheets()}
+    own, twin = by_sheet[11], by_sheet[4]  # FIG. 12 and FIG. 4, as their labels say (ingested without OCR here)
+    img = Image.open(one_picture_twice.store.image_path(own)).convert("L")
+    for box, labelled in (((0.05, 0.05, 0.55, 0.55), False), ((0.45, 0.5, 0.95, 0.99), True)):
+        cut = img.crop(tuple(round(f * (img.width if i % 2 == 0 else img.height)) for i, f in enumerate(box)))
+        cut = cut.resize((round(cut.width * scale), round(cut.height * scale)), Image.Resampling.BOX)
+        hits = search_image(one_picture_twice, cut, k=5)
+        note = str(hits[0].breakdown.query["verified"])
+        if labelled:
+            assert hits[0].figure_id == own.figure_id, [(h.figure_id, h.score) for h in hits]
+            assert f"its pixels are {own.figure_id}'s" in note
+            assert verify.EXACT in hits[0].breakdown.modalities
+        else:
+            assert {h.figure_id for h in hits[:2]} == {own.figure_id, twin.figure_id}, [(h.figure_id, h.score)
+                                                                                        for h in hits]
+            assert "its pixels agree alike with" in note and own.figure_id in note and twin.figure_id in note
+            assert not any(verify.EXACT in h.breakdown.modalities for h in hits)
+            alike = hits[0].breakdown.query[verify.SAME_PICTURE]
+            assert set(alike) == {own.figure_id, twin.figure_id} and min(alike.values()) >= verify.EXACT_LEAST
+            assert "one picture indexed twice" in explain_pair(one_picture_twice, hits, 1, 2).text
+            assert f"as {hits[1].figure_id}'s" in explain_hit(one_picture_twice, hits, 1).text
+            assert "agree alike" not in explain_pair(one_picture_twice, hits, 1, 3).text
+            assert breakdown_markdown(hits[0]).count(f"{own.figure_id} ") == 1  # the query's record, shown
+
+
+def test_pictures_agreeing_alike_are_one_picture_twice_and_a_standout_is_the_source():
+    """`verify.exactest` and `verify.same_pictures` on agreements: a clear leader is the source; two within the
+    margin, both high, are one picture twice; low agreements are neither."""
+    assert verify.exactest({"a": 0.997, "b": 0.980}) == "a" and verify.same_pictures({"a": 0.997, "b": 0.980}) == []
+    alike = {"a": 0.9955, "b": 0.9960, "c": 0.95}
+    assert verify.exactest(alike) is None and verify.same_pictures(alike) == ["b", "a"]
+    assert verify.same_pictures({"a": 0.97, "b": 0.97}) == [] and verify.same_pictures({"a": 0.999}) == []

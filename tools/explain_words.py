@@ -175,7 +175,7 @@ def query_sentence(q: dict[str, object]) -> str:
 
 def hit_text(f: HitFacts) -> str:
     """The explanation of one hit: why it ranks there, how its score is made, what the sheet shows."""
-    lines = [_why(f), query_sentence(f["query"]), _score_sentence(f)]
+    lines = [_why(f), query_sentence(f["query"]), _score_sentence(f), _same_picture(f)]
     if abs(f["recomputed"] - f["fused"]) > 0.0015:
         lines.append(f"(The parts above add up to {_num(f['recomputed'])}, not to the recorded score "
                      f"{_num(f['fused'])}.)")
@@ -202,6 +202,23 @@ def hit_text(f: HitFacts) -> str:
     return "\n".join(x for x in lines if x)
 
 
+def _alike(f: HitFacts) -> dict[str, float]:
+    """The candidates whose pixels agreed alike with the query's, with their agreements (the query's record,
+    `tools.verify.SAME_PICTURE`): one picture indexed more than once."""
+    alike = f["query"].get("same_picture")
+    return {str(i): float(a) for i, a in alike.items()} if isinstance(alike, dict) else {}
+
+
+def _same_picture(f: HitFacts) -> str:
+    """The sentence for a hit whose pixels agree with the query's as another's do, or ""."""
+    alike = _alike(f)
+    if f["figure_id"] not in alike:
+        return ""
+    others = ", ".join(f"{i}'s ({a:.1%})" for i, a in alike.items() if i != f["figure_id"])
+    return (f"Its pixels agree {alike[f['figure_id']]:.1%} with the query's, as {others} do: one picture indexed "
+            "more than once, which nothing in the query tells apart.")
+
+
 # ---------------------------------------------------------------- a pair
 
 
@@ -216,6 +233,11 @@ def pair_text(fh: HitFacts, fl: HitFacts, asked: tuple[int, int], diffs: dict[st
     if fh["method"] != fl["method"]:
         lines.append(f"Their scores were combined differently: #{hi} by {METHOD_WORDS.get(fh['method'])}, "
                      f"#{lo} by {METHOD_WORDS.get(fl['method'])}.")
+    alike = _alike(fh)
+    if fh["figure_id"] in alike and fl["figure_id"] in alike:
+        lines.append(f"Their pixels agree alike with the query's (#{hi} {alike[fh['figure_id']]:.1%}, #{lo} "
+                     f"{alike[fl['figure_id']]:.1%}): one picture indexed twice, which nothing in the query tells "
+                     "apart: the small differences below order them.")
     lines += _difference_lines(fh, fl, diffs, decisive)
     lines += _overlap_lines(fh, fl)
     return "\n".join(x for x in lines if x)

@@ -384,7 +384,7 @@ def search_image(
     if verify_top > 0 and fused:
         fused, weights, query["verified"], floors = _verified(services, img, vector, fused, lists, weights, method,
                                                               paths, curves, verify_top, filters, exclude, words_top,
-                                                              details_top)
+                                                              details_top, query)
         if floors:
             query["floors"] = floors  # for the explanation's log-odds (`tools.explain.contributions`)
     return _hits(services, fused, k, method=method, weights=weights, filters=filters, query=query,
@@ -427,13 +427,16 @@ def _verified(
     services: Services, img: Image.Image, vector: list[float], fused: list[Fused], lists: dict[str, dict[str, float]],
     weights: dict[str, float], method: str, paths: dict[str, str], curves: dict[str, Curve], top: int,
     filters: Filters | None, exclude: Sequence[str], words_top: int, details_top: int = 0,
+    record: dict[str, object] | None = None,
 ) -> tuple[list[Fused], dict[str, float], str, dict[str, float]]:
     """The fused list with the verified inlier counts of its first `top` candidates, and of the units that share
     most visual words with the query (`tools.regions`: a region's own sheet, which the global descriptor often
     misses), as a modality of their own (its weight a share of the drawing's), a note on the verification
     for the query's record, and the floors fusion held modalities at (`verify.PART_FLOOR`). A word candidate is
     scored visually and by views, not on the words' side of an image+text search (it counts 0 there, as any
-    modality's absent candidates do)."""
+    modality's absent candidates do). Candidates whose pixels agree alike with the query's (one picture indexed
+    twice: `verify.same_pictures`) are written to `record` (the query's) as ``same_picture``, with their
+    agreements."""
     described = verification.describe(img)  # described once, laid over once
     picture, q, details = described.picture, described.features[keypoints.NAME], described.features[keypoints.SIFT_NAME]
     ranked = [f.id for f in fused[:top]]
@@ -485,6 +488,11 @@ def _verified(
     # copies of the drawing coincide alike: the one whose pixels are the query's is the picture it was cut from
     agreements = verification.exact(services, img, picture, v, laid, [f.id for f in fused])
     if (source := verification.exactest(agreements)) is None:
+        if alike := verification.same_pictures(agreements):
+            if record is not None:
+                record[verification.SAME_PICTURE] = {i: round(agreements[i], 4) for i in alike}
+            note += ("; its pixels agree alike with " + ", ".join(f"{i}'s ({agreements[i]:.1%})" for i in alike)
+                     + ": one picture indexed more than once, which the query cannot tell apart")
         return fused, weights, note, floors
     others = ", ".join(f"{i} {agreements[i]:.1%}" for i in agreements if i != source)
     note += f"; its pixels are {source}'s ({agreements[source]:.1%} agree; {others})"

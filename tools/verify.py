@@ -27,10 +27,11 @@ units' lines are kept at ingest in two tones (~15 KB a unit, 1 ms to read back; 
 images, 16 ms each, once).
 
 The same drawing indexed twice (another publication's copy of a sheet, a design's repeated view) coincides with a
-region as its own does. The first `EXACT_TOP` candidates whose lines coincide (`LINES_FOUND`) are compared pixel
-by pixel at the query's resolution (`exact`, `models.pixels`: each sheet read from its image): the one agreeing by
-`EXACT_MARGIN` more than every other, and by `EXACT_LEAST` at least, is the picture the region was cut from, a
-modality of its own, ``exact``, fused at `EXACT_SHARE` of the weight and neutral for the others.
+region as its own does. The candidates whose lines coincide (`LINES_FOUND`) are compared pixel by pixel at the
+query's resolution (`exact`, `models.pixels`: each sheet read from its image, `EXACT_THREADS` at a time): the one
+agreeing by `EXACT_MARGIN` more than every other, and by `EXACT_LEAST` at least, is the picture the region was cut
+from, a modality of its own, ``exact``, fused at `EXACT_SHARE` of the weight and neutral for the others. Two that
+agree alike (`same_pictures`) are the same picture indexed twice, and nothing in the region tells them apart.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,20 +116,25 @@ LINES_CURVE = Curve(slope=7.1968, bias=-5.8750, feature="raw", encoder=keypoints
 # of unrelated lines would only reorder the candidates the other evidence ranked
 LINES_FOUND = LINES_CURVE.raw_for(0.5)
 # the same drawing published again, or a design's repeated view, coincides with a region as its own does: of the
-# first `EXACT_TOP` candidates whose lines coincide (`LINES_FOUND`), the one whose pixels agree with the query's
-# (`models.pixels`) by `EXACT_MARGIN` more than any other's, and by `EXACT_LEAST` at least, is the picture the query
-# was cut from: a modality of its own, ``exact``, calibrated by `EXACT_CURVE` (p = 0.5 at 0.95, 0.95 at 0.99: a
-# crop's own unit agrees 0.996 at the median, 0.983–0.994 at the 10th percentile) and fused at `EXACT_SHARE` of the
-# other modalities' weight, held at 0.5 for the others (no evidence either way). Chosen on half A of three sets of
-# seeded region queries (bench/region_verify.py, a replay of the rule on their candidates; margin 0.002 against 0,
-# 0.005, 0.01, 0.02; least 0.98 against 0, 0.97, 0.985, 0.99; the first 3 against 2 and all 10 laid over)
-EXACT_TOP = 3
+# candidates whose lines coincide (`LINES_FOUND`; the first `EXACT_TOP` of them), the one whose pixels agree with
+# the query's (`models.pixels`) by `EXACT_MARGIN` more than any other's, and by `EXACT_LEAST` at least, is the
+# picture the query was cut from: a modality of its own, ``exact``, calibrated by `EXACT_CURVE` (p = 0.5 at 0.95,
+# 0.95 at 0.99: a crop's own unit agrees 0.996 at the median, 0.983–0.994 at the 10th percentile) and fused at
+# `EXACT_SHARE` of the other modalities' weight, held at 0.5 for the others (no evidence either way). Chosen on half
+# A of three sets of seeded region queries (bench/region_verify.py, a replay of the rule on their candidates;
+# margin 0.002 against 0, 0.005, 0.01, 0.02; least 0.98 against 0, 0.97, 0.985, 0.99). Every one of the `LINES_TOP`
+# laid over that coincides, against the first 3 of them: a design's repeated views are many, and the own view
+# came 4th–8th; replayed, no query lost on any set, 1–2 more found on each. The comparisons run `EXACT_THREADS` at a
+# time (OpenCV releases the GIL while it works), 20–40 ms each alone
+EXACT_TOP = LINES_TOP
+EXACT_THREADS = 2
 EXACT_MARGIN = 0.002
 EXACT_LEAST = 0.98
 EXACT_SHARE = 0.3
 EXACT, EXACT_PATH = "exact", "pixels_laid_over"
 EXACT_CURVE = Curve(slope=73.6, bias=-69.92, feature="raw", encoder=keypoints.SIFT_NAME, source="default")
 EXACT_FLOOR = 0.5
+SAME_PICTURE = "same_picture"  # the query's record: candidates whose pixels agree alike (`same_pictures`)
 
 
 @dataclass
@@ -423,7 +430,7 @@ def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verifica
           ranked: Sequence[str]) -> dict[str, float]:
     """How exactly the query's pixels are those of each of the first `EXACT_TOP` candidates (in `ranked` order)
     whose lines coincide with it (`laid`, at least `LINES_FOUND`), when two or more do (`models.pixels`); the
-    candidate's sheet is read from its image, at its resolution."""
+    candidate's sheet is read from its image, at its resolution, `EXACT_THREADS` at a time."""
     import cv2
 
     ids = [i for i in ranked if laid.get(i, 0.0) >= LINES_FOUND and (i in v.models or i in v.spans)][:EXACT_TOP]
@@ -432,13 +439,13 @@ def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verifica
     query = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
     to_picture = np.diag([picture.shape[1] / query.shape[1], picture.shape[0] / query.shape[0], 1.0])
     units = services.store.sheets_by_id(ids)
-    out = {}
-    for i in ids:
+
+    def compared(i: str) -> float | None:
         if i not in units or not (path := services.store.image_path(units[i])).is_file():
-            continue
+            return None
         sheet = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if sheet is None:
-            continue
+            return None
         h, w = sheet.shape
         s = keypoints.sheet_scale(units[i].width or w, units[i].height or h)
         if i in v.spans:  # fitted on the whole sheet
@@ -447,9 +454,10 @@ def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verifica
             model, (x0, y0) = v.models[i], figure_bounds(units[i].box, w, h)[:2]
         to_sheet = np.array([[1 / s, 0, x0], [0, 1 / s, y0], [0, 0, 1]]) @ np.vstack([model.astype(np.float64),
                                                                                      [0, 0, 1]])
-        if (a := pixels.agreement(query, sheet, to_sheet @ to_picture)) is not None:
-            out[i] = a
-    return out
+        return pixels.agreement(query, sheet, to_sheet @ to_picture)
+
+    with ThreadPoolExecutor(min(EXACT_THREADS, len(ids))) as pool:
+        return {i: a for i, a in zip(ids, pool.map(compared, ids), strict=True) if a is not None}
 
 
 def exactest(agreements: Mapping[str, float]) -> str | None:
@@ -460,3 +468,13 @@ def exactest(agreements: Mapping[str, float]) -> str | None:
     first, second = sorted(agreements, key=lambda i: -agreements[i])[:2]
     best = agreements[first]
     return first if best >= EXACT_LEAST and best >= agreements[second] + EXACT_MARGIN else None
+
+
+def same_pictures(agreements: Mapping[str, float]) -> list[str]:
+    """The candidates whose pixels all agree with the query's, by `EXACT_LEAST` at least and within `EXACT_MARGIN`
+    of the best, when two or more do: one picture indexed more than once (a design's repeated view), which nothing
+    in the query tells apart; best first. Empty when one stands out (`exactest`) or none agrees."""
+    best = max(agreements.values(), default=0.0)
+    alike = sorted((i for i, a in agreements.items() if a >= EXACT_LEAST and a > best - EXACT_MARGIN),
+                   key=lambda i: -agreements[i])
+    return alike if len(alike) >= 2 else []

@@ -293,6 +293,8 @@ def _query_value(key: str, value: Any) -> Any:
         return Path(str(value)).name
     if key == "crop" and isinstance(value, list | tuple):
         return "(" + ", ".join(f"{float(c):.0f}" for c in value) + ")"
+    if key == "same_picture" and isinstance(value, dict):  # one picture indexed twice (tools.verify.SAME_PICTURE)
+        return "(" + ", ".join(f"{i} {float(a):.1%}" for i, a in value.items()) + ")"
     return value
 
 
