@@ -222,12 +222,14 @@ def same_drawing(services) -> dict[str, set[str]]:
 def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict]:
     rows = []
     copies = same_drawing(services)
-    laying, spent = verify.overlaid, []
+    laying, spent, laid = verify.overlaid, [], {}
 
-    def timed(*args, **kwargs):  # the time laying lines over takes, per query
+    def timed(*args, **kwargs):  # the time laying lines over takes, and every share of lines, per query
         t = time.perf_counter()
         try:
-            return laying(*args, **kwargs)
+            out = laying(*args, **kwargs)
+            laid.update(out)
+            return out
         finally:
             spent.append(time.perf_counter() - t)
 
@@ -244,6 +246,7 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
         t0 = time.perf_counter()
         spent.clear()
         compared.clear()
+        laid.clear()
         hits = search_image(services, q["image"], k=verify.TOP + max(words_top, regions.TOP) + details_top,
                             words_top=words_top, details_top=details_top)
         total = time.perf_counter() - t0
@@ -255,8 +258,7 @@ def run(services, qs: list[dict], words_top: int, details_top: int) -> list[dict
                   "views": (h.breakdown.modalities["views"].calibrated or 0.0) if "views" in h.breakdown.modalities
                   else None,
                   "inl": h.breakdown.modalities["verified"].raw if "verified" in h.breakdown.modalities else None,
-                  "ovl": h.breakdown.modalities[verify.LINES].raw if verify.LINES in h.breakdown.modalities
-                  else None,
+                  "ovl": laid.get(h.figure_id),  # also where none coincides, and search fused no lines
                   "exact": h.breakdown.modalities[verify.EXACT].raw if verify.EXACT in h.breakdown.modalities
                   else None}
                  for h in hits]
@@ -302,9 +304,12 @@ def p_at_1(row: dict, share: float | None, slope: float, bias: float, beta: floa
         return ((1 - share) * ((1 - beta) * clipped_logit(c["vis"]) + beta * clipped_logit(v))
                 + share * clipped_logit(pver, floor))
 
-    laid = sorted((c for c in cands if c.get("ovl") is not None), key=drawing, reverse=True)[:lines_top]
-    ovl = {id(c): c["ovl"] for c in laid}
     gate = -curve[1] / curve[0] if gate is None and curve[0] else gate  # default: where the curve says p = 0.5
+    order = sorted((c for c in cands if c.get("ovl") is not None), key=drawing, reverse=True)
+    laid = order[:lines_top]
+    if lines_top is not None and gate is not None and sum(c["ovl"] >= gate for c in laid) >= verify.TWINS:
+        laid = order[:max(lines_top, verify.LINES_MORE)]  # a repeated drawing: search lays more over
+    ovl = {id(c): c["ovl"] for c in laid}
     if not ovl or gate is None or max(ovl.values()) < gate:  # none likely the query's drawing: the lines count 0
         lines_share = 0.0
 
@@ -356,9 +361,6 @@ def main() -> None:
     torch.set_num_threads(1)
     services = build_services(Settings(index_dir=args.index))
     product_top, verify.LINES_TOP = verify.LINES_TOP, args.lines_top
-    # the run keeps every laid-over candidate's share of lines, also where none would pass the product's gate
-    # (`verify.LINES_FOUND`): the tables apply the gate (`p_at_1`), and the curve is fitted on every query
-    product_found, verify.LINES_FOUND = verify.LINES_FOUND, 0.0
     units = services.store.sheets()
     t0 = time.perf_counter()
     _, described, _ = verify.unit_features(services, [u.figure_id for u in units], float("inf"))
@@ -480,7 +482,7 @@ def main() -> None:
                      for h in ("A", "B")]
             lines.append(f"  n = {n}: {means[0]:.3f} / {means[1]:.3f}")
     timing = []  # warm k=10 queries: the product before, with views, with verification, and with the lines laid over
-    laid, verify.LINES_FOUND = product_top, product_found
+    laid = product_top
     for kw in ({"views_weight": 0.0, "verify_top": 0}, {"verify_top": 0},
                {"words_top": words_top, "details_top": details_top, "lines": 0},
                {"words_top": words_top, "details_top": details_top}):

@@ -558,3 +558,22 @@ def test_pictures_agreeing_alike_are_one_picture_twice_and_a_standout_is_the_sou
     alike = {"a": 0.9955, "b": 0.9960, "c": 0.95}
     assert verify.exactest(alike) is None and verify.same_pictures(alike) == ["b", "a"]
     assert verify.same_pictures({"a": 0.97, "b": 0.97}) == [] and verify.same_pictures({"a": 0.999}) == []
+
+
+def test_a_repeated_drawing_has_more_candidates_laid_over(one_picture_twice, monkeypatch):
+    """When `verify.TWINS` of the candidates laid over coincide with a region (a design drawing one picture many
+    times), the next verified candidates are laid over too, up to `verify.LINES_MORE`, so the own view further
+    down the list is compared as well. USD930095 repeats its views twice: with TWINS at 2 the region of FIG. 12
+    has more laid over than `LINES_TOP`; at its default it does not."""
+    own = next(s for s in one_picture_twice.store.sheets() if s.sheet_no == 11)
+    img = Image.open(one_picture_twice.store.image_path(own)).convert("L")
+    cut = img.crop((round(0.05 * img.width), round(0.05 * img.height), round(0.55 * img.width),
+                    round(0.55 * img.height)))
+
+    def laid_over() -> int:
+        note = str(search_image(one_picture_twice, cut, k=5)[0].breakdown.query["verified"])
+        return int(note.split("; lines of ")[1].split(" laid over")[0])
+
+    assert laid_over() == verify.LINES_TOP
+    monkeypatch.setattr(verify, "TWINS", 2)
+    assert verify.LINES_TOP < laid_over() <= verify.LINES_MORE

@@ -105,6 +105,9 @@ COPY_MARGIN = 1.5
 # before the region's own sheet
 SPAN_INLIERS = 10
 LINES_TOP = 10  # verified candidates, first of the list fused with their counts, whose lines are laid over
+# when this many of them coincide, the drawing is repeated (a design's views drawn alike, USD911449's 90): the
+# next verified candidates are laid over too, up to `LINES_MORE` in all, and the own view is among them
+TWINS, LINES_MORE = 5, 40
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
 # p(the candidate is the drawing the query was cut from, or the same drawing published again | the share of lines
@@ -126,7 +129,7 @@ LINES_FOUND = LINES_CURVE.raw_for(0.5)
 # laid over that coincides, against the first 3 of them: a design's repeated views are many, and the own view
 # came 4th–8th; replayed, no query lost on any set, 1–2 more found on each. The comparisons run `EXACT_THREADS` at a
 # time (OpenCV releases the GIL while it works), 20–40 ms each alone
-EXACT_TOP = LINES_TOP
+EXACT_TOP = LINES_MORE
 EXACT_THREADS = 2
 EXACT_MARGIN = 0.002
 EXACT_LEAST = 0.98
@@ -407,10 +410,11 @@ def unit_lines(services: Services, ids: Sequence[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: Sequence[str]) -> dict[str, float]:
-    """The share of lines that coincide (`models.lines`) with the query's `query_picture` for the first
-    `LINES_TOP` of these candidates that verification aligned with it."""
-    ids = [i for i in ranked if i in v.models][:LINES_TOP]
+def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: Sequence[str],
+             top: int | None = None) -> dict[str, float]:
+    """The share of lines that coincide (`models.lines`) with the query's `query_picture` for the first `top`
+    (default `LINES_TOP`) of these candidates that verification aligned with it."""
+    ids = [i for i in ranked if i in v.models][:LINES_TOP if top is None else top]
     if not ids:
         return {}
     units = dict.fromkeys(u for i in ids for u in (v.spans[i].origins if i in v.spans else (i,)))
@@ -424,6 +428,12 @@ def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: S
         elif i in v.drawn:
             out[i] = lines.coincidence(picture, v.drawn[i], v.models[i])
     return out
+
+
+def twins(laid: Mapping[str, float]) -> bool:
+    """Whether `TWINS` or more of the candidates laid over coincide with the query (`LINES_FOUND`): its drawing
+    is repeated, and more candidates are to be laid over (`LINES_MORE`)."""
+    return sum(x >= LINES_FOUND for x in laid.values()) >= TWINS
 
 
 def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verification, laid: Mapping[str, float],
