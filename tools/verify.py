@@ -449,25 +449,33 @@ def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verifica
     query = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
     to_picture = np.diag([picture.shape[1] / query.shape[1], picture.shape[0] / query.shape[0], 1.0])
     units = services.store.sheets_by_id(ids)
+    by_sheet: dict[str, list[str]] = {}  # a sheet's figures share its image: read once
+    for i in ids:
+        if i in units and (path := services.store.image_path(units[i])).is_file():
+            by_sheet.setdefault(str(path), []).append(i)
 
-    def compared(i: str) -> float | None:
-        if i not in units or not (path := services.store.image_path(units[i])).is_file():
-            return None
-        sheet = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    def compared(path: str, on_it: list[str]) -> list[tuple[str, float | None]]:
+        sheet = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
         if sheet is None:
-            return None
+            return []
         h, w = sheet.shape
-        s = keypoints.sheet_scale(units[i].width or w, units[i].height or h)
-        if i in v.spans:  # fitted on the whole sheet
-            model, (x0, y0) = v.spans[i].model, (0, 0)
-        else:
-            model, (x0, y0) = v.models[i], figure_bounds(units[i].box, w, h)[:2]
-        to_sheet = np.array([[1 / s, 0, x0], [0, 1 / s, y0], [0, 0, 1]]) @ np.vstack([model.astype(np.float64),
-                                                                                     [0, 0, 1]])
-        return pixels.agreement(query, sheet, to_sheet @ to_picture)
+        out = []
+        for i in on_it:
+            s = keypoints.sheet_scale(units[i].width or w, units[i].height or h)
+            if i in v.spans:  # fitted on the whole sheet
+                model, (x0, y0) = v.spans[i].model, (0, 0)
+            else:
+                model, (x0, y0) = v.models[i], figure_bounds(units[i].box, w, h)[:2]
+            to_sheet = np.array([[1 / s, 0, x0], [0, 1 / s, y0], [0, 0, 1]]) @ np.vstack([model.astype(np.float64),
+                                                                                         [0, 0, 1]])
+            out.append((i, pixels.agreement(query, sheet, to_sheet @ to_picture)))
+        return out
 
-    with ThreadPoolExecutor(min(EXACT_THREADS, len(ids))) as pool:
-        return {i: a for i, a in zip(ids, pool.map(compared, ids), strict=True) if a is not None}
+    if not by_sheet:
+        return {}
+    with ThreadPoolExecutor(min(EXACT_THREADS, len(by_sheet))) as pool:
+        found = dict(pair for pairs in pool.map(compared, by_sheet, by_sheet.values()) for pair in pairs)
+    return {i: a for i in ids if (a := found.get(i)) is not None}
 
 
 def exactest(agreements: Mapping[str, float]) -> str | None:
