@@ -125,11 +125,13 @@ LINES_FOUND = LINES_CURVE.raw_for(0.5)
 # 0.95 at 0.99: a crop's own unit agrees 0.996 at the median, 0.983–0.994 at the 10th percentile) and fused at
 # `EXACT_SHARE` of the other modalities' weight, held at 0.5 for the others (no evidence either way). Chosen on half
 # A of three sets of seeded region queries (bench/region_verify.py, a replay of the rule on their candidates;
-# margin 0.002 against 0, 0.005, 0.01, 0.02; least 0.98 against 0, 0.97, 0.985, 0.99). Every one of the `LINES_TOP`
-# laid over that coincides, against the first 3 of them: a design's repeated views are many, and the own view
-# came 4th–8th; replayed, no query lost on any set, 1–2 more found on each. The comparisons run `EXACT_THREADS` at a
-# time (OpenCV releases the GIL while it works), 20–40 ms each alone
-EXACT_TOP = LINES_MORE
+# margin 0.002 against 0, 0.005, 0.01, 0.02; least 0.98 against 0, 0.97, 0.985, 0.99). The `EXACT_TOP` whose lines
+# coincide most are compared: a design's repeated views are many, and the own view came 4th–8th of the list (all
+# ten laid over against the first 3: replayed, no query lost on any set, 1–2 more found on each); of the 40 laid
+# over a repeated drawing, the 10 with the most lines found what all 40 did on half A of each set (4 lost one; 6
+# and 8 did as well), at a quarter of the worst case's cost. The comparisons run `EXACT_THREADS` at a time (OpenCV
+# releases the GIL while it works), 20–40 ms each alone
+EXACT_TOP = 10
 EXACT_THREADS = 2
 EXACT_MARGIN = 0.002
 EXACT_LEAST = 0.98
@@ -438,12 +440,14 @@ def twins(laid: Mapping[str, float]) -> bool:
 
 def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verification, laid: Mapping[str, float],
           ranked: Sequence[str]) -> dict[str, float]:
-    """How exactly the query's pixels are those of each of the first `EXACT_TOP` candidates (in `ranked` order)
-    whose lines coincide with it (`laid`, at least `LINES_FOUND`), when two or more do (`models.pixels`); the
-    candidate's sheet is read from its image, at its resolution, `EXACT_THREADS` at a time."""
+    """How exactly the query's pixels are those of each of the `EXACT_TOP` candidates whose lines coincide with it
+    most (`laid`, at least `LINES_FOUND`; in `ranked` order where they coincide alike), when two or more do
+    (`models.pixels`); the candidate's sheet is read from its image, at its resolution, `EXACT_THREADS` at a
+    time."""
     import cv2
 
-    ids = [i for i in ranked if laid.get(i, 0.0) >= LINES_FOUND and (i in v.models or i in v.spans)][:EXACT_TOP]
+    ids = sorted((i for i in ranked if laid.get(i, 0.0) >= LINES_FOUND and (i in v.models or i in v.spans)),
+                 key=lambda i: -laid[i])[:EXACT_TOP]
     if len(ids) < 2:
         return {}
     query = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
