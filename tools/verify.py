@@ -27,11 +27,13 @@ units' lines are kept at ingest in two tones (~15 KB a unit, 1 ms to read back; 
 images, 16 ms each, once).
 
 The same drawing indexed twice (another publication's copy of a sheet, a design's repeated view) coincides with a
-region as its own does. The candidates whose lines coincide (`LINES_FOUND`) are compared pixel by pixel at the
-query's resolution (`exact`, `models.pixels`: each sheet read from its image, `EXACT_THREADS` at a time): the one
-agreeing by `EXACT_MARGIN` more than every other, and by `EXACT_LEAST` at least, is the picture the region was cut
-from, a modality of its own, ``exact``, fused at `EXACT_SHARE` of the weight and neutral for the others. Two that
-agree alike (`same_pictures`) are the same picture indexed twice, and nothing in the region tells them apart.
+region as its own does. When `TWINS` of the candidates laid over coincide, the drawing is repeated (a design's
+views drawn alike) and more are laid over, up to `LINES_MORE`. The `EXACT_TOP` whose lines coincide most
+(`LINES_FOUND`) are compared pixel by pixel at the query's resolution (`exact`, `models.pixels`: each sheet read
+from its image, `EXACT_THREADS` at a time): the one agreeing by `EXACT_MARGIN` more than every other, and by
+`EXACT_LEAST` at least, is the picture the region was cut from, a modality of its own, ``exact``, fused at
+`EXACT_SHARE` of the weight and neutral for the others. Two that agree alike (`same_pictures`) are the same
+picture indexed twice, and nothing in the region tells them apart.
 """
 
 from __future__ import annotations
@@ -119,8 +121,8 @@ LINES_CURVE = Curve(slope=7.1968, bias=-5.8750, feature="raw", encoder=keypoints
 # of unrelated lines would only reorder the candidates the other evidence ranked
 LINES_FOUND = LINES_CURVE.raw_for(0.5)
 # the same drawing published again, or a design's repeated view, coincides with a region as its own does: of the
-# candidates whose lines coincide (`LINES_FOUND`; the first `EXACT_TOP` of them), the one whose pixels agree with
-# the query's (`models.pixels`) by `EXACT_MARGIN` more than any other's, and by `EXACT_LEAST` at least, is the
+# candidates whose lines coincide (`LINES_FOUND`; the `EXACT_TOP` that coincide most), the one whose pixels agree
+# with the query's (`models.pixels`) by `EXACT_MARGIN` more than any other's, and by `EXACT_LEAST` at least, is the
 # picture the query was cut from: a modality of its own, ``exact``, calibrated by `EXACT_CURVE` (p = 0.5 at 0.95,
 # 0.95 at 0.99: a crop's own unit agrees 0.996 at the median, 0.983–0.994 at the 10th percentile) and fused at
 # `EXACT_SHARE` of the other modalities' weight, held at 0.5 for the others (no evidence either way). Chosen on half
