@@ -149,7 +149,7 @@ def test_verification_weighs_more_for_a_part_or_a_copy_of_a_drawing_than_for_a_n
         return w["verified"] / drawing
 
     # and a part's count holds a candidate sharing no detail with it below the common clip (`verify.PART_FLOOR`)
-    assert part[0].breakdown.query["floors"] == {verify.MODALITY: verify.PART_FLOOR}
+    assert part[0].breakdown.query["floors"][verify.MODALITY] == verify.PART_FLOOR  # (and `exact`'s, its pixels)
     assert "floors" not in whole[0].breakdown.query and "floors" not in new[0].breakdown.query
     assert verified_share(part[0]) == pytest.approx(verify.PART_SHARE)
     assert verified_share(whole[0]) == pytest.approx(verify.PART_SHARE)

@@ -480,13 +480,14 @@ def _verified(
     if not laid:
         return fused, weights, note, floors
     note += f"; lines of {len(laid)} laid over the query's"
-    if max(laid.values()) < verification.LINES_FOUND:  # none is the query's drawing: nothing to tell apart
-        return fused, weights, note + f" (none coincides: at best {max(laid.values()):.0%} of the lines)", floors
-    weights = _share_of(weights, [*drawing, verification.MODALITY], verification.LINES_SHARE, verification.LINES)
-    lists = {**lists, verification.LINES: laid}
-    paths = {**paths, verification.LINES: verification.LINES_PATH}
-    curves = {**curves, verification.LINES: verification.LINES_CURVE}
-    fused = fuse(lists, weights, method, paths, curves, floors)
+    if max(laid.values()) < verification.LINES_FOUND:  # none is the query's drawing: the lines tell nothing apart
+        note += f" (none coincides: at best {max(laid.values()):.0%} of the lines)"
+    else:
+        weights = _share_of(weights, [*drawing, verification.MODALITY], verification.LINES_SHARE, verification.LINES)
+        lists = {**lists, verification.LINES: laid}
+        paths = {**paths, verification.LINES: verification.LINES_PATH}
+        curves = {**curves, verification.LINES: verification.LINES_CURVE}
+        fused = fuse(lists, weights, method, paths, curves, floors)
     # copies of the drawing coincide alike: the one whose pixels are the query's is the picture it was cut from
     agreements = verification.exact(services, img, picture, v, laid, [f.id for f in fused])
     if (source := verification.exactest(agreements)) is None:

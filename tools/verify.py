@@ -28,12 +28,12 @@ images, 16 ms each, once).
 
 The same drawing indexed twice (another publication's copy of a sheet, a design's repeated view) coincides with a
 region as its own does. When `TWINS` of the candidates laid over coincide, the drawing is repeated (a design's
-views drawn alike) and more are laid over, up to `LINES_MORE`. The `EXACT_TOP` whose lines coincide most
-(`LINES_FOUND`) are compared pixel by pixel at the query's resolution (`exact`, `models.pixels`: each sheet read
-from its image, `EXACT_THREADS` at a time): the one agreeing by `EXACT_MARGIN` more than every other, and by
-`EXACT_LEAST` at least, is the picture the region was cut from, a modality of its own, ``exact``, fused at
-`EXACT_SHARE` of the weight and neutral for the others. Two that agree alike (`same_pictures`) are the same
-picture indexed twice, and nothing in the region tells them apart.
+views drawn alike) and more are laid over, up to `LINES_MORE`. The first `EXACT_ANY` laid over and those whose
+lines coincide most (`LINES_FOUND`), `EXACT_TOP` in all, are compared pixel by pixel at the query's resolution
+(`exact`, `models.pixels`: each sheet read from its image, `EXACT_THREADS` at a time): the one agreeing by
+`EXACT_MARGIN` more than every other, and by `EXACT_LEAST` at least, is the picture the region was cut from, a
+modality of its own, ``exact``, fused at `EXACT_SHARE` of the weight and neutral for the others. Two that agree
+alike (`same_pictures`) are the same picture indexed twice, and nothing in the region tells them apart.
 """
 
 from __future__ import annotations
@@ -134,6 +134,9 @@ LINES_FOUND = LINES_CURVE.raw_for(0.5)
 # and 8 did as well), at a quarter of the worst case's cost. The comparisons run `EXACT_THREADS` at a time (OpenCV
 # releases the GIL while it works), 20–40 ms each alone
 EXACT_TOP = 10
+# the first `EXACT_ANY` laid over are compared whatever their lines: a small part's lines can coincide less than
+# `LINES_FOUND` on its own sheet (54% and 63% on US20180350056's sheet 9 and its WO copy), its pixels 99.1%
+EXACT_ANY = 3
 EXACT_THREADS = 2
 EXACT_MARGIN = 0.002
 EXACT_LEAST = 0.98
@@ -442,14 +445,15 @@ def twins(laid: Mapping[str, float]) -> bool:
 
 def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verification, laid: Mapping[str, float],
           ranked: Sequence[str]) -> dict[str, float]:
-    """How exactly the query's pixels are those of each of the `EXACT_TOP` candidates whose lines coincide with it
-    most (`laid`, at least `LINES_FOUND`; in `ranked` order where they coincide alike), when two or more do
-    (`models.pixels`); the candidate's sheet is read from its image, at its resolution, `EXACT_THREADS` at a
-    time."""
+    """How exactly the query's pixels are those of the first `EXACT_ANY` candidates laid over (`laid`, in `ranked`
+    order) and of those whose lines coincide with it most (at least `LINES_FOUND`; in `ranked` order where they
+    coincide alike), `EXACT_TOP` in all, when two or more are (`models.pixels`); the candidate's sheet is read from
+    its image, at its resolution, `EXACT_THREADS` at a time."""
     import cv2
 
-    ids = sorted((i for i in ranked if laid.get(i, 0.0) >= LINES_FOUND and (i in v.models or i in v.spans)),
-                 key=lambda i: -laid[i])[:EXACT_TOP]
+    aligned = [i for i in ranked if i in laid and (i in v.models or i in v.spans)]
+    coincide = sorted((i for i in aligned if laid[i] >= LINES_FOUND), key=lambda i: -laid[i])
+    ids = list(dict.fromkeys([*aligned[:EXACT_ANY], *coincide]))[:EXACT_TOP]
     if len(ids) < 2:
         return {}
     query = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
