@@ -122,13 +122,15 @@ def test_hub_cached_clip_ingests_and_searches_by_image_words_and_both(hub_cache,
     fused = search_image(services, query.image_path, text=words, text_weight=0.4, k=5)
     b = fused[0].breakdown
     assert b.query["mode"] == "image+text"
-    assert set(b.modalities) == {"visual", "views", "verified", "lines", "text", "words", "clip_text"}
+    assert set(b.modalities) == {"visual", "views", "verified", "lines", "exact", "text", "words", "clip_text"}
     # the drawing's 0.6: its own score and its patent's best view half each, then 0.7 of that to verified details
     # (the query is an indexed sheet: a copy of a drawing), then 0.3 of it all to the lines laid over (its own
-    # lines coincide); the words' 0.4: half to CLIP's text side, half to the linked text (passages and words)
+    # lines coincide); the words' 0.4: half to CLIP's text side, half to the linked text (passages and words);
+    # then 0.3 of everything to the pixels laid over (the sheet's own pixels: the picture it is)
     assert "a copy of a drawing" in str(b.query["verified"])
-    assert b.weights == pytest.approx({"visual": 0.063, "views": 0.063, "verified": 0.294, "lines": 0.18, "text": 0.1,
-                                       "words": 0.1, "clip_text": 0.2})
+    assert f"its pixels are {query.figure_id}'s" in str(b.query["verified"])
+    assert b.weights == pytest.approx({"visual": 0.0441, "views": 0.0441, "verified": 0.2058, "lines": 0.126,
+                                       "text": 0.07, "words": 0.07, "clip_text": 0.14, "exact": 0.3})
     services.close()
 
 

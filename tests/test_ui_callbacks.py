@@ -22,7 +22,7 @@ from ui.web.callbacks import Callbacks
 SHEET_ZIP = "uspto/US12448135-20251021.ZIP"
 SHEET_MEMBER = "US12448135-20251021/US12448135-20251021-D00001.TIF"
 
-DRAWING_ONLY = {"visual", "views", "verified", "lines"}  # the drawing's evidence: no words searched
+DRAWING_ONLY = {"visual", "views", "verified", "lines", "exact"}  # the drawing's evidence: no words searched
 
 
 def drain(gen) -> list[tuple]:
