@@ -475,7 +475,8 @@ def _verified(
     t0 = time.perf_counter()
     laid = verification.overlaid(services, picture, v, [f.id for f in fused])
     if verification.twins(laid):  # the drawing is repeated: its own view may be further down
-        laid = verification.overlaid(services, picture, v, [f.id for f in fused], verification.LINES_MORE)
+        laid |= verification.overlaid(services, picture, v, [f.id for f in fused], verification.LINES_MORE,
+                                      start=verification.LINES_TOP)
     log.debug("lines of %d candidates laid over in %.0f ms", len(laid), (time.perf_counter() - t0) * 1000)
     if not laid:
         return fused, weights, note, floors

@@ -418,10 +418,11 @@ def unit_lines(services: Services, ids: Sequence[str]) -> dict[str, np.ndarray]:
 
 
 def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: Sequence[str],
-             top: int | None = None) -> dict[str, float]:
+             top: int | None = None, start: int = 0) -> dict[str, float]:
     """The share of lines that coincide (`models.lines`) with the query's `query_picture` for the first `top`
-    (default `LINES_TOP`) of these candidates that verification aligned with it."""
-    ids = [i for i in ranked if i in v.models][:LINES_TOP if top is None else top]
+    (default `LINES_TOP`) of these candidates that verification aligned with it, past the first `start` (laid
+    over already)."""
+    ids = [i for i in ranked if i in v.models][start:LINES_TOP if top is None else top]
     if not ids:
         return {}
     units = dict.fromkeys(u for i in ids for u in (v.spans[i].origins if i in v.spans else (i,)))
