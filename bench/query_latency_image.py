@@ -26,8 +26,10 @@ per-figure words, the in-memory tables) with each copy's visual vector the origi
 renormalised (near its original, not identical: copies become candidates and must be told apart by the
 scores), and (`LocalCopier`) each copied unit's stored local features and visual words, its original's bytes
 under the new id in ``local_features.sqlite``, so the word index holds every unit and verification reads a
-copy's features as it reads a real unit's. The padded index lives under --workdir (a temporary folder, ~18 KB a
-unit on disk), removed at the end.
+copy's features as it reads a real unit's. Each sheet image of the padded index (a real unit's, or a copy's
+under its own name) is a link to the real index's: the pixels are laid over a copy as over a real unit, each
+copy's sheet read on its own as a distinct sheet would be. The padded index lives under --workdir (a temporary
+folder, ~18 KB a unit on disk, its sheet images links), removed at the end.
 """
 
 from __future__ import annotations
@@ -110,18 +112,28 @@ class LocalCopier:
     """Writes units' local features, words and lines into an index's ``local_features.sqlite``: the real units' as they
     are (`copy_real`), and each padded copy's its original's (`__call__`, given to `pad` as `also`)."""
 
-    def __init__(self, root: Path, source: LocalSource) -> None:
+    def __init__(self, root: Path, source: LocalSource, images: Path) -> None:
         self.fs, self.source = LocalFeatureStore(root), source
+        self.root, self.images = root, images  # the padded index's folder; the real index's
         self.fs.set_vocabulary(*source.vocabulary)
         if source.detail_vocabulary:
             self.fs.set_vocabulary(*source.detail_vocabulary, DETAILS)
 
     def copy_real(self, sheets: list[Sheet]) -> None:
         self._put([(s.figure_id, s.patent_id, s.figure_id) for s in sheets])
+        self._link([(s.image_path, s.image_path) for s in sheets])
 
     def __call__(self, batch: list[Copy]) -> None:
         self._put([(s.figure_id, p.patent_id, old.patent_id + s.figure_id[len(p.patent_id):])
                    for p, sheets, old in batch for s in sheets])
+        self._link([(s.image_path, s.image_path.replace(p.patent_id, old.patent_id, 1))
+                    for p, sheets, old in batch for s in sheets])
+
+    def _link(self, paths: list[tuple[str, str]]) -> None:
+        """(a sheet's image path in the padded index, the real one's): a link from the first to the second."""
+        for new, real in dict(paths).items():
+            if not (link := self.root / new).is_symlink() and (target := self.images / real).is_file():
+                link.symlink_to(target)
 
     def _put(self, units: list[tuple[str, str, str]]) -> None:
         """(new figure id, its patent id, the real figure id whose rows it gets)."""
@@ -284,7 +296,7 @@ def run(index: Path, sizes: list[int], n_queries: int, reps: int, workdir: Path 
     with tempfile.TemporaryDirectory(prefix="patfig-latency-image-", dir=workdir) as tmp:
         dst = FigureStore.open(Path(tmp), create=True)
         count = copy_real(src, dst, source)
-        copier = LocalCopier(Path(tmp), local)
+        copier = LocalCopier(Path(tmp), local, src.root.resolve())
         copier.copy_real([s for _, sheets in source.patents for s in sheets])
         padded = dataclasses.replace(services, store=dst, extras={})
         serial, rng = [0], np.random.default_rng(0)

@@ -121,7 +121,8 @@ def copy_real(src: FigureStore, dst: FigureStore, source: Source) -> int:
 
 def _renamed(p: Patent, sheets: list[Sheet], new: str) -> tuple[Patent, list[Sheet]]:
     old = p.patent_id
-    sheets2 = [s.model_copy(update={"figure_id": new + s.figure_id[len(old):], "patent_id": new}) for s in sheets]
+    sheets2 = [s.model_copy(update={"figure_id": new + s.figure_id[len(old):], "patent_id": new,
+                                    "image_path": s.image_path.replace(old, new, 1)}) for s in sheets]
     return p.model_copy(update={"patent_id": new}), sheets2
 
 

@@ -304,7 +304,7 @@ def test_padded_copies_are_found_and_verified_like_their_originals(worded, tmp_p
     dst = FigureStore.open(root, create=True)
     try:
         count = copy_real(src, dst, source)
-        copier = LocalCopier(root, local)
+        copier = LocalCopier(root, local, src.root.resolve())
         copier.copy_real([s for _, sheets in source.patents for s in sheets])
         count = pad(dst, source, count, 3 * count, [0], np.random.default_rng(0), visual_noise=True, also=copier)
         padded = dataclasses.replace(services, store=dst, extras={})
@@ -318,6 +318,10 @@ def test_padded_copies_are_found_and_verified_like_their_originals(worded, tmp_p
         copy = "SYN0000000" + first[len(source.patents[0][0].patent_id):]
         cos = float(table.rows([first])[0] @ table.rows([copy])[0])
         assert 0.8 < cos < 0.9999  # near its original, not the same row
+        # its sheet image is its own file, a link to its original's: read apart, as a distinct sheet would be
+        copied_sheet, real_sheet = dst.sheets_by_id([copy])[copy], src.sheets_by_id([first])[first]
+        assert copied_sheet.image_path != real_sheet.image_path
+        assert dst.image_path(copied_sheet).resolve() == src.image_path(real_sheet).resolve()
         pictures = query_pictures(services, 2)  # from the real index's sheet images
         hits = search_image(padded, pictures[0][1], k=10)
         inliers = {h.figure_id: h.breakdown.modalities["verified"].raw for h in hits
