@@ -50,33 +50,47 @@ def unpack(blob: bytes) -> np.ndarray | None:
     return arr if arr is not None and arr.size else None
 
 
-def coincidence(query: np.ndarray, unit: np.ndarray, model: np.ndarray) -> float:
+def coincidence(query: np.ndarray, unit: np.ndarray, model: np.ndarray,
+                kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None) -> float:
     """The share of lines that coincide (0–1) between a query picture and a unit's, both grey and at the scales
     their features were described at, `model` carrying query coordinates onto the unit's (2 × 3, as
     `models.keypoints.match` gives it), compared at the coarser one's scale (`MIN_SCALE`). The unit, in two
     tones, is drawn into the query's frame (a pixel a fifth ink is ink, as a thin line's grey is); where it does
-    not reach, the query's lines find nothing."""
+    not reach, the query's lines find nothing. `kept`: the query's lines by the size they were compared at, for
+    the next candidate laid over the same query (one query, many candidates)."""
     import cv2
 
     model = model.astype(np.float64)
     scale = float(np.hypot(model[0, 0], model[1, 0]))
-    if scale < 1:  # the unit is coarser: the query brought down to its scale (`MIN_SCALE`)
-        h, w = query.shape[:2]
-        query = scaled(query, max(scale, MIN_SCALE))
-        th, tw = query.shape[:2]
-        model = model * np.array([[w / tw, h / th, 1.0]])  # the smaller query's frame → the unit's
     h, w = query.shape[:2]
+    if scale < 1:  # the unit is coarser: the query brought down to its scale (`MIN_SCALE`)
+        th, tw = _scaled_size(h, w, max(scale, MIN_SCALE))
+        model = model * np.array([[w / tw, h / th, 1.0]])  # the smaller query's frame → the unit's
+        h, w = th, tw
+    if kept is None or (found := kept.get((h, w))) is None:
+        q = _lines(query if (h, w) == query.shape[:2] else scaled(query, max(scale, MIN_SCALE)))
+        found = (q, cv2.dilate(q, _NEAR))
+        if kept is not None:
+            kept[(h, w)] = found
+    q, near_q = found
     back = cv2.invertAffineTransform(model)
     two_tone = np.where(unit < INK, 0, 255).astype(np.uint8)  # as `pack` keeps it
     laid = cv2.warpAffine(two_tone, back, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
-    q, u = _lines(query), _lines(laid)
+    u = _lines(laid)
     nq, nu = int(q.sum()), int(u.sum())
     if nq < MIN_INK or nu < MIN_INK:
         return 0.0
-    near = np.ones((2 * TOLERANCE + 1, 2 * TOLERANCE + 1), np.uint8)
-    precision = int((q & cv2.dilate(u, near)).sum()) / nq
-    recall = int((u & cv2.dilate(q, near)).sum()) / nu
+    precision = int((q & cv2.dilate(u, _NEAR)).sum()) / nq
+    recall = int((u & near_q).sum()) / nu
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+_NEAR = np.ones((2 * TOLERANCE + 1, 2 * TOLERANCE + 1), np.uint8)  # lines this close coincide
+
+
+def _scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
+    """The size (height, width) `scaled` gives a picture of this size at this scale."""
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def _lines(gray: np.ndarray) -> np.ndarray:

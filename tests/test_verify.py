@@ -320,6 +320,26 @@ def test_lines_coincide_only_where_the_alignment_puts_them(fake_index):
     assert lines.coincidence(query, np.full_like(page, 255), m.model) == 0.0
 
 
+def test_the_querys_lines_kept_for_the_next_candidate_give_the_same_shares(fake_index):
+    """`overlaid` lays many candidates over one query: the query's lines, drawn once for each size they are compared
+    at (`kept`), give every candidate the share it gets drawn afresh, whether the query is compared at its own
+    scale or brought down to a coarser unit's."""
+    sheet, img = min(_whole_sheets(fake_index, 3), key=lambda s: (np.asarray(s[1].convert("L")) < 128).mean())
+    page = keypoints.scaled(np.asarray(img.convert("L")), keypoints.sheet_scale(img.width, img.height))
+    cut = img.crop(_region(img, 0.5, 0.5, 0.5))
+    query = keypoints.scaled(np.asarray(cut.convert("L")), keypoints.query_scale(*cut.size))
+    m = keypoints.match(keypoints.describe_query(cut), keypoints.describe_unit(img, img.width, img.height))
+    assert m.model is not None
+    models = [m.model * 0.6, m.model, m.model * 1.3]
+    models += [mm + np.array([[0, 0, 3], [0, 0, -2]]) for mm in models]
+    kept: dict = {}
+    for model in models:  # shrunk, as is, enlarged; shifted; again, now from what was kept
+        for _ in range(2):
+            assert lines.coincidence(query, page, model, kept) == lines.coincidence(query, page, model)
+    assert len(kept) >= 2  # the query at its own size, and brought down for the coarser models
+    assert lines.coincidence(query, page, m.model, kept) > 0.9
+
+
 def test_a_region_coincides_with_its_sheet_at_full_and_half_resolution_alike(fake_index, monkeypatch):
     """A small region cut at full resolution is described at up to twice its sheet's scale: its lines are compared
     with the sheet's at the sheet's (the coarser) scale, so it coincides as well as its half-resolution copy does.

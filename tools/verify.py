@@ -110,6 +110,7 @@ LINES_TOP = 10  # verified candidates, first of the list fused with their counts
 # when this many of them coincide, the drawing is repeated (a design's views drawn alike, USD911449's 90): the
 # next verified candidates are laid over too, up to `LINES_MORE` in all, and the own view is among them
 TWINS, LINES_MORE = 5, 40
+LINES_THREADS = 2  # candidates laid over at once (a repeated drawing has 40: 3–6 ms each, one at a time)
 LINES_SHARE = 0.3  # the coinciding lines' share of the drawing's weight
 LINES, LINES_PATH = "lines", "lines_laid_over"
 # p(the candidate is the drawing the query was cut from, or the same drawing published again | the share of lines
@@ -131,9 +132,12 @@ LINES_FOUND = LINES_CURVE.raw_for(0.5)
 # coincide most are compared: a design's repeated views are many, and the own view came 4th–8th of the list (all
 # ten laid over against the first 3: replayed, no query lost on any set, 1–2 more found on each); of the 40 laid
 # over a repeated drawing, the 10 with the most lines found what all 40 did on half A of each set (4 lost one; 6
-# and 8 did as well), at a quarter of the worst case's cost. The comparisons run `EXACT_THREADS` at a time (OpenCV
-# releases the GIL while it works), 20–40 ms each alone
-EXACT_TOP = 10
+# and 8 did as well), at a quarter of the worst case's cost. Eight found what ten did, on both halves of all three
+# sets (replayed on the agreements the bench recorded: the first three laid over, then by lines; six lost two of
+# seed 11's half B), and a repeated drawing's 10 comparisons took 240–330 ms of a whole sheet's query at 100k
+# figures (bench/query_latency_image.py). The comparisons run `EXACT_THREADS` at a time (OpenCV releases the GIL
+# while it works), 20–40 ms each alone
+EXACT_TOP = 8
 # the first `EXACT_ANY` laid over are compared whatever their lines: a small part's lines can coincide less than
 # `LINES_FOUND` on its own sheet (54% and 63% on US20180350056's sheet 9 and its WO copy), its pixels 99.1%
 EXACT_ANY = 3
@@ -421,21 +425,26 @@ def overlaid(services: Services, picture: np.ndarray, v: Verification, ranked: S
              top: int | None = None, start: int = 0) -> dict[str, float]:
     """The share of lines that coincide (`models.lines`) with the query's `query_picture` for the first `top`
     (default `LINES_TOP`) of these candidates that verification aligned with it, past the first `start` (laid
-    over already)."""
+    over already); `LINES_THREADS` at a time."""
     ids = [i for i in ranked if i in v.models][start:LINES_TOP if top is None else top]
     if not ids:
         return {}
     units = dict.fromkeys(u for i in ids for u in (v.spans[i].origins if i in v.spans else (i,)))
     if missing := [u for u in units if u not in v.drawn]:  # a span's units too: one read for all
         v.drawn |= unit_lines(services, missing)
-    out = {}
+    pairs = []  # (candidate, its picture, query frame → the picture's)
     for i in ids:
         if i in v.spans:  # a region spanning figures, laid over their sheet
             if (sheet := _span_picture(services, v, i)) is not None:
-                out[i] = lines.coincidence(picture, sheet, v.spans[i].model)
+                pairs.append((i, sheet, v.spans[i].model))
         elif i in v.drawn:
-            out[i] = lines.coincidence(picture, v.drawn[i], v.models[i])
-    return out
+            pairs.append((i, v.drawn[i], v.models[i]))
+    kept: dict = {}  # the query's lines, drawn once for every candidate laid over it at one size
+    if len(pairs) < 2:
+        return {i: lines.coincidence(picture, unit, model, kept) for i, unit, model in pairs}
+    with ThreadPoolExecutor(LINES_THREADS) as pool:  # OpenCV and numpy release the GIL while they work
+        shares = pool.map(lambda p: lines.coincidence(picture, p[1], p[2], kept), pairs)
+        return {i: share for (i, _, _), share in zip(pairs, shares, strict=True)}
 
 
 def twins(laid: Mapping[str, float]) -> bool:
