@@ -331,7 +331,8 @@ def format_report(r: dict) -> str:
     names = list(r["filters"])
     lines = [f"Image-query latency: `tools.search.search_image` (k={r['k']}, encoding included) on {r['index']} "
              f"padded with copies of its patents (visual vectors with a little noise, local features and visual "
-             f"words copied); {sum(r['pictures'].values())} query pictures ("
+             f"words copied, each copy's sheet image its own link to its original's); "
+             f"{sum(r['pictures'].values())} query pictures ("
              + ", ".join(f"{n} {k}" for k, n in r["pictures"].items()) + f") x {r['reps']}, per filter, warm. "
              f"Visual encoder {r['visual_encoder']}. {r['machine']}.",
              "Filters: " + "; ".join(f"{k} {v or '-'} ({r['selectivity'][k]:.0%} pass)"

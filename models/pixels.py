@@ -33,16 +33,30 @@ def agreement(query: np.ndarray, sheet: np.ndarray, transform: np.ndarray) -> fl
     """How exactly `query` (grey) is a piece of `sheet` (grey, at its own resolution): the normalised
     cross-correlation of the two, `transform` (3 × 3) carrying the query's pixels onto the sheet's, the alignment
     refined first; None when there is nothing to compare (a tiny or flat query, the sheet not under it)."""
+    if min(query.shape[:2]) < MIN_SIDE:
+        return None
+    small, to_query = shrunk(query)
+    return compared(small, sheet, transform @ to_query)
+
+
+def shrunk(query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The query as `agreement` compares it, brought down to `SIDE` pixels on its long side when larger, and the
+    matrix (3 × 3) carrying its pixels onto the query's: shrunk once for all the candidates it is compared with."""
     import cv2
 
     h, w = query.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        return None
     f = min(1.0, SIDE / max(h, w))
-    if f < 1.0:
-        query = cv2.resize(query, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        transform = transform @ np.diag([w / query.shape[1], h / query.shape[0], 1.0])
-        h, w = query.shape[:2]
+    if f >= 1.0:
+        return query, np.eye(3)
+    small = cv2.resize(query, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return small, np.diag([w / small.shape[1], h / small.shape[0], 1.0])
+
+
+def compared(query: np.ndarray, sheet: np.ndarray, transform: np.ndarray) -> float | None:
+    """`agreement` of a query already `shrunk` (`transform` carrying its pixels onto the sheet's)."""
+    import cv2
+
+    h, w = query.shape[:2]
     back = np.linalg.inv(transform.astype(np.float64))[:2]
     shrink = float(np.hypot(transform[0, 0], transform[1, 0]))  # sheet pixels per query pixel
     laid = cv2.warpAffine(sheet, back, (w, h), flags=cv2.INTER_AREA if shrink > 1.2 else cv2.INTER_LINEAR,

@@ -528,6 +528,25 @@ def test_pixels_agree_with_their_own_picture_and_not_with_a_shifted_one():
     assert pixels.agreement(np.full((50, 50), 255, np.uint8), sheet, at) is None
 
 
+def test_a_large_query_shrunk_once_agrees_as_when_shrunk_for_each_candidate():
+    """`verify.exact` brings a large query (a whole sheet uploaded) down to `pixels.SIDE` once for all its
+    candidates (`pixels.shrunk`, `pixels.compared`): each agreement is the one `pixels.agreement` gives."""
+    from models import pixels
+
+    rng = np.random.default_rng(11)
+    sheet = np.full((1800, 1400), 255, np.uint8)
+    for _ in range(300):  # strokes
+        x0, y0 = rng.integers(0, 1380), rng.integers(0, 1780)
+        sheet[y0:y0 + rng.integers(2, 40), x0:x0 + rng.integers(2, 40)] = 0
+    query = sheet[100:1700, 200:1300].copy()  # larger than SIDE: shrunk
+    small, to_query = pixels.shrunk(query)
+    assert max(small.shape) == pixels.SIDE
+    for dx, dy in ((200, 100), (201.5, 99.2), (230, 140)):  # its place, off by a pixel or two, elsewhere
+        at = np.array([[1.0, 0, dx], [0, 1.0, dy], [0, 0, 1]])
+        assert pixels.compared(small, sheet, at @ to_query) == pixels.agreement(query, sheet, at)
+    assert pixels.compared(small, sheet, np.array([[1.0, 0, 200], [0, 1.0, 100], [0, 0, 1]]) @ to_query) > 0.99
+
+
 @pytest.fixture(scope="module")
 def one_picture_twice(tmp_path_factory, samples):
     """Services over an index of USD930095, a design that prints one picture twice: its FIG. 4 and FIG. 12 differ

@@ -467,7 +467,10 @@ def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verifica
     if len(ids) < 2:
         return {}
     query = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
+    if min(query.shape) < pixels.MIN_SIDE:
+        return {}
     to_picture = np.diag([picture.shape[1] / query.shape[1], picture.shape[0] / query.shape[0], 1.0])
+    small, to_query = pixels.shrunk(query)  # once for every candidate (a whole sheet: 5 MP)
     units = services.store.sheets_by_id(ids)
     by_sheet: dict[str, list[str]] = {}  # a sheet's figures share its image: read once
     for i in ids:
@@ -488,7 +491,7 @@ def exact(services: Services, img: Image.Image, picture: np.ndarray, v: Verifica
                 model, (x0, y0) = v.models[i], figure_bounds(units[i].box, w, h)[:2]
             to_sheet = np.array([[1 / s, 0, x0], [0, 1 / s, y0], [0, 0, 1]]) @ np.vstack([model.astype(np.float64),
                                                                                          [0, 0, 1]])
-            out.append((i, pixels.agreement(query, sheet, to_sheet @ to_picture)))
+            out.append((i, pixels.compared(small, sheet, to_sheet @ to_picture @ to_query)))
         return out
 
     if not by_sheet:
