@@ -92,12 +92,17 @@ def _gray(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
+    """The size (height, width) `scaled` gives a picture of this size at this scale."""
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def scaled(arr: np.ndarray, scale: float) -> np.ndarray:
     """A grey picture resized by `scale`, as features are described from it (area-averaged when shrunk)."""
     import cv2
 
     h, w = arr.shape[:2]
-    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    th, tw = scaled_size(h, w, scale)
     if (tw, th) == (w, h):
         return arr
     return cv2.resize(arr, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.keypoints import scaled
+from models.keypoints import scaled, scaled_size
 
 INK = 200  # a grey level below this is ink, at the described scale (a thin line resized down turns grey)
 TOLERANCE = 1  # pixels, in the query's described frame: lines this close coincide
@@ -64,11 +64,11 @@ def coincidence(query: np.ndarray, unit: np.ndarray, model: np.ndarray,
     scale = float(np.hypot(model[0, 0], model[1, 0]))
     h, w = query.shape[:2]
     if scale < 1:  # the unit is coarser: the query brought down to its scale (`MIN_SCALE`)
-        th, tw = _scaled_size(h, w, max(scale, MIN_SCALE))
+        th, tw = scaled_size(h, w, max(scale, MIN_SCALE))
         model = model * np.array([[w / tw, h / th, 1.0]])  # the smaller query's frame → the unit's
         h, w = th, tw
     if kept is None or (found := kept.get((h, w))) is None:
-        q = _lines(query if (h, w) == query.shape[:2] else scaled(query, max(scale, MIN_SCALE)))
+        q = _lines(scaled(query, max(scale, MIN_SCALE)) if scale < 1 else query)
         found = (q, cv2.dilate(q, _NEAR))
         if kept is not None:
             kept[(h, w)] = found
@@ -86,11 +86,6 @@ def coincidence(query: np.ndarray, unit: np.ndarray, model: np.ndarray,
 
 
 _NEAR = np.ones((2 * TOLERANCE + 1, 2 * TOLERANCE + 1), np.uint8)  # lines this close coincide
-
-
-def _scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
-    """The size (height, width) `scaled` gives a picture of this size at this scale."""
-    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def _lines(gray: np.ndarray) -> np.ndarray:
